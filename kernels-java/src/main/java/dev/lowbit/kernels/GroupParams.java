@@ -1,0 +1,173 @@
+package dev.lowbit.kernels;
+
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.ScaleType;
+
+/**
+ * Per-group parameters from a group's statistics: one scalar rule per format, shared by every
+ * implementation so that they agree bit for bit. Each scale is rounded to its storage type and, where
+ * that rounding would clamp the extreme element by more than half a step, widened (see {@link #widen}).
+ *
+ * <p>Uniform formats quantize an element as {@code q = clamp(rint((x - sub) / d) + add, lo, hi)};
+ * a group whose scale is 0 (all elements 0) takes {@code clamp(add, lo, hi)}.
+ */
+final class GroupParams {
+    private GroupParams() {
+    }
+
+    /** Code range of uniform formats: {@code lo}, {@code hi}. */
+    static int lo(QuantFormat f) {
+        return f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0;
+    }
+
+    static int hi(QuantFormat f) {
+        return f.kind() == QuantFormat.Kind.Q8_0 ? 127 : f.maxCode();
+    }
+
+    /**
+     * Fills {@code p} = {scale, sub, add, storedZero} for a uniform format from the group's min,
+     * max and absmax. {@code storedZero} is the Q4_1 minimum or the grouped zero point.
+     */
+    static void uniform(QuantFormat f, float min, float max, float absmax, float[] p) {
+        ScaleType t = f.scaleType();
+        switch (f.kind()) {
+            case Q8_0 -> symmetric(absmax, 127, t, p);
+            case Q4_0 -> {
+                p[0] = q4_0Scale(min, max);
+                p[1] = 0f;
+                p[2] = 8f;
+                p[3] = 0f;
+            }
+            case Q4_1 -> {
+                float m = q4_1Min(min);
+                p[0] = q4_1Scale(max, m);
+                p[1] = m;
+                p[2] = 0f;
+                p[3] = m;
+            }
+            case GROUPED -> {
+                int qmax = f.maxCode();
+                if (f.symmetric()) {
+                    int half = 1 << (f.bits() - 1);
+                    symmetric(absmax, half - 1, t, p);
+                    p[2] = half;
+                    p[3] = half;
+                } else {
+                    // The range always holds 0, so the integer zero point lies in [0, qmax] and is exact in fp16.
+                    float lo = Math.min(min, 0f);
+                    float hi = Math.max(max, 0f);
+                    float range = hi - lo;
+                    float d = widenStrict(range / qmax, range, qmax, t);
+                    float z = d == 0f ? 0f : (float) Math.rint(-lo / d) + 0f; // + 0f turns -0 into +0
+                    p[0] = d;
+                    p[1] = 0f;
+                    p[2] = z;
+                    p[3] = z;
+                }
+            }
+            case CODEBOOK4 -> throw new IllegalArgumentException("codebook formats are not uniform");
+        }
+    }
+
+    /** Q8_0: {@code absmax / 127} in fp16. */
+    static float q8_0Scale(float absmax) {
+        return widen(absmax / 127f, absmax, 127, ScaleType.F16);
+    }
+
+    /** Q4_0, ggml's rule: the element of largest magnitude maps to code -8 exactly (the maximum wins a tie). */
+    static float q4_0Scale(float min, float max) {
+        float m = max >= -min ? max : min;
+        return widen(m / -8f, Math.abs(m), 8, ScaleType.F16);
+    }
+
+    /** Q4_1: the minimum, rounded down to fp16 so that no element lies below it. */
+    static float q4_1Min(float min) {
+        float m = ScaleType.F16.roundDown(min);
+        checkRange(m, ScaleType.F16);
+        return m;
+    }
+
+    /** Q4_1: {@code (max - m) / 15} in fp16. */
+    static float q4_1Scale(float max, float m) {
+        float range = max - m;
+        return widen(range / 15f, range, 15, ScaleType.F16);
+    }
+
+    private static void symmetric(float absmax, int qmax, ScaleType t, float[] p) {
+        p[0] = widen(absmax / qmax, absmax, qmax, t);
+        p[1] = 0f;
+        p[2] = 0f;
+        p[3] = 0f;
+    }
+
+    /**
+     * Codebook scale: the group's absmax maps onto the outermost level magnitude {@code reach}. No
+     * widening: an element just beyond the outermost level still takes that level, its nearest.
+     */
+    static float codebookScale(float absmax, float reach, ScaleType t) {
+        return storable(absmax / reach, absmax, t);
+    }
+
+    /**
+     * Rounds the ideal scale {@code d} to the storage type and widens it while the group's extreme
+     * element would land more than half a step beyond the last code ({@code extent / |d| > limit + 0.5}),
+     * the only way an element could be clamped by more than half a step.
+     *
+     * <p>A normal stored value is within 2^-11 of {@code d} (fp16; 2^-24 for fp32), so then
+     * {@code extent / |d| <= limit * (1 + 2^-10) < limit + 0.5} for every limit here (at most 255), and the
+     * division is skipped. Only subnormal fp16 scales (groups with absmax below about 0.008) widen.
+     */
+    private static float widen(float d, float extent, int limit, ScaleType t) {
+        float r = storable(d, extent, t);
+        if (Math.abs(r) >= (t == ScaleType.F16 ? MIN_NORMAL_F16 : Float.MIN_NORMAL)) {
+            return r;
+        }
+        while (extent > 0f && extent / Math.abs(r) > limit + 0.5f) {
+            r = t.nextAway(r);
+        }
+        return r;
+    }
+
+    private static final float MIN_NORMAL_F16 = 0x1p-14f;
+
+    /**
+     * Asymmetric scales widen until the whole range fits in {@code limit} steps: the integer zero point
+     * shifts the grid by up to half a step, which leaves no slack at either end.
+     */
+    private static float widenStrict(float d, float extent, int limit, ScaleType t) {
+        float r = storable(d, extent, t);
+        while (extent > 0f && extent / Math.abs(r) > limit) {
+            r = t.nextAway(r);
+        }
+        return r;
+    }
+
+    /** {@code d} rounded to the storage type; never 0 when {@code extent > 0}; finite or an exception. */
+    private static float storable(float d, float extent, ScaleType t) {
+        if (!Float.isFinite(d)) {
+            throw new ScaleRangeException("the group spans " + extent + ", beyond what a float scale can step over");
+        }
+        float r = t.round(d);
+        if (r == 0f && extent > 0f) {
+            r = t.nextAway(Math.copySign(0f, d));
+        }
+        checkRange(r, t);
+        return r;
+    }
+
+    private static void checkRange(float v, ScaleType t) {
+        if (!Float.isFinite(v)) {
+            throw new ScaleRangeException("a group needs a scale or minimum beyond the " + t
+                    + " range" + (t == ScaleType.F16 ? "; use F32 scales" : ""));
+        }
+    }
+
+    /** Thrown when a group's values need a scale the format cannot store; the caller adds the position. */
+    static final class ScaleRangeException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        ScaleRangeException(String message) {
+            super(message);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+/** The kernel API with its scalar reference and Vector API implementations. */
+module dev.lowbit.kernels {
+    requires transitive dev.lowbit.bindings;
+    requires static jdk.incubator.vector;
+    requires java.logging;
+
+    exports dev.lowbit.kernels;
+}
