@@ -95,32 +95,10 @@ final class VectorQuantKernels implements QuantKernels {
         int bb = f.blockBytes();
         int full = cols / 32;
         if (q8) {
-            // Two passes: all block scales first, so that the scalar scale rule of one block overlaps
-            // with the next block's loads instead of stalling the code loop.
-            float[] d = dScratch(full);
-            IntVector all = IntVector.zero(is);
-            for (int b = 0; b < full; b++) {
-                int x = off + b * 32;
-                IntVector a = absBits(src, x);
-                for (int j = lanes; j < 32; j += lanes) {
-                    a = a.max(absBits(src, x + j));
-                }
-                all = all.max(a);
-                d[b] = Float.intBitsToFloat(a.reduceLanes(VectorOperators.MAX));
-            }
-            if (all.reduceLanes(VectorOperators.MAX) >= INFINITY_BITS) {
-                return false; // |NaN| and |inf| are the largest bit patterns
-            }
-            for (int b = 0; b < full; b++) {
-                d[b] = GroupParams.q8_0Scale(d[b]);
-            }
-            for (int b = 0; b < full; b++) {
-                int x = off + b * 32;
-                int base = b * bb;
-                RowPacker.putF16(out, base, d[b]);
-                for (int j = 0; j < 32; j += lanes) {
-                    IntVector q = d[b] == 0f ? IntVector.zero(is) : codes(src, x + j, 0f, d[b], 0f, -128, 127);
-                    ((ByteVector) q.convertShape(VectorOperators.I2B, bs, 0)).intoArray(out, base + 2 + j);
+            float[] d = dScratch(Q8_CHUNK);
+            for (int b0 = 0; b0 < full; b0 += Q8_CHUNK) {
+                if (!quantizeQ8Chunk(src, off, b0, Math.min(full, b0 + Q8_CHUNK), d, out)) {
+                    return false;
                 }
             }
         }
@@ -192,6 +170,43 @@ final class VectorQuantKernels implements QuantKernels {
     }
 
     private static final int INFINITY_BITS = 0x7F800000;
+
+    /**
+     * Q8_0 blocks per chunk. Within a chunk, all block scales come first, so that the scalar scale rule
+     * of one block overlaps the next block's loads instead of stalling the code loop; chunks of 2 KiB
+     * keep the loads streaming, so that the hardware prefetcher stays ahead on weights from DRAM.
+     */
+    private static final int Q8_CHUNK = 16;
+
+    private boolean quantizeQ8Chunk(float[] src, int off, int from, int to, float[] d, byte[] out) {
+        IntVector all = IntVector.zero(is);
+        for (int b = from; b < to; b++) {
+            int x = off + b * 32;
+            IntVector a = absBits(src, x);
+            for (int j = lanes; j < 32; j += lanes) {
+                a = a.max(absBits(src, x + j));
+            }
+            all = all.max(a);
+            d[b - from] = Float.intBitsToFloat(a.reduceLanes(VectorOperators.MAX));
+        }
+        if (all.reduceLanes(VectorOperators.MAX) >= INFINITY_BITS) {
+            return false; // |NaN| and |inf| have the largest bit patterns
+        }
+        for (int b = from; b < to; b++) {
+            d[b - from] = GroupParams.q8_0Scale(d[b - from]);
+        }
+        for (int b = from; b < to; b++) {
+            int x = off + b * 32;
+            int base = b * 34;
+            float db = d[b - from];
+            RowPacker.putF16(out, base, db);
+            for (int j = 0; j < 32; j += lanes) {
+                IntVector q = db == 0f ? IntVector.zero(is) : codes(src, x + j, 0f, db, 0f, -128, 127);
+                ((ByteVector) q.convertShape(VectorOperators.I2B, bs, 0)).intoArray(out, base + 2 + j);
+            }
+        }
+        return true;
+    }
 
     /**
      * Float bits mapped to ints that order like the floats ({@code -0 < +0}, as {@link Math#min} has it);
