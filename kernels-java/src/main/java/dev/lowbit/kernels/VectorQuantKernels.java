@@ -94,13 +94,8 @@ final class VectorQuantKernels implements QuantKernels {
         boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
         int bb = f.blockBytes();
         int full = cols / 32;
-        if (q8) {
-            float[] d = dScratch(Q8_CHUNK);
-            for (int b0 = 0; b0 < full; b0 += Q8_CHUNK) {
-                if (!quantizeQ8Chunk(src, off, b0, Math.min(full, b0 + Q8_CHUNK), d, out)) {
-                    return false;
-                }
-            }
+        if (q8 && !quantizeQ8(src, off, full, out)) {
+            return false;
         }
         for (int b = 0; b < full && !q8; b++) {
             int x = off + b * 32;
@@ -171,41 +166,70 @@ final class VectorQuantKernels implements QuantKernels {
 
     private static final int INFINITY_BITS = 0x7F800000;
 
-    /**
-     * Q8_0 blocks per chunk. Within a chunk, all block scales come first, so that the scalar scale rule
-     * of one block overlaps the next block's loads instead of stalling the code loop; chunks of 2 KiB
-     * keep the loads streaming, so that the hardware prefetcher stays ahead on weights from DRAM.
-     */
+    /** Q8_0 blocks per chunk (2 KiB of input). */
     private static final int Q8_CHUNK = 16;
 
-    private boolean quantizeQ8Chunk(float[] src, int off, int from, int to, float[] d, byte[] out) {
-        IntVector all = IntVector.zero(is);
-        for (int b = from; b < to; b++) {
-            int x = off + b * 32;
-            IntVector a = absBits(src, x);
-            for (int j = lanes; j < 32; j += lanes) {
-                a = a.max(absBits(src, x + j));
+    /**
+     * Full Q8_0 blocks of a row, software-pipelined by chunks: the absmax of chunk k+1 is taken while the
+     * codes of chunk k are computed, so that loads from DRAM overlap arithmetic instead of alternating
+     * with it; and a chunk's scales are all computed before its codes, so that the scalar scale rule
+     * does not stall the code loop.
+     */
+    private boolean quantizeQ8(float[] src, int off, int full, byte[] out) {
+        float[] cur = dScratch(2 * Q8_CHUNK);
+        if (full > 0 && !absmaxQ8(src, off, 0, Math.min(full, Q8_CHUNK), cur, 0)) {
+            return false;
+        }
+        for (int c0 = 0; c0 < full; c0 += Q8_CHUNK) {
+            int c1 = Math.min(full, c0 + Q8_CHUNK);
+            int here = (c0 / Q8_CHUNK & 1) * Q8_CHUNK;
+            int next = Q8_CHUNK - here;
+            for (int b = c0; b < c1; b++) {
+                cur[here + b - c0] = GroupParams.q8_0Scale(cur[here + b - c0]);
             }
-            all = all.max(a);
-            d[b - from] = Float.intBitsToFloat(a.reduceLanes(VectorOperators.MAX));
-        }
-        if (all.reduceLanes(VectorOperators.MAX) >= INFINITY_BITS) {
-            return false; // |NaN| and |inf| have the largest bit patterns
-        }
-        for (int b = from; b < to; b++) {
-            d[b - from] = GroupParams.q8_0Scale(d[b - from]);
-        }
-        for (int b = from; b < to; b++) {
-            int x = off + b * 32;
-            int base = b * 34;
-            float db = d[b - from];
-            RowPacker.putF16(out, base, db);
-            for (int j = 0; j < 32; j += lanes) {
-                IntVector q = db == 0f ? IntVector.zero(is) : codes(src, x + j, 0f, db, 0f, -128, 127);
-                ((ByteVector) q.convertShape(VectorOperators.I2B, bs, 0)).intoArray(out, base + 2 + j);
+            int n1 = Math.min(full, c1 + Q8_CHUNK);
+            IntVector all = IntVector.zero(is);
+            for (int b = c0; b < c1; b++) {
+                float db = cur[here + b - c0];
+                int x = off + b * 32;
+                int base = b * 34;
+                RowPacker.putF16(out, base, db);
+                for (int j = 0; j < 32; j += lanes) {
+                    IntVector q = db == 0f ? IntVector.zero(is) : codes(src, x + j, 0f, db, 0f, -128, 127);
+                    ((ByteVector) q.convertShape(VectorOperators.I2B, bs, 0)).intoArray(out, base + 2 + j);
+                }
+                int nb = b + Q8_CHUNK;
+                if (nb < n1) {
+                    IntVector a = blockAbsBits(src, off + nb * 32);
+                    all = all.max(a);
+                    cur[next + b - c0] = Float.intBitsToFloat(a.reduceLanes(VectorOperators.MAX));
+                }
+            }
+            if (all.reduceLanes(VectorOperators.MAX) >= INFINITY_BITS) {
+                return false;
             }
         }
         return true;
+    }
+
+    /** Absmax of Q8_0 blocks {@code [from, to)} into {@code d[at..]}; false if any is NaN or infinite. */
+    private boolean absmaxQ8(float[] src, int off, int from, int to, float[] d, int at) {
+        IntVector all = IntVector.zero(is);
+        for (int b = from; b < to; b++) {
+            IntVector a = blockAbsBits(src, off + b * 32);
+            all = all.max(a);
+            d[at + b - from] = Float.intBitsToFloat(a.reduceLanes(VectorOperators.MAX));
+        }
+        return all.reduceLanes(VectorOperators.MAX) < INFINITY_BITS; // |NaN| and |inf| have the largest bits
+    }
+
+    /** Lane-wise maximum of |x| bits over one block of 32. */
+    private static IntVector blockAbsBits(float[] src, int x) {
+        IntVector a = absBits(src, x);
+        for (int j = lanes; j < 32; j += lanes) {
+            a = a.max(absBits(src, x + j));
+        }
+        return a;
     }
 
     /**
