@@ -24,8 +24,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * from a confined arena can only be touched by its owner thread, so such calls run on the caller.
  */
 public final class QuantOps {
-    /** Below this many elements a call runs on the calling thread. */
-    private static final long PARALLEL_MIN_ELEMENTS = 1 << 14;
+    /** Elements per chunk at least (1 MB of fp32): below that, handing work to another thread costs more than it saves. */
+    private static final long PARALLEL_MIN_ELEMENTS = 1 << 18;
 
     private final QuantKernels kernels;
     private final Executor executor;
