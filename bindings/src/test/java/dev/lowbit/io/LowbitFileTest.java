@@ -1,6 +1,7 @@
 package dev.lowbit.io;
 
 import dev.lowbit.format.Codebooks;
+import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
@@ -10,26 +11,31 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.text.ParseException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
+import java.util.zip.CRC32C;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -40,22 +46,20 @@ class LowbitFileTest {
 
     static List<QuantFormat> formats() {
         List<QuantFormat> out = new ArrayList<>(List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1));
-        for (int bits : new int[] {2, 3, 4, 8}) {
-            for (int g : new int[] {32, 64, 128, QuantFormat.ROW}) {
-                for (ScaleType t : ScaleType.values()) {
+        int[] groups = {32, 64, 128, QuantFormat.ROW};
+        for (ScaleType t : ScaleType.values()) {
+            for (int g : groups) {
+                for (int bits : new int[] {2, 3, 4, 8}) {
                     out.add(QuantFormat.grouped(bits, g, true, t));
                     out.add(QuantFormat.grouped(bits, g, false, t));
                 }
+                out.add(QuantFormat.codebook4(g, t));
             }
-        }
-        for (ScaleType t : ScaleType.values()) {
-            out.add(QuantFormat.codebook4(64, t));
-            out.add(QuantFormat.codebook4(QuantFormat.ROW, t));
         }
         return out;
     }
 
-    /** A tensor of random codes and parameters, packed by the reference. */
+    /** A tensor of seeded random codes and parameters, packed by the reference. */
     static QuantizedTensor random(QuantFormat f, int rows, int cols, long seed, Arena arena) {
         SplittableRandom r = new SplittableRandom(seed);
         int[] codes = new int[rows * cols];
@@ -66,234 +70,612 @@ class LowbitFileTest {
         }
         int groups = rows * f.groupsPerRow(cols);
         float[] scales = new float[groups];
-        boolean zeros = f.kind() == QuantFormat.Kind.Q4_1 || f.hasZeroPlane();
-        float[] z = zeros ? new float[groups] : null;
+        boolean hasZeros = f.kind() == QuantFormat.Kind.Q4_1 || f.hasZeroPlane();
+        float[] zeros = hasZeros ? new float[groups] : null;
         for (int g = 0; g < groups; g++) {
             scales[g] = f.scaleType().round((float) r.nextGaussian());
-            if (zeros) {
-                z[g] = f.scaleType().round(r.nextInt(16));
+            if (hasZeros) {
+                zeros[g] = f.scaleType().round((float) (r.nextDouble() * f.maxCode()));
             }
         }
-        return Reference.pack(f, rows, cols, codes, scales, z,
+        return Reference.pack(f, rows, cols, codes, scales, zeros,
                 f.kind() == QuantFormat.Kind.CODEBOOK4 ? Codebooks.nf4() : null, arena);
     }
 
-    static SparseOutliers someOutliers(int rows, int cols, Arena arena) {
+    /** Seeded random outliers: each entry is an outlier with probability 1/5. */
+    static SparseOutliers outliers(int rows, int cols, long seed, Arena arena) {
+        SplittableRandom r = new SplittableRandom(seed);
         int[] rowPtr = new int[rows + 1];
-        List<Integer> c = new ArrayList<>();
-        List<Float> v = new ArrayList<>();
-        for (int r = 0; r < rows; r++) {
-            for (int k = r % 3; k < cols; k += 7) {
-                c.add(k);
-                v.add(r * 100f + k);
+        List<Integer> idx = new ArrayList<>();
+        List<Float> val = new ArrayList<>();
+        for (int row = 0; row < rows; row++) {
+            for (int c = 0; c < cols; c++) {
+                if (r.nextInt(5) == 0) {
+                    idx.add(c);
+                    val.add((float) r.nextGaussian() * 100);
+                }
             }
-            rowPtr[r + 1] = c.size();
+            rowPtr[row + 1] = idx.size();
         }
-        float[] vals = new float[v.size()];
-        for (int i = 0; i < vals.length; i++) {
-            vals[i] = v.get(i);
+        float[] v = new float[val.size()];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = val.get(i);
         }
-        return SparseOutliers.of(rows, cols, rowPtr, c.stream().mapToInt(Integer::intValue).toArray(), vals, arena);
+        return SparseOutliers.of(rows, cols, rowPtr, idx.stream().mapToInt(Integer::intValue).toArray(), v, arena);
     }
 
-    static void assertSame(QuantizedTensor a, QuantizedTensor b) {
-        assertEquals(a.format(), b.format());
-        assertEquals(a.rows(), b.rows());
-        assertEquals(a.cols(), b.cols());
-        assertEquals(-1, a.data().mismatch(b.data()), "data");
-        assertEquals(a.scales() == null, b.scales() == null);
-        if (a.scales() != null) {
-            assertEquals(-1, a.scales().mismatch(b.scales()), "scales");
-        }
-        assertEquals(a.zeros() == null, b.zeros() == null);
-        if (a.zeros() != null) {
-            assertEquals(-1, a.zeros().mismatch(b.zeros()), "zeros");
-        }
-        assertArrayEquals(a.levels(), b.levels());
-        assertEquals(a.outliers() == null, b.outliers() == null);
+    static void assertSameTensor(QuantizedTensor a, QuantizedTensor b, String what) {
+        assertEquals(a.format(), b.format(), what);
+        assertEquals(a.rows(), b.rows(), what);
+        assertEquals(a.cols(), b.cols(), what);
+        assertSamePlane(a.data(), b.data(), what + " data");
+        assertSamePlane(a.scales(), b.scales(), what + " scales");
+        assertSamePlane(a.zeros(), b.zeros(), what + " zeros");
+        assertArrayEquals(a.levels(), b.levels(), what + " levels");
+        assertEquals(a.outliers() == null, b.outliers() == null, what + " outliers");
         if (a.outliers() != null) {
-            assertEquals(-1, a.outliers().rowPtrPlane().mismatch(b.outliers().rowPtrPlane()));
-            assertEquals(-1, a.outliers().colIdxPlane().mismatch(b.outliers().colIdxPlane()));
-            assertEquals(-1, a.outliers().valuesPlane().mismatch(b.outliers().valuesPlane()));
+            assertEquals(a.outliers().nnz(), b.outliers().nnz(), what + " nnz");
+            assertSamePlane(a.outliers().rowPtrPlane(), b.outliers().rowPtrPlane(), what + " row_ptr");
+            assertSamePlane(a.outliers().colIdxPlane(), b.outliers().colIdxPlane(), what + " col_idx");
+            assertSamePlane(a.outliers().valuesPlane(), b.outliers().valuesPlane(), what + " values");
         }
+    }
+
+    static void assertSamePlane(MemorySegment a, MemorySegment b, String what) {
+        assertEquals(a == null, b == null, what);
+        if (a != null) {
+            assertEquals(a.byteSize(), b.byteSize(), what);
+            assertEquals(-1, a.mismatch(b), what);
+        }
+    }
+
+    static void assertSameContents(LowbitFile.Contents a, LowbitFile.Contents b, String what) {
+        assertEquals(List.copyOf(a.tensors().keySet()), List.copyOf(b.tensors().keySet()), what);
+        for (String k : a.tensors().keySet()) {
+            assertSameTensor(a.tensors().get(k), b.tensors().get(k), what + ": " + k);
+        }
+        assertEquals(a.metadata(), b.metadata(), what);
+    }
+
+    static long headerLength(byte[] file) {
+        return ByteBuffer.wrap(file, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
     }
 
     @ParameterizedTest
     @MethodSource("formats")
-    void roundTrip(QuantFormat f) throws IOException {
+    void everyFormatRoundTrips(QuantFormat f) throws IOException {
         Path file = dir.resolve("t.lowbit");
+        int[][] shapes = {{3, 37}, {1, 1}, {0, 5}, {2, 130}, {4, 0}};
         try (Arena arena = Arena.ofConfined()) {
             Map<String, QuantizedTensor> in = new LinkedHashMap<>();
-            in.put("odd", random(f, 3, 37, 1, arena));
-            in.put("one", random(f, 1, 1, 2, arena));
-            in.put("empty", random(f, 0, 5, 3, arena));
-            in.put("with.outliers", random(f, 4, 70, 4, arena).withOutliers(someOutliers(4, 70, arena)));
-            in.put("no outliers yet", random(f, 2, 9, 5, arena).withOutliers(SparseOutliers.of(2, 9, new int[3],
-                    new int[0], new float[0], arena)));
-            LowbitFile.write(file, in, Map.of("source", "unit test \"quoted\" ü"));
-            assertEquals(0, (Files.size(file) - 8 - headerLength(file)) % 1, "size");
-            assertEquals(0, (8 + headerLength(file)) % 64, "planes start on a 64-byte boundary");
-            LowbitFile.Contents c = LowbitFile.open(file, arena);
-            assertEquals(List.copyOf(in.keySet()), List.copyOf(c.tensors().keySet()));
-            for (String k : in.keySet()) {
-                assertSame(in.get(k), c.tensors().get(k));
+            long seed = f.hashCode();
+            for (int[] s : shapes) {
+                String name = s[0] + "x" + s[1];
+                in.put(name, random(f, s[0], s[1], seed++, arena));
+                in.put(name + ".outliers", random(f, s[0], s[1], seed++, arena)
+                        .withOutliers(outliers(s[0], s[1], seed++, arena)));
             }
-            assertEquals(Map.of("source", "unit test \"quoted\" ü"), c.metadata());
-            assertTrue(c.tensors().get("odd").data().isMapped(), "planes are views of the mapping");
+            Map<String, String> meta = Map.of("source", "unit test \"quoted\" \u00fc\n", "", "empty key");
+            LowbitFile.write(file, in, meta);
+            byte[] bytes = Files.readAllBytes(file);
+            assertEquals(0, (8 + headerLength(bytes)) % 64, "planes start on a 64-byte boundary");
+
+            LowbitFile.Contents c = LowbitFile.open(file, arena);
+            assertEquals(List.copyOf(in.keySet()), List.copyOf(c.tensors().keySet()), "file order is map order");
+            for (String k : in.keySet()) {
+                assertSameTensor(in.get(k), c.tensors().get(k), k);
+                MemorySegment d = c.tensors().get(k).data();
+                assertTrue(d.isMapped() && d.isReadOnly(), "planes are read-only views of the mapping");
+            }
+            assertEquals(meta, c.metadata());
+            assertEquals(c.tensors().keySet(), LowbitFile.map(file, arena).keySet());
         }
     }
 
-    static long headerLength(Path file) throws IOException {
-        byte[] b = Files.readAllBytes(file);
-        return ByteBuffer.wrap(b, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    /** The header is plain safetensors: the names, dtypes and shapes other tools will see. */
+    @Test
+    void headerIsSafetensors() throws IOException, ParseException {
+        Path file = dir.resolve("h.lowbit");
+        try (Arena arena = Arena.ofConfined()) {
+            Map<String, QuantizedTensor> in = new LinkedHashMap<>();
+            in.put("w", random(QuantFormat.grouped(3, 64, false, ScaleType.F16), 3, 100, 1, arena)
+                    .withOutliers(outliers(3, 100, 2, arena)));
+            in.put("q", random(QuantFormat.Q4_0, 2, 40, 3, arena));
+            in.put("c", random(QuantFormat.codebook4(QuantFormat.ROW, ScaleType.F32), 2, 7, 4, arena));
+            LowbitFile.write(file, in, Map.of("k", "v"));
+            byte[] bytes = Files.readAllBytes(file);
+            int n = (int) headerLength(bytes);
+            String text = new String(bytes, 8, n, StandardCharsets.UTF_8);
+            assertEquals('{', text.charAt(0));
+            assertTrue(text.substring(text.stripTrailing().length()).chars().allMatch(c -> c == ' '),
+                    "padding is trailing spaces only");
+            Map<?, ?> h = (Map<?, ?>) Json.parse(text);
+            Map<?, ?> meta = (Map<?, ?>) h.get("__metadata__");
+            assertEquals("1", meta.get("lowbit.version"));
+            assertEquals("v", meta.get("k"));
+            Map<?, ?> w = (Map<?, ?>) Json.parse((String) meta.get("lowbit.w"));
+            assertEquals("int3_asym_g64_f16", w.get("format"));
+            assertEquals(3L, w.get("rows"));
+            assertEquals(100L, w.get("cols"));
+            assertEquals(Planes.crc32c(in.get("w").data()), ((Map<?, ?>) w.get("crc32c")).get("data"));
+            String[][] want = {
+                {"w.data", "U8", "[3, 38]"}, {"w.scales", "F16", "[3, 2]"}, {"w.zeros", "F16", "[3, 2]"},
+                {"w.outliers.row_ptr", "I32", "[4]"},
+                {"w.outliers.col_idx", "I32", "[" + in.get("w").outliers().nnz() + "]"},
+                {"w.outliers.values", "F32", "[" + in.get("w").outliers().nnz() + "]"},
+                {"q.data", "U8", "[2, 36]"}, {"c.data", "U8", "[2, 4]"}, {"c.scales", "F32", "[2, 1]"},
+                {"c.levels", "F32", "[16]"},
+            };
+            long at = 0;
+            for (String[] p : want) {
+                Map<?, ?> e = (Map<?, ?>) h.get(p[0]);
+                assertEquals(p[1], e.get("dtype"), p[0]);
+                assertEquals(p[2], e.get("shape").toString(), p[0]);
+                List<?> off = (List<?>) e.get("data_offsets");
+                assertEquals(at, off.get(0), p[0] + " follows the previous plane");
+                at = (Long) off.get(1);
+            }
+            assertEquals(want.length + 1, h.size());
+            assertEquals(bytes.length, 8 + n + at, "the planes fill the rest of the file");
+        }
     }
 
-    private Path sample(Arena arena) throws IOException {
+    @Test
+    void namesWithDotsDoNotCollide() throws IOException {
+        Path file = dir.resolve("dots.lowbit");
+        try (Arena arena = Arena.ofConfined()) {
+            Map<String, QuantizedTensor> in = new LinkedHashMap<>();
+            QuantFormat f = QuantFormat.grouped(4, 32, true, ScaleType.F32);
+            in.put("z", random(f, 2, 40, 1, arena).withOutliers(outliers(2, 40, 2, arena)));
+            in.put("z.outliers", random(f, 2, 40, 3, arena).withOutliers(outliers(2, 40, 4, arena)));
+            in.put("a", random(f, 0, 3, 5, arena));
+            in.put("z.outliers.values", random(f, 1, 3, 6, arena));
+            in.put("\u00e9t\u00e9 \"\\/\u0001", random(f, 1, 3, 7, arena));
+            LowbitFile.write(file, in);
+            Map<String, QuantizedTensor> out = LowbitFile.map(file, arena);
+            assertEquals(List.copyOf(in.keySet()), List.copyOf(out.keySet()));
+            for (String k : in.keySet()) {
+                assertSameTensor(in.get(k), out.get(k), k);
+            }
+        }
+    }
+
+    @Test
+    void emptyFileRoundTrips() throws IOException {
+        Path f = dir.resolve("empty.lowbit");
+        LowbitFile.write(f, Map.of());
+        assertEquals(0, Files.size(f) % 64);
+        try (Arena arena = Arena.ofConfined()) {
+            LowbitFile.Contents c = LowbitFile.open(f, arena);
+            assertTrue(c.tensors().isEmpty());
+            assertTrue(c.metadata().isEmpty());
+        }
+    }
+
+    @Test
+    void rewritingReplacesTheFile() throws IOException {
+        Path f = dir.resolve("twice.lowbit");
+        try (Arena arena = Arena.ofConfined()) {
+            LowbitFile.write(f, Map.of("a", random(QuantFormat.Q8_0, 2, 64, 1, arena)));
+            QuantizedTensor b = random(QuantFormat.Q4_1, 1, 33, 2, arena);
+            LowbitFile.write(f, Map.of("b", b));
+            Map<String, QuantizedTensor> out = LowbitFile.map(f, arena);
+            assertEquals(List.of("b"), List.copyOf(out.keySet()));
+            assertSameTensor(b, out.get("b"), "b");
+        }
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(f), files.toList());
+        }
+    }
+
+    /** Slices smaller than a plane, and heap segments with no ByteBuffer view, write the same bytes. */
+    @ParameterizedTest
+    @ValueSource(longs = {1, 7, 64, 1000, Planes.CHUNK})
+    void planesAreWrittenInSlices(long chunk) throws IOException {
+        float[] values = new float[250];
+        SplittableRandom r = new SplittableRandom(chunk);
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (float) r.nextGaussian();
+        }
+        byte[] want = new byte[values.length * 4];
+        ByteBuffer.wrap(want).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(values);
+        CRC32C direct = new CRC32C();
+        direct.update(want);
+        Path f = dir.resolve("slices.bin");
+        try (Arena arena = Arena.ofConfined();
+             FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+            MemorySegment nat = arena.allocate(want.length);
+            MemorySegment.copy(want, 0, nat, ValueLayout.JAVA_BYTE, 0, want.length);
+            CRC32C c1 = new CRC32C();
+            Planes.write(ch, 3, nat, c1, chunk);
+            CRC32C c2 = new CRC32C();
+            Planes.write(ch, 3 + want.length, MemorySegment.ofArray(values), c2, chunk);
+            assertEquals(direct.getValue(), c1.getValue());
+            assertEquals(direct.getValue(), c2.getValue());
+            assertEquals(Planes.hex(direct), Planes.crc32c(nat));
+        }
+        byte[] got = Files.readAllBytes(f);
+        assertArrayEquals(want, Arrays.copyOfRange(got, 3, 3 + want.length));
+        // Floats in a heap segment are in native order; the file is little-endian only where native is.
+        if (ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
+            assertArrayEquals(want, Arrays.copyOfRange(got, 3 + want.length, got.length));
+        }
+    }
+
+    // ---- corruption ----
+
+    /** Three tensors with outliers, a codebook and user metadata: every kind of plane. */
+    private byte[] sample() throws IOException {
         Path file = dir.resolve("sample.lowbit");
-        Map<String, QuantizedTensor> in = new LinkedHashMap<>();
-        in.put("a", random(QuantFormat.grouped(4, 64, false, ScaleType.F16), 5, 130, 7, arena)
-                .withOutliers(someOutliers(5, 130, arena)));
-        in.put("b", random(QuantFormat.Q4_0, 2, 64, 8, arena));
-        in.put("c", random(QuantFormat.codebook4(32, ScaleType.F32), 3, 40, 9, arena));
-        LowbitFile.write(file, in, Map.of("source", "lowbit tests", "license", "Apache-2.0"));
-        return file;
+        try (Arena arena = Arena.ofConfined()) {
+            Map<String, QuantizedTensor> in = new LinkedHashMap<>();
+            in.put("a", random(QuantFormat.grouped(4, 64, false, ScaleType.F16), 5, 130, 7, arena)
+                    .withOutliers(outliers(5, 130, 8, arena)));
+            in.put("b", random(QuantFormat.Q4_0, 3, 37, 9, arena));
+            in.put("c", random(QuantFormat.codebook4(32, ScaleType.F32), 3, 40, 10, arena));
+            in.put("d", random(QuantFormat.grouped(2, 32, true, ScaleType.F16), 0, 5, 11, arena));
+            LowbitFile.write(file, in, Map.of("source", "lowbit tests", "license", "Apache-2.0"));
+        }
+        return Files.readAllBytes(file);
     }
 
-    private void expectCorrupt(byte[] bytes, String why) throws IOException {
+    private CorruptFileException expectCorrupt(byte[] bytes, String why, String... inMessage) throws IOException {
         Path f = dir.resolve("bad.lowbit");
         Files.write(f, bytes);
         try (Arena arena = Arena.ofConfined()) {
             CorruptFileException e = assertThrows(CorruptFileException.class, () -> LowbitFile.open(f, arena), why);
-            assertTrue(e.getMessage().startsWith(f.toString()), e.getMessage());
+            assertTrue(e.getMessage().startsWith(f + ": "), e.getMessage());
+            for (String s : inMessage) {
+                assertTrue(e.getMessage().contains(s), why + ": '" + s + "' not in: " + e.getMessage());
+            }
+            return e;
         }
     }
 
     @Test
     void truncatedFilesAreRefused() throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            byte[] whole = Files.readAllBytes(sample(arena));
-            int headerEnd = (int) (8 + headerLength(dir.resolve("sample.lowbit")));
-            for (int len = 0; len < headerEnd + 2; len++) {
-                expectCorrupt(Arrays.copyOf(whole, len), "truncated to " + len);
-            }
-            for (int len = headerEnd + 2; len < whole.length; len += 37) {
-                expectCorrupt(Arrays.copyOf(whole, len), "truncated to " + len);
-            }
-            expectCorrupt(Arrays.copyOf(whole, whole.length - 1), "one byte short");
-            byte[] longer = Arrays.copyOf(whole, whole.length + 1);
-            expectCorrupt(longer, "one stray byte at the end");
+        byte[] whole = sample();
+        int headerEnd = (int) (8 + headerLength(whole));
+        for (int len = 0; len <= headerEnd; len++) {
+            expectCorrupt(Arrays.copyOf(whole, len), "truncated to " + len);
         }
+        for (int len = headerEnd + 1; len < whole.length; len += 29) {
+            expectCorrupt(Arrays.copyOf(whole, len), "truncated to " + len, "buffer");
+        }
+        expectCorrupt(Arrays.copyOf(whole, whole.length - 1), "one byte short");
+        expectCorrupt(Arrays.copyOf(whole, whole.length + 1), "a stray byte at the end", "cover");
     }
 
     @Test
-    void headerLengthBeyondTheFile() throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            byte[] whole = Files.readAllBytes(sample(arena));
-            for (long n : new long[] {whole.length, Long.MAX_VALUE, -1, 0, LowbitFile.MAX_HEADER + 1}) {
-                byte[] b = whole.clone();
-                ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(0, n);
-                expectCorrupt(b, "header length " + n);
-            }
+    void headerLengthThatDoesNotFit() throws IOException {
+        byte[] whole = sample();
+        for (long n : new long[] {whole.length - 7, whole.length, Long.MAX_VALUE, -1, LowbitReader.MAX_HEADER + 1}) {
+            byte[] b = whole.clone();
+            ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(0, n);
+            expectCorrupt(b, "header length " + n, "header length " + Long.toUnsignedString(n));
+        }
+        for (long n : new long[] {0, 1, headerLength(whole) - 1, headerLength(whole) + 1}) {
+            byte[] b = whole.clone();
+            ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(0, n);
+            expectCorrupt(b, "header length " + n);
         }
     }
 
+    /** Every single-bit flip in the header is refused, or (a blank turned into another) changes nothing. */
     @Test
-    void everyFlippedHeaderByteIsCaughtOrHarmless() throws IOException {
+    void everyFlippedHeaderBitIsCaughtOrHarmless() throws IOException {
+        byte[] whole = sample();
+        Path f = dir.resolve("flip.lowbit");
+        Files.write(f, whole);
+        int headerEnd = (int) (8 + headerLength(whole));
+        int harmless = 0;
         try (Arena arena = Arena.ofConfined()) {
-            Path file = sample(arena);
-            byte[] whole = Files.readAllBytes(file);
-            LowbitFile.Contents good = LowbitFile.open(file, arena);
-            int headerEnd = (int) (8 + headerLength(file));
-            Path f = dir.resolve("flip.lowbit");
-            int caught = 0;
-            for (int i = 8; i < headerEnd; i++) {
-                byte[] b = whole.clone();
-                b[i] ^= 0x01;
-                Files.write(f, b);
-                try {
-                    LowbitFile.Contents t = LowbitFile.open(f, arena);
-                    // A flip that still parses (a space of the padding turned into another blank) must give
-                    // back the very same tensors and metadata.
-                    assertEquals(good.tensors().keySet(), t.tensors().keySet(), "flip at " + i);
-                    for (String k : good.tensors().keySet()) {
-                        assertSame(good.tensors().get(k), t.tensors().get(k));
+            LowbitFile.Contents good = LowbitFile.open(f, arena);
+            try (FileChannel ch = FileChannel.open(f, StandardOpenOption.WRITE)) {
+                for (int i = 0; i < headerEnd; i++) {
+                    for (int bit = 0; bit < 8; bit++) {
+                        ch.write(ByteBuffer.wrap(new byte[] {(byte) (whole[i] ^ (1 << bit))}), i);
+                        try (Arena a = Arena.ofConfined()) {
+                            assertSameContents(good, LowbitFile.open(f, a), "flip of bit " + bit + " at " + i);
+                            harmless++;
+                        } catch (CorruptFileException e) {
+                            assertTrue(e.getMessage().startsWith(f.toString()), e.getMessage());
+                        } catch (RuntimeException e) {
+                            fail("flip of bit " + bit + " at byte " + i + " escaped as " + e, e);
+                        }
+                        ch.write(ByteBuffer.wrap(new byte[] {whole[i]}), i);
                     }
-                    assertEquals(good.metadata(), t.metadata(), "flip at " + i);
-                } catch (CorruptFileException e) {
-                    caught++;
-                } catch (RuntimeException e) {
-                    fail("flip at " + i + " escaped as " + e, e);
                 }
             }
-            assertTrue(caught > (headerEnd - 8) / 2, "most header flips are detected: " + caught);
         }
+        assertTrue(harmless < headerEnd, "only blanks may flip harmlessly, but " + harmless + " flips did");
     }
 
     @Test
-    void everyPlaneIsChecksummed() throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            Path file = sample(arena);
-            byte[] whole = Files.readAllBytes(file);
-            int headerEnd = (int) (8 + headerLength(file));
-            for (int i = headerEnd; i < whole.length; i += 13) {
+    void everyPlaneIsChecksummed() throws IOException, ParseException {
+        byte[] whole = sample();
+        int start = (int) (8 + headerLength(whole));
+        Map<?, ?> h = (Map<?, ?>) Json.parse(new String(whole, 8, start - 8, StandardCharsets.UTF_8));
+        int planes = 0;
+        for (Map.Entry<?, ?> e : h.entrySet()) {
+            if (e.getKey().equals("__metadata__")) {
+                continue;
+            }
+            List<?> off = (List<?>) ((Map<?, ?>) e.getValue()).get("data_offsets");
+            long begin = (Long) off.get(0);
+            long end = (Long) off.get(1);
+            if (begin == end) {
+                continue;
+            }
+            planes++;
+            for (long at : new long[] {begin, (begin + end) / 2, end - 1}) {
                 byte[] b = whole.clone();
-                b[i] ^= (byte) 0x80;
-                expectCorrupt(b, "flipped data byte " + i);
+                b[(int) (start + at)] ^= 0x10;
+                expectCorrupt(b, "flipped byte " + at + " of " + e.getKey(), "'" + e.getKey() + "'", "CRC-32C");
             }
         }
+        assertEquals(10, planes);
     }
 
-    /** A file with a hand-written header over {@code data} bytes of buffer. */
-    private byte[] handMade(String json, int data) {
-        byte[] j = json.getBytes(StandardCharsets.UTF_8);
-        ByteBuffer b = ByteBuffer.allocate(8 + j.length + data).order(ByteOrder.LITTLE_ENDIAN);
-        b.putLong(j.length).put(j);
-        return b.array();
+    // ---- hand-edited headers, with checksums recomputed so that the intended check is the one that fires ----
+
+    /** A mutable copy of a parsed JSON value. */
+    static Object mutable(Object v) {
+        if (v instanceof Map<?, ?> m) {
+            Map<String, Object> out = new LinkedHashMap<>();
+            m.forEach((k, x) -> out.put((String) k, mutable(x)));
+            return out;
+        }
+        if (v instanceof List<?> l) {
+            return new ArrayList<>(l.stream().map(LowbitFileTest::mutable).toList());
+        }
+        return v;
     }
 
-    @Test
-    void malformedHeaders() throws IOException {
-        String meta = "\"__metadata__\":{\"lowbit.version\":\"1\"}";
-        expectCorrupt(handMade("{" + meta + ",\"x\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-                + "\"y\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[2,6]}}", 6), "overlap");
-        expectCorrupt(handMade("{" + meta + ",\"x\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-                + "\"y\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[6,10]}}", 10), "hole");
-        expectCorrupt(handMade("{" + meta + ",\"x\":{\"dtype\":\"Q9\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4),
-                "unknown dtype");
-        expectCorrupt(handMade("{" + meta + ",\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,4]}}", 4),
-                "shape does not match the byte range");
-        expectCorrupt(handMade("{" + meta + ",\"x\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4),
-                "negative shape");
-        expectCorrupt(handMade("{" + meta + ",\"x\":{\"dtype\":\"U8\",\"shape\":[4611686018427387904,4],"
-                + "\"data_offsets\":[0,4]}}", 4), "shape overflows");
-        expectCorrupt(handMade("{" + meta + ",\"x\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-                + "\"x\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[4,4]}}", 4), "duplicate key");
-        expectCorrupt(handMade("{\"__metadata__\":{\"lowbit.version\":\"2\"}}", 0), "unknown version");
-        expectCorrupt(handMade("{" + meta + "} trailing", 0), "trailing text");
-        expectCorrupt(handMade("[1,2]", 0), "not an object");
-        expectCorrupt(handMade("{" + meta.replace("}", ",\"lowbit.t\":\"{\\\"format\\\":\\\"q4_0\\\",\\\"rows\\\":1,"
-                + "\\\"cols\\\":32,\\\"nnz\\\":-1,\\\"crc32c\\\":{}}\"}"), 0), "tensor without planes");
-        expectCorrupt(handMade("{" + meta.replace("}", ",\"lowbit.t\":\"{\\\"format\\\":\\\"q5_k\\\"}\"}"), 0),
-                "unknown format");
-        byte[] deep = handMade("{\"a\":[[[[[[[[[[1]]]]]]]]]]}", 0);
-        expectCorrupt(deep, "too deep");
-        byte[] notUtf8 = handMade("{\"__metadata__\":{\"x\":\"\u00e9\"}}", 0);
-        notUtf8[notUtf8.length - 4] = (byte) 0xC3; // lone lead byte
-        notUtf8[notUtf8.length - 3] = (byte) 0x28;
-        expectCorrupt(notUtf8, "not UTF-8");
-    }
+    /** The sample file as a mutable header and its buffer. */
+    static final class Parts {
+        final Map<String, Object> header;
+        byte[] buffer;
+        /** Leave the plane checksums in the descriptors as the edit made them. */
+        boolean keepPlaneCrcs;
 
-    @Test
-    void planeOfTheWrongShapeForItsFormat() throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            Path file = sample(arena);
-            String whole = new String(Files.readAllBytes(file), StandardCharsets.ISO_8859_1);
-            // "b" is Q4_0 2x64: data is U8 [2, 36]; claim [4, 18] (same byte count) instead.
-            String changed = whole.replace("\"b.data\":{\"dtype\":\"U8\",\"shape\":[2,36]", "\"b.data\":{\"dtype\":\"U8\",\"shape\":[4,18]");
-            assertFalse(changed.equals(whole));
-            expectCorrupt(changed.getBytes(StandardCharsets.ISO_8859_1), "wrong shape");
+        Parts(Map<String, Object> header, byte[] buffer) {
+            this.header = header;
+            this.buffer = buffer;
+        }
+
+        @SuppressWarnings("unchecked")
+        Map<String, Object> entry(String key) {
+            return (Map<String, Object>) header.get(key);
+        }
+
+        @SuppressWarnings("unchecked")
+        Map<String, Object> meta() {
+            return (Map<String, Object>) header.get("__metadata__");
+        }
+
+        @SuppressWarnings("unchecked")
+        void editDescriptor(String tensor, Consumer<Map<String, Object>> edit) {
+            try {
+                Map<String, Object> d = (Map<String, Object>) mutable(Json.parse((String) meta().get("lowbit." + tensor)));
+                edit.accept(d);
+                meta().put("lowbit." + tensor, Json.write(d));
+            } catch (ParseException e) {
+                throw new AssertionError(e);
+            }
+        }
+
+        /** Recomputes the plane checksums of every well-formed descriptor, then the metadata checksum. */
+        @SuppressWarnings("unchecked")
+        void fixChecksums() {
+            if (!(header.get("__metadata__") instanceof Map)) {
+                return;
+            }
+            for (String k : List.copyOf(meta().keySet())) {
+                String tensor = k.substring(k.startsWith("lowbit.") ? 7 : 0);
+                if (keepPlaneCrcs || !k.startsWith("lowbit.") || tensor.equals("version")
+                        || tensor.equals("metadata_crc32c") || !(meta().get(k) instanceof String s)
+                        || !s.startsWith("{") || !s.contains("\"crc32c\":{")) {
+                    continue;
+                }
+                editDescriptor(tensor, d -> ((Map<String, Object>) d.get("crc32c")).replaceAll((part, old) -> {
+                    Map<String, Object> e = entry(tensor + "." + part);
+                    if (e == null || !(e.get("data_offsets") instanceof List<?> o) || o.size() != 2) {
+                        return old;
+                    }
+                    List<?> off = (List<?>) e.get("data_offsets");
+                    int begin = Math.clamp((Long) off.get(0), 0, buffer.length);
+                    int end = Math.clamp((Long) off.get(1), 0, buffer.length);
+                    CRC32C c = new CRC32C();
+                    c.update(buffer, begin, Math.max(0, end - begin));
+                    return Planes.hex(c);
+                }));
+            }
+            meta().put("lowbit.metadata_crc32c", Planes.metadataCrc(meta()));
+        }
+
+        byte[] bytes() {
+            return assemble(Json.write(header), buffer);
         }
     }
+
+    static byte[] assemble(String json, byte[] buffer) {
+        byte[] j = json.getBytes(StandardCharsets.UTF_8);
+        return ByteBuffer.allocate(8 + j.length + buffer.length).order(ByteOrder.LITTLE_ENDIAN)
+                .putLong(j.length).put(j).put(buffer).array();
+    }
+
+    @SuppressWarnings("unchecked")
+    private Parts parts() throws IOException, ParseException {
+        byte[] whole = sample();
+        int start = (int) (8 + headerLength(whole));
+        Map<String, Object> h = (Map<String, Object>) mutable(
+                Json.parse(new String(whole, 8, start - 8, StandardCharsets.UTF_8)));
+        return new Parts(h, Arrays.copyOfRange(whole, start, whole.length));
+    }
+
+    private void expectCorrupt(Consumer<Parts> edit, String why, String... inMessage) throws Exception {
+        Parts p = parts();
+        edit.accept(p);
+        p.fixChecksums();
+        expectCorrupt(p.bytes(), why, inMessage);
+    }
+
+    @Test
+    void reassembledSampleIsAccepted() throws Exception {
+        Parts p = parts();
+        p.fixChecksums();
+        Path f = dir.resolve("again.lowbit");
+        Files.write(f, p.bytes());
+        Files.write(dir.resolve("sample2.lowbit"), sample());
+        try (Arena arena = Arena.ofConfined()) {
+            assertSameContents(LowbitFile.open(dir.resolve("sample2.lowbit"), arena), LowbitFile.open(f, arena),
+                    "the test's own reassembly changes nothing");
+        }
+    }
+
+    @Test
+    void planesThatDoNotTileTheBuffer() throws Exception {
+        // b.data is 3 rows of 2 Q4_0 blocks; move it one byte back over a's last plane.
+        expectCorrupt(p -> p.entry("b.data").put("data_offsets", shifted(p.entry("b.data"), -1)), "overlap",
+                "b.data", "overlap");
+        expectCorrupt(p -> {
+            for (String k : p.header.keySet()) {
+                if (!k.startsWith("a.") && !k.equals("__metadata__")) {
+                    p.entry(k).put("data_offsets", shifted(p.entry(k), 4));
+                }
+            }
+            p.buffer = Arrays.copyOf(p.buffer, p.buffer.length + 4);
+        }, "hole", "b.data", "hole");
+        expectCorrupt(p -> p.entry("c.levels").put("data_offsets", List.of(10L, 5L)), "reversed range",
+                "c.levels", "[10, 5]");
+        expectCorrupt(p -> p.entry("c.levels").put("data_offsets", shifted(p.entry("c.levels"), 1)),
+                "beyond the buffer", "c.levels");
+        expectCorrupt(p -> p.entry("c.levels").put("data_offsets", List.of(-64L, 0L)), "negative offset",
+                "c.levels", "-64");
+        expectCorrupt(p -> p.entry("c.levels").put("data_offsets", List.of(0L)), "one offset", "c.levels");
+    }
+
+    private static List<Long> shifted(Map<String, Object> entry, long by) {
+        List<?> off = (List<?>) entry.get("data_offsets");
+        return List.of((Long) off.get(0) + by, (Long) off.get(1) + by);
+    }
+
+    @Test
+    void badDtypesAndShapes() throws Exception {
+        expectCorrupt(p -> p.entry("b.data").put("dtype", "U9"), "unknown dtype", "b.data", "U9");
+        expectCorrupt(p -> p.entry("b.data").put("dtype", 8L), "dtype not a string", "b.data", "8");
+        expectCorrupt(p -> p.entry("b.data").put("dtype", "I8"), "a known dtype, but the wrong one", "b.data", "I8");
+        expectCorrupt(p -> p.entry("b.data").put("shape", List.of(6L, 18L)), "same bytes, wrong shape", "b.data",
+                "[6, 18]", "[3, 36]");
+        expectCorrupt(p -> p.entry("b.data").put("shape", List.of(3L, 35L)), "shape and range disagree", "b.data",
+                "105");
+        expectCorrupt(p -> p.entry("b.data").put("shape", List.of(-3L, -36L)), "negative shape", "b.data", "-3");
+        expectCorrupt(p -> p.entry("b.data").put("shape", List.of(1L << 62, 4L)), "shape overflows", "b.data",
+                "overflow");
+        expectCorrupt(p -> p.entry("b.data").put("shape", "[3, 36]"), "shape not an array", "b.data");
+        expectCorrupt(p -> p.entry("b.data").put("extra", 1L), "unknown field", "b.data", "extra");
+        expectCorrupt(p -> p.entry("c.levels").put("shape", List.of(2L, 8L)), "levels of the wrong shape",
+                "c.levels", "[2, 8]");
+    }
+
+    @Test
+    void badDescriptors() throws Exception {
+        expectCorrupt(p -> p.editDescriptor("b", d -> d.put("format", "q5_k")), "unknown format", "lowbit.b", "q5_k");
+        expectCorrupt(p -> p.editDescriptor("b", d -> d.put("format", "q4_1")), "another format, same planes",
+                "b.data", "q4_1");
+        expectCorrupt(p -> p.editDescriptor("b", d -> d.put("rows", -3L)), "negative rows", "lowbit.b rows", "-3");
+        expectCorrupt(p -> p.editDescriptor("b", d -> d.put("rows", 1L << 31)), "rows beyond int", "lowbit.b rows");
+        expectCorrupt(p -> p.editDescriptor("b", d -> d.remove("cols")), "no cols", "lowbit.b cols", "null");
+        expectCorrupt(p -> p.editDescriptor("b", d -> d.put("note", "x")), "unknown field", "lowbit.b", "note");
+        expectCorrupt(p -> p.editDescriptor("b", d -> d.put("crc32c", "x")), "crc32c not an object",
+                "lowbit.b crc32c");
+        expectCorrupt(p -> p.editDescriptor("a", d -> d.remove("nnz")), "outliers not announced", "lowbit.a",
+                "outliers.row_ptr");
+        expectCorrupt(p -> p.editDescriptor("a", d -> d.put("nnz", 3L)), "nnz that disagrees", "a.outliers.col_idx",
+                "[3]");
+        expectCorrupt(p -> {
+            p.editDescriptor("b", d -> d.put("crc32c", new LinkedHashMap<>(Map.of("data", "ABCDEF01"))));
+            p.keepPlaneCrcs = true;
+        }, "checksum in capitals", "lowbit.b", "ABCDEF01");
+        expectCorrupt(p -> {
+            p.editDescriptor("b", d -> d.put("crc32c", new LinkedHashMap<>(Map.of("data", "abcdef01"))));
+            p.keepPlaneCrcs = true;
+        }, "wrong plane checksum", "b.data", "abcdef01");
+        expectCorrupt(p -> p.meta().put("lowbit.b", "not json"), "descriptor not JSON", "lowbit.b", "JSON");
+        expectCorrupt(p -> p.meta().put("lowbit.b", "[1]"), "descriptor not an object", "lowbit.b");
+        expectCorrupt(p -> p.meta().put("lowbit.b", 5L), "descriptor not a string", "lowbit.b");
+    }
+
+    @Test
+    void planesAndTensorsMustMatch() throws Exception {
+        // d is 0x5: its planes are empty, so dropping or adding one keeps the buffer tiled.
+        expectCorrupt(p -> p.header.remove("d.scales"), "missing plane", "d.scales", "missing");
+        expectCorrupt(p -> {
+            Map<String, Object> e = new LinkedHashMap<>(p.entry("d.scales"));
+            p.header.put("d.zeros", e);
+        }, "stray plane", "d.zeros", "no lowbit tensor");
+        expectCorrupt(p -> p.meta().remove("lowbit.d"), "tensor without descriptor", "d.data", "no lowbit tensor");
+        expectCorrupt(p -> p.meta().put("lowbit.e", p.meta().get("lowbit.d")), "descriptor without planes", "e.data");
+    }
+
+    @Test
+    void badMetadata() throws Exception {
+        expectCorrupt(p -> p.meta().put("lowbit.version", "2"), "newer version", "lowbit.version", "2");
+        expectCorrupt(p -> p.meta().remove("lowbit.version"), "no version", "lowbit.version", "null");
+        expectCorrupt(p -> p.meta().put("source", 3L), "value not a string", "source", "3");
+        expectCorrupt(p -> p.header.remove("__metadata__"), "no metadata", "__metadata__", "missing");
+        expectCorrupt(p -> p.header.put("__metadata__", List.of()), "metadata not an object", "__metadata__");
+        // Without recomputing the metadata checksum, an edited string is caught.
+        Parts p = parts();
+        p.meta().put("license", "MIT");
+        expectCorrupt(p.bytes(), "edited user metadata", "lowbit.metadata_crc32c");
+        p = parts();
+        p.editDescriptor("b", d -> d.put("cols", 33L));
+        expectCorrupt(p.bytes(), "cols that fit the same blocks", "lowbit.metadata_crc32c");
+        p = parts();
+        p.meta().remove("lowbit.metadata_crc32c");
+        expectCorrupt(p.bytes(), "no metadata checksum", "lowbit.metadata_crc32c", "null");
+    }
+
+    @Test
+    void checksummedButInvalidContents() throws Exception {
+        // a has outliers: row_ptr starts at the first byte of its plane; make row_ptr[1] huge.
+        expectCorrupt(p -> {
+            long at = (Long) ((List<?>) p.entry("a.outliers.row_ptr").get("data_offsets")).get(0);
+            ByteBuffer.wrap(p.buffer).order(ByteOrder.LITTLE_ENDIAN).putInt((int) at + 4, 1 << 30);
+        }, "CSR out of order", "tensor 'a'", "rowPtr[1]");
+        expectCorrupt(p -> {
+            long at = (Long) ((List<?>) p.entry("c.levels").get("data_offsets")).get(0);
+            ByteBuffer.wrap(p.buffer).order(ByteOrder.LITTLE_ENDIAN).putFloat((int) at + 4, -5f);
+        }, "levels not increasing", "tensor 'c'", "level 1");
+        expectCorrupt(p -> {
+            long at = (Long) ((List<?>) p.entry("a.outliers.values").get("data_offsets")).get(0);
+            ByteBuffer.wrap(p.buffer).order(ByteOrder.LITTLE_ENDIAN).putFloat((int) at, Float.NaN);
+        }, "NaN outlier", "tensor 'a'", "NaN");
+    }
+
+    @Test
+    void malformedJson() throws IOException {
+        String meta = "\"__metadata__\":{\"lowbit.version\":\"1\"}";
+        expectCorrupt(assemble("{" + meta + ",\"x\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]},"
+                + "\"x\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", new byte[0]), "duplicate key",
+                "duplicate key \"x\"");
+        expectCorrupt(assemble("{" + meta + "} x", new byte[0]), "trailing text", "trailing");
+        expectCorrupt(assemble("{" + meta + "}}", new byte[0]), "trailing brace", "trailing");
+        expectCorrupt(assemble("[1,2]", new byte[0]), "not an object", "header");
+        expectCorrupt(assemble("", new byte[0]), "empty header", "JSON");
+        expectCorrupt(assemble("{\"a\":[[[[[[[[1]]]]]]]]}", new byte[0]), "too deep", "deeper than 8");
+        expectCorrupt(assemble("{\"a\":99999999999999999999}", new byte[0]), "overflow", "overflows");
+        expectCorrupt(assemble("{\"a\":1.5}", new byte[0]), "fraction", "integers");
+        expectCorrupt(assemble("{\"a\":\"\\x\"}", new byte[0]), "bad escape", "escape");
+        byte[] notUtf8 = assemble("{\"a\":\"??\"}", new byte[0]);
+        notUtf8[notUtf8.length - 4] = (byte) 0xC3;
+        notUtf8[notUtf8.length - 3] = (byte) 0x28;
+        expectCorrupt(notUtf8, "not UTF-8", "UTF-8");
+    }
+
+    // ---- writing ----
 
     @Test
     void failedWriteLeavesNothingBehind() throws IOException {
@@ -302,39 +684,42 @@ class LowbitFileTest {
             LowbitFile.write(target, Map.of("x", random(QuantFormat.Q8_0, 2, 32, 1, arena)));
         }
         byte[] before = Files.readAllBytes(target);
+
         Arena closed = Arena.ofConfined();
-        QuantizedTensor dead = random(QuantFormat.Q8_0, 2, 32, 2, closed);
+        Map<String, QuantizedTensor> dead = new LinkedHashMap<>();
+        dead.put("big", random(QuantFormat.Q8_0, 64, 256, 2, Arena.ofAuto()));
+        dead.put("gone", random(QuantFormat.Q8_0, 2, 32, 3, closed));
         closed.close();
-        assertThrows(IllegalStateException.class, () -> LowbitFile.write(target, Map.of("x", dead)));
+        assertThrows(IllegalStateException.class, () -> LowbitFile.write(target, dead));
+        assertThrows(IOException.class, () -> LowbitFile.write(dir.resolve("missing/x.lowbit"), Map.of()));
+        try (Arena arena = Arena.ofConfined()) {
+            QuantizedTensor t = random(QuantFormat.Q4_0, 1, 32, 4, arena);
+            for (String name : new String[] {"", "version", "metadata_crc32c", "bad\ud800"}) {
+                assertThrows(IllegalArgumentException.class, () -> LowbitFile.write(target, Map.of(name, t)), name);
+            }
+            assertThrows(IllegalArgumentException.class,
+                    () -> LowbitFile.write(target, Map.of("t", t), Map.of("lowbit.version", "9")));
+        }
+
         assertArrayEquals(before, Files.readAllBytes(target), "the old file is untouched");
         try (var files = Files.list(dir)) {
             assertEquals(List.of(target), files.toList(), "no temporary file is left");
         }
-        assertThrows(IOException.class, () -> LowbitFile.write(dir.resolve("missing/dir/x.lowbit"), Map.of()));
-        assertThrows(IllegalArgumentException.class, () -> LowbitFile.write(dir.resolve("m.lowbit"), Map.of(),
-                Map.of("lowbit.version", "9")));
     }
 
     @Test
-    void emptyFileRoundTrips() throws IOException {
-        Path f = dir.resolve("empty.lowbit");
-        LowbitFile.write(f, Map.of());
+    void mappedTensorsStayValidWhileTheArenaLives() throws IOException {
+        Path f = dir.resolve("life.lowbit");
+        QuantizedTensor read;
         try (Arena arena = Arena.ofConfined()) {
-            LowbitFile.Contents c = LowbitFile.open(f, arena);
-            assertTrue(c.tensors().isEmpty());
-            assertTrue(c.metadata().isEmpty());
-            assertNull(c.tensors().get("x"));
+            QuantizedTensor t = random(QuantFormat.grouped(8, QuantFormat.ROW, false, ScaleType.F32), 2, 3, 1, arena);
+            LowbitFile.write(f, Map.of("t", t));
+            read = LowbitFile.map(f, arena).get("t");
+            // The file is replaced by rename, so rewriting does not disturb an existing mapping.
+            LowbitFile.write(f, Map.of("t", random(QuantFormat.Q8_0, 1, 1, 2, arena)));
+            assertSameTensor(t, read, "t");
+            assertEquals(t.scales().get(Layouts.F32, 4), read.scales().get(Layouts.F32, 4));
         }
-    }
-
-    @Test
-    void planesAreNotCopied() throws IOException {
-        try (Arena arena = Arena.ofConfined()) {
-            Path file = sample(arena);
-            QuantizedTensor a = LowbitFile.map(file, arena).get("a");
-            MemorySegment d = a.data();
-            assertTrue(d.isMapped());
-            assertTrue(d.isReadOnly());
-        }
+        assertThrows(IllegalStateException.class, () -> read.data().get(ValueLayout.JAVA_BYTE, 0));
     }
 }

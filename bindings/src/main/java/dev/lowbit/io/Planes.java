@@ -1,0 +1,123 @@
+package dev.lowbit.io;
+
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.ScaleType;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.zip.CRC32C;
+
+/** What the writer and the reader agree on: plane names, dtypes, shapes, metadata keys and checksums. */
+final class Planes {
+    private Planes() {
+    }
+
+    static final String METADATA = "__metadata__";
+    static final String PREFIX = "lowbit.";
+    static final String VERSION_KEY = PREFIX + "version";
+    static final String VERSION = "1";
+    /**
+     * CRC-32C of the whole {@code __metadata__} object (this entry left out, keys sorted, compact JSON).
+     * Plane checksums cannot see the header, and a damaged {@code cols} or format name can describe the
+     * same bytes differently (Q4_0 3x37 and 3x33 have the same blocks), so the header needs its own.
+     */
+    static final String METADATA_CRC_KEY = PREFIX + "metadata_crc32c";
+
+    static final String DATA = "data";
+    static final String SCALES = "scales";
+    static final String ZEROS = "zeros";
+    static final String LEVELS = "levels";
+    static final String ROW_PTR = "outliers.row_ptr";
+    static final String COL_IDX = "outliers.col_idx";
+    static final String VALUES = "outliers.values";
+
+    /** asByteBuffer holds at most 2 GiB, so planes are streamed in slices of this size. */
+    static final long CHUNK = 1L << 30;
+
+    /** The safetensors dtypes and their widths in bytes. */
+    static final Map<String, Integer> DTYPE_BYTES = Map.ofEntries(
+            Map.entry("BOOL", 1), Map.entry("U8", 1), Map.entry("I8", 1), Map.entry("F8_E5M2", 1),
+            Map.entry("F8_E4M3", 1), Map.entry("I16", 2), Map.entry("U16", 2), Map.entry("F16", 2),
+            Map.entry("BF16", 2), Map.entry("I32", 4), Map.entry("U32", 4), Map.entry("F32", 4),
+            Map.entry("I64", 8), Map.entry("U64", 8), Map.entry("F64", 8));
+
+    /** One plane as the header describes it; {@code part} is the name after {@code "<tensor>."}. */
+    record Spec(String part, String dtype, List<Long> shape) {
+    }
+
+    /**
+     * The planes a tensor of this format and shape has, in file order.
+     *
+     * @param nnz the number of outliers, or -1 for none
+     */
+    static List<Spec> expected(QuantFormat f, int rows, int cols, long nnz) {
+        String st = f.scaleType() == ScaleType.F16 ? "F16" : "F32";
+        List<Long> groups = List.of((long) rows, (long) f.groupsPerRow(cols));
+        List<Spec> out = new ArrayList<>();
+        out.add(new Spec(DATA, "U8", List.of((long) rows, f.rowBytes(cols))));
+        if (!f.isGgml()) {
+            out.add(new Spec(SCALES, st, groups));
+        }
+        if (f.hasZeroPlane()) {
+            out.add(new Spec(ZEROS, st, groups));
+        }
+        if (f.kind() == QuantFormat.Kind.CODEBOOK4) {
+            out.add(new Spec(LEVELS, "F32", List.of(16L)));
+        }
+        if (nnz >= 0) {
+            out.add(new Spec(ROW_PTR, "I32", List.of(rows + 1L)));
+            out.add(new Spec(COL_IDX, "I32", List.of(nnz)));
+            out.add(new Spec(VALUES, "F32", List.of(nnz)));
+        }
+        return out;
+    }
+
+    static String hex(CRC32C crc) {
+        return HexFormat.of().toHexDigits((int) crc.getValue());
+    }
+
+    /** CRC-32C of a segment of any size. */
+    static String crc32c(MemorySegment s) {
+        CRC32C crc = new CRC32C();
+        for (long off = 0; off < s.byteSize(); off += CHUNK) {
+            crc.update(s.asSlice(off, Math.min(CHUNK, s.byteSize() - off)).asByteBuffer());
+        }
+        return hex(crc);
+    }
+
+    /** The checksum stored under {@link #METADATA_CRC_KEY}. */
+    static String metadataCrc(Map<String, ?> metadata) {
+        Map<String, Object> sorted = new TreeMap<>(metadata);
+        sorted.remove(METADATA_CRC_KEY);
+        CRC32C crc = new CRC32C();
+        crc.update(Json.write(sorted).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return hex(crc);
+    }
+
+    /**
+     * Writes {@code seg} at {@code position} in slices of at most {@code chunk} bytes, feeding the same
+     * bytes to {@code crc} so that the checksum describes exactly what reached the file.
+     */
+    static void write(FileChannel ch, long position, MemorySegment seg, CRC32C crc, long chunk) throws IOException {
+        // A heap segment over a non-byte array has no ByteBuffer view: stage it through a byte[].
+        long step = seg.isNative() ? chunk : Math.min(chunk, 1 << 20);
+        for (long off = 0; off < seg.byteSize(); off += step) {
+            MemorySegment part = seg.asSlice(off, Math.min(step, seg.byteSize() - off));
+            ByteBuffer b = seg.isNative() ? part.asByteBuffer() : ByteBuffer.wrap(part.toArray(ValueLayout.JAVA_BYTE));
+            crc.update(b);
+            b.rewind();
+            long at = position + off;
+            while (b.hasRemaining()) {
+                at += ch.write(b, at);
+            }
+        }
+    }
+}
