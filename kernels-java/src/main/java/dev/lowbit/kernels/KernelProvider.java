@@ -28,6 +28,21 @@ public final class KernelProvider {
         return Holder.KERNELS;
     }
 
+    /** The matmul implementation that goes with {@link #kernels()}. */
+    public static MatmulKernels matmul() {
+        return Holder.KERNELS == ScalarQuantKernels.INSTANCE ? ScalarMatmulKernels.INSTANCE : VectorSupport.matmul();
+    }
+
+    /** The scalar reference matmuls. */
+    public static MatmulKernels scalarMatmul() {
+        return ScalarMatmulKernels.INSTANCE;
+    }
+
+    /** The Vector API matmuls, or null when the Vector API cannot run here. */
+    public static MatmulKernels vectorMatmul() {
+        return vectorUnavailable() == null ? VectorSupport.matmul() : null;
+    }
+
     /** The scalar reference implementation. */
     public static QuantKernels scalar() {
         return ScalarQuantKernels.INSTANCE;

@@ -11,8 +11,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.atomic.AtomicLong;
@@ -291,23 +289,13 @@ public final class QuantOps {
             body.run(0, rows);
             return;
         }
-        List<CompletableFuture<Void>> futures = new ArrayList<>(chunks);
+        List<Runnable> work = new ArrayList<>(chunks);
         for (int c = 0; c < chunks; c++) {
             int from = (int) ((long) rows * c / chunks);
             int to = (int) ((long) rows * (c + 1) / chunks);
-            futures.add(CompletableFuture.runAsync(() -> body.run(from, to), executor));
+            work.add(() -> body.run(from, to));
         }
-        try {
-            CompletableFuture.allOf(futures.toArray(CompletableFuture[]::new)).join();
-        } catch (CompletionException e) {
-            if (e.getCause() instanceof RuntimeException re) {
-                throw re;
-            }
-            if (e.getCause() instanceof Error err) {
-                throw err;
-            }
-            throw e;
-        }
+        Parallel.runAll(work, executor);
     }
 
     /** Keeps the failure of the lowest row, so that the message does not depend on scheduling. */

@@ -13,4 +13,8 @@ final class VectorSupport {
     static QuantKernels create() {
         return VectorQuantKernels.INSTANCE;
     }
+
+    static MatmulKernels matmul() {
+        return VectorMatmulKernels.INSTANCE;
+    }
 }

@@ -1,0 +1,151 @@
+package dev.lowbit.kernels;
+
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
+import dev.lowbit.format.ScaleType;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinPool;
+
+/**
+ * Quantized weights times activations: {@code y[t][r] = sum_c W[r][c] * x[t][c]} for {@code n} tokens,
+ * with {@code x} given token by token ({@code x[t * k + c]}) and {@code y} written token by token
+ * ({@code y[t * rows + r]}). That is {@code Y = W X} with the columns of {@code X} and {@code Y} stored
+ * contiguously. Work is split over rows, and over tokens too when there are many; every element of
+ * {@code y} is computed the same way whatever the split, so the result does not depend on threads.
+ */
+public final class MatmulOps {
+    /** Multiply-adds per work item at least: below that a hand-off to another thread costs more. */
+    private static final long PARALLEL_MIN_MACS = 1 << 20;
+
+    private final MatmulKernels kernels;
+    private final QuantOps quant;
+    private final Executor executor;
+    private final int parallelism;
+
+    public MatmulOps(MatmulKernels kernels, QuantKernels quantKernels, Executor executor) {
+        this.kernels = Objects.requireNonNull(kernels, "kernels");
+        this.executor = executor == null ? ForkJoinPool.commonPool() : executor;
+        this.quant = new QuantOps(quantKernels, Runnable::run);
+        this.parallelism = this.executor instanceof ForkJoinPool p ? p.getParallelism()
+                : Runtime.getRuntime().availableProcessors();
+    }
+
+    /** The start-up choice of {@link KernelProvider} on the common pool. */
+    public static MatmulOps get() {
+        return Default.INSTANCE;
+    }
+
+    private static final class Default {
+        static final MatmulOps INSTANCE = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), null);
+    }
+
+    public MatmulKernels kernels() {
+        return kernels;
+    }
+
+    /**
+     * Quantizes {@code n} tokens of {@code k} activations to int8 (round to nearest, ties to even):
+     * Q8_0 blocks with the weights' rule, or one {@code absmax / 127} fp32 scale per token.
+     *
+     * @throws IllegalArgumentException for a wrong length or a NaN or infinity (named by its index)
+     */
+    public QuantizedActivations quantizeActivations(float[] x, int n, int k, ActivationFormat format) {
+        Objects.requireNonNull(format, "format");
+        checkLength("x", x, (long) n * k);
+        int pk = QuantizedActivations.paddedK(k);
+        int spt = QuantizedActivations.scalesPerToken(format, k);
+        byte[] codes = new byte[Math.multiplyExact(n, pk)];
+        float[] scales = new float[Math.multiplyExact(n, spt)];
+        QuantFormat f = format == ActivationFormat.Q8_0 ? QuantFormat.Q8_0
+                : QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32);
+        try (Arena arena = Arena.ofConfined()) {
+            QuantizedTensor q = quant.quantize(f, x, n, k, arena);
+            for (int t = 0; t < n; t++) {
+                for (int c = 0; c < k; c++) {
+                    int code = Reference.code(q, t, c);
+                    codes[t * pk + c] = (byte) (format == ActivationFormat.Q8_0 ? code : code - 128);
+                }
+                for (int b = 0; b < spt; b++) {
+                    scales[t * spt + b] = Reference.scale(q, t, b);
+                }
+            }
+        }
+        return new QuantizedActivations(format, n, k, codes, scales);
+    }
+
+    /** Integer path: {@code y = W x} with int8 activations; see {@link MatmulKernels#gemmInt8}. */
+    public void gemm(QuantizedTensor w, QuantizedActivations x, float[] y) {
+        Objects.requireNonNull(w, "w");
+        Objects.requireNonNull(x, "x");
+        if (!WeightRows.intPath(w.format())) {
+            throw new IllegalArgumentException("the integer path takes Q8_0, Q4_0, Q4_1 and grouped 8- or 4-bit weights, not "
+                    + w.format() + "; use the fp32 path");
+        }
+        if (x.k() != w.cols()) {
+            throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
+        }
+        checkLength("y", y, (long) x.n() * w.rows());
+        split(w.rows(), x.n(), w.cols(), (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
+    }
+
+    /** Quantizes {@code x} ({@code n} tokens) to {@code format}, then runs the integer path. */
+    public void gemm(QuantizedTensor w, float[] x, int n, float[] y, ActivationFormat format) {
+        Objects.requireNonNull(w, "w");
+        checkLength("x", x, (long) n * w.cols());
+        gemm(w, quantizeActivations(x, n, w.cols(), format), y);
+    }
+
+    /** Weight-only path: {@code y = W x} with fp32 activations; see {@link MatmulKernels#gemmF32}. */
+    public void gemm(QuantizedTensor w, float[] x, int n, float[] y) {
+        Objects.requireNonNull(w, "w");
+        if (n < 0) {
+            throw new IllegalArgumentException("n must be non-negative, got " + n);
+        }
+        checkLength("x", x, (long) n * w.cols());
+        checkLength("y", y, (long) n * w.rows());
+        split(w.rows(), n, w.cols(), (r0, r1, t0, t1) -> kernels.gemmF32(w, x, r0, r1, t0, t1, y, w.rows()));
+    }
+
+    private static void checkLength(String name, Object a, long want) {
+        if (a == null) {
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+        int have = a instanceof float[] f ? f.length : ((byte[]) a).length;
+        if (have != want) {
+            throw new IllegalArgumentException(name + " holds " + have + " values, expected " + want);
+        }
+    }
+
+    private interface Tile {
+        void run(int r0, int r1, int t0, int t1);
+    }
+
+    /** Rows in chunks; tokens in chunks too when rows alone give fewer pieces than threads. */
+    private void split(int rows, int n, int k, Tile tile) {
+        long macs = (long) rows * n * k;
+        int pieces = (int) Math.min((long) parallelism * 4, macs / PARALLEL_MIN_MACS);
+        if (pieces <= 1 || rows == 0 || n == 0) {
+            tile.run(0, rows, 0, n);
+            return;
+        }
+        int rowChunks = Math.min(rows, pieces);
+        int tokenChunks = rowChunks < pieces && n >= 64 ? Math.min(n / 16, pieces / rowChunks) : 1;
+        List<Runnable> work = new ArrayList<>();
+        for (int a = 0; a < rowChunks; a++) {
+            int r0 = (int) ((long) rows * a / rowChunks);
+            int r1 = (int) ((long) rows * (a + 1) / rowChunks);
+            for (int b = 0; b < tokenChunks; b++) {
+                int t0 = (int) ((long) n * b / tokenChunks);
+                int t1 = (int) ((long) n * (b + 1) / tokenChunks);
+                work.add(() -> tile.run(r0, r1, t0, t1));
+            }
+        }
+        Parallel.runAll(work, executor);
+    }
+}

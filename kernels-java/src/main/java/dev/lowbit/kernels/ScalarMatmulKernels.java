@@ -1,0 +1,132 @@
+package dev.lowbit.kernels;
+
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
+import dev.lowbit.format.SparseOutliers;
+
+/**
+ * The scalar reference of the matmuls; the order of its float operations defines the result.
+ * Per row and token, blocks of 32 (integer path) or groups (fp32 path) are visited in order:
+ * <ul>
+ *   <li>integer path: {@code i = sum_j w_j * x_j} exactly in int32 over the block, with {@code w_j} the
+ *       signed codes of {@link WeightRows#codes}; then {@code acc += (d_w * d_x) * i} for centered codes,
+ *       {@code acc += (d_w * d_x) * (i - (z - o) * sum_j x_j)} for an asymmetric zero point {@code z} (with
+ *       {@code o} the {@link WeightRows#codeOffset}), and {@code acc += d_x * (d_w * i + m * sum_j x_j)}
+ *       for Q4_1;</li>
+ *   <li>fp32 path: {@code s = sum_j v_j * x_j} in element order over the group, with {@code v_j} the
+ *       code minus its zero point (or its codebook level); then {@code acc += d * s}
+ *       (Q4_1: {@code acc += d * sum_j q_j x_j + m * sum_j x_j});</li>
+ *   <li>then, in column order, {@code acc += o * x_c} for each outlier {@code o} of the row (the
+ *       integer path uses the dequantized activation {@code q_c * d_x}).</li>
+ * </ul>
+ */
+public final class ScalarMatmulKernels implements MatmulKernels {
+
+    public static final ScalarMatmulKernels INSTANCE = new ScalarMatmulKernels();
+
+    private ScalarMatmulKernels() {
+    }
+
+    @Override
+    public String name() {
+        return "scalar";
+    }
+
+    @Override
+    public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
+        QuantFormat f = w.format();
+        int k = w.cols();
+        int pk = x.paddedK();
+        int gl = f.groupLength(k);
+        byte[] wc = new byte[pk];
+        boolean centered = WeightRows.centered(f);
+        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        int off = WeightRows.codeOffset(f);
+        for (int r = r0; r < r1; r++) {
+            WeightRows.codes(w, r, wc);
+            for (int t = t0; t < t1; t++) {
+                int xo = t * pk;
+                float acc = 0f;
+                for (int b = 0; b * 32 < k; b++) {
+                    int g = b * 32 / gl;
+                    int isum = 0;
+                    int xsum = 0;
+                    for (int j = b * 32; j < b * 32 + 32; j++) {
+                        isum += wc[j] * x.codes()[xo + j];
+                        xsum += x.codes()[xo + j];
+                    }
+                    float dw = Reference.scale(w, r, g);
+                    float dx = x.scale(t, b);
+                    if (centered) {
+                        acc += (dw * dx) * isum;
+                    } else if (q41) {
+                        acc += dx * (dw * isum + Reference.zero(w, r, g) * xsum);
+                    } else {
+                        acc += (dw * dx) * (isum - (Reference.zero(w, r, g) - off) * xsum);
+                    }
+                }
+                SparseOutliers o = w.outliers();
+                if (o != null) {
+                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
+                        int c = o.col(e);
+                        acc += o.value(e) * (x.codes()[xo + c] * x.scale(t, c / 32));
+                    }
+                }
+                y[t * ldy + r] = acc;
+            }
+        }
+    }
+
+    @Override
+    public void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
+        QuantFormat f = w.format();
+        int k = w.cols();
+        int gl = f.groupLength(k);
+        float[] levels = w.levels();
+        for (int r = r0; r < r1; r++) {
+            for (int t = t0; t < t1; t++) {
+                int xo = t * k;
+                float acc = 0f;
+                for (int g = 0; g * gl < k; g++) {
+                    float d = Reference.scale(w, r, g);
+                    float z = Reference.zero(w, r, g);
+                    int end = Math.min(k, (g + 1) * gl);
+                    if (f.kind() == QuantFormat.Kind.Q4_1) {
+                        float sq = 0f;
+                        float sx = 0f;
+                        for (int c = g * gl; c < end; c++) {
+                            sq += Reference.code(w, r, c) * x[xo + c];
+                            sx += x[xo + c];
+                        }
+                        acc += d * sq + z * sx;
+                        continue;
+                    }
+                    float s = 0f;
+                    for (int c = g * gl; c < end; c++) {
+                        s += value(f, Reference.code(w, r, c), z, levels) * x[xo + c];
+                    }
+                    acc += d * s;
+                }
+                SparseOutliers o = w.outliers();
+                if (o != null) {
+                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
+                        acc += o.value(e) * x[xo + o.col(e)];
+                    }
+                }
+                y[t * ldy + r] = acc;
+            }
+        }
+    }
+
+    /** The multiplier of the scale: code minus zero point, or the codebook level. */
+    static float value(QuantFormat f, int code, float zero, float[] levels) {
+        return switch (f.kind()) {
+            case Q8_0 -> code;
+            case Q4_0 -> code - 8;
+            case GROUPED -> code - zero;
+            case CODEBOOK4 -> levels[code];
+            case Q4_1 -> throw new IllegalStateException("Q4_1 is handled on its own");
+        };
+    }
+}

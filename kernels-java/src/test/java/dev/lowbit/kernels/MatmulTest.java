@@ -1,0 +1,332 @@
+package dev.lowbit.kernels;
+
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
+import dev.lowbit.format.ScaleType;
+import dev.lowbit.format.SparseOutliers;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ForkJoinPool;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Matmuls against the scalar reference (integer path: bit for bit) and against an exact recomputation
+ * in double from the reference unpack (within the rounding that the reference's order allows).
+ */
+class MatmulTest {
+    private static final double U = 0x1p-24;
+    static final int[] K = {1, 31, 32, 33, 65, 127, 128, 129, 300};
+
+    static List<QuantFormat> intFormats() {
+        List<QuantFormat> out = new ArrayList<>(List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1));
+        for (int bits : new int[] {8, 4}) {
+            for (int g : new int[] {32, 64, 128, QuantFormat.ROW}) {
+                out.add(QuantFormat.grouped(bits, g, true, g == 64 ? ScaleType.F32 : ScaleType.F16));
+                out.add(QuantFormat.grouped(bits, g, false, g == 128 ? ScaleType.F32 : ScaleType.F16));
+            }
+        }
+        return out;
+    }
+
+    static List<QuantFormat> allFormats() {
+        return Formats.all();
+    }
+
+    static MatmulKernels vectorOrSkip() {
+        String why = KernelProvider.vectorUnavailable();
+        Assumptions.assumeTrue(why == null, "skipped: " + why);
+        return KernelProvider.vectorMatmul();
+    }
+
+    static MatmulOps ops(MatmulKernels k) {
+        return new MatmulOps(k, KernelProvider.scalar(), Runnable::run);
+    }
+
+    static QuantizedTensor weights(QuantFormat f, int rows, int k, long seed, boolean outliers, Arena arena) {
+        float[] w = Formats.gaussian(seed, rows * k);
+        SparseOutliers o = null;
+        if (outliers) {
+            w[0] = 40f;
+            w[w.length - 1] = -33f;
+            o = SparseOutliers.extract(w, rows, k, 20f, arena);
+        }
+        QuantizedTensor t = QuantOps.get().quantize(f, w, rows, k, arena);
+        return o == null ? t : t.withOutliers(o);
+    }
+
+    @ParameterizedTest
+    @MethodSource("intFormats")
+    void integerPathMatchesTheReferenceBitForBit(QuantFormat f) {
+        MatmulOps vector = ops(vectorOrSkip());
+        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
+        try (Arena arena = Arena.ofShared()) {
+            for (int k : K) {
+                for (int rows : new int[] {1, 3}) {
+                    for (int n : new int[] {1, 2, 5}) {
+                        QuantizedTensor w = weights(f, rows, k, k * 31L + rows, k > 64, arena);
+                        for (ActivationFormat af : ActivationFormat.values()) {
+                            QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k + n, n * k), n, k, af);
+                            float[] a = new float[n * rows];
+                            float[] b = new float[n * rows];
+                            scalar.gemm(w, x, a);
+                            vector.gemm(w, x, b);
+                            for (int i = 0; i < a.length; i++) {
+                                if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
+                                    fail(f + " " + af + " rows=" + rows + " k=" + k + " n=" + n + " y[" + i + "]: scalar "
+                                            + a[i] + ", vector " + b[i]);
+                                }
+                            }
+                            checkAgainstExact(w, x, a, f + " " + af + " k=" + k);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The reference's integer sums are exact: recompute them in long and the rest in double. */
+    static void checkAgainstExact(QuantizedTensor w, QuantizedActivations x, float[] y, String what) {
+        QuantFormat f = w.format();
+        int k = w.cols();
+        int gl = f.groupLength(k);
+        for (int t = 0; t < x.n(); t++) {
+            for (int r = 0; r < w.rows(); r++) {
+                double exact = 0;
+                double mag = 0;
+                for (int c = 0; c < k; c++) {
+                    double wv = Reference.value(f, Reference.code(w, r, c), Reference.scale(w, r, c / gl),
+                            Reference.zero(w, r, c / gl), w.levels());
+                    double term = wv * x.codes()[t * x.paddedK() + c] * (double) x.scale(t, c / 32);
+                    exact += term;
+                    mag += Math.abs(term) + Math.abs(Reference.scale(w, r, c / gl) * 16.0 * x.scale(t, c / 32));
+                }
+                SparseOutliers o = w.outliers();
+                if (o != null) {
+                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
+                        int c = o.col(e);
+                        double term = o.value(e) * (double) x.codes()[t * x.paddedK() + c] * x.scale(t, c / 32);
+                        exact += term;
+                        mag += Math.abs(term);
+                    }
+                }
+                // One rounding per product and per addition in the reference, over at most k/32 blocks
+                // plus outliers; 4 ulps per block of headroom for the scale products.
+                double bound = (4.0 * (k / 32 + 2) + 8) * U * mag;
+                double err = Math.abs(y[t * w.rows() + r] - exact);
+                if (err > bound) {
+                    fail(what + " y[" + t + "][" + r + "] = " + y[t * w.rows() + r] + ", exact " + exact + ", error " + err
+                            + " > " + bound);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("allFormats")
+    void fp32PathWithinTheReorderingBound(QuantFormat f) {
+        MatmulOps vector = ops(vectorOrSkip());
+        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
+        try (Arena arena = Arena.ofShared()) {
+            for (int k : K) {
+                int rows = 3;
+                int n = 2;
+                QuantizedTensor w = weights(f, rows, k, k, k > 64, arena);
+                float[] x = Formats.gaussian(k + 7, n * k);
+                float[] a = new float[n * rows];
+                float[] b = new float[n * rows];
+                scalar.gemm(w, x, n, a);
+                vector.gemm(w, x, n, b);
+                float[] dense = new float[rows * k];
+                QuantOps.get().dequantize(w.withOutliers(null), dense);
+                for (int t = 0; t < n; t++) {
+                    for (int r = 0; r < rows; r++) {
+                        double exact = 0;
+                        double mag = 0;
+                        for (int c = 0; c < k; c++) {
+                            double term = (double) dense[r * k + c] * x[t * k + c];
+                            exact += term;
+                            mag += Math.abs(term);
+                        }
+                        SparseOutliers o = w.outliers();
+                        if (o != null) {
+                            for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
+                                double term = o.value(e) * (double) x[t * k + o.col(e)];
+                                exact += term;
+                                mag += Math.abs(term);
+                            }
+                        }
+                        if (f.kind() == QuantFormat.Kind.Q4_1) {
+                            mag *= 4; // d*sum(q x) + m*sum(x) cancels: bound by its parts
+                            for (int c = 0; c < k; c++) {
+                                mag += Math.abs(Reference.zero(w, r, c / 32) * x[t * k + c]) * 4;
+                            }
+                        }
+                        // Each order of a k-term sum is within (k + 2) u * sum|terms| of the exact sum.
+                        double bound = (k + 4) * U * mag + 1e-30;
+                        int i = t * rows + r;
+                        for (float got : new float[] {a[i], b[i]}) {
+                            if (Math.abs(got - exact) > bound) {
+                                fail(f + " k=" + k + " y[" + t + "][" + r + "] = " + got + " (scalar " + a[i] + ", vector "
+                                        + b[i] + "), exact " + exact + ", bound " + bound);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void largestMagnitudesDoNotOverflow() {
+        // Every weight code -128 (Q8_0) or -8 (Q4_0) and every activation code -128, over k = 4096:
+        // each block sums 32 * 16384 = 524288, and the row 128 such blocks.
+        int k = 4096;
+        int rows = 2;
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.grouped(8, 128, true, ScaleType.F32))) {
+                int[] codes = new int[rows * k];
+                java.util.Arrays.fill(codes, f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0);
+                float[] scales = new float[rows * f.groupsPerRow(k)];
+                java.util.Arrays.fill(scales, 1f);
+                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
+                byte[] xc = new byte[k];
+                java.util.Arrays.fill(xc, (byte) -128);
+                float[] xs = new float[k / 32];
+                java.util.Arrays.fill(xs, 1f);
+                QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, 1, k, xc, xs);
+                int wq = f.kind() == QuantFormat.Kind.Q4_0 ? -8 : -128;
+                float want = (float) ((long) wq * -128 * k); // exact: a multiple of 2^14 below 2^31
+                for (MatmulKernels m : new MatmulKernels[] {KernelProvider.scalarMatmul(), KernelProvider.matmul()}) {
+                    float[] y = new float[rows];
+                    ops(m).gemm(w, x, y);
+                    assertEquals(want, y[0], 0f, f + " " + m.name());
+                    assertEquals(want, y[1], 0f, f + " " + m.name());
+                }
+            }
+        }
+    }
+
+    @Test
+    void resultDoesNotDependOnThreads() {
+        ForkJoinPool pool = new ForkJoinPool(2);
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 257;
+            int k = 1031;
+            QuantizedTensor w = weights(QuantFormat.Q4_0, rows, k, 5, true, arena);
+            MatmulOps one = ops(KernelProvider.matmul());
+            MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
+            for (int n : new int[] {1, 8, 130}) {
+                float[] x = Formats.gaussian(n, n * k);
+                float[] a = new float[n * rows];
+                float[] b = new float[n * rows];
+                one.gemm(w, x, n, a, ActivationFormat.Q8_0);
+                two.gemm(w, x, n, b, ActivationFormat.Q8_0);
+                assertTrue(java.util.Arrays.equals(a, b), "integer path, n=" + n);
+                one.gemm(w, x, n, a);
+                two.gemm(w, x, n, b);
+                assertTrue(java.util.Arrays.equals(a, b), "fp32 path, n=" + n);
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    @Test
+    void activationQuantization() {
+        int k = 70;
+        float[] x = Formats.gaussian(3, 2 * k);
+        MatmulOps m = MatmulOps.get();
+        QuantizedActivations q8 = m.quantizeActivations(x, 2, k, ActivationFormat.Q8_0);
+        try (Arena arena = Arena.ofConfined()) {
+            QuantizedTensor ref = QuantOps.get().quantize(QuantFormat.Q8_0, x, 2, k, arena);
+            for (int t = 0; t < 2; t++) {
+                for (int c = 0; c < 96; c++) {
+                    assertEquals(c < k ? Reference.code(ref, t, c) : 0, q8.codes()[t * 96 + c], "code " + t + "," + c);
+                }
+                for (int b = 0; b < 3; b++) {
+                    assertEquals(Reference.scale(ref, t, b), q8.scale(t, b));
+                }
+            }
+        }
+        QuantizedActivations pt = m.quantizeActivations(x, 2, k, ActivationFormat.PER_TOKEN_INT8);
+        for (int t = 0; t < 2; t++) {
+            float absmax = 0f;
+            for (int c = 0; c < k; c++) {
+                absmax = Math.max(absmax, Math.abs(x[t * k + c]));
+            }
+            float d = pt.scale(t, 0);
+            assertEquals(absmax / 127f, d, Math.ulp(absmax / 127f), "per-token scale");
+            for (int c = 0; c < k; c++) {
+                assertEquals((int) Math.rint(x[t * k + c] / d), pt.codes()[t * 96 + c], "code " + c);
+            }
+        }
+        float[] bad = x.clone();
+        bad[k + 5] = Float.NaN;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> m.quantizeActivations(bad, 2, k, ActivationFormat.Q8_0));
+        assertTrue(e.getMessage().contains("index " + (k + 5)), e.getMessage());
+    }
+
+    @Test
+    void mismatchesAreRefusedBeforeWork() {
+        MatmulOps m = MatmulOps.get();
+        try (Arena arena = Arena.ofConfined()) {
+            QuantizedTensor w = weights(QuantFormat.Q8_0, 4, 64, 1, false, arena);
+            QuantizedActivations x = m.quantizeActivations(new float[2 * 64], 2, 64, ActivationFormat.Q8_0);
+            QuantizedActivations wrongK = m.quantizeActivations(new float[2 * 32], 2, 32, ActivationFormat.Q8_0);
+            float[] y = new float[8];
+            float[] keep = y.clone();
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.gemm(w, wrongK, y));
+            assertTrue(e.getMessage().contains("k=32"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> m.gemm(w, x, new float[7]));
+            assertThrows(IllegalArgumentException.class, () -> m.gemm(w, new float[127], 2, y));
+            assertThrows(IllegalArgumentException.class, () -> m.gemm(w, new float[128], 2, new float[9]));
+            assertThrows(IllegalArgumentException.class, () -> m.gemm(w, new float[128], -2, y));
+            QuantizedTensor cb = weights(QuantFormat.codebook4(64, ScaleType.F16), 4, 64, 2, false, arena);
+            e = assertThrows(IllegalArgumentException.class, () -> m.gemm(cb, x, y));
+            assertTrue(e.getMessage().contains("fp32 path"), e.getMessage());
+            QuantizedTensor int2 = weights(QuantFormat.grouped(2, 64, false, ScaleType.F16), 4, 64, 3, false, arena);
+            assertThrows(IllegalArgumentException.class, () -> m.gemm(int2, x, y));
+            assertTrue(java.util.Arrays.equals(keep, y), "nothing was written");
+        }
+    }
+
+    @Test
+    void randomShapesWithFreshSeeds() {
+        long seed = new SplittableRandom().nextLong();
+        SplittableRandom r = new SplittableRandom(seed);
+        MatmulOps vector = ops(vectorOrSkip());
+        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
+        List<QuantFormat> formats = intFormats();
+        try (Arena arena = Arena.ofShared()) {
+            for (int i = 0; i < 20; i++) {
+                QuantFormat f = formats.get(r.nextInt(formats.size()));
+                int rows = 1 + r.nextInt(9);
+                int k = 1 + r.nextInt(700);
+                int n = 1 + r.nextInt(6);
+                QuantizedTensor w = weights(f, rows, k, r.nextLong(), r.nextBoolean() && k > 40, arena);
+                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(r.nextLong(), n * k), n, k,
+                        r.nextBoolean() ? ActivationFormat.Q8_0 : ActivationFormat.PER_TOKEN_INT8);
+                float[] a = new float[n * rows];
+                float[] b = new float[n * rows];
+                scalar.gemm(w, x, a);
+                vector.gemm(w, x, b);
+                if (!java.util.Arrays.equals(a, b)) {
+                    fail("seed " + seed + ": " + f + " rows=" + rows + " k=" + k + " n=" + n + " differ");
+                }
+            }
+        }
+    }
+}
