@@ -2,6 +2,7 @@ package dev.lowbit.bench;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.QuantOps;
 
@@ -31,6 +32,14 @@ final class Checks {
             ref.dequantize(a, y);
             if (!Arrays.equals(x, y)) {
                 throw new IllegalStateException(ops.kernels().name() + " dequantizes " + f + " differently from scalar");
+            }
+            // And both against the element-by-element reference of docs/formats.md, independent of any kernel.
+            for (int i = 0; i < x.length; i++) {
+                float want = Reference.dequantize(a, i / cols, i % cols);
+                if (Float.floatToIntBits(x[i]) != Float.floatToIntBits(want)) {
+                    throw new IllegalStateException(ops.kernels().name() + " dequantizes " + f + " to " + x[i]
+                            + " at row " + i / cols + ", column " + i % cols + "; the reference gives " + want);
+                }
             }
         }
     }

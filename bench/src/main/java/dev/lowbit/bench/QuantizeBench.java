@@ -30,12 +30,14 @@ import java.util.concurrent.TimeUnit;
  * Quantize and dequantize of a {@code size}-value fp32 matrix ({@code size / cols} rows of {@code cols}).
  * 64M values (256 MB of fp32) is far beyond the caches ("cold"); 64K values (256 KB) stays in L2 ("hot").
  * Scores are microseconds per operation; GB/s on the fp32 side is {@code size * 4 / 1000 / score}
- * ({@link Report} prints it from a JSON result file).
+ * ({@link Report} prints it from a JSON result file). Setup refuses to run a kernel whose output
+ * differs from the scalar reference ({@link Checks}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Fork(value = 3, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xms2g", "-Xmx2g"})
+// 256 MB of input and 256 MB of dequantized output at 64M values, allocated once per trial.
+@Fork(value = 3, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xms2g", "-Xmx12g"})
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 public class QuantizeBench {

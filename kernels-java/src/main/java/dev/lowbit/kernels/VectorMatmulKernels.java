@@ -8,7 +8,6 @@ import dev.lowbit.format.SparseOutliers;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -18,11 +17,19 @@ import java.nio.ByteOrder;
 /**
  * Vector API matmuls.
  *
- * <p>Integer path: each block's int32 sums are formed in vectors (bytes widened to shorts, multiplied,
- * widened to ints: |w·x| ≤ 128·128 fits a short, and 32 of them fit an int easily), reduced exactly, and
- * then scaled and accumulated in the reference's order, so the result equals the scalar reference bit
- * for bit. The Vector API has no unsigned-by-signed byte multiply-add (x86 {@code vpmaddubsw},
- * {@code vpdpbusd}), which is why the widening takes three steps here; the native tier takes it up.
+ * <p>Integer path: codes are widened to float lanes, where every product and every per-lane sum of a
+ * block is an integer below 2^24 (at most 32 · 128 · 128), so fused multiply-adds form the block's
+ * integer sums exactly. Each block's lanes are then scaled by {@code d_w * d_x} into fp32 accumulator
+ * lanes, which are added first to last once per row and token. Only that fp32 part runs in another
+ * order than the reference (scaled per lane instead of per block), so results agree with it within
+ * the reordering bound, and bit for bit wherever the scaled sums are exact (power-of-two scales).
+ * Floats beat ints here because the Vector API has no byte multiply-add (x86 {@code vpmaddubsw},
+ * {@code vpdpbusd}): an int path must widen bytes to shorts, multiply, and widen again to ints,
+ * three steps where floats take one conversion and one FMA. The native tier takes those instructions up.
+ *
+ * <p>Every element of {@code y} runs the same sequence of lane operations whichever code path computes
+ * it (a row straight from its blocks, or a tile of 4 rows by 3 tokens from decoded rows), so results do
+ * not depend on how rows and tokens are split between threads.
  *
  * <p>fp32 path: per block (Q8_0, Q4_0) or per group, products are summed in lanes and reduced once per
  * row and token, so sums run in another order than the reference's and agree within the bound
@@ -31,11 +38,15 @@ import java.nio.ByteOrder;
 final class VectorMatmulKernels implements MatmulKernels {
     private static final int BITS = VectorQuantKernels.BITS;
     private static final VectorSpecies<Float> F = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
-    private static final VectorSpecies<Integer> I = BITS >= 512 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
-    private static final VectorSpecies<Short> S = BITS >= 512 ? ShortVector.SPECIES_256 : ShortVector.SPECIES_128;
     private static final VectorSpecies<Byte> B = BITS >= 512 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
-    /** Elements per step: one byte, short, int and float lane each. */
+    private static final VectorSpecies<Integer> I = BITS >= 512 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
+    /** Elements per step: one byte lane and one float lane each. */
     private static final int L = F.length();
+    /** Tile of the integer GEMM: rows by tokens. */
+    private static final int TR = 4;
+    private static final int TT = 3;
+    /** Rows decoded at a time for the GEMM tiles. */
+    private static final int PANEL = 16;
 
     static final VectorMatmulKernels INSTANCE = BITS >= 256 ? new VectorMatmulKernels() : null;
 
@@ -47,11 +58,9 @@ final class VectorMatmulKernels implements MatmulKernels {
         return "vector-" + F.vectorBitSize();
     }
 
-    /** Lane-wise int products of two byte vectors. */
-    private static IntVector mul(ByteVector a, ByteVector b) {
-        ShortVector p = ((ShortVector) a.convertShape(VectorOperators.B2S, S, 0))
-                .mul((ShortVector) b.convertShape(VectorOperators.B2S, S, 0));
-        return (IntVector) p.convertShape(VectorOperators.S2I, I, 0);
+    /** Bytes widened to float lanes (exact). */
+    private static FloatVector floats(ByteVector b) {
+        return (FloatVector) b.convertShape(VectorOperators.B2F, F, 0);
     }
 
     // ---------------------------------------------------------------- integer path
@@ -59,104 +68,296 @@ final class VectorMatmulKernels implements MatmulKernels {
     @Override
     public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         QuantFormat f = w.format();
-        boolean direct = (f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0) && t1 - t0 < 4;
-        byte[] wc = direct ? null : new byte[x.paddedK()];
-        for (int r = r0; r < r1; r++) {
-            if (!direct) {
-                WeightRows.codes(w, r, wc);
+        int pk = x.paddedK();
+        int nb = pk / 32;
+        int nt = t1 - t0;
+        // Activation codes as floats and their block scales, once per call: every row reuses them.
+        float[] xf = new float[nt * pk];
+        byte[] xc = x.codes();
+        for (int i = 0; i < xf.length; i += L) {
+            floats(ByteVector.fromArray(B, xc, t0 * pk + i)).intoArray(xf, i);
+        }
+        float[] dx = new float[nt * nb];
+        for (int t = 0; t < nt; t++) {
+            for (int b = 0; b < nb; b++) {
+                dx[t * nb + b] = x.scale(t0 + t, b);
             }
-            for (int t = t0; t < t1; t++) {
-                float acc = direct ? (f.kind() == QuantFormat.Kind.Q8_0 ? rowQ8_0(w, r, x, t) : rowQ4_0(w, r, x, t))
-                        : rowCodes(w, r, wc, x, t);
-                SparseOutliers o = w.outliers();
-                if (o != null) { // in the reference's order, continuing its running sum
-                    int xo = t * x.paddedK();
-                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                        int c = o.col(e);
-                        acc += o.value(e) * (x.codes()[xo + c] * x.scale(t, c / 32));
+        }
+        if (!WeightRows.centered(f)) {
+            asymmetric(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
+            return;
+        }
+        boolean direct = (f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0) && nt < TT;
+        if (direct) {
+            boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
+            long rowBytes = f.rowBytes(w.cols());
+            MemorySegment data = w.data();
+            for (int r = r0; r < r1; r++) {
+                for (int t = 0; t < nt; t++) {
+                    float acc = q8 ? rowQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
+                            : rowQ4_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb);
+                    y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, acc);
+                }
+            }
+            return;
+        }
+        // Tiles of TR rows by TT tokens over a panel of PANEL decoded rows: each weight lane loaded
+        // serves TT tokens, each activation lane TR rows; the panel (PANEL * 4 k bytes of floats)
+        // stays in L2 while every token of the call passes over it.
+        float[][] wf = new float[PANEL][pk];
+        float[][] dw = new float[PANEL][nb];
+        byte[] wc = new byte[pk];
+        float[] out = new float[TR * TT];
+        for (int r = r0; r < r1; r += PANEL) {
+            int rn = Math.min(PANEL, r1 - r);
+            for (int i = 0; i < rn; i++) {
+                decodeCentered(w, r + i, wc, wf[i], dw[i]);
+            }
+            int full = rn - rn % TR;
+            int t = 0;
+            for (; t + TT <= nt; t += TT) {
+                for (int i0 = 0; i0 < full; i0 += TR) {
+                    tile(wf, dw, i0, xf, dx, pk, nb, t, out);
+                    for (int i = 0; i < TR; i++) {
+                        for (int j = 0; j < TT; j++) {
+                            y[(t0 + t + j) * ldy + r + i0 + i] = outliers(w, r + i0 + i, x, t0 + t + j, out[i * TT + j]);
+                        }
                     }
                 }
-                y[t * ldy + r] = acc;
+                for (int i = full; i < rn; i++) {
+                    for (int j = 0; j < TT; j++) {
+                        float acc = rowFloats(wf[i], dw[i], xf, (t + j) * pk, dx, (t + j) * nb, nb);
+                        y[(t0 + t + j) * ldy + r + i] = outliers(w, r + i, x, t0 + t + j, acc);
+                    }
+                }
             }
+            for (; t < nt; t++) {
+                for (int i = 0; i < rn; i++) {
+                    float acc = rowFloats(wf[i], dw[i], xf, t * pk, dx, t * nb, nb);
+                    y[(t0 + t) * ldy + r + i] = outliers(w, r + i, x, t0 + t, acc);
+                }
+            }
+        }
+    }
+
+    /** The row's outliers, in the reference's order, continuing the row's sum. */
+    private static float outliers(QuantizedTensor w, int r, QuantizedActivations x, int t, float acc) {
+        SparseOutliers o = w.outliers();
+        if (o != null) {
+            int pk = x.paddedK();
+            for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
+                int c = o.col(e);
+                acc += o.value(e) * (x.codes()[t * pk + c] * x.scale(t, c / 32));
+            }
+        }
+        return acc;
+    }
+
+    /** Centered codes of row {@code r} as floats and the row's scale for each block of 32. */
+    private static void decodeCentered(QuantizedTensor w, int r, byte[] wc, float[] wf, float[] dw) {
+        WeightRows.codes(w, r, wc);
+        for (int i = 0; i < wf.length; i += L) {
+            floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, i);
+        }
+        int gl = w.format().groupLength(w.cols());
+        for (int b = 0; b < dw.length; b++) {
+            dw[b] = Reference.scale(w, r, b * 32 / gl);
         }
     }
 
     /** Q8_0 weights straight from their blocks. */
-    private static float rowQ8_0(QuantizedTensor w, int r, QuantizedActivations x, int t) {
-        MemorySegment data = w.data();
-        int nb = x.paddedK() / 32;
-        long base = r * w.format().rowBytes(w.cols());
-        int xo = t * x.paddedK();
-        byte[] xc = x.codes();
-        float acc = 0f;
+    private static float rowQ8_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
+        FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < nb; b++, base += 34) {
-            IntVector s = IntVector.zero(I);
+            FloatVector s = FloatVector.zero(F);
             for (int j = 0; j < 32; j += L) {
-                s = s.add(mul(ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN),
-                        ByteVector.fromArray(B, xc, xo + b * 32 + j)));
+                s = floats(ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN))
+                        .fma(FloatVector.fromArray(F, xf, xo + b * 32 + j), s);
             }
-            float dw = Float.float16ToFloat(data.get(Layouts.F16, base));
-            acc += (dw * x.scale(t, b)) * s.reduceLanes(VectorOperators.ADD);
+            float c = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
+            acc = s.fma(FloatVector.broadcast(F, c), acc);
         }
-        return acc;
+        return sum(acc);
     }
 
-    /** Q4_0 weights straight from their blocks: nibbles split into elements j and j + 16. */
-    private static float rowQ4_0(QuantizedTensor w, int r, QuantizedActivations x, int t) {
-        MemorySegment data = w.data();
-        int nb = x.paddedK() / 32;
-        long base = r * w.format().rowBytes(w.cols());
-        int xo = t * x.paddedK();
-        byte[] xc = x.codes();
-        float acc = 0f;
+    /** Q4_0 weights straight from their blocks: low nibbles are elements 0..15, high nibbles 16..31. */
+    private static float rowQ4_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
+        FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < nb; b++, base += 18) {
-            IntVector s = IntVector.zero(I);
-            for (int j = 0; j < 16; j += L) {
-                ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
-                ByteVector lo = q.and((byte) 15).sub((byte) 8);
-                ByteVector hi = q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8);
-                s = s.add(mul(lo, ByteVector.fromArray(B, xc, xo + b * 32 + j)))
-                        .add(mul(hi, ByteVector.fromArray(B, xc, xo + b * 32 + 16 + j)));
-            }
-            float dw = Float.float16ToFloat(data.get(Layouts.F16, base));
-            acc += (dw * x.scale(t, b)) * s.reduceLanes(VectorOperators.ADD);
-        }
-        return acc;
-    }
-
-    /** Any integer-path format from its decoded codes (see {@link WeightRows#codes}). */
-    private static float rowCodes(QuantizedTensor w, int r, byte[] wc, QuantizedActivations x, int t) {
-        QuantFormat f = w.format();
-        int k = w.cols();
-        int gl = f.groupLength(k);
-        boolean centered = WeightRows.centered(f);
-        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
-        int xo = t * x.paddedK();
-        byte[] xc = x.codes();
-        float acc = 0f;
-        for (int b = 0; b * 32 < k; b++) {
-            int g = b * 32 / gl;
-            IntVector s = IntVector.zero(I);
-            IntVector xs = IntVector.zero(I);
-            for (int j = b * 32; j < b * 32 + 32; j += L) {
-                ByteVector xv = ByteVector.fromArray(B, xc, xo + j);
-                s = s.add(mul(ByteVector.fromArray(B, wc, j), xv));
-                if (!centered) {
-                    xs = xs.add((IntVector) xv.convertShape(VectorOperators.B2I, I, 0));
+            FloatVector s = FloatVector.zero(F);
+            int o = xo + b * 32;
+            if (L == 16) { // one 16-byte load holds the block's 32 codes, split in int lanes
+                IntVector q = ints(data, base + 2);
+                s = loNibble(q).fma(FloatVector.fromArray(F, xf, o), s);
+                s = hiNibble(q).fma(FloatVector.fromArray(F, xf, o + 16), s);
+            } else { // element order, as a decoded row runs
+                for (int j = 0; j < 16; j += L) {
+                    ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
+                    s = floats(q.and((byte) 15).sub((byte) 8)).fma(FloatVector.fromArray(F, xf, o + j), s);
+                }
+                for (int j = 0; j < 16; j += L) {
+                    ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
+                    s = floats(q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8))
+                            .fma(FloatVector.fromArray(F, xf, o + 16 + j), s);
                 }
             }
-            int isum = s.reduceLanes(VectorOperators.ADD);
-            float dw = Reference.scale(w, r, g);
-            float dx = x.scale(t, b);
-            if (centered) {
-                acc += (dw * dx) * isum;
-            } else {
-                int xsum = xs.reduceLanes(VectorOperators.ADD);
-                float z = Reference.zero(w, r, g) - WeightRows.codeOffset(f);
-                acc += q41 ? dx * (dw * isum + z * xsum) : (dw * dx) * (isum - z * xsum);
+            float c = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
+            acc = s.fma(FloatVector.broadcast(F, c), acc);
+        }
+        return sum(acc);
+    }
+
+    /** Low nibbles minus 8, as floats: split in int lanes, since x86 has no byte shift. */
+    private static FloatVector loNibble(IntVector q) {
+        return (FloatVector) q.and(15).sub(8).convert(VectorOperators.I2F, 0);
+    }
+
+    /** High nibbles minus 8, as floats. */
+    private static FloatVector hiNibble(IntVector q) {
+        return (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(15).sub(8).convert(VectorOperators.I2F, 0);
+    }
+
+    /** 16 code bytes sign-extended to int lanes. */
+    private static IntVector ints(MemorySegment data, long p) {
+        return (IntVector) ByteVector.fromMemorySegment(B, data, p, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.B2I, I, 0);
+    }
+
+    /** One row and token from a decoded row: the same lane operations as {@link #rowQ8_0}. */
+    private static float rowFloats(float[] wf, float[] dw, float[] xf, int xo, float[] dx, int dxo, int nb) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int b = 0; b < nb; b++) {
+            FloatVector s = FloatVector.zero(F);
+            for (int j = b * 32; j < b * 32 + 32; j += L) {
+                s = FloatVector.fromArray(F, wf, j).fma(FloatVector.fromArray(F, xf, xo + j), s);
+            }
+            acc = s.fma(FloatVector.broadcast(F, dw[b] * dx[dxo + b]), acc);
+        }
+        return sum(acc);
+    }
+
+    /** {@link #rowFloats} for rows {@code i0 .. i0 + 3} of a panel and 3 tokens ({@code t}: first token, relative). */
+    private static void tile(float[][] wf, float[][] dw, int i0, float[] xf, float[] dx, int pk, int nb, int t,
+                             float[] out) {
+        float[] w0 = wf[i0];
+        float[] w1 = wf[i0 + 1];
+        float[] w2 = wf[i0 + 2];
+        float[] w3 = wf[i0 + 3];
+        float[] d0 = dw[i0];
+        float[] d1 = dw[i0 + 1];
+        float[] d2 = dw[i0 + 2];
+        float[] d3 = dw[i0 + 3];
+        int x0 = t * pk;
+        int x1 = x0 + pk;
+        int x2 = x1 + pk;
+        int e0 = t * nb;
+        int e1 = e0 + nb;
+        int e2 = e1 + nb;
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+        FloatVector a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+        for (int b = 0; b < nb; b++) {
+            FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s10 = s00, s11 = s00, s12 = s00;
+            FloatVector s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00;
+            for (int j = b * 32; j < b * 32 + 32; j += L) {
+                FloatVector v0 = FloatVector.fromArray(F, xf, x0 + j);
+                FloatVector v1 = FloatVector.fromArray(F, xf, x1 + j);
+                FloatVector v2 = FloatVector.fromArray(F, xf, x2 + j);
+                FloatVector u = FloatVector.fromArray(F, w0, j);
+                s00 = u.fma(v0, s00);
+                s01 = u.fma(v1, s01);
+                s02 = u.fma(v2, s02);
+                u = FloatVector.fromArray(F, w1, j);
+                s10 = u.fma(v0, s10);
+                s11 = u.fma(v1, s11);
+                s12 = u.fma(v2, s12);
+                u = FloatVector.fromArray(F, w2, j);
+                s20 = u.fma(v0, s20);
+                s21 = u.fma(v1, s21);
+                s22 = u.fma(v2, s22);
+                u = FloatVector.fromArray(F, w3, j);
+                s30 = u.fma(v0, s30);
+                s31 = u.fma(v1, s31);
+                s32 = u.fma(v2, s32);
+            }
+            float c0 = dx[e0 + b];
+            float c1 = dx[e1 + b];
+            float c2 = dx[e2 + b];
+            float d = d0[b];
+            a00 = s00.fma(FloatVector.broadcast(F, d * c0), a00);
+            a01 = s01.fma(FloatVector.broadcast(F, d * c1), a01);
+            a02 = s02.fma(FloatVector.broadcast(F, d * c2), a02);
+            d = d1[b];
+            a10 = s10.fma(FloatVector.broadcast(F, d * c0), a10);
+            a11 = s11.fma(FloatVector.broadcast(F, d * c1), a11);
+            a12 = s12.fma(FloatVector.broadcast(F, d * c2), a12);
+            d = d2[b];
+            a20 = s20.fma(FloatVector.broadcast(F, d * c0), a20);
+            a21 = s21.fma(FloatVector.broadcast(F, d * c1), a21);
+            a22 = s22.fma(FloatVector.broadcast(F, d * c2), a22);
+            d = d3[b];
+            a30 = s30.fma(FloatVector.broadcast(F, d * c0), a30);
+            a31 = s31.fma(FloatVector.broadcast(F, d * c1), a31);
+            a32 = s32.fma(FloatVector.broadcast(F, d * c2), a32);
+        }
+        out[0] = sum(a00);
+        out[1] = sum(a01);
+        out[2] = sum(a02);
+        out[3] = sum(a10);
+        out[4] = sum(a11);
+        out[5] = sum(a12);
+        out[6] = sum(a20);
+        out[7] = sum(a21);
+        out[8] = sum(a22);
+        out[9] = sum(a30);
+        out[10] = sum(a31);
+        out[11] = sum(a32);
+    }
+
+    /**
+     * Q4_1 and asymmetric grouped codes: per block, {@code A * sum(q x) + B * sum(x)} with
+     * {@code A = d_w d_x} and {@code B = -d_w d_x (z - o)} (Q4_1: {@code A = d_w d_x}, {@code B = m d_x}),
+     * both parts in lanes.
+     */
+    private static void asymmetric(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
+                                   int t0, int t1, float[] y, int ldy) {
+        QuantFormat f = w.format();
+        int k = w.cols();
+        int pk = x.paddedK();
+        int nb = pk / 32;
+        int gl = f.groupLength(k);
+        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        int off = WeightRows.codeOffset(f);
+        byte[] wc = new byte[pk];
+        float[] wf = new float[pk];
+        float[] dw = new float[nb];
+        float[] zw = new float[nb];
+        for (int r = r0; r < r1; r++) {
+            WeightRows.codes(w, r, wc);
+            for (int i = 0; i < pk; i += L) {
+                floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, i);
+            }
+            for (int b = 0; b < nb; b++) {
+                dw[b] = Reference.scale(w, r, b * 32 / gl);
+                zw[b] = q41 ? Reference.zero(w, r, b * 32 / gl) : -dw[b] * (Reference.zero(w, r, b * 32 / gl) - off);
+            }
+            for (int t = 0; t < t1 - t0; t++) {
+                int xo = t * pk;
+                FloatVector acc = FloatVector.zero(F);
+                for (int b = 0; b < nb; b++) {
+                    FloatVector s = FloatVector.zero(F);
+                    FloatVector xs = FloatVector.zero(F);
+                    for (int j = b * 32; j < b * 32 + 32; j += L) {
+                        FloatVector xv = FloatVector.fromArray(F, xf, xo + j);
+                        s = FloatVector.fromArray(F, wf, j).fma(xv, s);
+                        xs = xs.add(xv);
+                    }
+                    float c = dx[t * nb + b];
+                    acc = s.fma(FloatVector.broadcast(F, dw[b] * c), acc);
+                    acc = xs.fma(FloatVector.broadcast(F, zw[b] * c), acc);
+                }
+                y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, sum(acc));
             }
         }
-        return acc;
     }
 
     // ---------------------------------------------------------------- fp32 path
@@ -265,9 +466,14 @@ final class VectorMatmulKernels implements MatmulKernels {
     private static float sum(FloatVector v) {
         float[] lanes = new float[L];
         v.intoArray(lanes, 0);
+        return sum(lanes, 0);
+    }
+
+    /** {@code lanes[from .. from + L)} summed first to last. */
+    private static float sum(float[] lanes, int from) {
         float s = 0f;
-        for (float x : lanes) {
-            s += x;
+        for (int i = from; i < from + L; i++) {
+            s += lanes[i];
         }
         return s;
     }

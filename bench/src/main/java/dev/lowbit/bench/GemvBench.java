@@ -1,0 +1,119 @@
+package dev.lowbit.bench;
+
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.kernels.ActivationFormat;
+import dev.lowbit.kernels.KernelProvider;
+import dev.lowbit.kernels.MatmulKernels;
+import dev.lowbit.kernels.MatmulOps;
+import dev.lowbit.kernels.QuantOps;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.lang.foreign.Arena;
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@code y = W x} for a {@code rows x k} quantized matrix and {@code n} tokens. {@code cold} cycles
+ * through enough matrices to exceed 200 MB of weights per pass, so every call streams its weights from
+ * DRAM; hot reuses one. {@code path}: {@code int8} quantizes the activations to Q8_0 inside the call
+ * and runs the integer path (W8A8 for Q8_0, W4A8 for Q4_0); {@code fp32} is the weight-only path.
+ * Scores are microseconds per call: GB/s of weights is {@code weightBytes / 1000 / score} and GOP/s
+ * is {@code 2 rows k n / 1000 / score} (the report prints both).
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Fork(value = 3, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xms4g", "-Xmx4g"})
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+public class GemvBench {
+    private static final long COLD_BYTES = 200L << 20;
+
+    @Param({"q8_0", "q4_0"})
+    public String format;
+
+    @Param({"int8", "fp32"})
+    public String path;
+
+    @Param({"vector"})
+    public String impl;
+
+    @Param({"1", "2"})
+    public int threads;
+
+    /** Tokens: 1 is GEMV; the GEMM runs use 8, 32 and 512. */
+    @Param({"1"})
+    public int n;
+
+    @Param({"true", "false"})
+    public boolean cold;
+
+    @Param({"4096"})
+    public int rows;
+
+    @Param({"4096"})
+    public int k;
+
+    private ForkJoinPool pool;
+    private Arena arena;
+    private MatmulOps ops;
+    private QuantizedTensor[] weights;
+    private float[] x;
+    private float[] y;
+    private int next;
+
+    @Setup(Level.Trial)
+    public void setup() {
+        QuantFormat f = QuantFormat.parse(format);
+        MatmulKernels m = impl.equals("scalar") ? KernelProvider.scalarMatmul() : KernelProvider.vectorMatmul();
+        if (m == null) {
+            throw new IllegalStateException("the Vector API cannot run here: " + KernelProvider.vectorUnavailable());
+        }
+        pool = new ForkJoinPool(threads);
+        arena = Arena.ofShared();
+        ops = new MatmulOps(m, KernelProvider.kernels(), pool);
+        long bytes = rows * f.rowBytes(k);
+        int count = cold ? (int) (COLD_BYTES / bytes + 1) : 1;
+        weights = new QuantizedTensor[count];
+        float[] w = QuantizeBench.gaussian(7, rows * k);
+        QuantOps q = new QuantOps(KernelProvider.kernels(), pool);
+        for (int i = 0; i < count; i++) {
+            w[i] += 1f; // each matrix differs from the others in one value
+            weights[i] = q.quantize(f, w, rows, k, arena);
+        }
+        x = QuantizeBench.gaussian(8, n * k);
+        y = new float[n * rows];
+        MatmulChecks.sameAsScalar(ops, weights[0], x, n, path.equals("int8"));
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        pool.shutdown();
+        arena.close();
+    }
+
+    @Benchmark
+    public float[] gemm() {
+        QuantizedTensor w = weights[next];
+        next = next + 1 == weights.length ? 0 : next + 1;
+        if (path.equals("int8")) {
+            ops.gemm(w, x, n, y, ActivationFormat.Q8_0);
+        } else {
+            ops.gemm(w, x, n, y);
+        }
+        return y;
+    }
+}
