@@ -107,8 +107,7 @@ public class QuantizeBench {
         SplittableRandom r = new SplittableRandom(seed);
         float[] a = new float[n];
         for (int i = 0; i < n; i++) {
-            // Box-Muller on two uniforms: weights-like values, with no NaN or infinity
-            a[i] = (float) (Math.sqrt(-2 * Math.log(1 - r.nextDouble())) * Math.cos(2 * Math.PI * r.nextDouble()));
+            a[i] = (float) r.nextGaussian(); // weights-like values, never NaN or infinite; fast enough for 64M
         }
         return a;
     }

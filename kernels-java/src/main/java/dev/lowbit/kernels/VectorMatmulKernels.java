@@ -87,18 +87,8 @@ final class VectorMatmulKernels implements MatmulKernels {
             asymmetric(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
             return;
         }
-        boolean direct = (f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0) && nt < TT;
-        if (direct) {
-            boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
-            long rowBytes = f.rowBytes(w.cols());
-            MemorySegment data = w.data();
-            for (int r = r0; r < r1; r++) {
-                for (int t = 0; t < nt; t++) {
-                    float acc = q8 ? rowQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
-                            : rowQ4_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb);
-                    y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, acc);
-                }
-            }
+        if ((f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0) && nt < TT) {
+            gemvBlocks(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
             return;
         }
         // Tiles of TR rows by TT tokens over a panel of PANEL decoded rows: each weight lane loaded
@@ -140,6 +130,23 @@ final class VectorMatmulKernels implements MatmulKernels {
         }
     }
 
+    /** GEMV (and 2 tokens) on Q8_0 and Q4_0, straight from the blocks; a method of its own so that it compiles alone. */
+    private static void gemvBlocks(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
+                                   int t0, int t1, float[] y, int ldy) {
+        boolean q8 = w.format().kind() == QuantFormat.Kind.Q8_0;
+        long rowBytes = w.format().rowBytes(w.cols());
+        MemorySegment data = w.data();
+        int pk = x.paddedK();
+        int nb = pk / 32;
+        for (int r = r0; r < r1; r++) {
+            for (int t = 0; t < t1 - t0; t++) {
+                float acc = q8 ? rowQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
+                        : rowQ4_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb);
+                y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, acc);
+            }
+        }
+    }
+
     /** The row's outliers, in the reference's order, continuing the row's sum. */
     private static float outliers(QuantizedTensor w, int r, QuantizedActivations x, int t, float acc) {
         SparseOutliers o = w.outliers();
@@ -155,11 +162,40 @@ final class VectorMatmulKernels implements MatmulKernels {
 
     /** Centered codes of row {@code r} as floats and the row's scale for each block of 32. */
     private static void decodeCentered(QuantizedTensor w, int r, byte[] wc, float[] wf, float[] dw) {
+        QuantFormat f = w.format();
+        if (f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0) {
+            // Straight from the blocks, in vector loads: the codes a GEMV reads, so tiles and GEMVs agree.
+            // Codes past k in the last block meet zero activations, whatever their value.
+            MemorySegment data = w.data();
+            boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
+            int bb = f.blockBytes();
+            long base = r * f.rowBytes(w.cols());
+            for (int b = 0; b < dw.length; b++, base += bb) {
+                dw[b] = Float.float16ToFloat(data.get(Layouts.F16, base));
+                if (q8) {
+                    for (int j = 0; j < 32; j += L) {
+                        floats(ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN))
+                                .intoArray(wf, b * 32 + j);
+                    }
+                } else if (L == 16) {
+                    IntVector q = ints(data, base + 2);
+                    loNibble(q).intoArray(wf, b * 32);
+                    hiNibble(q).intoArray(wf, b * 32 + 16);
+                } else {
+                    for (int j = 0; j < 16; j += L) {
+                        ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
+                        floats(q.and((byte) 15).sub((byte) 8)).intoArray(wf, b * 32 + j);
+                        floats(q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8)).intoArray(wf, b * 32 + 16 + j);
+                    }
+                }
+            }
+            return;
+        }
         WeightRows.codes(w, r, wc);
         for (int i = 0; i < wf.length; i += L) {
             floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, i);
         }
-        int gl = w.format().groupLength(w.cols());
+        int gl = f.groupLength(w.cols());
         for (int b = 0; b < dw.length; b++) {
             dw[b] = Reference.scale(w, r, b * 32 / gl);
         }
@@ -464,16 +500,9 @@ final class VectorMatmulKernels implements MatmulKernels {
      * when interpreted, which would make a result depend on the JIT's timing.
      */
     private static float sum(FloatVector v) {
-        float[] lanes = new float[L];
-        v.intoArray(lanes, 0);
-        return sum(lanes, 0);
-    }
-
-    /** {@code lanes[from .. from + L)} summed first to last. */
-    private static float sum(float[] lanes, int from) {
         float s = 0f;
-        for (int i = from; i < from + L; i++) {
-            s += lanes[i];
+        for (int i = 0; i < L; i++) {
+            s += v.lane(i);
         }
         return s;
     }
