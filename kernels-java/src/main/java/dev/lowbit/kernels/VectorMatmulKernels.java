@@ -404,12 +404,14 @@ final class VectorMatmulKernels implements MatmulKernels {
         int k = w.cols();
         boolean direct = f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0;
         float[] wv = direct ? null : new float[k];
+        float[] ones = new float[k / 32];
+        java.util.Arrays.fill(ones, 1f);
         for (int r = r0; r < r1; r++) {
             if (!direct) {
                 decodeRow(w, r, wv);
             }
             for (int t = t0; t < t1; t++) {
-                float acc = direct ? rowF32Blocks(w, r, x, t * k) : rowF32Groups(w, r, wv, x, t * k);
+                float acc = direct ? rowF32Blocks(w, r, x, t * k, ones) : rowF32Groups(w, r, wv, x, t * k);
                 SparseOutliers o = w.outliers();
                 if (o != null) {
                     for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
@@ -422,36 +424,15 @@ final class VectorMatmulKernels implements MatmulKernels {
     }
 
     /** Q8_0 and Q4_0 from their blocks: products in lanes, scaled per block, one reduction at the end. */
-    private static float rowF32Blocks(QuantizedTensor w, int r, float[] x, int xo) {
+    private static float rowF32Blocks(QuantizedTensor w, int r, float[] x, int xo, float[] ones) {
         MemorySegment data = w.data();
         boolean q8 = w.format().kind() == QuantFormat.Kind.Q8_0;
         int k = w.cols();
         int full = k / 32;
-        int bb = w.format().blockBytes();
         long base = r * w.format().rowBytes(k);
-        FloatVector acc = FloatVector.zero(F);
-        for (int b = 0; b < full; b++, base += bb) {
-            float d = Float.float16ToFloat(data.get(Layouts.F16, base));
-            FloatVector s = FloatVector.zero(F);
-            int o = xo + b * 32;
-            if (q8) {
-                for (int j = 0; j < 32; j += L) {
-                    ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
-                    s = ((FloatVector) q.convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, o + j), s);
-                }
-            } else {
-                for (int j = 0; j < 16; j += L) {
-                    ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
-                    ByteVector lo = q.and((byte) 15).sub((byte) 8);
-                    ByteVector hi = q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8);
-                    s = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, o + j), s);
-                    s = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0))
-                            .fma(FloatVector.fromArray(F, x, o + 16 + j), s);
-                }
-            }
-            acc = s.fma(FloatVector.broadcast(F, d), acc);
-        }
-        float sum = sum(acc);
+        // Whole blocks through the integer path's row kernels, with unit activation scales: the same
+        // lane arithmetic, on fp32 activations.
+        float sum = q8 ? rowQ8_0(data, base, full, x, xo, ones, 0) : rowQ4_0(data, base, full, x, xo, ones, 0);
         if (full * 32 < k) { // the partial last block, as the reference does it
             float d = Reference.scale(w, r, full);
             float s = 0f;
