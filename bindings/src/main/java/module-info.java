@@ -1,5 +1,7 @@
-/** Quantized formats as memory layouts and the lowbit file container. */
+/** Quantized formats as memory layouts, the lowbit file container, and every downcall into native code. */
 module dev.lowbit.bindings {
     exports dev.lowbit.format;
     exports dev.lowbit.io;
+    // Native kernels and test memory: for the kernel implementations only, not a public API.
+    exports dev.lowbit.nativelib to dev.lowbit.kernels;
 }

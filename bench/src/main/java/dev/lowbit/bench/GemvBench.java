@@ -36,7 +36,7 @@ import java.util.concurrent.TimeUnit;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Fork(value = 3, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xms4g", "-Xmx4g"})
+@Fork(value = 3, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xms4g", "-Xmx4g"})
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 public class GemvBench {
@@ -48,7 +48,7 @@ public class GemvBench {
     @Param({"int8", "fp32"})
     public String path;
 
-    @Param({"vector"})
+    @Param({"native", "vector"})
     public String impl;
 
     @Param({"1", "2"})
@@ -78,9 +78,15 @@ public class GemvBench {
     @Setup(Level.Trial)
     public void setup() {
         QuantFormat f = QuantFormat.parse(format);
-        MatmulKernels m = impl.equals("scalar") ? KernelProvider.scalarMatmul() : KernelProvider.vectorMatmul();
+        MatmulKernels m = switch (impl) {
+            case "scalar" -> KernelProvider.scalarMatmul();
+            case "vector" -> KernelProvider.vectorMatmul();
+            case "native" -> KernelProvider.nativeMatmul();
+            default -> throw new IllegalArgumentException("impl must be scalar, vector or native, not " + impl);
+        };
         if (m == null) {
-            throw new IllegalStateException("the Vector API cannot run here: " + KernelProvider.vectorUnavailable());
+            throw new IllegalStateException(impl + " matmuls cannot run here: " + (impl.equals("native")
+                    ? KernelProvider.nativeUnavailable() : KernelProvider.vectorUnavailable()));
         }
         pool = new ForkJoinPool(threads);
         arena = Arena.ofShared();

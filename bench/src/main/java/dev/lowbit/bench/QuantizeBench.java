@@ -37,7 +37,7 @@ import java.util.concurrent.TimeUnit;
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 // 256 MB of input and 256 MB of dequantized output at 64M values, allocated once per trial.
-@Fork(value = 3, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "-Xms2g", "-Xmx12g"})
+@Fork(value = 3, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xms2g", "-Xmx12g"})
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
 public class QuantizeBench {
@@ -46,7 +46,7 @@ public class QuantizeBench {
             "cb4_g64_f16"})
     public String format;
 
-    @Param({"vector", "scalar"})
+    @Param({"native", "vector", "scalar"})
     public String impl;
 
     @Param({"1", "2"})
@@ -72,9 +72,15 @@ public class QuantizeBench {
         if (size % cols != 0) {
             throw new IllegalArgumentException("size " + size + " is not a multiple of cols " + cols);
         }
-        QuantKernels k = impl.equals("scalar") ? KernelProvider.scalar() : KernelProvider.vector();
+        QuantKernels k = switch (impl) {
+            case "scalar" -> KernelProvider.scalar();
+            case "vector" -> KernelProvider.vector();
+            case "native" -> KernelProvider.nativeKernels();
+            default -> throw new IllegalArgumentException("impl must be scalar, vector or native, not " + impl);
+        };
         if (k == null) {
-            throw new IllegalStateException("the Vector API cannot run here: " + KernelProvider.vectorUnavailable());
+            throw new IllegalStateException(impl + " kernels cannot run here: " + (impl.equals("native")
+                    ? KernelProvider.nativeUnavailable() : KernelProvider.vectorUnavailable()));
         }
         pool = new ForkJoinPool(threads);
         arena = Arena.ofShared();

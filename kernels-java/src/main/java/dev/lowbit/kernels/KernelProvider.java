@@ -1,17 +1,22 @@
 package dev.lowbit.kernels;
 
+import dev.lowbit.nativelib.NativeLibrary;
+
 import java.util.Locale;
 
 /**
- * Picks the kernel implementation once, at first use, and logs the choice in one line.
+ * Picks the kernel implementation once, at first use, and logs the choice in one line: the native library
+ * ({@code liblowbit}, C per CPU tier) when it loads, else the Vector API when it can run, else the scalar reference.
  * <ul>
- *   <li>{@code -Dlowbit.kernels=scalar} forces the scalar reference ({@code vector} or {@code auto}, the
- *       default, take the Vector API when it can run);</li>
+ *   <li>{@code -Dlowbit.kernels=native|vector|scalar} forces one ({@code auto}, the default, takes the first that
+ *       runs); a forced {@code native} that cannot load is an error, a forced {@code vector} falls back to scalar;</li>
+ *   <li>{@code -Dlowbit.native=false} disables the library, {@code -Dlowbit.native.tier=generic|avx2} lowers its
+ *       tier, {@code -Dlowbit.native.path} loads another file (see {@link NativeLibrary});</li>
  *   <li>{@code -Dlowbit.vector.maxBits=256|512} caps the vector width (read once per JVM: species must be
  *       constants for the JIT).</li>
  * </ul>
  * The Vector API is used only when {@code jdk.incubator.vector} is in the boot layer and vectors of
- * at least 256 bits are allowed; otherwise the scalar reference runs, and the log line says why.
+ * at least 256 bits are allowed. The matmuls stay on the Vector API (or scalar) whichever quantize kernels run.
  */
 public final class KernelProvider {
     private static final System.Logger LOG = System.getLogger("dev.lowbit.kernels");
@@ -28,9 +33,20 @@ public final class KernelProvider {
         return Holder.KERNELS;
     }
 
-    /** The matmul implementation that goes with {@link #kernels()}. */
+    /**
+     * The matmul implementation that goes with {@link #kernels()}: native when the quantize kernels are
+     * native, else the Vector API's when it runs, else scalar.
+     */
     public static MatmulKernels matmul() {
-        return Holder.KERNELS == ScalarQuantKernels.INSTANCE ? ScalarMatmulKernels.INSTANCE : VectorSupport.matmul();
+        if (Holder.KERNELS instanceof NativeQuantKernels) {
+            return MatmulHolder.NATIVE;
+        }
+        return Holder.KERNELS == ScalarQuantKernels.INSTANCE || vectorUnavailable() != null
+                ? ScalarMatmulKernels.INSTANCE : VectorSupport.matmul();
+    }
+
+    private static final class MatmulHolder {
+        static final MatmulKernels NATIVE = NativeMatmulKernels.create();
     }
 
     /** The scalar reference matmuls. */
@@ -43,6 +59,11 @@ public final class KernelProvider {
         return vectorUnavailable() == null ? VectorSupport.matmul() : null;
     }
 
+    /** The native matmuls, or null when the native library is unavailable ({@link #nativeUnavailable} says why). */
+    public static MatmulKernels nativeMatmul() {
+        return NativeMatmulKernels.create();
+    }
+
     /** The scalar reference implementation. */
     public static QuantKernels scalar() {
         return ScalarQuantKernels.INSTANCE;
@@ -53,27 +74,65 @@ public final class KernelProvider {
         return vectorUnavailable() == null ? VectorSupport.create() : null;
     }
 
+    /** The native implementation at the selected tier, or null when the library is unavailable. */
+    public static QuantKernels nativeKernels() {
+        return NativeQuantKernels.create();
+    }
+
+    /** Why the native library is unavailable, in one sentence, or null when it loaded. */
+    public static String nativeUnavailable() {
+        return NativeLibrary.unavailableReason();
+    }
+
     private static QuantKernels choose() {
-        String mode = System.getProperty("lowbit.kernels", "auto").toLowerCase(Locale.ROOT);
-        QuantKernels k;
-        String reason;
-        if (mode.equals("scalar")) {
-            k = ScalarQuantKernels.INSTANCE;
-            reason = "forced by -Dlowbit.kernels=scalar";
-        } else if (!mode.equals("auto") && !mode.equals("vector")) {
-            throw new IllegalArgumentException("-Dlowbit.kernels must be auto, vector or scalar, got '" + mode + "'");
-        } else {
-            String why = vectorUnavailable();
-            if (why == null) {
-                k = VectorSupport.create();
-                reason = "Vector API; -Dlowbit.vector.maxBits caps the width, -Dlowbit.kernels=scalar forces scalar";
-            } else {
-                k = ScalarQuantKernels.INSTANCE;
-                reason = why;
-            }
-        }
+        String mode = System.getProperty("lowbit.kernels", "auto").trim().toLowerCase(Locale.ROOT);
+        StringBuilder reason = new StringBuilder();
+        QuantKernels k = select(mode, nativeUnavailable(), vectorUnavailable(), reason);
         LOG.log(System.Logger.Level.INFO, "lowbit kernels: " + k.name() + " (" + reason + ")");
         return k;
+    }
+
+    /**
+     * The choice for {@code mode} given why native and vector cannot run (null when they can); {@code reason}
+     * receives the explanation that the log line shows.
+     */
+    static QuantKernels select(String mode, String nativeWhy, String vectorWhy, StringBuilder reason) {
+        switch (mode) {
+            case "scalar" -> {
+                reason.append("forced by -Dlowbit.kernels=scalar");
+                return ScalarQuantKernels.INSTANCE;
+            }
+            case "native" -> {
+                if (nativeWhy != null) {
+                    throw new IllegalArgumentException("-Dlowbit.kernels=native, but the native library is unavailable: "
+                            + nativeWhy);
+                }
+                reason.append("forced by -Dlowbit.kernels=native; ").append(nativeNote());
+                return NativeQuantKernels.create();
+            }
+            case "vector", "auto" -> {
+                if (mode.equals("auto") && nativeWhy == null) {
+                    reason.append(nativeNote());
+                    return NativeQuantKernels.create();
+                }
+                String skipped = mode.equals("auto") ? "native library unavailable: " + nativeWhy + "; " : "";
+                if (vectorWhy == null) {
+                    reason.append(skipped).append("Vector API; -Dlowbit.vector.maxBits caps the width, "
+                            + "-Dlowbit.kernels=scalar forces scalar");
+                    return VectorSupport.create();
+                }
+                reason.append(skipped).append(vectorWhy);
+                return ScalarQuantKernels.INSTANCE;
+            }
+            default -> throw new IllegalArgumentException(
+                    "-Dlowbit.kernels must be auto, native, vector or scalar, got '" + mode + "'");
+        }
+    }
+
+    private static String nativeNote() {
+        return "liblowbit at tier " + NativeLibrary.tier().suffix() + ", the CPU runs "
+                + NativeLibrary.hardwareTier().suffix() + "; -Dlowbit.native.tier lowers it, "
+                + "-Dlowbit.kernels=vector|scalar forces Java";
     }
 
     /** Why the Vector API cannot run, or null when it can. */

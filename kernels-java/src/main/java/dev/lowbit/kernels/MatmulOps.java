@@ -1,11 +1,13 @@
 package dev.lowbit.kernels;
 
+import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -66,13 +68,23 @@ public final class MatmulOps {
                 : QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32);
         try (Arena arena = Arena.ofConfined()) {
             QuantizedTensor q = quant.quantize(f, x, n, k, arena);
+            MemorySegment d = q.data();
+            long rowBytes = f.rowBytes(k);
             for (int t = 0; t < n; t++) {
-                for (int c = 0; c < k; c++) {
-                    int code = Reference.code(q, t, c);
-                    codes[t * pk + c] = (byte) (format == ActivationFormat.Q8_0 ? code : code - 128);
-                }
-                for (int b = 0; b < spt; b++) {
-                    scales[t * spt + b] = Reference.scale(q, t, b);
+                if (format == ActivationFormat.Q8_0) {
+                    // Blocks of 34 bytes: fp16 scale, then 32 codes (a partial last block is zero-padded).
+                    for (int b = 0; b < spt; b++) {
+                        long o = t * rowBytes + b * 34L;
+                        scales[t * spt + b] = Float.float16ToFloat(d.get(Layouts.F16, o));
+                        MemorySegment.copy(d, Layouts.U8, o + 2, codes, t * pk + b * 32, 32);
+                    }
+                } else {
+                    // One byte per code, stored as q + 128: flipping the top bit gives q.
+                    MemorySegment.copy(d, Layouts.U8, t * rowBytes, codes, t * pk, k);
+                    for (int c = t * pk; c < t * pk + k; c++) {
+                        codes[c] ^= (byte) 0x80;
+                    }
+                    scales[t] = Reference.scale(q, t, 0);
                 }
             }
         }

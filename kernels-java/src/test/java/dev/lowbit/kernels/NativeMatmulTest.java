@@ -1,0 +1,441 @@
+package dev.lowbit.kernels;
+
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
+import dev.lowbit.format.ScaleType;
+import dev.lowbit.nativelib.GuardPages;
+import dev.lowbit.nativelib.NativeLibrary;
+import dev.lowbit.nativelib.NativeMatmul;
+import dev.lowbit.nativelib.NativeLibrary.Tier;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ForkJoinPool;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The native integer matmuls at every tier this CPU runs, against the scalar reference. The C kernels take
+ * the reference's fp32 steps in its order on exact int32 block sums, so every result must equal the
+ * reference's bit for bit, with real scales too; the bound of {@link MatmulTest#checkAgainstExact} is
+ * checked as well.
+ */
+class NativeMatmulTest {
+    private static final List<QuantFormat> NATIVE = List.of(QuantFormat.Q8_0, QuantFormat.Q4_0);
+    private static final int[] K = {1, 31, 32, 33, 63, 64, 65, 127, 300, 1031};
+
+    /** The kernels of {@code tier}, or the test is skipped with the reason. */
+    static NativeMatmulKernels kernelsOrSkip(Tier tier) {
+        Assumptions.assumeTrue(NativeLibrary.available(),
+                () -> "skipped: the native library is not available: " + NativeLibrary.unavailableReason());
+        Assumptions.assumeTrue(tier.compareTo(NativeLibrary.hardwareTier()) <= 0,
+                () -> "skipped: this CPU runs tiers up to " + NativeLibrary.hardwareTier() + ", not " + tier);
+        return NativeMatmulKernels.forTier(tier);
+    }
+
+    private static MatmulOps scalar() {
+        return MatmulTest.ops(KernelProvider.scalarMatmul());
+    }
+
+    private static void assertSameBits(float[] want, float[] got, String what) {
+        for (int i = 0; i < want.length; i++) {
+            if (Float.floatToRawIntBits(want[i]) != Float.floatToRawIntBits(got[i])) {
+                fail(what + ": y[" + i + "] = " + got[i] + " (" + Float.toHexString(got[i]) + "), reference "
+                        + want[i] + " (" + Float.toHexString(want[i]) + ")");
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void equalsTheReferenceBitForBit(Tier tier) {
+        NativeMatmulKernels nk = kernelsOrSkip(tier);
+        MatmulOps scalar = scalar();
+        MatmulOps nat = MatmulTest.ops(nk);
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : NATIVE) {
+                for (int k : K) {
+                    for (int rows : new int[] {1, 3, 4, 5, 8, 9, 17}) {
+                        QuantizedTensor w = MatmulTest.weights(f, rows, k, k * 31L + rows, k > 64, arena);
+                        for (int n : new int[] {1, 2, 3, 5}) {
+                            for (ActivationFormat af : ActivationFormat.values()) {
+                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k + n, n * k), n, k, af);
+                                String what = tier + " " + f + " " + af + " rows=" + rows + " n=" + n + " k=" + k;
+                                float[] a = new float[n * rows];
+                                float[] b = new float[n * rows];
+                                scalar.gemm(w, x, a);
+                                nat.gemm(w, x, b);
+                                assertSameBits(a, b, what);
+                                MatmulTest.checkAgainstExact(w, x, b, what);
+                                // Any cut of rows and tokens gives the same bits: GEMV columns, odd row splits.
+                                float[] c = new float[n * rows];
+                                int rm = rows / 3;
+                                for (int t = 0; t < n; t++) {
+                                    nk.gemmInt8(w, x, 0, rm, t, t + 1, c, rows);
+                                    nk.gemmInt8(w, x, rm, rows, t, t + 1, c, rows);
+                                }
+                                assertSameBits(b, c, what + ", token by token");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Unit scales and codes over their whole ranges (weights -128..127 and -8..7, activations -128..127): every
+     * result is an integer, so this pins down the int32 block sums themselves.
+     */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void integerSumsAreExact(Tier tier) {
+        MatmulOps nat = MatmulTest.ops(kernelsOrSkip(tier));
+        MatmulOps scalar = scalar();
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : NATIVE) {
+                SplittableRandom rnd = new SplittableRandom(f.name().hashCode() + tier.ordinal());
+                for (int k : new int[] {31, 32, 33, 97, 300, 1000}) {
+                    int rows = 6;
+                    int n = 4;
+                    int[] codes = new int[rows * k];
+                    boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
+                    for (int i = 0; i < codes.length; i++) {
+                        codes[i] = q8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16);
+                    }
+                    codes[0] = q8 ? -128 : 0; // the extremes, whatever the draw
+                    codes[1] = q8 ? 127 : 15;
+                    float[] scales = new float[rows * f.groupsPerRow(k)];
+                    Arrays.fill(scales, 1f);
+                    QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
+                    int pk = QuantizedActivations.paddedK(k);
+                    byte[] xc = new byte[n * pk];
+                    for (int t = 0; t < n; t++) {
+                        for (int c = 0; c < k; c++) {
+                            xc[t * pk + c] = (byte) rnd.nextInt(-128, 128);
+                        }
+                        xc[t * pk] = -128;
+                    }
+                    float[] xs = new float[n * (pk / 32)];
+                    Arrays.fill(xs, 1f);
+                    QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
+                    float[] a = new float[n * rows];
+                    float[] b = new float[n * rows];
+                    scalar.gemm(w, x, a);
+                    nat.gemm(w, x, b);
+                    assertSameBits(a, b, tier + " " + f + " k=" + k);
+                }
+            }
+        }
+    }
+
+    /** Every weight code -128 (Q8_0) or -8 (Q4_0) and every activation -128 over k = 4096: 16-bit pairs would overflow. */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void largestMagnitudesDoNotOverflow(Tier tier) {
+        MatmulOps nat = MatmulTest.ops(kernelsOrSkip(tier));
+        int k = 4096;
+        int rows = 5; // one tile of 4 and one row alone
+        int n = 2;
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : NATIVE) {
+                boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
+                int[] codes = new int[rows * k];
+                Arrays.fill(codes, q8 ? -128 : 0);
+                float[] scales = new float[rows * f.groupsPerRow(k)];
+                Arrays.fill(scales, 1f);
+                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
+                byte[] xc = new byte[n * k];
+                Arrays.fill(xc, (byte) -128);
+                for (ActivationFormat af : ActivationFormat.values()) {
+                    float[] xs = new float[af == ActivationFormat.Q8_0 ? n * k / 32 : n];
+                    Arrays.fill(xs, 1f);
+                    QuantizedActivations x = new QuantizedActivations(af, n, k, xc, xs);
+                    float want = (float) ((long) (q8 ? -128 : -8) * -128 * k);
+                    float[] y = new float[n * rows];
+                    nat.gemm(w, x, y);
+                    for (int i = 0; i < y.length; i++) {
+                        assertEquals(want, y[i], 0f, tier + " " + f + " " + af + " y[" + i + "]");
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void resultDoesNotDependOnThreads(Tier tier) {
+        NativeMatmulKernels nk = kernelsOrSkip(tier);
+        ForkJoinPool pool = new ForkJoinPool(2);
+        try (Arena arena = Arena.ofShared()) {
+            int rows = 257;
+            int k = 1031;
+            MatmulOps one = MatmulTest.ops(nk);
+            MatmulOps two = new MatmulOps(nk, KernelProvider.scalar(), pool);
+            MatmulOps scalar = scalar();
+            for (QuantFormat f : NATIVE) {
+                QuantizedTensor w = MatmulTest.weights(f, rows, k, 5, true, arena);
+                for (int n : new int[] {1, 8, 130}) {
+                    QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(n, n * k), n, k,
+                            ActivationFormat.Q8_0);
+                    float[] a = new float[n * rows];
+                    float[] b = new float[n * rows];
+                    float[] c = new float[n * rows];
+                    one.gemm(w, x, a);
+                    two.gemm(w, x, b);
+                    scalar.gemm(w, x, c);
+                    assertSameBits(a, b, tier + " " + f + " n=" + n + ", 1 vs 2 threads");
+                    assertSameBits(c, a, tier + " " + f + " n=" + n + ", against the reference");
+                    float[] xf = Formats.gaussian(n + 1, n * k);
+                    one.gemm(w, xf, n, a);
+                    two.gemm(w, xf, n, b);
+                    assertSameBits(a, b, tier + " " + f + " n=" + n + ", fp32 path, 1 vs 2 threads");
+                }
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    /** A range bigger than one downcall's share ({@link NativeMatmul#MAX_MACS}) is cut; results stay the same. */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void longRangesAreCutIntoShortCalls(Tier tier) {
+        NativeMatmulKernels nk = kernelsOrSkip(tier);
+        int rows = 203;
+        int k = 4096;
+        int n = 11;
+        assertTrue((long) rows * n * k > NativeMatmul.MAX_MACS);
+        try (Arena arena = Arena.ofShared()) {
+            QuantizedTensor w = MatmulTest.weights(QuantFormat.Q4_0, rows, k, 9, false, arena);
+            QuantizedActivations x = scalar().quantizeActivations(Formats.gaussian(3, n * k), n, k, ActivationFormat.Q8_0);
+            float[] a = new float[n * rows];
+            float[] b = new float[n * rows];
+            KernelProvider.scalarMatmul().gemmInt8(w, x, 0, rows, 0, n, a, rows);
+            nk.gemmInt8(w, x, 0, rows, 0, n, b, rows);
+            assertSameBits(a, b, tier + " one request of " + (long) rows * n * k + " multiply-adds");
+            float[] xf = Formats.gaussian(4, n * k);
+            nk.gemmF32(w, xf, 0, rows, 0, n, a, rows);
+            for (int r = 0; r < rows; r++) {
+                nk.gemmF32(w, xf, r, r + 1, 0, n, b, rows);
+            }
+            assertSameBits(b, a, tier + " fp32 path, one request against row by row");
+        }
+    }
+
+    /**
+     * Weights, codes, scales and outputs each end exactly at a PROT_NONE page: reading or writing one byte
+     * past any of them crashes the JVM instead of passing.
+     */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void buffersEndAtGuardPages(Tier tier) {
+        kernelsOrSkip(tier);
+        NativeMatmul calls = NativeMatmul.of(tier);
+        MatmulOps scalar = scalar();
+        try (Arena arena = Arena.ofShared(); GuardPages guard = new GuardPages()) {
+            for (QuantFormat f : NATIVE) {
+                NativeMatmul.Weights weights = f.kind() == QuantFormat.Kind.Q8_0 ? NativeMatmul.Weights.Q8_0
+                        : NativeMatmul.Weights.Q4_0;
+                for (int k : new int[] {1, 32, 33, 100}) {
+                    for (int rows : new int[] {1, 4, 7}) {
+                        for (int n : new int[] {1, 2, 3}) {
+                            for (ActivationFormat af : ActivationFormat.values()) {
+                                QuantizedTensor w = MatmulTest.weights(f, rows, k, rows * 7L + k, false, arena);
+                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k, n * k), n, k, af);
+                                float[] want = new float[n * rows];
+                                scalar.gemm(w, x, want);
+                                MemorySegment gw = guard.copyEndingAtGuard(w.data());
+                                MemorySegment gx = guard.copyEndingAtGuard(MemorySegment.ofArray(x.codes()));
+                                MemorySegment gs = guard.copyEndingAtGuard(MemorySegment.ofArray(x.scales()));
+                                MemorySegment gy = guard.endingAtGuard(4L * want.length);
+                                int nb = x.paddedK() / 32;
+                                calls.gemmInt8(weights, gw, gx, gs, nb, x.scalesPerToken(),
+                                        af == ActivationFormat.Q8_0 ? 1 : 0, 0, rows, 0, n, gy, rows);
+                                assertSameBits(want, gy.toArray(ValueLayout.JAVA_FLOAT),
+                                        tier + " " + f + " " + af + " guarded, rows=" + rows + " n=" + n + " k=" + k);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void rangesAndLengthsAreCheckedBeforeTheCall() {
+        Assumptions.assumeTrue(NativeLibrary.available(),
+                () -> "skipped: the native library is not available: " + NativeLibrary.unavailableReason());
+        NativeMatmul calls = NativeMatmul.selected();
+        NativeMatmul.Weights q8 = NativeMatmul.Weights.Q8_0;
+        int rows = 4;
+        int nb = 2;
+        int n = 3;
+        MemorySegment w = MemorySegment.ofArray(new byte[rows * nb * 34]);
+        MemorySegment xc = MemorySegment.ofArray(new byte[n * nb * 32]);
+        MemorySegment xs = MemorySegment.ofArray(new float[n * nb]);
+        float[] yArr = new float[n * rows];
+        MemorySegment y = MemorySegment.ofArray(yArr);
+        calls.gemmInt8(q8, w, xc, xs, nb, nb, 1, 0, rows, 0, n, y, rows); // fits
+        record Case(String name, Runnable call) { // name: what the message must say
+        }
+        List<Case> bad = List.of(
+                new Case("w holds", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb, 1, 0, 5, 0, n, y, 5)),
+                new Case("r0=-1", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb, 1, -1, rows, 0, n, y, rows)),
+                new Case("r1=1", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb, 1, 2, 1, 0, n, y, rows)),
+                new Case("xc holds", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb, 1, 0, rows, 0, 4, y, rows)),
+                new Case("t1=1", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb, 1, 0, rows, 2, 1, y, rows)),
+                new Case("nb", () -> calls.gemmInt8(q8, w, xc, xs, -1, nb, 1, 0, rows, 0, n, y, rows)),
+                new Case("xs", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb + 1, 1, 0, rows, 0, n, y, rows)),
+                new Case("xsBlk", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb, 2, 0, rows, 0, n, y, rows)),
+                new Case("ldy", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb, 1, 0, rows, 0, n, y, rows - 1)),
+                new Case("y holds", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb, 1, 0, rows, 0, n, y, rows + 1)),
+                new Case("w holds", () -> calls.gemmInt8(NativeMatmul.Weights.Q8_0, w.asSlice(1), xc, xs, nb, nb, 1, 0,
+                        rows, 0, n, y, rows)),
+                new Case("xc holds", () -> calls.gemmInt8(q8, w, xc.asSlice(0, xc.byteSize() - 1), xs, nb, nb, 1, 0, rows,
+                        0, n, y, rows)),
+                new Case("y must be writable", () -> calls.gemmInt8(q8, w, xc, xs, nb, nb, 1, 0, rows, 0, n,
+                        y.asReadOnly(), rows)),
+                new Case("aligned", () -> calls.gemmInt8(q8, w, xc, MemorySegment.ofArray(new byte[64]).asSlice(1, 32),
+                        nb, nb, 1, 0, rows, 0, n, y, rows)));
+        Arrays.fill(yArr, 5f);
+        for (Case c : bad) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, c.call::run, c.name);
+            assertTrue(e.getMessage().contains(c.name), c.name + ": " + e.getMessage());
+        }
+        for (float v : yArr) {
+            assertEquals(5f, v, "nothing was written");
+        }
+    }
+
+    /**
+     * Weight-only path: within the reordering bound of the exact result (the generic tier runs the reference's
+     * order, so there the bits must match), the same bits for any cut of rows and tokens, activations and
+     * outputs ending at guard pages.
+     */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void fp32PathWithinTheReorderingBound(Tier tier) {
+        NativeMatmulKernels nk = kernelsOrSkip(tier);
+        NativeMatmul calls = NativeMatmul.of(tier);
+        MatmulOps nat = MatmulTest.ops(nk);
+        MatmulOps scalar = scalar();
+        try (Arena arena = Arena.ofShared(); GuardPages guard = new GuardPages()) {
+            for (QuantFormat f : NATIVE) {
+                NativeMatmul.Weights weights = f.kind() == QuantFormat.Kind.Q8_0 ? NativeMatmul.Weights.Q8_0
+                        : NativeMatmul.Weights.Q4_0;
+                for (int k : new int[] {0, 1, 31, 32, 33, 65, 127, 128, 129, 300, 1031}) {
+                    for (int rows : new int[] {1, 3, 5}) {
+                        for (int n : new int[] {1, 2, 3}) {
+                            QuantizedTensor w = MatmulTest.weights(f, rows, k, k + rows, k > 64, arena);
+                            float[] x = Formats.gaussian(k + 7, n * k);
+                            float[] a = new float[n * rows];
+                            float[] b = new float[n * rows];
+                            scalar.gemm(w, x, n, a);
+                            nat.gemm(w, x, n, b);
+                            String what = tier + " " + f + " rows=" + rows + " n=" + n + " k=" + k;
+                            if (tier == Tier.GENERIC) {
+                                assertSameBits(a, b, what);
+                            }
+                            checkFp32Bound(w, x, n, b, what);
+                            float[] c = new float[n * rows];
+                            for (int t = 0; t < n; t++) {
+                                nk.gemmF32(w, x, 0, rows / 2, t, t + 1, c, rows);
+                                nk.gemmF32(w, x, rows / 2, rows, t, t + 1, c, rows);
+                            }
+                            assertSameBits(b, c, what + ", token by token");
+                            // Activations, weights and outputs against guard pages (k not a multiple of 32 included).
+                            if (n * k > 0) {
+                                MemorySegment gw = guard.copyEndingAtGuard(w.data());
+                                MemorySegment gx = guard.copyEndingAtGuard(MemorySegment.ofArray(x));
+                                MemorySegment gy = guard.endingAtGuard(4L * n * rows);
+                                calls.gemmF32(weights, gw, gx, k, 0, rows, 0, n, gy, rows);
+                                float[] d = new float[n * rows];
+                                nk.gemmF32(w.withOutliers(null), x, 0, rows, 0, n, d, rows);
+                                assertSameBits(d, gy.toArray(ValueLayout.JAVA_FLOAT), what + ", guarded");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** MatmulTest's bound for the fp32 path: (k + 4) u times the sum of the terms' magnitudes. */
+    private static void checkFp32Bound(QuantizedTensor w, float[] x, int n, float[] y, String what) {
+        int rows = w.rows();
+        int k = w.cols();
+        float[] dense = new float[rows * k];
+        QuantOps.get().dequantize(w.withOutliers(null), dense);
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++) {
+                double exact = 0;
+                double mag = 0;
+                for (int c = 0; c < k; c++) {
+                    double term = (double) dense[r * k + c] * x[t * k + c];
+                    exact += term;
+                    mag += Math.abs(term);
+                }
+                if (w.outliers() != null) {
+                    for (int e = w.outliers().rowPtr(r); e < w.outliers().rowPtr(r + 1); e++) {
+                        double term = w.outliers().value(e) * (double) x[t * k + w.outliers().col(e)];
+                        exact += term;
+                        mag += Math.abs(term);
+                    }
+                }
+                double bound = (k + 4) * 0x1p-24 * mag + 1e-30;
+                float got = y[t * rows + r];
+                if (Math.abs(got - exact) > bound) {
+                    fail(what + ": y[" + t + "][" + r + "] = " + got + ", exact " + exact + ", bound " + bound);
+                }
+            }
+        }
+    }
+
+    /** Formats and paths without C kernels run the fallback's code: the same bits as calling it. */
+    @Test
+    void otherFormatsAndTheFp32PathDelegate() {
+        Assumptions.assumeTrue(NativeLibrary.available(),
+                () -> "skipped: the native library is not available: " + NativeLibrary.unavailableReason());
+        NativeMatmulKernels nk = NativeMatmulKernels.forTier(NativeLibrary.tier());
+        assertEquals("native-" + NativeLibrary.tier().suffix(), nk.name());
+        MatmulOps nat = MatmulTest.ops(nk);
+        MatmulOps fb = MatmulTest.ops(nk.fallbackKernels());
+        int rows = 5;
+        int k = 70;
+        int n = 3;
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : List.of(QuantFormat.Q4_1, QuantFormat.grouped(4, 32, true, ScaleType.F16),
+                    QuantFormat.grouped(8, QuantFormat.ROW, false, ScaleType.F32))) {
+                QuantizedTensor w = MatmulTest.weights(f, rows, k, 4, true, arena);
+                QuantizedActivations x = scalar().quantizeActivations(Formats.gaussian(1, n * k), n, k, ActivationFormat.Q8_0);
+                float[] a = new float[n * rows];
+                float[] b = new float[n * rows];
+                fb.gemm(w, x, a);
+                nat.gemm(w, x, b);
+                assertSameBits(a, b, f + " integer path");
+            }
+            for (QuantFormat f : List.of(QuantFormat.Q4_1, QuantFormat.codebook4(64, ScaleType.F16))) {
+                QuantizedTensor w = MatmulTest.weights(f, rows, k, 4, true, arena);
+                float[] x = Formats.gaussian(2, n * k);
+                float[] a = new float[n * rows];
+                float[] b = new float[n * rows];
+                fb.gemm(w, x, n, a);
+                nat.gemm(w, x, n, b);
+                assertSameBits(a, b, f + " fp32 path");
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+/*
+ * lowbit native kernels: every exported function.
+ *
+ * Each kernel exists once per CPU tier, with the tier as a suffix: lowbit_<name>_generic, _avx2, _avx512.
+ * A source file defines its functions through LB_FN(name), which pastes the tier that build.sh passes as
+ * -DLB_TIER; LB_ALL_TIERS declares the three names at once. lowbit_caps() says which tiers the CPU runs.
+ *
+ * The Java side (dev.lowbit.nativelib) checks every length, offset and format parameter before a call:
+ * these functions trust their arguments. Pointers need no alignment. Formats are those of docs/formats.md.
+ */
+#ifndef LOWBIT_H
+#define LOWBIT_H
+
+#include <stdint.h>
+
+#define LOWBIT_ABI_VERSION 1
+
+#define LB_CAT3_(a, b, c) a##b##_##c
+#define LB_CAT3(a, b, c) LB_CAT3_(a, b, c)
+#define LB_FN(name) LB_CAT3(lowbit_, name, LB_TIER)
+
+#define LB_ALL_TIERS(ret, name, params) \
+    ret lowbit_##name##_generic params; \
+    ret lowbit_##name##_avx2 params;    \
+    ret lowbit_##name##_avx512 params;
+
+/* 0 = generic, 1 = avx2 (AVX2, FMA, F16C, BMI2 and YMM state), 2 = avx512 (F, BW, VL, DQ, VNNI and ZMM state). */
+int lowbit_caps(void);
+
+/* LOWBIT_ABI_VERSION; the Java side refuses a library with another one. */
+int lowbit_abi_version(void);
+
+/* --- quant --- */
+/*
+ * Quantize: rows x cols fp32 values at src + src_off (row stride cols) into rows x rowBytes(cols) bytes at dst,
+ * exactly as dev.lowbit.kernels.ScalarQuantKernels does (codes, stored scales, zero points, padding bits).
+ * Every quantize returns 0 when all rows were written; r + 1 when row r holds a NaN or an infinity (found
+ * through the group statistics); -(r + 1) when a group of row r needs a scale (or Q4_1 minimum) that the
+ * scale type cannot store. Either way rows before r are complete and later ones untouched.
+ */
+
+/* ggml Q8_0 / Q4_0 / Q4_1 blocks of 32 (34 / 18 / 20 bytes); a partial last block has zero padding codes. */
+LB_ALL_TIERS(int64_t, quantize_q8_0, (const float *src, int64_t src_off, int64_t rows, int32_t cols, uint8_t *dst))
+LB_ALL_TIERS(int64_t, quantize_q4_0, (const float *src, int64_t src_off, int64_t rows, int32_t cols, uint8_t *dst))
+LB_ALL_TIERS(int64_t, quantize_q4_1, (const float *src, int64_t src_off, int64_t rows, int32_t cols, uint8_t *dst))
+
+/*
+ * Grouped integer planes: bits in {2, 3, 4, 8}; group_len 32, 64, 128, or cols for one group per row (cols > 0);
+ * symmetric 1 or 0; scale_f16 1 for fp16 scales, 0 for fp32. scales (and zeros, asymmetric only, else NULL)
+ * receive rows x groupsPerRow floats: the values of the stored scales and zero points, not their encoding.
+ */
+LB_ALL_TIERS(int64_t, quantize_grouped, (const float *src, int64_t src_off, int64_t rows, int32_t cols,
+                                         int32_t bits, int32_t group_len, int32_t symmetric, int32_t scale_f16,
+                                         uint8_t *dst, float *scales, float *zeros))
+
+/*
+ * 4-bit codebook: index = number of the 15 midpoints below x / d, with d = absmax / reach rounded to the scale
+ * type (never widened). scales receives rows x groupsPerRow floats as above.
+ */
+LB_ALL_TIERS(int64_t, quantize_codebook4, (const float *src, int64_t src_off, int64_t rows, int32_t cols,
+                                           int32_t group_len, int32_t scale_f16, const float *midpoints, float reach,
+                                           uint8_t *dst, float *scales))
+
+/*
+ * Dequantize rows [row0, row0 + rows) of a tensor with cols columns into dst + dst_off (row stride cols).
+ * data is the tensor's whole code plane (row r starts at r x rowBytes(cols)); scales and zeros its whole
+ * planes in their stored encoding (fp16 or fp32). Values are computed as Reference.value does, no FMA.
+ */
+LB_ALL_TIERS(void, dequantize_q8_0, (const uint8_t *data, int64_t row0, int64_t rows, int32_t cols,
+                                     float *dst, int64_t dst_off))
+LB_ALL_TIERS(void, dequantize_q4_0, (const uint8_t *data, int64_t row0, int64_t rows, int32_t cols,
+                                     float *dst, int64_t dst_off))
+LB_ALL_TIERS(void, dequantize_q4_1, (const uint8_t *data, int64_t row0, int64_t rows, int32_t cols,
+                                     float *dst, int64_t dst_off))
+/* zeros is NULL for symmetric formats (implicit zero point 2^(bits-1)). */
+LB_ALL_TIERS(void, dequantize_grouped, (const uint8_t *data, const void *scales, const void *zeros, int64_t row0,
+                                        int64_t rows, int32_t cols, int32_t bits, int32_t group_len,
+                                        int32_t symmetric, int32_t scale_f16, float *dst, int64_t dst_off))
+/* levels: the 16 fp32 levels. */
+LB_ALL_TIERS(void, dequantize_codebook4, (const uint8_t *data, const void *scales, const float *levels, int64_t row0,
+                                          int64_t rows, int32_t cols, int32_t group_len, int32_t scale_f16,
+                                          float *dst, int64_t dst_off))
+
+/*
+ * Minimum, maximum and absolute maximum of each group of group_len (> 0) elements of src[off, off + len), the last
+ * group possibly shorter, written at min/max/absmax[out_off + g]; NaN and signed zeros as Java's Math.min/max.
+ */
+LB_ALL_TIERS(void, group_stats, (const float *src, int64_t off, int64_t len, int64_t group_len,
+                                 float *min, float *max, float *absmax, int64_t out_off))
+
+/* Index of the first NaN or infinity in src[off, off + len), relative to off, or -1. */
+LB_ALL_TIERS(int64_t, first_non_finite, (const float *src, int64_t off, int64_t len))
+/* --- end quant --- */
+
+/* --- matmul --- */
+/*
+ * Integer path of MatmulKernels.gemmInt8 for ggml weights times int8 activations: Q8_0 (W8A8) and
+ * Q4_0 (W4A8). Arguments:
+ *   w       weight rows of nb blocks each: row r at w + r * nb * 34 (Q8_0) or r * nb * 18 (Q4_0);
+ *           rows [r0, r1) are read.
+ *   xc      activation codes: token t at xc + t * nb * 32, k padded to nb * 32 with zero codes;
+ *           tokens [t0, t1) are read.
+ *   xs      activation scales: block b of token t at xs[t * xs_tok + b * xs_blk] (xs_blk 1: one
+ *           scale per block of 32, Q8_0 activations; xs_blk 0: one scale per token).
+ *   y       y[t * ldy + r] for r in [r0, r1) and t in [t0, t1); nothing else is written.
+ * Each y element is sum over blocks b, in order, of (d_w * d_x) * isum, isum the block's exact int32
+ * sum of w_j * x_j (Q4_0: w_j = nibble - 8), one fp32 rounding per operation and no fused
+ * multiply-add: ScalarMatmulKernels' order, so every tier gives the Java reference's bits.
+ * Requires 0 <= r0 <= r1, 0 <= t0 <= t1, nb >= 0, ldy >= r1, xs and y 4-byte aligned.
+ */
+#define LB_GEMM_I8_PARAMS (const uint8_t *w, const int8_t *xc, const float *xs, int32_t nb, int32_t xs_tok, \
+                           int32_t xs_blk, int32_t r0, int32_t r1, int32_t t0, int32_t t1, float *y, int64_t ldy)
+LB_ALL_TIERS(void, gemm_q8_0_i8, LB_GEMM_I8_PARAMS)
+LB_ALL_TIERS(void, gemm_q4_0_i8, LB_GEMM_I8_PARAMS)
+
+/*
+ * Weight-only path of MatmulKernels.gemmF32 for Q8_0 and Q4_0 weights times fp32 activations:
+ *   w       weight rows of ceil(k / 32) blocks (row r at w + r * ceil(k / 32) * 34, or * 18);
+ *   x       token t's k activations at x + t * k (no padding: a partial last block reads only k);
+ *   y       y[t * ldy + r] = sum_c W[r][c] * x[t][c] for r in [r0, r1), t in [t0, t1).
+ * generic: the scalar reference's order and bits. avx2 / avx512: per whole block, products in 8 / 16
+ * lanes with FMA, times the block's scale by FMA, lanes added first to last once per row and token,
+ * a partial last block in the reference's order: within the bound of reordering, and the same bits
+ * whatever the ranges. Requires 0 <= r0 <= r1, 0 <= t0 <= t1, k >= 0, ldy >= r1, x and y 4-byte aligned.
+ */
+#define LB_GEMM_F32_PARAMS (const uint8_t *w, const float *x, int32_t k, int32_t r0, int32_t r1, int32_t t0, \
+                            int32_t t1, float *y, int64_t ldy)
+LB_ALL_TIERS(void, gemm_q8_0_f32, LB_GEMM_F32_PARAMS)
+LB_ALL_TIERS(void, gemm_q4_0_f32, LB_GEMM_F32_PARAMS)
+/* --- end matmul --- */
+
+#endif
