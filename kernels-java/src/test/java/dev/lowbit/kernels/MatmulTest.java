@@ -220,41 +220,48 @@ class MatmulTest {
                 float[] b = new float[n * rows];
                 scalar.gemm(w, x, n, a);
                 vector.gemm(w, x, n, b);
-                float[] dense = new float[rows * k];
-                QuantOps.get().dequantize(w.withOutliers(null), dense);
-                for (int t = 0; t < n; t++) {
-                    for (int r = 0; r < rows; r++) {
-                        double exact = 0;
-                        double mag = 0;
-                        for (int c = 0; c < k; c++) {
-                            double term = (double) dense[r * k + c] * x[t * k + c];
-                            exact += term;
-                            mag += Math.abs(term);
-                        }
-                        SparseOutliers o = w.outliers();
-                        if (o != null) {
-                            for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                                double term = o.value(e) * (double) x[t * k + o.col(e)];
-                                exact += term;
-                                mag += Math.abs(term);
-                            }
-                        }
-                        if (f.kind() == QuantFormat.Kind.Q4_1) {
-                            mag *= 4; // d*sum(q x) + m*sum(x) cancels: bound by its parts
-                            for (int c = 0; c < k; c++) {
-                                mag += Math.abs(Reference.zero(w, r, c / 32) * x[t * k + c]) * 4;
-                            }
-                        }
-                        // Each order of a k-term sum is within (k + 2) u * sum|terms| of the exact sum.
-                        double bound = (k + 4) * U * mag + 1e-30;
-                        int i = t * rows + r;
-                        for (float got : new float[] {a[i], b[i]}) {
-                            if (Math.abs(got - exact) > bound) {
-                                fail(f + " k=" + k + " y[" + t + "][" + r + "] = " + got + " (scalar " + a[i] + ", vector "
-                                        + b[i] + "), exact " + exact + ", bound " + bound);
-                            }
-                        }
+                checkFp32AgainstExact(w, x, n, a, "scalar " + f + " k=" + k);
+                checkFp32AgainstExact(w, x, n, b, "vector " + f + " k=" + k);
+            }
+        }
+    }
+
+    /**
+     * The fp32 path against the exact sum in double: each order of a k-term sum is within
+     * (k + 2) u times the sum of the terms' magnitudes (Q4_1, whose two parts cancel, by its parts).
+     */
+    static void checkFp32AgainstExact(QuantizedTensor w, float[] x, int n, float[] y, String what) {
+        int rows = w.rows();
+        int k = w.cols();
+        float[] dense = new float[rows * k];
+        QuantOps.get().dequantize(w.withOutliers(null), dense);
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++) {
+                double exact = 0;
+                double mag = 0;
+                for (int c = 0; c < k; c++) {
+                    double term = (double) dense[r * k + c] * x[t * k + c];
+                    exact += term;
+                    mag += Math.abs(term);
+                }
+                SparseOutliers o = w.outliers();
+                if (o != null) {
+                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
+                        double term = o.value(e) * (double) x[t * k + o.col(e)];
+                        exact += term;
+                        mag += Math.abs(term);
                     }
+                }
+                if (w.format().kind() == QuantFormat.Kind.Q4_1) {
+                    mag *= 4; // d*sum(q x) + m*sum(x) cancels: bound by its parts
+                    for (int c = 0; c < k; c++) {
+                        mag += Math.abs(Reference.zero(w, r, c / 32) * x[t * k + c]) * 4;
+                    }
+                }
+                double bound = (k + 4) * U * mag + 1e-30;
+                float got = y[t * rows + r];
+                if (Math.abs(got - exact) > bound) {
+                    fail(what + ": y[" + t + "][" + r + "] = " + got + ", exact " + exact + ", bound " + bound);
                 }
             }
         }

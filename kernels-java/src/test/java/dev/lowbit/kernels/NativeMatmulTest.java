@@ -349,7 +349,7 @@ class NativeMatmulTest {
                             if (tier == Tier.GENERIC) {
                                 assertSameBits(a, b, what);
                             }
-                            checkFp32Bound(w, x, n, b, what);
+                            MatmulTest.checkFp32AgainstExact(w, x, n, b, what);
                             float[] c = new float[n * rows];
                             for (int t = 0; t < n; t++) {
                                 nk.gemmF32(w, x, 0, rows / 2, t, t + 1, c, rows);
@@ -368,37 +368,6 @@ class NativeMatmulTest {
                             }
                         }
                     }
-                }
-            }
-        }
-    }
-
-    /** MatmulTest's bound for the fp32 path: (k + 4) u times the sum of the terms' magnitudes. */
-    private static void checkFp32Bound(QuantizedTensor w, float[] x, int n, float[] y, String what) {
-        int rows = w.rows();
-        int k = w.cols();
-        float[] dense = new float[rows * k];
-        QuantOps.get().dequantize(w.withOutliers(null), dense);
-        for (int t = 0; t < n; t++) {
-            for (int r = 0; r < rows; r++) {
-                double exact = 0;
-                double mag = 0;
-                for (int c = 0; c < k; c++) {
-                    double term = (double) dense[r * k + c] * x[t * k + c];
-                    exact += term;
-                    mag += Math.abs(term);
-                }
-                if (w.outliers() != null) {
-                    for (int e = w.outliers().rowPtr(r); e < w.outliers().rowPtr(r + 1); e++) {
-                        double term = w.outliers().value(e) * (double) x[t * k + w.outliers().col(e)];
-                        exact += term;
-                        mag += Math.abs(term);
-                    }
-                }
-                double bound = (k + 4) * 0x1p-24 * mag + 1e-30;
-                float got = y[t * rows + r];
-                if (Math.abs(got - exact) > bound) {
-                    fail(what + ": y[" + t + "][" + r + "] = " + got + ", exact " + exact + ", bound " + bound);
                 }
             }
         }
