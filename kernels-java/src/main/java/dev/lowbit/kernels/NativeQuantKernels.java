@@ -50,6 +50,25 @@ public final class NativeQuantKernels implements QuantKernels {
     }
 
     @Override
+    public int quantizeGgmlRows(QuantFormat f, MemorySegment src, int cols, int r0, int r1, MemorySegment data) {
+        if (!f.isGgml()) {
+            return r0;
+        }
+        long rowBytes = f.rowBytes(cols);
+        // Calls of about 2^18 values, so that a critical call holds off the garbage collector briefly.
+        int step = Math.max(1, (1 << 18) / Math.max(1, cols));
+        for (int a = r0; a < r1; a += step) {
+            int b = Math.min(r1, a + step);
+            long r = nq.quantize(f, src, (long) a * cols, b - a, cols, data.asSlice(a * rowBytes, (b - a) * rowBytes),
+                    MemorySegment.NULL, MemorySegment.NULL, MemorySegment.NULL, 0f);
+            if (r != 0) {
+                return a + (int) (Math.abs(r) - 1);
+            }
+        }
+        return r1;
+    }
+
+    @Override
     public boolean quantizeRow(QuantFormat f, Codebook cb, float[] src, int off, int cols, byte[] rowBytes,
                                float[] scales, float[] zeros) {
         if (cols < 0 || off < 0 || off > src.length - cols) {

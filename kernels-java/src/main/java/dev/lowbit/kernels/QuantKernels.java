@@ -3,6 +3,8 @@ package dev.lowbit.kernels;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * The row-level kernels one implementation provides. {@link QuantOps} adds argument checks,
  * non-finite handling, outliers and threading on top, so an implementation only does arithmetic.
@@ -27,6 +29,20 @@ public interface QuantKernels {
      */
     boolean quantizeRow(QuantFormat f, Codebook codebook, float[] src, int off, int cols, byte[] rowBytes,
                      float[] scales, float[] zeros);
+
+    /**
+     * Quantizes rows {@code [r0, r1)} of a ggml-format (Q8_0, Q4_0, Q4_1) matrix in one pass, straight into its
+     * data plane, when the implementation has such a pass; the rows it finishes are byte for byte what
+     * {@link #quantizeRow} writes. It stops at the first row that holds a NaN or an infinity or needs a scale the
+     * format cannot store, and leaves that row to {@link #quantizeRow}.
+     *
+     * @param src  the matrix, {@code cols} fp32 values per row from row 0 (a heap or native segment)
+     * @param data the whole data plane, {@code f.rowBytes(cols)} bytes per row
+     * @return the first row not written: {@code r1} when all were, {@code r0} when there is no such pass (the default)
+     */
+    default int quantizeGgmlRows(QuantFormat f, MemorySegment src, int cols, int r0, int r1, MemorySegment data) {
+        return r0;
+    }
 
     /** Dequantizes row {@code row} of {@code t} (without outliers) into {@code dst[off, off + t.cols())}. */
     void dequantizeRow(QuantizedTensor t, int row, float[] dst, int off);

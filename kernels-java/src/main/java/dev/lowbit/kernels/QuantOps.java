@@ -105,7 +105,12 @@ public final class QuantOps {
             byte[] rowBuf = new byte[(int) rowBytes];
             float[] scales = new float[gpr];
             float[] zeros = new float[gpr];
-            for (int r = from; r < to && !fail.before(r); r++) {
+            int first = from;
+            if (f.isGgml()) {
+                first = kernels.quantizeGgmlRows(f, src.array != null ? MemorySegment.ofArray(src.array) : src.segment,
+                        cols, from, to, dst.data());
+            }
+            for (int r = first; r < to && !fail.before(r); r++) {
                 float[] buf;
                 int off;
                 if (src.array != null) {

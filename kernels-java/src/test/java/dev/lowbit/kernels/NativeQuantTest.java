@@ -153,6 +153,38 @@ class NativeQuantTest {
         }
     }
 
+    /**
+     * The ggml formats go through one native pass over many rows (quantizeGgmlRows), which stops at a row with a
+     * NaN or an infinity and hands it to the row path: the message (REJECT) and every byte (CLAMP) are the
+     * reference's, also when the bad row comes after a call's worth of good ones.
+     */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void nonFiniteRowsStopTheBulkPassWhereTheReferenceStops(Tier t) {
+        QuantOps nat = new QuantOps(kernelsOrSkip(t), Runnable::run);
+        int cols = 100;
+        int rows = 3000; // more than one native call (2^18 values each)
+        try (Arena arena = Arena.ofConfined()) {
+            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1)) {
+                for (int badRow : new int[] {0, 5, 2700}) {
+                    float[] x = Formats.gaussian(badRow + f.hashCode(), rows * cols);
+                    x[badRow * cols + 37] = Float.NaN;
+                    x[(badRow + 1) * cols + 3] = Float.NEGATIVE_INFINITY;
+                    IllegalArgumentException want = assertThrows(IllegalArgumentException.class,
+                            () -> SCALAR.quantize(f, x, rows, cols, arena));
+                    IllegalArgumentException got = assertThrows(IllegalArgumentException.class,
+                            () -> nat.quantize(f, x, rows, cols, arena));
+                    assertEquals(want.getMessage(), got.getMessage(), t + " " + f + " bad row " + badRow);
+                    QuantOptions clamp = QuantOptions.DEFAULT.withNonFinite(NonFinitePolicy.CLAMP);
+                    QuantizedTensor a = SCALAR.quantize(f, x, rows, cols, arena, clamp);
+                    QuantizedTensor b = nat.quantize(f, x, rows, cols, arena, clamp);
+                    VectorMatchesScalarTest.assertPlaneEquals(t + " " + f + " clamped, bad row " + badRow, a.data(),
+                            b.data());
+                }
+            }
+        }
+    }
+
     /** Groups that need a scale the type cannot hold fail as the reference fails, with its message. */
     @ParameterizedTest
     @EnumSource(Tier.class)
