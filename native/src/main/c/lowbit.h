@@ -127,6 +127,15 @@ LB_ALL_TIERS(void, gemm_q4_0_i8, LB_GEMM_I8_PARAMS)
                             int32_t t1, float *y, int64_t ldy)
 LB_ALL_TIERS(void, gemm_q8_0_f32, LB_GEMM_F32_PARAMS)
 LB_ALL_TIERS(void, gemm_q4_0_f32, LB_GEMM_F32_PARAMS)
+/*
+ * Integer path for the row-interleaved layouts q8_0x8 and q4_0x8 (docs/formats.md, matmul_x8.h):
+ * the same arguments and the same result as gemm_q8_0_i8 / gemm_q4_0_i8 on the plain rows, bit for bit,
+ * with w holding groups of 8 rows: group g's nb superblocks of 272 (Q8_0x8) or 144 (Q4_0x8) bytes at
+ * w + g * nb * 272 (or 144). Requires r0 a multiple of 8 and the groups up to ceil(r1 / 8) present;
+ * rows past r1 in the last group are read but not written.
+ */
+LB_ALL_TIERS(void, gemm_q8_0x8_i8, LB_GEMM_I8_PARAMS)
+LB_ALL_TIERS(void, gemm_q4_0x8_i8, LB_GEMM_I8_PARAMS)
 /* --- end matmul --- */
 
 #endif

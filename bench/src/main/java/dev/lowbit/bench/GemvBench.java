@@ -1,5 +1,6 @@
 package dev.lowbit.bench;
 
+import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.ActivationFormat;
@@ -31,7 +32,8 @@ import java.util.concurrent.TimeUnit;
  * DRAM; hot reuses one. {@code path}: {@code int8} quantizes the activations to Q8_0 inside the call
  * and runs the integer path (W8A8 for Q8_0, W4A8 for Q4_0); {@code fp32} is the weight-only path.
  * Scores are microseconds per call: GB/s of weights is {@code weightBytes / 1000 / score} and GOP/s
- * is {@code 2 rows k n / 1000 / score} (the report prints both).
+ * is {@code 2 rows k n / 1000 / score} (the report prints both). {@code layout}: {@code plain} rows, or
+ * {@code x8}, the rows interleaved in groups of 8 ({@link InterleavedTensor}, Q8_0 and Q4_0 only).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -47,6 +49,9 @@ public class GemvBench {
 
     @Param({"int8", "fp32"})
     public String path;
+
+    @Param({"plain"})
+    public String layout;
 
     @Param({"native", "vector"})
     public String impl;
@@ -71,6 +76,7 @@ public class GemvBench {
     private Arena arena;
     private MatmulOps ops;
     private QuantizedTensor[] weights;
+    private InterleavedTensor[] interleaved;
     private float[] x;
     private float[] y;
     private int next;
@@ -103,6 +109,18 @@ public class GemvBench {
         x = QuantizeBench.gaussian(8, n * k);
         y = new float[n * rows];
         MatmulChecks.sameAsScalar(ops, weights[0], x, n, path.equals("int8"));
+        switch (layout) {
+            case "plain" -> { }
+            case "x8" -> {
+                interleaved = new InterleavedTensor[count];
+                for (int i = 0; i < count; i++) {
+                    interleaved[i] = InterleavedTensor.of(weights[i], arena);
+                }
+                MatmulChecks.sameAsPlain(ops, weights[0], interleaved[0], x, n, path.equals("int8"));
+                weights = null;
+            }
+            default -> throw new IllegalArgumentException("layout must be plain or x8, not " + layout);
+        }
     }
 
     @TearDown(Level.Trial)
@@ -113,6 +131,16 @@ public class GemvBench {
 
     @Benchmark
     public float[] gemm() {
+        if (interleaved != null) {
+            InterleavedTensor w = interleaved[next];
+            next = next + 1 == interleaved.length ? 0 : next + 1;
+            if (path.equals("int8")) {
+                ops.gemm(w, x, n, y, ActivationFormat.Q8_0);
+            } else {
+                ops.gemm(w, x, n, y);
+            }
+            return y;
+        }
         QuantizedTensor w = weights[next];
         next = next + 1 == weights.length ? 0 : next + 1;
         if (path.equals("int8")) {

@@ -1,5 +1,6 @@
 package dev.lowbit.bench;
 
+import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.ActivationFormat;
@@ -20,6 +21,25 @@ final class MatmulChecks {
      * the integer path's block sums are exact in both, and only their fp32 scaling and summing differ
      * in order ({@code bound} about {@code k / 32} plus the lanes); the fp32 path reorders a k-term sum.
      */
+    /** The interleaved rows must give the plain rows' result bit for bit, on all rows. */
+    static void sameAsPlain(MatmulOps ops, QuantizedTensor plain, InterleavedTensor wi, float[] x, int n, boolean int8) {
+        float[] a = new float[n * plain.rows()];
+        float[] b = new float[n * plain.rows()];
+        if (int8) {
+            ops.gemm(plain, x, n, a, ActivationFormat.Q8_0);
+            ops.gemm(wi, x, n, b, ActivationFormat.Q8_0);
+        } else {
+            ops.gemm(plain, x, n, a);
+            ops.gemm(wi, x, n, b);
+        }
+        for (int i = 0; i < a.length; i++) {
+            if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
+                throw new IllegalStateException(ops.kernels().name() + " " + wi.layout().layoutName() + ": y[" + i
+                        + "] = " + b[i] + ", plain rows " + a[i]);
+            }
+        }
+    }
+
     static void sameAsScalar(MatmulOps ops, QuantizedTensor full, float[] xAll, int nAll, boolean int8) {
         // The first 64 rows and 4 tokens: the scalar reference is slow, and every row runs the same code.
         QuantizedTensor w = head(full, Math.min(full.rows(), 64));

@@ -1,5 +1,6 @@
 package dev.lowbit.nativelib;
 
+import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.nativelib.NativeLibrary.Tier;
 
 import java.lang.foreign.FunctionDescriptor;
@@ -13,8 +14,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Downcalls of the matmul kernels ({@code native/src/main/c/matmul_*.c}): Q8_0 and Q4_0 weights times int8
- * activations (integer path) or fp32 activations (weight-only path), for a range of rows and a range of
- * tokens per call. {@link #selected()} calls the tier that {@link NativeLibrary} chose through
+ * activations (integer path) or fp32 activations (weight-only path), and their row-interleaved layouts
+ * ({@link InterleavedTensor}) times int8 activations, for a range of rows and a range of tokens per call. {@link #selected()} calls the tier that {@link NativeLibrary} chose through
  * {@code static final} handles; {@link #of} gives any tier the CPU runs, for tests. Every length and offset
  * is checked here; the C code trusts its arguments.
  *
@@ -60,6 +61,8 @@ public final class NativeMatmul {
     private static final MethodHandle Q4_0_I8 = SELECTED == null ? null : SELECTED.q4;
     private static final MethodHandle Q8_0_F32 = SELECTED == null ? null : SELECTED.q8f;
     private static final MethodHandle Q4_0_F32 = SELECTED == null ? null : SELECTED.q4f;
+    private static final MethodHandle Q8_0_X8_I8 = SELECTED == null ? null : SELECTED.q8x8;
+    private static final MethodHandle Q4_0_X8_I8 = SELECTED == null ? null : SELECTED.q4x8;
 
     private final Tier tier;
     private final boolean selected;
@@ -68,6 +71,8 @@ public final class NativeMatmul {
     private final MethodHandle q4;
     private final MethodHandle q8f;
     private final MethodHandle q4f;
+    private final MethodHandle q8x8;
+    private final MethodHandle q4x8;
 
     private NativeMatmul(Tier tier, boolean selected) {
         this.tier = tier;
@@ -77,6 +82,8 @@ public final class NativeMatmul {
         this.q4 = NativeLibrary.downcall(Weights.Q4_0.int8Symbol, tier, GEMM_I8, true);
         this.q8f = NativeLibrary.downcall(Weights.Q8_0.f32Symbol, tier, GEMM_F32, true);
         this.q4f = NativeLibrary.downcall(Weights.Q4_0.f32Symbol, tier, GEMM_F32, true);
+        this.q8x8 = NativeLibrary.downcall("gemm_q8_0x8_i8", tier, GEMM_I8, true);
+        this.q4x8 = NativeLibrary.downcall("gemm_q4_0x8_i8", tier, GEMM_I8, true);
     }
 
     /**
@@ -129,7 +136,8 @@ public final class NativeMatmul {
      */
     public void gemmInt8(Weights weights, MemorySegment w, MemorySegment xc, MemorySegment xs, int nb, int xsTok,
                          int xsBlk, int r0, int r1, int t0, int t1, MemorySegment y, int ldy) {
-        check(weights, w, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y, ldy);
+        Objects.requireNonNull(weights, "weights");
+        check(w, weights.blockBytes, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y, ldy);
         if (r0 == r1 || t0 == t1) {
             return;
         }
@@ -162,6 +170,59 @@ public final class NativeMatmul {
             throw e;
         } catch (Throwable e) {
             throw new AssertionError("native " + weights.int8Symbol + " failed", e);
+        }
+    }
+
+    /**
+     * {@link #gemmInt8} for row-interleaved weights: the same result, bit for bit, as the plain rows give.
+     *
+     * @param w  groups of 8 rows, group {@code g} at {@code g * nb * layout.superblockBytes()}; the groups up to
+     *           {@code ceil(r1 / 8)} must be present
+     * @param r0 a multiple of 8
+     * @throws IllegalArgumentException as {@link #gemmInt8} does, and for {@code r0} not a multiple of 8
+     */
+    public void gemmInt8Interleaved(InterleavedTensor.Layout layout, MemorySegment w, MemorySegment xc, MemorySegment xs,
+                                    int nb, int xsTok, int xsBlk, int r0, int r1, int t0, int t1, MemorySegment y,
+                                    int ldy) {
+        Objects.requireNonNull(layout, "layout");
+        if (r0 % InterleavedTensor.ROWS != 0) {
+            throw new IllegalArgumentException("r0 must be a multiple of 8 for interleaved rows, got " + r0);
+        }
+        check(w, 0, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y, ldy);
+        if (r0 == r1 || t0 == t1) {
+            return;
+        }
+        need("w", w, (r1 + 7L) / 8 * nb * layout.superblockBytes());
+        long perToken = Math.max(1L, (long) nb * 32);
+        int tokens = (int) Math.max(1L, Math.min(t1 - t0, maxMacs / (8 * perToken)));
+        long cap = maxMacs / (perToken * tokens);
+        int rows = r1 - r0 <= cap ? r1 - r0 : (int) Math.max(8L, cap & ~7L); // whole groups of 8 rows
+        for (int t = t0; t < t1; t += tokens) {
+            int te = Math.min(t1, t + tokens);
+            for (int r = r0; r < r1; r += rows) {
+                callInterleaved(layout, w, xc, xs, nb, xsTok, xsBlk, r, Math.min(r1, r + rows), t, te, y, ldy);
+            }
+        }
+    }
+
+    private void callInterleaved(InterleavedTensor.Layout layout, MemorySegment w, MemorySegment xc, MemorySegment xs,
+                                 int nb, int xsTok, int xsBlk, int r0, int r1, int t0, int t1, MemorySegment y,
+                                 int ldy) {
+        try {
+            if (selected) {
+                if (layout == InterleavedTensor.Layout.Q8_0_X8) {
+                    Q8_0_X8_I8.invokeExact(w, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y, (long) ldy);
+                } else {
+                    Q4_0_X8_I8.invokeExact(w, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y, (long) ldy);
+                }
+            } else {
+                (layout == InterleavedTensor.Layout.Q8_0_X8 ? q8x8 : q4x8).invokeExact(w, xc, xs, nb, xsTok, xsBlk, r0,
+                        r1, t0, t1, y, (long) ldy);
+            }
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new AssertionError("native " + layout.layoutName() + " matmul failed", e);
         }
     }
 
@@ -240,9 +301,9 @@ public final class NativeMatmul {
         }
     }
 
-    private static void check(Weights weights, MemorySegment w, MemorySegment xc, MemorySegment xs, int nb, int xsTok,
+    /** The checks of the integer path; {@code blockBytes} 0 leaves the weights' size to the caller. */
+    private static void check(MemorySegment w, int blockBytes, MemorySegment xc, MemorySegment xs, int nb, int xsTok,
                               int xsBlk, int r0, int r1, int t0, int t1, MemorySegment y, int ldy) {
-        Objects.requireNonNull(weights, "weights");
         Objects.requireNonNull(w, "w");
         Objects.requireNonNull(xc, "xc");
         Objects.requireNonNull(xs, "xs");
@@ -259,7 +320,7 @@ public final class NativeMatmul {
         if (r0 == r1 || t0 == t1) {
             return;
         }
-        need("w", w, (long) r1 * nb * weights.blockBytes);
+        need("w", w, (long) r1 * nb * blockBytes);
         need("xc", xc, (long) t1 * nb * 32);
         if (nb > 0) {
             need("xs", xs, 4 * ((long) (t1 - 1) * xsTok + (long) (nb - 1) * xsBlk + 1));

@@ -1,5 +1,6 @@
 package dev.lowbit.kernels;
 
+import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.QuantizedTensor;
 
 /**
@@ -22,4 +23,20 @@ public interface MatmulKernels {
 
     /** Weight-only path: any format times fp32 activations {@code x[t * k + c]}, dequantized as it goes. */
     void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy);
+
+    /**
+     * {@link #gemmInt8} for row-interleaved Q8_0 or Q4_0 weights, {@code r0} a multiple of 8: the result of the
+     * plain rows. This default unpacks the rows of the call and runs the plain kernel; an implementation with a
+     * kernel for the layout (native) overrides it.
+     */
+    default void gemmInt8(InterleavedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y,
+                          int ldy) {
+        InterleavedRows.gemmInt8(this, w, x, r0, r1, t0, t1, y, ldy);
+    }
+
+    /** {@link #gemmF32} for row-interleaved weights, as {@link #gemmInt8(InterleavedTensor, QuantizedActivations,
+     * int, int, int, int, float[], int)} does it: the plain rows' result. */
+    default void gemmF32(InterleavedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
+        InterleavedRows.gemmF32(this, w, x, r0, r1, t0, t1, y, ldy);
+    }
 }

@@ -1,5 +1,6 @@
 package dev.lowbit.kernels;
 
+import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
@@ -103,7 +104,7 @@ public final class MatmulOps {
             throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
         }
         checkLength("y", y, (long) x.n() * w.rows());
-        split(w.rows(), x.n(), w.cols(), (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
+        split(w.rows(), x.n(), w.cols(), 1, (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 
     /** Quantizes {@code x} ({@code n} tokens) to {@code format}, then runs the integer path. */
@@ -121,7 +122,41 @@ public final class MatmulOps {
         }
         checkLength("x", x, (long) n * w.cols());
         checkLength("y", y, (long) n * w.rows());
-        split(w.rows(), n, w.cols(), (r0, r1, t0, t1) -> kernels.gemmF32(w, x, r0, r1, t0, t1, y, w.rows()));
+        split(w.rows(), n, w.cols(), 1, (r0, r1, t0, t1) -> kernels.gemmF32(w, x, r0, r1, t0, t1, y, w.rows()));
+    }
+
+    /**
+     * Integer path for row-interleaved weights: the result of the plain tensor they were made from, bit for bit.
+     * Work is split on whole groups of 8 rows.
+     */
+    public void gemm(InterleavedTensor w, QuantizedActivations x, float[] y) {
+        Objects.requireNonNull(w, "w");
+        Objects.requireNonNull(x, "x");
+        if (x.k() != w.cols()) {
+            throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
+        }
+        checkLength("y", y, (long) x.n() * w.rows());
+        split(w.rows(), x.n(), w.cols(), InterleavedTensor.ROWS,
+                (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
+    }
+
+    /** Quantizes {@code x} ({@code n} tokens) to {@code format}, then runs the integer path on interleaved rows. */
+    public void gemm(InterleavedTensor w, float[] x, int n, float[] y, ActivationFormat format) {
+        Objects.requireNonNull(w, "w");
+        checkLength("x", x, (long) n * w.cols());
+        gemm(w, quantizeActivations(x, n, w.cols(), format), y);
+    }
+
+    /** Weight-only path for row-interleaved weights: the result of the plain tensor they were made from. */
+    public void gemm(InterleavedTensor w, float[] x, int n, float[] y) {
+        Objects.requireNonNull(w, "w");
+        if (n < 0) {
+            throw new IllegalArgumentException("n must be non-negative, got " + n);
+        }
+        checkLength("x", x, (long) n * w.cols());
+        checkLength("y", y, (long) n * w.rows());
+        split(w.rows(), n, w.cols(), InterleavedTensor.ROWS,
+                (r0, r1, t0, t1) -> kernels.gemmF32(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 
     private static void checkLength(String name, Object a, long want) {
@@ -138,20 +173,26 @@ public final class MatmulOps {
         void run(int r0, int r1, int t0, int t1);
     }
 
-    /** Rows in chunks; tokens in chunks too when rows alone give fewer pieces than threads. */
-    private void split(int rows, int n, int k, Tile tile) {
+    /**
+     * Rows in chunks whose starts are multiples of {@code align}; tokens in chunks too when rows alone give fewer
+     * pieces than threads.
+     */
+    private void split(int rows, int n, int k, int align, Tile tile) {
         long macs = (long) rows * n * k;
         int pieces = (int) Math.min((long) parallelism * 4, macs / PARALLEL_MIN_MACS);
         if (pieces <= 1 || rows == 0 || n == 0) {
             tile.run(0, rows, 0, n);
             return;
         }
-        int rowChunks = Math.min(rows, pieces);
+        int rowChunks = Math.min((rows + align - 1) / align, pieces);
         int tokenChunks = rowChunks < pieces && n >= 64 ? Math.min(n / 16, pieces / rowChunks) : 1;
         List<Runnable> work = new ArrayList<>();
         for (int a = 0; a < rowChunks; a++) {
-            int r0 = (int) ((long) rows * a / rowChunks);
-            int r1 = (int) ((long) rows * (a + 1) / rowChunks);
+            int r0 = (int) ((long) rows * a / rowChunks) / align * align;
+            int r1 = a + 1 == rowChunks ? rows : (int) ((long) rows * (a + 1) / rowChunks) / align * align;
+            if (r0 == r1) {
+                continue;
+            }
             for (int b = 0; b < tokenChunks; b++) {
                 int t0 = (int) ((long) n * b / tokenChunks);
                 int t1 = (int) ((long) n * (b + 1) / tokenChunks);

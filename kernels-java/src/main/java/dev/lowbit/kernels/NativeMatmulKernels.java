@@ -1,5 +1,6 @@
 package dev.lowbit.kernels;
 
+import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.nativelib.NativeLibrary;
@@ -117,6 +118,19 @@ public final class NativeMatmulKernels implements MatmulKernels {
                     y[t * ldy + r] = acc;
                 }
             }
+        }
+    }
+
+    /** Row-interleaved Q8_0 or Q4_0: the C kernels of {@code matmul_x8_*.c}, bit for bit the plain rows' result. */
+    @Override
+    public void gemmInt8(InterleavedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y,
+                         int ldy) {
+        boolean perBlock = x.format() == ActivationFormat.Q8_0;
+        calls.gemmInt8Interleaved(w.layout(), w.data(), MemorySegment.ofArray(x.codes()),
+                MemorySegment.ofArray(x.scales()), x.paddedK() / 32, x.scalesPerToken(), perBlock ? 1 : 0, r0, r1, t0,
+                t1, MemorySegment.ofArray(y), ldy);
+        if (w.outliers() != null) {
+            InterleavedRows.addOutliers(w.outliers(), x, r0, r1, t0, t1, y, ldy);
         }
     }
 

@@ -49,7 +49,7 @@ class NativeMatmulTest {
         return MatmulTest.ops(KernelProvider.scalarMatmul());
     }
 
-    private static void assertSameBits(float[] want, float[] got, String what) {
+    static void assertSameBits(float[] want, float[] got, String what) {
         for (int i = 0; i < want.length; i++) {
             if (Float.floatToRawIntBits(want[i]) != Float.floatToRawIntBits(got[i])) {
                 fail(what + ": y[" + i + "] = " + got[i] + " (" + Float.toHexString(got[i]) + "), reference "

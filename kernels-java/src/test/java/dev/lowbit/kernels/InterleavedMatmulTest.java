@@ -1,0 +1,245 @@
+package dev.lowbit.kernels;
+
+import dev.lowbit.format.InterleavedTensor;
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
+import dev.lowbit.nativelib.GuardPages;
+import dev.lowbit.nativelib.NativeLibrary.Tier;
+import dev.lowbit.nativelib.NativeMatmul;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ForkJoinPool;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Row-interleaved weights (q8_0x8, q4_0x8) through every implementation: the native kernels at every tier this
+ * CPU runs must give the scalar reference's result on the plain rows bit for bit, and the Vector API and scalar
+ * kernels (which unpack the rows) the result they give on the plain rows.
+ */
+class InterleavedMatmulTest {
+    private static final List<QuantFormat> FORMATS = List.of(QuantFormat.Q8_0, QuantFormat.Q4_0);
+    private static final int[] K = {1, 31, 32, 33, 64, 65, 127, 300, 1031};
+    private static final int[] ROWS = {1, 3, 7, 8, 9, 16, 17, 25};
+
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void nativeEqualsTheReferenceOnThePlainRows(Tier tier) {
+        NativeMatmulKernels nk = NativeMatmulTest.kernelsOrSkip(tier);
+        MatmulOps scalar = MatmulTest.ops(KernelProvider.scalarMatmul());
+        MatmulOps nat = MatmulTest.ops(nk);
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : FORMATS) {
+                for (int k : K) {
+                    for (int rows : ROWS) {
+                        QuantizedTensor w = MatmulTest.weights(f, rows, k, k * 17L + rows, k > 64, arena);
+                        InterleavedTensor wi = InterleavedTensor.of(w, arena);
+                        for (int n : new int[] {1, 2, 3, 4, 5, 9}) {
+                            for (ActivationFormat af : ActivationFormat.values()) {
+                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k + n, n * k), n, k, af);
+                                String what = tier + " " + wi.layout().layoutName() + " " + af + " rows=" + rows + " n="
+                                        + n + " k=" + k;
+                                float[] want = new float[n * rows];
+                                float[] got = new float[n * rows];
+                                scalar.gemm(w, x, want);
+                                nat.gemm(wi, x, got);
+                                NativeMatmulTest.assertSameBits(want, got, what);
+                                // Any cut on groups of 8 rows and any cut of tokens: the same bits.
+                                float[] cut = new float[n * rows];
+                                for (int t = 0; t < n; t++) {
+                                    for (int r = 0; r < rows; r += 8) {
+                                        nk.gemmInt8(wi, x, r, Math.min(rows, r + 8), t, t + 1, cut, rows);
+                                    }
+                                }
+                                NativeMatmulTest.assertSameBits(want, cut, what + ", group by group and token by token");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Unit scales: every result is the exact integer sum. Random codes over the whole ranges, then every weight
+     * and activation at the same extreme, which drives the 16-bit and 32-bit intermediate sums to their limits.
+     */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void integerSumsAreExactAtTheExtremes(Tier tier) {
+        MatmulOps nat = MatmulTest.ops(NativeMatmulTest.kernelsOrSkip(tier));
+        MatmulOps scalar = MatmulTest.ops(KernelProvider.scalarMatmul());
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : FORMATS) {
+                boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
+                int[][] weightFill = q8 ? new int[][] {null, {-128}, {127}} : new int[][] {null, {0}, {15}};
+                for (int[] wf : weightFill) {
+                    for (int xf : new int[] {Integer.MIN_VALUE, -128, 127}) {
+                        SplittableRandom rnd = new SplittableRandom(f.name().hashCode() * 31L + xf);
+                        for (int k : new int[] {32, 33, 4096}) {
+                            int rows = 11;
+                            int n = 3;
+                            int[] codes = new int[rows * k];
+                            for (int i = 0; i < codes.length; i++) {
+                                codes[i] = wf != null ? wf[0] : q8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16);
+                            }
+                            float[] scales = new float[rows * f.groupsPerRow(k)];
+                            Arrays.fill(scales, 1f);
+                            QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
+                            int pk = QuantizedActivations.paddedK(k);
+                            byte[] xc = new byte[n * pk];
+                            for (int t = 0; t < n; t++) {
+                                for (int c = 0; c < k; c++) {
+                                    xc[t * pk + c] = (byte) (xf == Integer.MIN_VALUE ? rnd.nextInt(-128, 128) : xf);
+                                }
+                            }
+                            float[] xs = new float[n * (pk / 32)];
+                            Arrays.fill(xs, 1f);
+                            QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
+                            float[] want = new float[n * rows];
+                            float[] got = new float[n * rows];
+                            scalar.gemm(w, x, want);
+                            nat.gemm(InterleavedTensor.of(w, arena), x, got);
+                            String what = tier + " " + f + " weights " + (wf == null ? "random" : wf[0])
+                                    + ", activations " + (xf == Integer.MIN_VALUE ? "random" : xf) + ", k=" + k;
+                            NativeMatmulTest.assertSameBits(want, got, what);
+                            if (wf != null && xf != Integer.MIN_VALUE) {
+                                float each = (float) (q8 ? wf[0] : wf[0] - 8) * xf * k;
+                                assertTrue(got[0] == each, what + ": " + got[0] + " != " + each);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Weights, activations, scales and output each end at a PROT_NONE page: any read or write past them crashes. */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void buffersEndAtGuardPages(Tier tier) {
+        NativeMatmulTest.kernelsOrSkip(tier);
+        NativeMatmul calls = NativeMatmul.of(tier);
+        MatmulOps scalar = MatmulTest.ops(KernelProvider.scalarMatmul());
+        try (Arena arena = Arena.ofShared(); GuardPages guard = new GuardPages()) {
+            for (QuantFormat f : FORMATS) {
+                for (int k : new int[] {1, 32, 33, 100}) {
+                    for (int rows : new int[] {1, 8, 13}) {
+                        for (int n : new int[] {1, 2, 5}) {
+                            for (ActivationFormat af : ActivationFormat.values()) {
+                                QuantizedTensor w = MatmulTest.weights(f, rows, k, rows * 7L + k, false, arena);
+                                InterleavedTensor wi = InterleavedTensor.of(w, arena);
+                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k, n * k), n, k, af);
+                                float[] want = new float[n * rows];
+                                scalar.gemm(w, x, want);
+                                MemorySegment gw = guard.copyEndingAtGuard(wi.data());
+                                MemorySegment gx = guard.copyEndingAtGuard(MemorySegment.ofArray(x.codes()));
+                                MemorySegment gs = guard.copyEndingAtGuard(MemorySegment.ofArray(x.scales()));
+                                MemorySegment gy = guard.endingAtGuard(4L * want.length);
+                                calls.gemmInt8Interleaved(wi.layout(), gw, gx, gs, x.paddedK() / 32, x.scalesPerToken(),
+                                        af == ActivationFormat.Q8_0 ? 1 : 0, 0, rows, 0, n, gy, rows);
+                                NativeMatmulTest.assertSameBits(want, gy.toArray(ValueLayout.JAVA_FLOAT), tier + " " + wi.layout()
+                                        + " " + af + " guarded, rows=" + rows + " n=" + n + " k=" + k);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Kernels without an interleaved kernel unpack the rows: their result on the plain tensor, bit for bit. */
+    @Test
+    void otherKernelsGiveTheirPlainResult() {
+        List<MatmulKernels> all = new ArrayList<>();
+        all.add(KernelProvider.scalarMatmul());
+        if (KernelProvider.vectorMatmul() != null) {
+            all.add(KernelProvider.vectorMatmul());
+        }
+        if (KernelProvider.matmul() instanceof NativeMatmulKernels nk) {
+            all.add(nk); // its fp32 path unpacks too
+        }
+        try (Arena arena = Arena.ofShared()) {
+            for (MatmulKernels kernels : all) {
+                MatmulOps ops = MatmulTest.ops(kernels);
+                for (QuantFormat f : FORMATS) {
+                    for (int k : new int[] {33, 300}) {
+                        for (int rows : new int[] {5, 17}) {
+                            QuantizedTensor w = MatmulTest.weights(f, rows, k, k + rows, true, arena);
+                            InterleavedTensor wi = InterleavedTensor.of(w, arena);
+                            int n = 3;
+                            float[] xf = Formats.gaussian(k * 3L + n, n * k);
+                            String what = kernels.name() + " " + wi.layout() + " rows=" + rows + " k=" + k;
+                            float[] want = new float[n * rows];
+                            float[] got = new float[n * rows];
+                            ops.gemm(w, xf, n, want);
+                            ops.gemm(wi, xf, n, got);
+                            NativeMatmulTest.assertSameBits(want, got, what + ", fp32 path");
+                            for (ActivationFormat af : ActivationFormat.values()) {
+                                ops.gemm(w, xf, n, want, af);
+                                ops.gemm(wi, xf, n, got, af);
+                                NativeMatmulTest.assertSameBits(want, got, what + ", integer path " + af);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The split over threads cuts on whole groups of 8 rows and changes no bit. */
+    @Test
+    void resultDoesNotDependOnThreads() {
+        MatmulKernels kernels = KernelProvider.matmul();
+        ForkJoinPool pool = new ForkJoinPool(3);
+        try (Arena arena = Arena.ofShared()) {
+            MatmulOps one = MatmulTest.ops(kernels);
+            MatmulOps three = new MatmulOps(kernels, KernelProvider.scalar(), pool);
+            for (QuantFormat f : FORMATS) {
+                int rows = 203;
+                int k = 2080;
+                QuantizedTensor w = MatmulTest.weights(f, rows, k, 99, true, arena);
+                InterleavedTensor wi = InterleavedTensor.of(w, arena);
+                for (int n : new int[] {1, 7, 70}) {
+                    float[] xf = Formats.gaussian(n, n * k);
+                    float[] a = new float[n * rows];
+                    float[] b = new float[n * rows];
+                    one.gemm(wi, xf, n, a, ActivationFormat.Q8_0);
+                    three.gemm(wi, xf, n, b, ActivationFormat.Q8_0);
+                    NativeMatmulTest.assertSameBits(a, b, kernels.name() + " " + wi.layout() + " n=" + n + ", 1 vs 3 threads");
+                }
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    @Test
+    void mismatchesAreRefusedBeforeAnyWork() {
+        MatmulOps ops = MatmulTest.ops(KernelProvider.matmul());
+        try (Arena arena = Arena.ofShared()) {
+            InterleavedTensor wi = InterleavedTensor.of(MatmulTest.weights(QuantFormat.Q4_0, 9, 64, 1, false, arena), arena);
+            QuantizedActivations x = ops.quantizeActivations(Formats.gaussian(1, 2 * 65), 2, 65, ActivationFormat.Q8_0);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(wi, x, new float[18]));
+            assertTrue(e.getMessage().contains("k=65"), e.getMessage());
+            QuantizedActivations ok = ops.quantizeActivations(Formats.gaussian(1, 2 * 64), 2, 64, ActivationFormat.Q8_0);
+            e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(wi, ok, new float[17]));
+            assertTrue(e.getMessage().contains("expected 18"), e.getMessage());
+            if (KernelProvider.matmul() instanceof NativeMatmulKernels nk) {
+                e = assertThrows(IllegalArgumentException.class, () -> nk.gemmInt8(wi, ok, 4, 9, 0, 2, new float[18], 9));
+                assertTrue(e.getMessage().contains("multiple of 8"), e.getMessage());
+            }
+        }
+    }
+}
