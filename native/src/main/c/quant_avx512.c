@@ -74,6 +74,77 @@ static inline void lb16_q8_codes32(const float *x, float d, uint8_t *out) {
     _mm_storeu_si128((__m128i *) (out + 16), _mm512_cvtepi32_epi8(b));
 }
 
+/*
+ * Sixteen whole Q8_0 blocks at once, when the scalar rule is sure to take its plain path for all of them: the
+ * magnitudes' maxima go through a transposing tree of maxima (block b ends in lane b), then absmax / 127 and its
+ * fp16 rounding run in 16 lanes, exactly as lb_params_q8_0 does them one at a time. Returns 0, writing nothing,
+ * when a block holds a NaN or an infinity or needs the widening loop (a scale below fp16's normal range, or one
+ * too large): the scalar steps take those.
+ */
+static inline __m512i lb16_absbits32(const float *x) {
+    const __m512i m = _mm512_set1_epi32(0x7FFFFFFF);
+    return _mm512_max_epi32(_mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(x)), m),
+                            _mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(x + 16)), m));
+}
+
+/* Two vectors of partial maxima, 16 lanes each, to one: a's 8 in lanes 0..7, b's in 8..15. */
+static inline __m512i lb16_fold8(__m512i a, __m512i b) {
+    return _mm512_max_epi32(_mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                            _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+/* Two vectors of 2 blocks x 8 lanes to one of 4 blocks x 4 lanes, a block per 128-bit lane. */
+static inline __m512i lb16_fold4(__m512i a, __m512i b) {
+    return _mm512_max_epi32(_mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+static inline int lb16_q8_0_x16(const float *x, uint8_t *out) {
+    __m512i v[8], w[4];
+    for (int i = 0; i < 8; i++) { /* v[i]: blocks 2i, 2i + 1 */
+        v[i] = lb16_fold8(lb16_absbits32(x + 64 * i), lb16_absbits32(x + 64 * i + 32));
+    }
+    for (int j = 0; j < 4; j++) { /* w[j]: blocks 4j .. 4j + 3, one per 128-bit lane */
+        w[j] = lb16_fold4(v[2 * j], v[2 * j + 1]);
+    }
+    /* 128-bit lane l of x0: blocks l and 4 + l, two lanes each; of x1: blocks 8 + l and 12 + l */
+    __m512i x0 = _mm512_max_epi32(_mm512_unpacklo_epi64(w[0], w[1]), _mm512_unpackhi_epi64(w[0], w[1]));
+    __m512i x1 = _mm512_max_epi32(_mm512_unpacklo_epi64(w[2], w[3]), _mm512_unpackhi_epi64(w[2], w[3]));
+    /* lane 4l + s: block l + 4s */
+    __m512 p0 = _mm512_shuffle_ps(_mm512_castsi512_ps(x0), _mm512_castsi512_ps(x1), _MM_SHUFFLE(2, 0, 2, 0));
+    __m512 p1 = _mm512_shuffle_ps(_mm512_castsi512_ps(x0), _mm512_castsi512_ps(x1), _MM_SHUFFLE(3, 1, 3, 1));
+    __m512i am = _mm512_max_epi32(_mm512_castps_si512(p0), _mm512_castps_si512(p1));
+    am = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), am);
+    if (_mm512_cmpge_epu32_mask(am, _mm512_set1_epi32(0x7F800000)) != 0) {
+        return 0;
+    }
+    __m512 a = _mm512_castsi512_ps(am);
+    __m512 d = _mm512_div_ps(a, _mm512_set1_ps(127.0f));
+    __m256i h = _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_cvtph_ps(h);
+    __mmask16 plain = _mm512_cmp_ps_mask(r, _mm512_set1_ps(0x1p-14f), _CMP_GE_OQ)
+                    & _mm512_cmp_ps_mask(r, _mm512_set1_ps(65504.0f), _CMP_LE_OQ);
+    plain |= _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_EQ_OQ);
+    if (plain != 0xFFFF) {
+        return 0;
+    }
+    float rs[16];
+    uint16_t hs[16];
+    _mm512_storeu_ps(rs, r);
+    _mm256_storeu_si256((__m256i *) hs, h);
+    for (int b = 0; b < 16; b++) {
+        uint8_t *blk = out + 34 * b;
+        blk[0] = (uint8_t) hs[b];
+        blk[1] = (uint8_t) (hs[b] >> 8);
+        if (rs[b] == 0.0f) {
+            memset(blk + 2, 0, 32);
+        } else {
+            lb16_q8_codes32(x + 32 * b, rs[b], blk + 2);
+        }
+    }
+    return 1;
+}
+
 static inline void lb16_q4_codes32(const float *x, float d, float sub, float add, uint8_t *out) {
     __m512 vd = _mm512_set1_ps(d), vs = _mm512_set1_ps(sub), va = _mm512_set1_ps(add);
     __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(15.0f);
@@ -166,6 +237,7 @@ static inline int64_t lb16_first_non_finite(const float *x, int64_t n) {
 #define lb_tier_absmax_bits lb16_absmax_bits
 #define lb_tier_codes lb16_codes
 #define lb_tier_q8_codes32 lb16_q8_codes32
+#define lb_tier_q8_0_x16 lb16_q8_0_x16
 #define lb_tier_q4_codes32 lb16_q4_codes32
 #define lb_tier_cb_codes lb16_cb_codes
 #define lb_tier_deq_q8_0 lb16_deq_q8_0

@@ -80,6 +80,16 @@ static inline void lb_ggml_write(int kind, const float *x, int len, const lb_par
 
 #define LB_GGML_CHUNK 16 /* blocks whose parameters are found before their codes, so that the two overlap */
 
+#ifndef lb_tier_q8_0_x16
+/* A tier without a 16-block Q8_0 step: every chunk takes the steps below. */
+static inline int lb_no_q8_0_x16(const float *x, uint8_t *out) {
+    (void) x;
+    (void) out;
+    return 0;
+}
+#define lb_tier_q8_0_x16 lb_no_q8_0_x16
+#endif
+
 static int64_t lb_quantize_ggml(int kind, const float *src, int64_t rows, int32_t cols, uint8_t *dst) {
     int bb = kind == LB_Q8_0 ? 34 : kind == LB_Q4_0 ? 18 : 20;
     int64_t nb = ((int64_t) cols + 31) / 32;
@@ -89,6 +99,9 @@ static int64_t lb_quantize_ggml(int kind, const float *src, int64_t rows, int32_
         uint8_t *o = dst + r * nb * bb;
         for (int64_t b0 = 0; b0 < nb; b0 += LB_GGML_CHUNK) {
             int n = nb - b0 < LB_GGML_CHUNK ? (int) (nb - b0) : LB_GGML_CHUNK;
+            if (kind == LB_Q8_0 && n == LB_GGML_CHUNK && (b0 + n) * 32 <= cols && lb_tier_q8_0_x16(x + b0 * 32, o + b0 * bb)) {
+                continue;
+            }
             for (int i = 0; i < n; i++) { /* in block order, so the first failing block decides, as in Java */
                 int64_t b = b0 + i;
                 int len = cols - b * 32 < 32 ? (int) (cols - b * 32) : 32;

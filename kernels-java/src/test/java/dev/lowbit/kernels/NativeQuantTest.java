@@ -185,6 +185,52 @@ class NativeQuantTest {
         }
     }
 
+    /**
+     * Q8_0 takes 16 whole blocks at a time through a vector step (AVX-512) when every block has a plain scale, and
+     * the scalar steps otherwise. Chunks here mix zero blocks, exact ties, magnitudes up to fp16's largest scale,
+     * one block whose scale needs widening, one with a NaN, and each block's maximum in a different lane, so that
+     * a block landing in the wrong lane or a chunk wrongly taken as plain shows up.
+     */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void q8_0ChunksOfSixteenBlocks(Tier t) {
+        QuantOps nat = new QuantOps(kernelsOrSkip(t), Runnable::run);
+        int cols = 16 * 32 * 3 + 40; // three whole chunks and a tail
+        int rows = 8;
+        float[] x = Formats.gaussian(5, rows * cols);
+        for (int r = 0; r < rows; r++) {
+            for (int b = 0; b < 48; b++) {
+                int at = r * cols + b * 32;
+                x[at + (b * 7 + r) % 32] = (b + 1) * 10f; // the block's maximum, at a lane that moves
+                if (b % 5 == r % 5) {
+                    java.util.Arrays.fill(x, at, at + 32, 0f); // zero block
+                }
+                if (b % 11 == 3) {
+                    for (int j = 0; j < 32; j++) {
+                        x[at + j] = (j - 16) * 0.5f + (r == 2 ? 0.25f : 0f); // exact ties
+                    }
+                }
+            }
+            if (r == 3) {
+                x[r * cols + 20 * 32 + 5] = 127f * 65504f; // the largest plain fp16 scale
+            }
+            if (r == 4) {
+                for (int j = 0; j < 32; j++) {
+                    x[r * cols + 17 * 32 + j] = 1e-7f * (j + 1); // needs widening: this chunk takes the scalar steps
+                }
+            }
+        }
+        VectorMatchesScalarTest.compare(SCALAR, nat, QuantFormat.Q8_0, x, rows, cols);
+        float[] bad = x.clone();
+        bad[6 * cols + 33 * 32 + 9] = Float.NaN;
+        QuantOptions clamp = QuantOptions.DEFAULT.withNonFinite(NonFinitePolicy.CLAMP);
+        try (Arena arena = Arena.ofConfined()) {
+            VectorMatchesScalarTest.assertPlaneEquals(t + " q8_0 with a NaN, clamped",
+                    SCALAR.quantize(QuantFormat.Q8_0, bad, rows, cols, arena, clamp).data(),
+                    nat.quantize(QuantFormat.Q8_0, bad, rows, cols, arena, clamp).data());
+        }
+    }
+
     /** Groups that need a scale the type cannot hold fail as the reference fails, with its message. */
     @ParameterizedTest
     @EnumSource(Tier.class)
