@@ -11,25 +11,35 @@
  */
 #include "matmul_x8.h"
 
+/* Four accumulator chains, so that consecutive vpdpbusd do not wait on each other. */
 static inline __m256i x8_dot(const int q4, const uint8_t *q, const int8_t *x, int32_t corr) {
     __m256i a0 = _mm256_set1_epi32(corr);
     __m256i a1 = _mm256_setzero_si256();
+    __m256i a2 = _mm256_setzero_si256();
+    __m256i a3 = _mm256_setzero_si256();
     if (q4) {
         const __m256i m = _mm256_set1_epi8(15);
-        for (int c = 0; c < 4; c++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *) (q + 32 * c));
-            a0 = _mm256_dpbusd_epi32(a0, _mm256_and_si256(v, m), x8_bcast(x + 4 * c));
-            a1 = _mm256_dpbusd_epi32(a1, _mm256_and_si256(_mm256_srli_epi16(v, 4), m), x8_bcast(x + 16 + 4 * c));
+        for (int c = 0; c < 4; c += 2) { /* chunk c: low nibbles are elements 4c.., high ones 16 + 4c.. */
+            __m256i v0 = _mm256_loadu_si256((const __m256i *) (q + 32 * c));
+            __m256i v1 = _mm256_loadu_si256((const __m256i *) (q + 32 * c + 32));
+            a0 = _mm256_dpbusd_epi32(a0, _mm256_and_si256(v0, m), x8_bcast(x + 4 * c));
+            a1 = _mm256_dpbusd_epi32(a1, _mm256_and_si256(v1, m), x8_bcast(x + 4 * c + 4));
+            a2 = _mm256_dpbusd_epi32(a2, _mm256_and_si256(_mm256_srli_epi16(v0, 4), m), x8_bcast(x + 16 + 4 * c));
+            a3 = _mm256_dpbusd_epi32(a3, _mm256_and_si256(_mm256_srli_epi16(v1, 4), m), x8_bcast(x + 20 + 4 * c));
         }
     } else {
         const __m256i flip = _mm256_set1_epi8((char) 0x80);
-        for (int c = 0; c < 8; c += 2) {
-            __m256i u0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (q + 32 * c)), flip);
-            __m256i u1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (q + 32 * c + 32)), flip);
-            a0 = _mm256_dpbusd_epi32(a0, u0, x8_bcast(x + 4 * c));
-            a1 = _mm256_dpbusd_epi32(a1, u1, x8_bcast(x + 4 * c + 4));
+        for (int c = 0; c < 8; c += 4) {
+            a0 = _mm256_dpbusd_epi32(a0, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (q + 32 * c)), flip),
+                                     x8_bcast(x + 4 * c));
+            a1 = _mm256_dpbusd_epi32(a1, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (q + 32 * c + 32)), flip),
+                                     x8_bcast(x + 4 * c + 4));
+            a2 = _mm256_dpbusd_epi32(a2, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (q + 32 * c + 64)), flip),
+                                     x8_bcast(x + 4 * c + 8));
+            a3 = _mm256_dpbusd_epi32(a3, _mm256_xor_si256(_mm256_loadu_si256((const __m256i *) (q + 32 * c + 96)), flip),
+                                     x8_bcast(x + 4 * c + 12));
         }
     }
-    return _mm256_add_epi32(a0, a1);
+    return _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
 }
 
