@@ -67,8 +67,9 @@ static inline __m512i codes16(const int bits, const uint8_t *p) {
             return _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int) u), sh), _mm512_set1_epi32(3));
         }
         default: {
-            uint64_t u = 0;
-            memcpy(&u, p, 6);
+            uint32_t lo;
+            memcpy(&lo, p, 4); /* 6 bytes as 4 + 2: a 6-byte copy into a wider variable stalls store forwarding */
+            uint64_t u = lo | (uint64_t) lb_load_u16(p + 4) << 32;
             __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32((int) (u & 0xFFFFFF))),
                                            _mm256_set1_epi32((int) (u >> 24)), 1);
             const __m512i sh = _mm512_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21, 0, 3, 6, 9, 12, 15, 18, 21);

@@ -25,59 +25,82 @@ typedef struct {
     float zoff;   /* WeightRows.codeOffset */
 } mg_w;
 
-/* Rows wr[0..3] (nr of them real, the rest repeats) by nt tokens from t: y for the real ones. */
+/* One block of the 4 rows (codes at q0..q3) against nt tokens' blocks x0, x1 with scales dx0, dx1. */
+static inline __attribute__((always_inline)) void mg_block(const int mode, const int step, const int sub, const int nt,
+                                                           const uint8_t *q0, const uint8_t *q1, const uint8_t *q2,
+                                                           const uint8_t *q3, const int8_t *x0, const int8_t *x1,
+                                                           float dx0, float dx1, __m128 dw, __m128 zm, __m128 *acc0,
+                                                           __m128 *acc1) {
+    const int need_sum = step != MG_CENTERED;
+    mg_x xa = mg_prep(mode, sub, need_sum, x0);
+    *acc0 = mg_step4(step, *acc0, dw, zm, dx0, xa.xsum,
+                     mg_hsum4(mg_dot(mode, q0, &xa), mg_dot(mode, q1, &xa), mg_dot(mode, q2, &xa), mg_dot(mode, q3, &xa)));
+    if (nt == 2) {
+        mg_x xb = mg_prep(mode, sub, need_sum, x1);
+        *acc1 = mg_step4(step, *acc1, dw, zm, dx1, xb.xsum,
+                         mg_hsum4(mg_dot(mode, q0, &xb), mg_dot(mode, q1, &xb), mg_dot(mode, q2, &xb),
+                                  mg_dot(mode, q3, &xb)));
+    }
+}
+
+/*
+ * Rows w0..w3 (nr of them real, the rest repeats; gb their first parameter index) by nt tokens from t: y for the
+ * real ones. Groups outside, their blocks inside: whole blocks in place, then the partial last one from tail.
+ */
 static inline __attribute__((always_inline)) void mg_tile_i8(const int mode, const int step, const int sub,
                                                              const int nt, const mg_w *p, const uint8_t *const *wr,
                                                              const uint8_t (*tail)[32], const int64_t *gb,
                                                              const int8_t *xc, int64_t pk, const float *xs,
                                                              int32_t xs_tok, int32_t xs_blk, int32_t t, float *y,
                                                              int64_t ldy, int32_t r, int32_t nr) {
-    const int need_sum = step != MG_CENTERED;
     const int64_t cb = mode == MG_N4 ? 4 : 0; /* the codes' offset in a block */
-    __m128 acc[2] = {_mm_setzero_ps(), _mm_setzero_ps()};
+    const int64_t bpb = p->bpb;
+    const int32_t nb = p->nb, full = p->full, bpg = p->bpg;
+    const int f16 = p->f16;
+    const uint8_t *w0 = wr[0], *w1 = wr[1], *w2 = wr[2], *w3 = wr[3];
+    const int8_t *x0 = xc + t * pk;
+    const int8_t *x1 = nt == 2 ? x0 + pk : x0;
+    const float *s0 = xs + (int64_t) t * xs_tok;
+    const float *s1 = nt == 2 ? s0 + xs_tok : s0;
+    __m128 acc0 = _mm_setzero_ps();
+    __m128 acc1 = _mm_setzero_ps();
     __m128 dw = _mm_setzero_ps();
     __m128 zm = _mm_setzero_ps();
-    int64_t gi[4];
-    for (int32_t b = 0, g = 0, next = 0; b < p->nb; b++) {
-        const uint8_t *q[4];
-        for (int i = 0; i < 4; i++) {
-            q[i] = b < p->full ? wr[i] + b * p->bpb + cb : tail[i];
-        }
-        if (mode == MG_N4) { /* d and m head each block */
-            const uint8_t *h[4] = {q[0] - 4, q[1] - 4, q[2] - 4, q[3] - 4};
-            dw = _mm_cvtph_ps(_mm_setr_epi16((short) lb_load_u16(h[0]), (short) lb_load_u16(h[1]),
-                                             (short) lb_load_u16(h[2]), (short) lb_load_u16(h[3]), 0, 0, 0, 0));
-            zm = _mm_cvtph_ps(_mm_setr_epi16((short) lb_load_u16(h[0] + 2), (short) lb_load_u16(h[1] + 2),
-                                             (short) lb_load_u16(h[2] + 2), (short) lb_load_u16(h[3] + 2), 0, 0, 0, 0));
-        } else if (b == next) { /* a new group */
-            for (int i = 0; i < 4; i++) {
-                gi[i] = gb[i] + g;
-            }
-            dw = mg_param4(p->scales, p->f16, gi);
+    for (int32_t g = 0, b = 0; b < nb; g++) {
+        if (mode == MG_N4) { /* d and m head each block (a group of one) */
+            const int64_t o = (int64_t) g * MM_Q4_1_BYTES;
+            dw = _mm_cvtph_ps(_mm_setr_epi16((short) lb_load_u16(w0 + o), (short) lb_load_u16(w1 + o),
+                                             (short) lb_load_u16(w2 + o), (short) lb_load_u16(w3 + o), 0, 0, 0, 0));
+            zm = _mm_cvtph_ps(_mm_setr_epi16((short) lb_load_u16(w0 + o + 2), (short) lb_load_u16(w1 + o + 2),
+                                             (short) lb_load_u16(w2 + o + 2), (short) lb_load_u16(w3 + o + 2), 0, 0, 0,
+                                             0));
+        } else {
+            const int64_t gi[4] = {gb[0] + g, gb[1] + g, gb[2] + g, gb[3] + g};
+            dw = mg_param4(p->scales, f16, gi);
             if (step == MG_ASYM) {
-                zm = _mm_sub_ps(mg_param4(p->zeros, p->f16, gi), _mm_set1_ps(p->zoff));
+                zm = _mm_sub_ps(mg_param4(p->zeros, f16, gi), _mm_set1_ps(p->zoff));
             }
-            g++;
-            next += p->bpg;
         }
-        mg_x x[2];
-        for (int j = 0; j < nt; j++) {
-            x[j] = mg_prep(mode, sub, need_sum, xc + (t + j) * pk + b * 32);
+        const int32_t be = b + bpg < nb ? b + bpg : nb;
+        const int32_t bf = be < full ? be : full;
+        for (; b < bf; b++) {
+            const int64_t o = b * bpb + cb;
+            mg_block(mode, step, sub, nt, w0 + o, w1 + o, w2 + o, w3 + o, x0 + b * 32, x1 + b * 32,
+                     s0[(int64_t) b * xs_blk], s1[(int64_t) b * xs_blk], dw, zm, &acc0, &acc1);
         }
-        for (int j = 0; j < nt; j++) {
-            __m128i isum = mg_hsum4(mg_dot(mode, q[0], &x[j]), mg_dot(mode, q[1], &x[j]), mg_dot(mode, q[2], &x[j]),
-                                    mg_dot(mode, q[3], &x[j]));
-            float dx = xs[(int64_t) (t + j) * xs_tok + (int64_t) b * xs_blk];
-            acc[j] = mg_step4(step, acc[j], dw, zm, dx, x[j].xsum, isum);
+        for (; b < be; b++) { /* the row's partial last block */
+            mg_block(mode, step, sub, nt, tail[0], tail[1], tail[2], tail[3], x0 + b * 32, x1 + b * 32,
+                     s0[(int64_t) b * xs_blk], s1[(int64_t) b * xs_blk], dw, zm, &acc0, &acc1);
         }
     }
     for (int j = 0; j < nt; j++) {
         float *yt = y + (t + j) * ldy + r;
+        __m128 acc = j == 0 ? acc0 : acc1;
         if (nr == 4) {
-            _mm_storeu_ps(yt, acc[j]);
+            _mm_storeu_ps(yt, acc);
         } else {
             float lanes[4];
-            _mm_storeu_ps(lanes, acc[j]);
+            _mm_storeu_ps(lanes, acc);
             for (int i = 0; i < nr; i++) {
                 yt[i] = lanes[i];
             }
