@@ -138,4 +138,33 @@ LB_ALL_TIERS(void, gemm_q8_0x8_i8, LB_GEMM_I8_PARAMS)
 LB_ALL_TIERS(void, gemm_q4_0x8_i8, LB_GEMM_I8_PARAMS)
 /* --- end matmul --- */
 
+/* --- matmul, grouped formats --- */
+/*
+ * Q4_1 (ggml blocks of 20 bytes: fp16 d, fp16 m, 16 bytes of nibbles as Q4_0's), grouped integer planes and
+ * 4-bit codebooks: the other formats of MatmulKernels.gemmInt8 / gemmF32, with the ranges and conventions of
+ * the section above. Grouped weights are given by their planes, as dequantize_grouped takes them: w the whole
+ * code plane (row r at r * ceil(k * bits / 8)), scales and zeros (NULL when symmetric) in their stored
+ * encoding (scale_f16 1: fp16, 0: fp32), group_len 32, 64, 128, or k for one group per row (k > 0).
+ *
+ * Integer path (Q4_1: as gemm_q4_0_i8; grouped: bits 4 or 8, activations as there, nb = ceil(k / 32)): per
+ * block the exact int32 sums isum = sum w_j x_j and xsum = sum x_j, then the reference's fp32 step in its
+ * order (matmul_grouped.h): every tier gives ScalarMatmulKernels' bits. The activations' padding codes are 0.
+ *
+ * Weight-only path (Q4_1: as gemm_q4_0_f32; grouped: bits 2, 3, 4 or 8; levels non-NULL: a 4-bit codebook
+ * with those 16 fp32 levels, bits 4, zeros NULL): generic in the reference's order (its bits); avx2 / avx512
+ * per group s = sum v x in 8 / 16 lanes with FMA, acc = acc + d * s by FMA, lanes added first to last once
+ * per row and token: within the bound of reordering and the same bits whatever the ranges.
+ */
+LB_ALL_TIERS(void, gemm_q4_1_i8, LB_GEMM_I8_PARAMS)
+LB_ALL_TIERS(void, gemm_q4_1_f32, LB_GEMM_F32_PARAMS)
+LB_ALL_TIERS(void, gemm_grouped_i8, (const uint8_t *w, const void *scales, const void *zeros, int32_t k,
+                                     int32_t bits, int32_t group_len, int32_t symmetric, int32_t scale_f16,
+                                     const int8_t *xc, const float *xs, int32_t xs_tok, int32_t xs_blk, int32_t r0,
+                                     int32_t r1, int32_t t0, int32_t t1, float *y, int64_t ldy))
+LB_ALL_TIERS(void, gemm_grouped_f32, (const uint8_t *w, const void *scales, const void *zeros, const float *levels,
+                                      int32_t k, int32_t bits, int32_t group_len, int32_t symmetric,
+                                      int32_t scale_f16, const float *x, int32_t r0, int32_t r1, int32_t t0,
+                                      int32_t t1, float *y, int64_t ldy))
+/* --- end matmul, grouped formats --- */
+
 #endif

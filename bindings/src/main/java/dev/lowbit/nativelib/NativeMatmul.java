@@ -285,7 +285,7 @@ public final class NativeMatmul {
         }
     }
 
-    private static void checkRanges(int r0, int r1, int t0, int t1, MemorySegment y, int ldy) {
+    static void checkRanges(int r0, int r1, int t0, int t1, MemorySegment y, int ldy) {
         Objects.requireNonNull(y, "y");
         if (r0 < 0 || r1 < r0) {
             throw new IllegalArgumentException("rows must satisfy 0 <= r0 <= r1, got r0=" + r0 + ", r1=" + r1);
@@ -330,13 +330,13 @@ public final class NativeMatmul {
         aligned("y", y);
     }
 
-    private static void need(String name, MemorySegment s, long bytes) {
+    static void need(String name, MemorySegment s, long bytes) {
         if (s.byteSize() < bytes) {
             throw new IllegalArgumentException(name + " holds " + s.byteSize() + " bytes, the ranges need " + bytes);
         }
     }
 
-    private static void aligned(String name, MemorySegment s) {
+    static void aligned(String name, MemorySegment s) {
         if (s.maxByteAlignment() < 4) {
             throw new IllegalArgumentException(name + " must be 4-byte aligned for fp32 values, got address " + s.address());
         }

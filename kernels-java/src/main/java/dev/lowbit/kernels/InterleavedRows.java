@@ -2,7 +2,6 @@ package dev.lowbit.kernels;
 
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.format.SparseOutliers;
 
 import java.lang.foreign.Arena;
 
@@ -24,7 +23,7 @@ final class InterleavedRows {
                          int t1, float[] y, int ldy) {
         viaPlain(w, r0, r1, t0, t1, y, ldy, (p, m, part) -> kernels.gemmInt8(p, x, 0, m, t0, t1, part, m));
         if (w.outliers() != null && r0 < r1) {
-            addOutliers(w.outliers(), x, r0, r1, t0, t1, y, ldy);
+            OutlierSums.add(w.outliers(), x, r0, r1, t0, t1, y, ldy);
         }
     }
 
@@ -32,7 +31,7 @@ final class InterleavedRows {
                         float[] y, int ldy) {
         viaPlain(w, r0, r1, t0, t1, y, ldy, (p, m, part) -> kernels.gemmF32(p, x, 0, m, t0, t1, part, m));
         if (w.outliers() != null && r0 < r1) {
-            addOutliers(w.outliers(), x, w.cols(), r0, r1, t0, t1, y, ldy);
+            OutlierSums.add(w.outliers(), x, w.cols(), r0, r1, t0, t1, y, ldy);
         }
     }
 
@@ -48,46 +47,6 @@ final class InterleavedRows {
         }
         for (int t = t0; t < t1; t++) {
             System.arraycopy(part, t * m, y, t * ldy + r0, m);
-        }
-    }
-
-    /** The integer path's last step: each outlier times its dequantized activation, in column order. */
-    static void addOutliers(SparseOutliers o, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y,
-                            int ldy) {
-        int pk = x.paddedK();
-        byte[] codes = x.codes();
-        for (int r = r0; r < r1; r++) {
-            int e0 = o.rowPtr(r);
-            int e1 = o.rowPtr(r + 1);
-            if (e0 == e1) {
-                continue;
-            }
-            for (int t = t0; t < t1; t++) {
-                float acc = y[t * ldy + r];
-                for (int e = e0; e < e1; e++) {
-                    int c = o.col(e);
-                    acc += o.value(e) * (codes[t * pk + c] * x.scale(t, c / 32));
-                }
-                y[t * ldy + r] = acc;
-            }
-        }
-    }
-
-    /** The weight-only path's last step: each outlier times its activation, in column order. */
-    static void addOutliers(SparseOutliers o, float[] x, int k, int r0, int r1, int t0, int t1, float[] y, int ldy) {
-        for (int r = r0; r < r1; r++) {
-            int e0 = o.rowPtr(r);
-            int e1 = o.rowPtr(r + 1);
-            if (e0 == e1) {
-                continue;
-            }
-            for (int t = t0; t < t1; t++) {
-                float acc = y[t * ldy + r];
-                for (int e = e0; e < e1; e++) {
-                    acc += o.value(e) * x[t * k + o.col(e)];
-                }
-                y[t * ldy + r] = acc;
-            }
         }
     }
 }

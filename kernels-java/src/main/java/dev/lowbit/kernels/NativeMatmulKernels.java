@@ -3,6 +3,7 @@ package dev.lowbit.kernels;
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.nativelib.NativeGroupedMatmul;
 import dev.lowbit.nativelib.NativeLibrary;
 import dev.lowbit.nativelib.NativeLibrary.Tier;
 import dev.lowbit.nativelib.NativeMatmul;
@@ -10,39 +11,43 @@ import dev.lowbit.nativelib.NativeMatmul;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Matmuls in C through FFM ({@link NativeMatmul}) where a native kernel exists, the Vector API (or the
- * scalar reference) elsewhere.
+ * Matmuls in C through FFM ({@link NativeMatmul}, {@link NativeGroupedMatmul}) where a native kernel exists,
+ * the Vector API (or the scalar reference) elsewhere.
  *
- * <p>Native, for Q8_0 and Q4_0 weights:
+ * <p>Native, for Q8_0, Q4_0, Q4_1 and grouped 4- and 8-bit weights (symmetric or not, any group size and scale
+ * type):
  * <ul>
  *   <li>the integer path, with Q8_0 or per-token int8 activations. The C kernels form each block's sum exactly
  *       in int32 ({@code vpmaddwd}/{@code vpmaddubsw} with AVX2, {@code vpdpbusd} with AVX-512 VNNI) and then take
  *       the scalar reference's fp32 steps in its order, so the results equal {@link ScalarMatmulKernels}' bit
  *       for bit, whatever the tier and however rows and tokens are split;</li>
- *   <li>the weight-only path: the generic tier in the reference's order (its bits), AVX2 and AVX-512 with FMA
- *       in 8 or 16 lanes, within the bound that reordering allows and the same bits whatever the split.</li>
+ *   <li>the weight-only path, for those and for grouped 2- and 3-bit weights and 4-bit codebooks too: the
+ *       generic tier in the reference's order (its bits), AVX2 and AVX-512 with FMA in 8 or 16 lanes, within the
+ *       bound that reordering allows and the same bits whatever the split.</li>
  * </ul>
- * Sparse outliers are added here afterwards, in the reference's order.
- *
- * <p>Delegated to the Vector API (or the scalar reference): Q4_1, grouped codes and codebooks.
+ * Sparse outliers are added here afterwards, in the reference's order. Every format has a native kernel on both
+ * paths; the fallback remains for what the C code cannot take.
  */
 public final class NativeMatmulKernels implements MatmulKernels {
     private final NativeMatmul calls;
+    private final NativeGroupedMatmul grouped;
     private final MatmulKernels fallback;
 
-    private NativeMatmulKernels(NativeMatmul calls, MatmulKernels fallback) {
+    private NativeMatmulKernels(NativeMatmul calls, NativeGroupedMatmul grouped, MatmulKernels fallback) {
         this.calls = calls;
+        this.grouped = grouped;
         this.fallback = fallback;
     }
 
     /** The native matmuls at the tier {@link NativeLibrary} chose, or null when the library is not available. */
     public static MatmulKernels create() {
-        return NativeLibrary.available() ? new NativeMatmulKernels(NativeMatmul.selected(), fallback()) : null;
+        return NativeLibrary.available() ? new NativeMatmulKernels(NativeMatmul.selected(),
+                NativeGroupedMatmul.selected(), fallback()) : null;
     }
 
     /** The native matmuls at {@code tier}, at most {@link NativeLibrary#hardwareTier()} (for tests). */
     static NativeMatmulKernels forTier(Tier tier) {
-        return new NativeMatmulKernels(NativeMatmul.of(tier), fallback());
+        return new NativeMatmulKernels(NativeMatmul.of(tier), NativeGroupedMatmul.of(tier), fallback());
     }
 
     private static MatmulKernels fallback() {
@@ -63,61 +68,43 @@ public final class NativeMatmulKernels implements MatmulKernels {
     @Override
     public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         NativeMatmul.Weights weights = weights(w);
-        if (weights == null) {
+        boolean perBlock = x.format() == ActivationFormat.Q8_0;
+        if (weights != null) {
+            calls.gemmInt8(weights, w.data(), MemorySegment.ofArray(x.codes()), MemorySegment.ofArray(x.scales()),
+                    x.paddedK() / 32, x.scalesPerToken(), perBlock ? 1 : 0, r0, r1, t0, t1, MemorySegment.ofArray(y),
+                    ldy);
+        } else if (NativeGroupedMatmul.takesInt8(w.format())) {
+            grouped.gemmInt8(w.format(), w.cols(), w.data(), w.scales(), w.zeros(), MemorySegment.ofArray(x.codes()),
+                    MemorySegment.ofArray(x.scales()), x.scalesPerToken(), perBlock ? 1 : 0, r0, r1, t0, t1,
+                    MemorySegment.ofArray(y), ldy);
+        } else {
             fallback.gemmInt8(w, x, r0, r1, t0, t1, y, ldy);
             return;
         }
-        boolean perBlock = x.format() == ActivationFormat.Q8_0;
-        calls.gemmInt8(weights, w.data(), MemorySegment.ofArray(x.codes()), MemorySegment.ofArray(x.scales()),
-                x.paddedK() / 32, x.scalesPerToken(), perBlock ? 1 : 0, r0, r1, t0, t1, MemorySegment.ofArray(y), ldy);
         SparseOutliers o = w.outliers();
         if (o != null) {
-            addOutliers(o, x, r0, r1, t0, t1, y, ldy);
-        }
-    }
-
-    /** The reference's last step: each outlier times its dequantized activation, in column order. */
-    private static void addOutliers(SparseOutliers o, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y,
-                                    int ldy) {
-        int pk = x.paddedK();
-        byte[] codes = x.codes();
-        for (int r = r0; r < r1; r++) {
-            int e0 = o.rowPtr(r);
-            int e1 = o.rowPtr(r + 1);
-            if (e0 == e1) {
-                continue;
-            }
-            for (int t = t0; t < t1; t++) {
-                float acc = y[t * ldy + r];
-                for (int e = e0; e < e1; e++) {
-                    int c = o.col(e);
-                    acc += o.value(e) * (codes[t * pk + c] * x.scale(t, c / 32));
-                }
-                y[t * ldy + r] = acc;
-            }
+            OutlierSums.add(o, x, r0, r1, t0, t1, y, ldy);
         }
     }
 
     @Override
     public void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         NativeMatmul.Weights weights = weights(w);
-        if (weights == null) {
+        int k = w.cols();
+        if (weights != null) {
+            calls.gemmF32(weights, w.data(), MemorySegment.ofArray(x), k, r0, r1, t0, t1, MemorySegment.ofArray(y), ldy);
+        } else if (NativeGroupedMatmul.takesF32(w.format())) {
+            float[] levels = w.levels();
+            grouped.gemmF32(w.format(), k, w.data(), w.scales(), w.zeros(),
+                    levels == null ? null : MemorySegment.ofArray(levels), MemorySegment.ofArray(x), r0, r1, t0, t1,
+                    MemorySegment.ofArray(y), ldy);
+        } else {
             fallback.gemmF32(w, x, r0, r1, t0, t1, y, ldy);
             return;
         }
-        int k = w.cols();
-        calls.gemmF32(weights, w.data(), MemorySegment.ofArray(x), k, r0, r1, t0, t1, MemorySegment.ofArray(y), ldy);
         SparseOutliers o = w.outliers();
         if (o != null) {
-            for (int r = r0; r < r1; r++) {
-                for (int t = t0; t < t1; t++) {
-                    float acc = y[t * ldy + r];
-                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                        acc += o.value(e) * x[t * k + o.col(e)];
-                    }
-                    y[t * ldy + r] = acc;
-                }
-            }
+            OutlierSums.add(o, x, k, r0, r1, t0, t1, y, ldy);
         }
     }
 
@@ -130,11 +117,11 @@ public final class NativeMatmulKernels implements MatmulKernels {
                 MemorySegment.ofArray(x.scales()), x.paddedK() / 32, x.scalesPerToken(), perBlock ? 1 : 0, r0, r1, t0,
                 t1, MemorySegment.ofArray(y), ldy);
         if (w.outliers() != null) {
-            InterleavedRows.addOutliers(w.outliers(), x, r0, r1, t0, t1, y, ldy);
+            OutlierSums.add(w.outliers(), x, r0, r1, t0, t1, y, ldy);
         }
     }
 
-    /** The native kernel family of {@code w}'s format, or null when it has none. */
+    /** The native Q8_0/Q4_0 kernel family of {@code w}'s format, or null ({@link NativeGroupedMatmul} or none). */
     private static NativeMatmul.Weights weights(QuantizedTensor w) {
         return switch (w.format().kind()) {
             case Q8_0 -> NativeMatmul.Weights.Q8_0;

@@ -3,7 +3,6 @@ package dev.lowbit.kernels;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
-import dev.lowbit.format.ScaleType;
 import dev.lowbit.nativelib.GuardPages;
 import dev.lowbit.nativelib.NativeLibrary;
 import dev.lowbit.nativelib.NativeMatmul;
@@ -369,41 +368,6 @@ class NativeMatmulTest {
                         }
                     }
                 }
-            }
-        }
-    }
-
-    /** Formats and paths without C kernels run the fallback's code: the same bits as calling it. */
-    @Test
-    void otherFormatsAndTheFp32PathDelegate() {
-        Assumptions.assumeTrue(NativeLibrary.available(),
-                () -> "skipped: the native library is not available: " + NativeLibrary.unavailableReason());
-        NativeMatmulKernels nk = NativeMatmulKernels.forTier(NativeLibrary.tier());
-        assertEquals("native-" + NativeLibrary.tier().suffix(), nk.name());
-        MatmulOps nat = MatmulTest.ops(nk);
-        MatmulOps fb = MatmulTest.ops(nk.fallbackKernels());
-        int rows = 5;
-        int k = 70;
-        int n = 3;
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : List.of(QuantFormat.Q4_1, QuantFormat.grouped(4, 32, true, ScaleType.F16),
-                    QuantFormat.grouped(8, QuantFormat.ROW, false, ScaleType.F32))) {
-                QuantizedTensor w = MatmulTest.weights(f, rows, k, 4, true, arena);
-                QuantizedActivations x = scalar().quantizeActivations(Formats.gaussian(1, n * k), n, k, ActivationFormat.Q8_0);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                fb.gemm(w, x, a);
-                nat.gemm(w, x, b);
-                assertSameBits(a, b, f + " integer path");
-            }
-            for (QuantFormat f : List.of(QuantFormat.Q4_1, QuantFormat.codebook4(64, ScaleType.F16))) {
-                QuantizedTensor w = MatmulTest.weights(f, rows, k, 4, true, arena);
-                float[] x = Formats.gaussian(2, n * k);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                fb.gemm(w, x, n, a);
-                nat.gemm(w, x, n, b);
-                assertSameBits(a, b, f + " fp32 path");
             }
         }
     }
