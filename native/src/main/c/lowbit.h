@@ -136,6 +136,14 @@ LB_ALL_TIERS(void, gemm_q4_0_f32, LB_GEMM_F32_PARAMS)
  */
 LB_ALL_TIERS(void, gemm_q8_0x8_i8, LB_GEMM_I8_PARAMS)
 LB_ALL_TIERS(void, gemm_q4_0x8_i8, LB_GEMM_I8_PARAMS)
+/*
+ * Weight-only path for the interleaved layouts: gemm_q8_0_f32 / gemm_q4_0_f32's arguments and result, bit for bit
+ * at the same tier, with w interleaved as above and r0 a multiple of 8. Each group of 8 rows is unpacked into a
+ * buffer of 8 plain rows (malloc'd per call) first. Returns 0, or -1 with nothing written when that buffer cannot
+ * be allocated.
+ */
+LB_ALL_TIERS(int32_t, gemm_q8_0x8_f32, LB_GEMM_F32_PARAMS)
+LB_ALL_TIERS(int32_t, gemm_q4_0x8_f32, LB_GEMM_F32_PARAMS)
 /* --- end matmul --- */
 
 /* --- matmul, grouped formats --- */

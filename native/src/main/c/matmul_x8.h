@@ -27,6 +27,7 @@
 #include <string.h>
 #include "lowbit.h"
 #include "matmul_common.h"
+#include "matmul_x8_f32.h"
 
 static inline __m256i x8_dot(const int q4, const uint8_t *q, const int8_t *x, int32_t corr);
 

@@ -4,6 +4,7 @@
  */
 #include "lowbit.h"
 #include "matmul_common.h"
+#include "matmul_x8_f32.h"
 
 #define X8_SB_Q8 272
 #define X8_SB_Q4 144

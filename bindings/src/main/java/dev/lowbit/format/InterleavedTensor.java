@@ -2,6 +2,9 @@ package dev.lowbit.format;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 import java.util.Objects;
 
 /**
@@ -136,26 +139,26 @@ public final class InterleavedTensor {
         return new InterleavedTensor(layout, rows, plain.cols(), out, plain.outliers());
     }
 
+    private static final VarHandle I32 = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle I16 = MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
+
     /**
      * Moves one row's block between the plain block at {@code plain[p]} and row {@code i} of the superblock at
-     * {@code sb[s]}: toward the superblock when {@code interleave}, back otherwise.
+     * {@code sb[s]}: toward the superblock when {@code interleave}, back otherwise. The scale moves as 2 bytes, the
+     * codes as chunks of 4.
      */
     private static void shuffle(Layout layout, byte[] plain, int p, byte[] sb, int s, int i, boolean interleave) {
-        int codeBytes = 32 / layout.elementsPerByte;
-        for (int j = 0; j < layout.scaleBytesPerRow; j++) {
-            move(plain, p + j, sb, s + 2 * i + j, interleave);
-        }
-        for (int j = 0; j < codeBytes; j++) {
-            int chunk = j / layout.codeChunkBytes;
-            move(plain, p + 2 + j, sb, s + 16 + 32 * chunk + 4 * i + j % layout.codeChunkBytes, interleave);
-        }
-    }
-
-    private static void move(byte[] a, int ia, byte[] b, int ib, boolean aToB) {
-        if (aToB) {
-            b[ib] = a[ia];
+        int chunks = 32 / layout.elementsPerByte / layout.codeChunkBytes;
+        if (interleave) {
+            I16.set(sb, s + layout.scaleBytesPerRow * i, (short) I16.get(plain, p));
+            for (int c = 0; c < chunks; c++) {
+                I32.set(sb, s + 16 + 32 * c + 4 * i, (int) I32.get(plain, p + 2 + 4 * c));
+            }
         } else {
-            a[ia] = b[ib];
+            I16.set(plain, p, (short) I16.get(sb, s + layout.scaleBytesPerRow * i));
+            for (int c = 0; c < chunks; c++) {
+                I32.set(plain, p + 2 + 4 * c, (int) I32.get(sb, s + 16 + 32 * c + 4 * i));
+            }
         }
     }
 

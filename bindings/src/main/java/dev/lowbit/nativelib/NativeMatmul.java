@@ -54,6 +54,9 @@ public final class NativeMatmul {
     private static final FunctionDescriptor GEMM_F32 = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_INT,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
 
+    private static final FunctionDescriptor GEMM_F32_X8 = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+
     private static final NativeMatmul SELECTED = NativeLibrary.available() ? new NativeMatmul(NativeLibrary.tier(), true)
             : null;
     /** The selected tier's handles, constants for the JIT. */
@@ -63,6 +66,8 @@ public final class NativeMatmul {
     private static final MethodHandle Q4_0_F32 = SELECTED == null ? null : SELECTED.q4f;
     private static final MethodHandle Q8_0_X8_I8 = SELECTED == null ? null : SELECTED.q8x8;
     private static final MethodHandle Q4_0_X8_I8 = SELECTED == null ? null : SELECTED.q4x8;
+    private static final MethodHandle Q8_0_X8_F32 = SELECTED == null ? null : SELECTED.q8x8f;
+    private static final MethodHandle Q4_0_X8_F32 = SELECTED == null ? null : SELECTED.q4x8f;
 
     private final Tier tier;
     private final boolean selected;
@@ -73,6 +78,8 @@ public final class NativeMatmul {
     private final MethodHandle q4f;
     private final MethodHandle q8x8;
     private final MethodHandle q4x8;
+    private final MethodHandle q8x8f;
+    private final MethodHandle q4x8f;
 
     private NativeMatmul(Tier tier, boolean selected) {
         this.tier = tier;
@@ -84,6 +91,8 @@ public final class NativeMatmul {
         this.q4f = NativeLibrary.downcall(Weights.Q4_0.f32Symbol, tier, GEMM_F32, true);
         this.q8x8 = NativeLibrary.downcall("gemm_q8_0x8_i8", tier, GEMM_I8, true);
         this.q4x8 = NativeLibrary.downcall("gemm_q4_0x8_i8", tier, GEMM_I8, true);
+        this.q8x8f = NativeLibrary.downcall("gemm_q8_0x8_f32", tier, GEMM_F32_X8, true);
+        this.q4x8f = NativeLibrary.downcall("gemm_q4_0x8_f32", tier, GEMM_F32_X8, true);
     }
 
     /**
@@ -201,6 +210,65 @@ public final class NativeMatmul {
             int te = Math.min(t1, t + tokens);
             for (int r = r0; r < r1; r += rows) {
                 callInterleaved(layout, w, xc, xs, nb, xsTok, xsBlk, r, Math.min(r1, r + rows), t, te, y, ldy);
+            }
+        }
+    }
+
+    /**
+     * {@link #gemmF32} for row-interleaved weights: the plain rows' result at this tier, bit for bit. Each group of 8
+     * rows is unpacked into a small buffer and multiplied there.
+     *
+     * @param r0 a multiple of 8
+     * @throws IllegalArgumentException as {@link #gemmF32} does, and for {@code r0} not a multiple of 8
+     * @throws OutOfMemoryError         when the C side cannot allocate its buffer of 8 rows
+     */
+    public void gemmF32Interleaved(InterleavedTensor.Layout layout, MemorySegment w, MemorySegment x, int k, int r0,
+                                   int r1, int t0, int t1, MemorySegment y, int ldy) {
+        Objects.requireNonNull(layout, "layout");
+        Objects.requireNonNull(w, "w");
+        Objects.requireNonNull(x, "x");
+        if (r0 % InterleavedTensor.ROWS != 0) {
+            throw new IllegalArgumentException("r0 must be a multiple of 8 for interleaved rows, got " + r0);
+        }
+        if (k < 0 || k > Integer.MAX_VALUE - 31) {
+            throw new IllegalArgumentException("k must be in [0, 2^31 - 32], got " + k);
+        }
+        checkRanges(r0, r1, t0, t1, y, ldy);
+        if (r0 == r1 || t0 == t1) {
+            return;
+        }
+        need("w", w, (r1 + 7L) / 8 * ((k + 31) / 32) * layout.superblockBytes());
+        need("x", x, 4L * t1 * k);
+        need("y", y, 4 * ((long) (t1 - 1) * ldy + r1));
+        aligned("x", x);
+        aligned("y", y);
+        long perToken = Math.max(1L, k);
+        int tokens = (int) Math.max(1L, Math.min(t1 - t0, maxMacs / (8 * perToken)));
+        long cap = maxMacs / (perToken * tokens);
+        int rows = r1 - r0 <= cap ? r1 - r0 : (int) Math.max(8L, cap & ~7L);
+        for (int t = t0; t < t1; t += tokens) {
+            int te = Math.min(t1, t + tokens);
+            for (int r = r0; r < r1; r += rows) {
+                int re = Math.min(r1, r + rows);
+                int rc;
+                try {
+                    if (selected) {
+                        rc = layout == InterleavedTensor.Layout.Q8_0_X8
+                                ? (int) Q8_0_X8_F32.invokeExact(w, x, k, r, re, t, te, y, (long) ldy)
+                                : (int) Q4_0_X8_F32.invokeExact(w, x, k, r, re, t, te, y, (long) ldy);
+                    } else {
+                        rc = (int) (layout == InterleavedTensor.Layout.Q8_0_X8 ? q8x8f : q4x8f).invokeExact(w, x, k,
+                                r, re, t, te, y, (long) ldy);
+                    }
+                } catch (RuntimeException | Error e) {
+                    throw e;
+                } catch (Throwable e) {
+                    throw new AssertionError("native " + layout.layoutName() + " weight-only matmul failed", e);
+                }
+                if (rc != 0) {
+                    throw new OutOfMemoryError("native " + layout.layoutName() + " matmul could not allocate a buffer of"
+                            + " 8 rows of " + k + " columns");
+                }
             }
         }
     }

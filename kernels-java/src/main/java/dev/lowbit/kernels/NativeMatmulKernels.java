@@ -121,6 +121,16 @@ public final class NativeMatmulKernels implements MatmulKernels {
         }
     }
 
+    /** Row-interleaved Q8_0 or Q4_0 on the weight-only path: the plain rows' result at this tier, bit for bit. */
+    @Override
+    public void gemmF32(InterleavedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
+        calls.gemmF32Interleaved(w.layout(), w.data(), MemorySegment.ofArray(x), w.cols(), r0, r1, t0, t1,
+                MemorySegment.ofArray(y), ldy);
+        if (w.outliers() != null) {
+            OutlierSums.add(w.outliers(), x, w.cols(), r0, r1, t0, t1, y, ldy);
+        }
+    }
+
     /** The native Q8_0/Q4_0 kernel family of {@code w}'s format, or null ({@link NativeGroupedMatmul} or none). */
     private static NativeMatmul.Weights weights(QuantizedTensor w) {
         return switch (w.format().kind()) {

@@ -149,8 +149,19 @@ class InterleavedMatmulTest {
                                 MemorySegment gy = guard.endingAtGuard(4L * want.length);
                                 calls.gemmInt8Interleaved(wi.layout(), gw, gx, gs, x.paddedK() / 32, x.scalesPerToken(),
                                         af == ActivationFormat.Q8_0 ? 1 : 0, 0, rows, 0, n, gy, rows);
-                                NativeMatmulTest.assertSameBits(want, gy.toArray(ValueLayout.JAVA_FLOAT), tier + " " + wi.layout()
-                                        + " " + af + " guarded, rows=" + rows + " n=" + n + " k=" + k);
+                                NativeMatmulTest.assertSameBits(want, gy.toArray(ValueLayout.JAVA_FLOAT), tier + " "
+                                        + wi.layout() + " " + af + " guarded, rows=" + rows + " n=" + n + " k=" + k);
+                                // The weight-only path: the plain kernel's bits at this tier.
+                                float[] xf = Formats.gaussian(k * 5L + n, n * k);
+                                float[] plain = new float[n * rows];
+                                calls.gemmF32(f.kind() == QuantFormat.Kind.Q8_0 ? NativeMatmul.Weights.Q8_0
+                                        : NativeMatmul.Weights.Q4_0, w.data(), MemorySegment.ofArray(xf), k, 0, rows, 0, n,
+                                        MemorySegment.ofArray(plain), rows);
+                                MemorySegment gxf = guard.copyEndingAtGuard(MemorySegment.ofArray(xf));
+                                MemorySegment gyf = guard.endingAtGuard(4L * plain.length);
+                                calls.gemmF32Interleaved(wi.layout(), gw, gxf, k, 0, rows, 0, n, gyf, rows);
+                                NativeMatmulTest.assertSameBits(plain, gyf.toArray(ValueLayout.JAVA_FLOAT), tier + " "
+                                        + wi.layout() + " fp32 guarded, rows=" + rows + " n=" + n + " k=" + k);
                             }
                         }
                     }
