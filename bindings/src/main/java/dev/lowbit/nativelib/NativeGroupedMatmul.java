@@ -84,16 +84,8 @@ public final class NativeGroupedMatmul {
      * @throws IllegalArgumentException for a tier this CPU cannot run
      */
     public static NativeGroupedMatmul of(Tier tier) {
-        Objects.requireNonNull(tier, "tier");
-        NativeGroupedMatmul s = selected();
-        if (tier == s.tier) {
-            return s;
-        }
-        if (tier.compareTo(NativeLibrary.hardwareTier()) > 0) {
-            throw new IllegalArgumentException("tier " + tier + " is above what this CPU runs, "
-                    + NativeLibrary.hardwareTier());
-        }
-        return new NativeGroupedMatmul(tier, false);
+        return NativeLibrary.atTier(tier, SELECTED, SELECTED == null ? null : SELECTED.tier,
+                t -> new NativeGroupedMatmul(t, false));
     }
 
     public Tier tier() {

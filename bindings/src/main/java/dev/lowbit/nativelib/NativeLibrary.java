@@ -111,6 +111,27 @@ public final class NativeLibrary {
     }
 
     /**
+     * The kernels of the selected tier when {@code tier} is it, else {@code make(tier)} after checking that the CPU
+     * runs {@code tier}: the {@code of(Tier)} of each downcall class.
+     *
+     * @throws IllegalStateException    when the library is not available (with the reason)
+     * @throws IllegalArgumentException for a tier this CPU cannot run
+     */
+    static <T> T atTier(Tier tier, T selected, Tier selectedTier, java.util.function.Function<Tier, T> make) {
+        java.util.Objects.requireNonNull(tier, "tier");
+        if (selected == null) {
+            throw new IllegalStateException("the native library is not available: " + unavailableReason());
+        }
+        if (tier == selectedTier) {
+            return selected;
+        }
+        if (tier.compareTo(hardwareTier()) > 0) {
+            throw new IllegalArgumentException("tier " + tier + " is above what this CPU runs, " + hardwareTier());
+        }
+        return make.apply(tier);
+    }
+
+    /**
      * A downcall handle to {@code lowbit_<name>_<tier suffix>}.
      *
      * @param critical link with {@code Linker.Option.critical(true)}: for short calls that neither block nor

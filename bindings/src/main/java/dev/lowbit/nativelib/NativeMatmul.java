@@ -114,16 +114,8 @@ public final class NativeMatmul {
      * @throws IllegalArgumentException for a tier this CPU cannot run
      */
     public static NativeMatmul of(Tier tier) {
-        Objects.requireNonNull(tier, "tier");
-        NativeMatmul s = selected();
-        if (tier == s.tier) {
-            return s;
-        }
-        if (tier.compareTo(NativeLibrary.hardwareTier()) > 0) {
-            throw new IllegalArgumentException("tier " + tier + " is above what this CPU runs, "
-                    + NativeLibrary.hardwareTier());
-        }
-        return new NativeMatmul(tier, false);
+        return NativeLibrary.atTier(tier, SELECTED, SELECTED == null ? null : SELECTED.tier,
+                t -> new NativeMatmul(t, false));
     }
 
     public Tier tier() {
