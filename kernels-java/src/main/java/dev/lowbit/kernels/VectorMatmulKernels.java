@@ -17,19 +17,21 @@ import java.nio.ByteOrder;
 /**
  * Vector API matmuls.
  *
- * <p>Integer path: codes are widened to float lanes, where every product and every per-lane sum of a
+ * <p>Integer path: codes are widened to float lanes, where every product and every partial sum of a
  * block is an integer below 2^24 (at most 32 · 128 · 128), so fused multiply-adds form the block's
- * integer sums exactly. Each block's lanes are then scaled by {@code d_w * d_x} into fp32 accumulator
- * lanes, which are added first to last once per row and token. Only that fp32 part runs in another
- * order than the reference (scaled per lane instead of per block), so results agree with it within
- * the reordering bound, and bit for bit wherever the scaled sums are exact (power-of-two scales).
- * Floats beat ints here because the Vector API has no byte multiply-add (x86 {@code vpmaddubsw},
- * {@code vpdpbusd}): an int path must widen bytes to shorts, multiply, and widen again to ints,
- * three steps where floats take one conversion and one FMA. The native tier takes those instructions up.
- *
- * <p>Every element of {@code y} runs the same sequence of lane operations whichever code path computes
- * it (a row straight from its blocks, or a tile of 4 rows by 3 tokens from decoded rows), so results do
- * not depend on how rows and tokens are split between threads.
+ * integer sums exactly. Floats beat ints here because the Vector API has no byte multiply-add (x86
+ * {@code vpmaddubsw}, {@code vpdpbusd}): an int path must widen bytes to shorts, multiply, and widen
+ * again to ints, three steps where floats take one conversion and one FMA. The native tier takes those
+ * instructions up.
+ * <ul>
+ *   <li>Centered codes (Q8_0, Q4_0, symmetric grouped) then scale and add each block's sum as the
+ *       reference does, {@code acc = acc + (d_w * d_x) * sum} in fp32, so their results are the reference's
+ *       bits: a few tokens a row at a time straight from the blocks ({@link #gemvBlocks}), more with tokens in the
+ *       lanes ({@link TokenLaneGemm}). Results do not depend on the path, nor on the split of rows and tokens.</li>
+ *   <li>Codes with a zero point (Q4_1, asymmetric grouped) scale each block's lanes into fp32 accumulator
+ *       lanes, added first to last once per row and token: another order than the reference's, within the
+ *       bound that reordering allows, and the same whatever the split.</li>
+ * </ul>
  *
  * <p>fp32 path: per block (Q8_0, Q4_0) or per group, products are summed in lanes and reduced once per
  * row and token, so sums run in another order than the reference's and agree within the bound
@@ -37,16 +39,16 @@ import java.nio.ByteOrder;
  */
 final class VectorMatmulKernels implements MatmulKernels {
     private static final int BITS = VectorQuantKernels.BITS;
-    private static final VectorSpecies<Float> F = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+    static final VectorSpecies<Float> F = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final VectorSpecies<Byte> B = BITS >= 512 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     private static final VectorSpecies<Integer> I = BITS >= 512 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
     /** Elements per step: one byte lane and one float lane each. */
     private static final int L = F.length();
-    /** Tile of the integer GEMM: rows by tokens. */
-    private static final int TR = 4;
-    private static final int TT = 3;
-    /** Rows decoded at a time for the GEMM tiles. */
-    private static final int PANEL = 16;
+    /**
+     * Fewer tokens than this take the rows one by one, straight from their blocks (Q8_0, Q4_0): below it,
+     * a vector of tokens would be mostly padding.
+     */
+    private static final int GEMV_TOKENS = 5;
 
     static final VectorMatmulKernels INSTANCE = BITS >= 256 ? new VectorMatmulKernels() : null;
 
@@ -68,6 +70,11 @@ final class VectorMatmulKernels implements MatmulKernels {
     @Override
     public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         QuantFormat f = w.format();
+        boolean blocks = f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0;
+        if (WeightRows.centered(f) && !(blocks && t1 - t0 < GEMV_TOKENS)) {
+            TokenLaneGemm.gemm(w, x, r0, r1, t0, t1, y, ldy);
+            return;
+        }
         int pk = x.paddedK();
         int nb = pk / 32;
         int nt = t1 - t0;
@@ -83,54 +90,18 @@ final class VectorMatmulKernels implements MatmulKernels {
                 dx[t * nb + b] = x.scale(t0 + t, b);
             }
         }
-        if (!WeightRows.centered(f)) {
-            asymmetric(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
-            return;
-        }
-        if ((f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0) && nt < TT) {
+        if (blocks) {
             gemvBlocks(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
-            return;
-        }
-        // Tiles of TR rows by TT tokens over a panel of PANEL decoded rows: each weight lane loaded
-        // serves TT tokens, each activation lane TR rows; the panel (PANEL * 4 k bytes of floats)
-        // stays in L2 while every token of the call passes over it.
-        float[][] wf = new float[PANEL][pk];
-        float[][] dw = new float[PANEL][nb];
-        byte[] wc = new byte[pk];
-        float[] out = new float[TR * TT];
-        for (int r = r0; r < r1; r += PANEL) {
-            int rn = Math.min(PANEL, r1 - r);
-            for (int i = 0; i < rn; i++) {
-                decodeCentered(w, r + i, wc, wf[i], dw[i]);
-            }
-            int full = rn - rn % TR;
-            int t = 0;
-            for (; t + TT <= nt; t += TT) {
-                for (int i0 = 0; i0 < full; i0 += TR) {
-                    tile(wf, dw, i0, xf, dx, pk, nb, t, out);
-                    for (int i = 0; i < TR; i++) {
-                        for (int j = 0; j < TT; j++) {
-                            y[(t0 + t + j) * ldy + r + i0 + i] = outliers(w, r + i0 + i, x, t0 + t + j, out[i * TT + j]);
-                        }
-                    }
-                }
-                for (int i = full; i < rn; i++) {
-                    for (int j = 0; j < TT; j++) {
-                        float acc = rowFloats(wf[i], dw[i], xf, (t + j) * pk, dx, (t + j) * nb, nb);
-                        y[(t0 + t + j) * ldy + r + i] = outliers(w, r + i, x, t0 + t + j, acc);
-                    }
-                }
-            }
-            for (; t < nt; t++) {
-                for (int i = 0; i < rn; i++) {
-                    float acc = rowFloats(wf[i], dw[i], xf, t * pk, dx, t * nb, nb);
-                    y[(t0 + t) * ldy + r + i] = outliers(w, r + i, x, t0 + t, acc);
-                }
-            }
+        } else {
+            asymmetric(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
         }
     }
 
-    /** GEMV (and 2 tokens) on Q8_0 and Q4_0, straight from the blocks; a method of its own so that it compiles alone. */
+    /**
+     * Few tokens on Q8_0 and Q4_0, a row at a time straight from the blocks, in the reference's order: each
+     * block's exact integer sum, then {@code acc = acc + (d_w * d_x) * sum}. A method of its own so that it
+     * compiles alone.
+     */
     private static void gemvBlocks(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
                                    int t0, int t1, float[] y, int ldy) {
         boolean q8 = w.format().kind() == QuantFormat.Kind.Q8_0;
@@ -140,15 +111,15 @@ final class VectorMatmulKernels implements MatmulKernels {
         int nb = pk / 32;
         for (int r = r0; r < r1; r++) {
             for (int t = 0; t < t1 - t0; t++) {
-                float acc = q8 ? rowQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
-                        : rowQ4_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb);
+                float acc = q8 ? exactQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
+                        : exactQ4_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb);
                 y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, acc);
             }
         }
     }
 
     /** The row's outliers, in the reference's order, continuing the row's sum. */
-    private static float outliers(QuantizedTensor w, int r, QuantizedActivations x, int t, float acc) {
+    static float outliers(QuantizedTensor w, int r, QuantizedActivations x, int t, float acc) {
         SparseOutliers o = w.outliers();
         if (o != null) {
             int pk = x.paddedK();
@@ -160,87 +131,126 @@ final class VectorMatmulKernels implements MatmulKernels {
         return acc;
     }
 
-    /** Centered codes of row {@code r} as floats and the row's scale for each block of 32. */
-    private static void decodeCentered(QuantizedTensor w, int r, byte[] wc, float[] wf, float[] dw) {
+    /**
+     * Centered codes of row {@code r} as floats at {@code wf[wo ..]} (padded to a multiple of 32) and the
+     * row's scale for each block of 32 at {@code dw[dwo ..]}.
+     */
+    static void decodeCentered(QuantizedTensor w, int r, byte[] wc, float[] wf, int wo, float[] dw, int dwo) {
         QuantFormat f = w.format();
+        int pk = QuantizedActivations.paddedK(w.cols());
+        int nb = pk / 32;
         if (f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0) {
-            // Straight from the blocks, in vector loads: the codes a GEMV reads, so tiles and GEMVs agree.
-            // Codes past k in the last block meet zero activations, whatever their value.
+            // Straight from the blocks, in vector loads. Codes past k in the last block meet zero
+            // activations, whatever their value, and add an exact zero.
             MemorySegment data = w.data();
             boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
             int bb = f.blockBytes();
             long base = r * f.rowBytes(w.cols());
-            for (int b = 0; b < dw.length; b++, base += bb) {
-                dw[b] = Float.float16ToFloat(data.get(Layouts.F16, base));
+            for (int b = 0; b < nb; b++, base += bb) {
+                dw[dwo + b] = Float.float16ToFloat(data.get(Layouts.F16, base));
+                int o = wo + b * 32;
                 if (q8) {
                     for (int j = 0; j < 32; j += L) {
                         floats(ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN))
-                                .intoArray(wf, b * 32 + j);
+                                .intoArray(wf, o + j);
                     }
                 } else if (L == 16) {
                     IntVector q = ints(data, base + 2);
-                    loNibble(q).intoArray(wf, b * 32);
-                    hiNibble(q).intoArray(wf, b * 32 + 16);
+                    loNibble(q).intoArray(wf, o);
+                    hiNibble(q).intoArray(wf, o + 16);
                 } else {
                     for (int j = 0; j < 16; j += L) {
                         ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
-                        floats(q.and((byte) 15).sub((byte) 8)).intoArray(wf, b * 32 + j);
-                        floats(q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8)).intoArray(wf, b * 32 + 16 + j);
+                        floats(q.and((byte) 15).sub((byte) 8)).intoArray(wf, o + j);
+                        floats(q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8)).intoArray(wf, o + 16 + j);
                     }
                 }
             }
             return;
         }
         WeightRows.codes(w, r, wc);
-        for (int i = 0; i < wf.length; i += L) {
-            floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, i);
+        for (int i = 0; i < pk; i += L) {
+            floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, wo + i);
         }
         int gl = f.groupLength(w.cols());
-        for (int b = 0; b < dw.length; b++) {
-            dw[b] = Reference.scale(w, r, b * 32 / gl);
+        for (int b = 0; b < nb; b++) {
+            dw[dwo + b] = Reference.scale(w, r, b * 32 / gl);
         }
     }
 
-    /** Q8_0 weights straight from their blocks. */
+    /** A Q8_0 block's 32 products with {@code xf[o ..]}, summed in lanes (exactly, for integer activations). */
+    private static FloatVector blockQ8_0(MemorySegment data, long base, float[] xf, int o) {
+        FloatVector s = FloatVector.zero(F);
+        for (int j = 0; j < 32; j += L) {
+            s = floats(ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN))
+                    .fma(FloatVector.fromArray(F, xf, o + j), s);
+        }
+        return s;
+    }
+
+    /** A Q4_0 block's products, as {@link #blockQ8_0}: low nibbles are elements 0..15, high nibbles 16..31. */
+    private static FloatVector blockQ4_0(MemorySegment data, long base, float[] xf, int o) {
+        FloatVector s = FloatVector.zero(F);
+        if (L == 16) { // one 16-byte load holds the block's 32 codes, split in int lanes
+            IntVector q = ints(data, base + 2);
+            s = loNibble(q).fma(FloatVector.fromArray(F, xf, o), s);
+            return hiNibble(q).fma(FloatVector.fromArray(F, xf, o + 16), s);
+        }
+        for (int j = 0; j < 16; j += L) { // element order, as a decoded row runs
+            ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
+            s = floats(q.and((byte) 15).sub((byte) 8)).fma(FloatVector.fromArray(F, xf, o + j), s);
+        }
+        for (int j = 0; j < 16; j += L) {
+            ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
+            s = floats(q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8))
+                    .fma(FloatVector.fromArray(F, xf, o + 16 + j), s);
+        }
+        return s;
+    }
+
+    /** Q8_0 weights times fp32 activations: blocks scaled in lanes, one reduction at the end. */
     private static float rowQ8_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
         FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < nb; b++, base += 34) {
-            FloatVector s = FloatVector.zero(F);
-            for (int j = 0; j < 32; j += L) {
-                s = floats(ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN))
-                        .fma(FloatVector.fromArray(F, xf, xo + b * 32 + j), s);
-            }
             float c = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
-            acc = s.fma(FloatVector.broadcast(F, c), acc);
+            acc = blockQ8_0(data, base, xf, xo + b * 32).fma(FloatVector.broadcast(F, c), acc);
         }
         return sum(acc);
     }
 
-    /** Q4_0 weights straight from their blocks: low nibbles are elements 0..15, high nibbles 16..31. */
+    /** {@link #rowQ8_0} for Q4_0. */
     private static float rowQ4_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
         FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < nb; b++, base += 18) {
-            FloatVector s = FloatVector.zero(F);
-            int o = xo + b * 32;
-            if (L == 16) { // one 16-byte load holds the block's 32 codes, split in int lanes
-                IntVector q = ints(data, base + 2);
-                s = loNibble(q).fma(FloatVector.fromArray(F, xf, o), s);
-                s = hiNibble(q).fma(FloatVector.fromArray(F, xf, o + 16), s);
-            } else { // element order, as a decoded row runs
-                for (int j = 0; j < 16; j += L) {
-                    ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
-                    s = floats(q.and((byte) 15).sub((byte) 8)).fma(FloatVector.fromArray(F, xf, o + j), s);
-                }
-                for (int j = 0; j < 16; j += L) {
-                    ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
-                    s = floats(q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8))
-                            .fma(FloatVector.fromArray(F, xf, o + 16 + j), s);
-                }
-            }
             float c = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
-            acc = s.fma(FloatVector.broadcast(F, c), acc);
+            acc = blockQ4_0(data, base, xf, xo + b * 32).fma(FloatVector.broadcast(F, c), acc);
         }
         return sum(acc);
+    }
+
+    /*
+     * The integer path's rows, in the reference's order. A block's lanes hold integers whose every partial
+     * sum stays below 2^24, so reduceLanes adds them exactly in whatever order it picks.
+     */
+
+    /** Q8_0 weights times integer activations, bit for bit the reference. */
+    private static float exactQ8_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
+        float acc = 0f;
+        for (int b = 0; b < nb; b++, base += 34) {
+            float sum = blockQ8_0(data, base, xf, xo + b * 32).reduceLanes(VectorOperators.ADD);
+            acc += (Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b]) * sum;
+        }
+        return acc;
+    }
+
+    /** {@link #exactQ8_0} for Q4_0. */
+    private static float exactQ4_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
+        float acc = 0f;
+        for (int b = 0; b < nb; b++, base += 18) {
+            float sum = blockQ4_0(data, base, xf, xo + b * 32).reduceLanes(VectorOperators.ADD);
+            acc += (Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b]) * sum;
+        }
+        return acc;
     }
 
     /** Low nibbles minus 8, as floats: split in int lanes, since x86 has no byte shift. */
@@ -257,96 +267,6 @@ final class VectorMatmulKernels implements MatmulKernels {
     private static IntVector ints(MemorySegment data, long p) {
         return (IntVector) ByteVector.fromMemorySegment(B, data, p, ByteOrder.LITTLE_ENDIAN)
                 .convertShape(VectorOperators.B2I, I, 0);
-    }
-
-    /** One row and token from a decoded row: the same lane operations as {@link #rowQ8_0}. */
-    private static float rowFloats(float[] wf, float[] dw, float[] xf, int xo, float[] dx, int dxo, int nb) {
-        FloatVector acc = FloatVector.zero(F);
-        for (int b = 0; b < nb; b++) {
-            FloatVector s = FloatVector.zero(F);
-            for (int j = b * 32; j < b * 32 + 32; j += L) {
-                s = FloatVector.fromArray(F, wf, j).fma(FloatVector.fromArray(F, xf, xo + j), s);
-            }
-            acc = s.fma(FloatVector.broadcast(F, dw[b] * dx[dxo + b]), acc);
-        }
-        return sum(acc);
-    }
-
-    /** {@link #rowFloats} for rows {@code i0 .. i0 + 3} of a panel and 3 tokens ({@code t}: first token, relative). */
-    private static void tile(float[][] wf, float[][] dw, int i0, float[] xf, float[] dx, int pk, int nb, int t,
-                             float[] out) {
-        float[] w0 = wf[i0];
-        float[] w1 = wf[i0 + 1];
-        float[] w2 = wf[i0 + 2];
-        float[] w3 = wf[i0 + 3];
-        float[] d0 = dw[i0];
-        float[] d1 = dw[i0 + 1];
-        float[] d2 = dw[i0 + 2];
-        float[] d3 = dw[i0 + 3];
-        int x0 = t * pk;
-        int x1 = x0 + pk;
-        int x2 = x1 + pk;
-        int e0 = t * nb;
-        int e1 = e0 + nb;
-        int e2 = e1 + nb;
-        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
-        FloatVector a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-        for (int b = 0; b < nb; b++) {
-            FloatVector s00 = FloatVector.zero(F), s01 = s00, s02 = s00, s10 = s00, s11 = s00, s12 = s00;
-            FloatVector s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00;
-            for (int j = b * 32; j < b * 32 + 32; j += L) {
-                FloatVector v0 = FloatVector.fromArray(F, xf, x0 + j);
-                FloatVector v1 = FloatVector.fromArray(F, xf, x1 + j);
-                FloatVector v2 = FloatVector.fromArray(F, xf, x2 + j);
-                FloatVector u = FloatVector.fromArray(F, w0, j);
-                s00 = u.fma(v0, s00);
-                s01 = u.fma(v1, s01);
-                s02 = u.fma(v2, s02);
-                u = FloatVector.fromArray(F, w1, j);
-                s10 = u.fma(v0, s10);
-                s11 = u.fma(v1, s11);
-                s12 = u.fma(v2, s12);
-                u = FloatVector.fromArray(F, w2, j);
-                s20 = u.fma(v0, s20);
-                s21 = u.fma(v1, s21);
-                s22 = u.fma(v2, s22);
-                u = FloatVector.fromArray(F, w3, j);
-                s30 = u.fma(v0, s30);
-                s31 = u.fma(v1, s31);
-                s32 = u.fma(v2, s32);
-            }
-            float c0 = dx[e0 + b];
-            float c1 = dx[e1 + b];
-            float c2 = dx[e2 + b];
-            float d = d0[b];
-            a00 = s00.fma(FloatVector.broadcast(F, d * c0), a00);
-            a01 = s01.fma(FloatVector.broadcast(F, d * c1), a01);
-            a02 = s02.fma(FloatVector.broadcast(F, d * c2), a02);
-            d = d1[b];
-            a10 = s10.fma(FloatVector.broadcast(F, d * c0), a10);
-            a11 = s11.fma(FloatVector.broadcast(F, d * c1), a11);
-            a12 = s12.fma(FloatVector.broadcast(F, d * c2), a12);
-            d = d2[b];
-            a20 = s20.fma(FloatVector.broadcast(F, d * c0), a20);
-            a21 = s21.fma(FloatVector.broadcast(F, d * c1), a21);
-            a22 = s22.fma(FloatVector.broadcast(F, d * c2), a22);
-            d = d3[b];
-            a30 = s30.fma(FloatVector.broadcast(F, d * c0), a30);
-            a31 = s31.fma(FloatVector.broadcast(F, d * c1), a31);
-            a32 = s32.fma(FloatVector.broadcast(F, d * c2), a32);
-        }
-        out[0] = sum(a00);
-        out[1] = sum(a01);
-        out[2] = sum(a02);
-        out[3] = sum(a10);
-        out[4] = sum(a11);
-        out[5] = sum(a12);
-        out[6] = sum(a20);
-        out[7] = sum(a21);
-        out[8] = sum(a22);
-        out[9] = sum(a30);
-        out[10] = sum(a31);
-        out[11] = sum(a32);
     }
 
     /**

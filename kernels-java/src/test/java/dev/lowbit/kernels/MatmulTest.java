@@ -105,6 +105,45 @@ class MatmulTest {
         }
     }
 
+    static List<QuantFormat> centeredFormats() {
+        return intFormats().stream().filter(WeightRows::centered).toList();
+    }
+
+    /**
+     * Centered codes (Q8_0, Q4_0, symmetric grouped) scale and add block sums in the reference's order,
+     * so the vector kernels give the reference's bits, real scales and outliers included: row counts
+     * that leave partial tiles and panels, k with partial blocks, and n on both sides of the GEMV/GEMM
+     * switch and of a token vector (8 lanes at 256 bits, 16 at 512).
+     */
+    @ParameterizedTest
+    @MethodSource("centeredFormats")
+    void centeredCodesMatchTheReferenceBitForBit(QuantFormat f) {
+        MatmulOps vector = ops(vectorOrSkip());
+        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
+        try (Arena arena = Arena.ofShared()) {
+            for (int k : new int[] {31, 33, 300, 1000}) {
+                for (int rows : new int[] {1, 7, 33, 41}) {
+                    QuantizedTensor w = weights(f, rows, k, k * 7L + rows, k > 64, arena);
+                    for (int n : new int[] {2, 3, 8, 33}) {
+                        for (ActivationFormat af : ActivationFormat.values()) {
+                            QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k * 3L + n, n * k), n, k, af);
+                            float[] a = new float[n * rows];
+                            float[] b = new float[n * rows];
+                            scalar.gemm(w, x, a);
+                            vector.gemm(w, x, b);
+                            for (int i = 0; i < a.length; i++) {
+                                if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
+                                    fail(f + " " + af + " rows=" + rows + " k=" + k + " n=" + n + ": y[" + i / rows + "]["
+                                            + i % rows + "] is " + b[i] + ", the reference " + a[i]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /**
      * With unit scales every partial sum is an integer, so any order of additions is exact as long as
      * no intermediate sum is lost: the vector kernels must then equal the reference bit for bit. This
