@@ -25,9 +25,11 @@ import java.nio.ByteOrder;
  * instructions up.
  * <ul>
  *   <li>Centered codes (Q8_0, Q4_0, symmetric grouped) then scale and add each block's sum as the
- *       reference does, {@code acc = acc + (d_w * d_x) * sum} in fp32, so their results are the reference's
- *       bits: a few tokens a row at a time straight from the blocks ({@link #gemvBlocks}), more with tokens in the
- *       lanes ({@link TokenLaneGemm}). Results do not depend on the path, nor on the split of rows and tokens.</li>
+ *       reference does, {@code acc = acc + (d_w * d_x) * sum} in fp32, with tokens in the lanes
+ *       ({@link TokenLaneGemm}), so their results are the reference's bits. The exception is Q8_0 and Q4_0 with
+ *       fewer than {@link #GEMV_TOKENS} tokens: a row at a time straight from the blocks ({@link #gemvBlocks}),
+ *       block sums scaled in lanes, within the reordering bound. A call's result does not depend on how its rows
+ *       are split, nor on the token split {@link MatmulOps} makes (it never cuts fewer than 16 tokens).</li>
  *   <li>Codes with a zero point (Q4_1, asymmetric grouped) scale each block's lanes into fp32 accumulator
  *       lanes, added first to last once per row and token: another order than the reference's, within the
  *       bound that reordering allows, and the same whatever the split.</li>
@@ -98,9 +100,11 @@ final class VectorMatmulKernels implements MatmulKernels {
     }
 
     /**
-     * Few tokens on Q8_0 and Q4_0, a row at a time straight from the blocks, in the reference's order: each
-     * block's exact integer sum, then {@code acc = acc + (d_w * d_x) * sum}. A method of its own so that it
-     * compiles alone.
+     * Few tokens on Q8_0 and Q4_0, a row at a time straight from the blocks: each block's exact integer sum in
+     * lanes, scaled in the lanes by {@code d_w * d_x}, the lanes added first to last at the end. That is another
+     * fp32 order than the reference's (within the bound that reordering allows): scaling each block's reduced
+     * sum in the reference's order costs a lane reduction per block, which halves GEMV speed. A method of its
+     * own so that it compiles alone.
      */
     private static void gemvBlocks(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
                                    int t0, int t1, float[] y, int ldy) {
@@ -111,8 +115,8 @@ final class VectorMatmulKernels implements MatmulKernels {
         int nb = pk / 32;
         for (int r = r0; r < r1; r++) {
             for (int t = 0; t < t1 - t0; t++) {
-                float acc = q8 ? exactQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
-                        : exactQ4_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb);
+                float acc = q8 ? rowQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
+                        : rowQ4_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb);
                 y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, acc);
             }
         }
@@ -226,31 +230,6 @@ final class VectorMatmulKernels implements MatmulKernels {
             acc = blockQ4_0(data, base, xf, xo + b * 32).fma(FloatVector.broadcast(F, c), acc);
         }
         return sum(acc);
-    }
-
-    /*
-     * The integer path's rows, in the reference's order. A block's lanes hold integers whose every partial
-     * sum stays below 2^24, so reduceLanes adds them exactly in whatever order it picks.
-     */
-
-    /** Q8_0 weights times integer activations, bit for bit the reference. */
-    private static float exactQ8_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
-        float acc = 0f;
-        for (int b = 0; b < nb; b++, base += 34) {
-            float sum = blockQ8_0(data, base, xf, xo + b * 32).reduceLanes(VectorOperators.ADD);
-            acc += (Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b]) * sum;
-        }
-        return acc;
-    }
-
-    /** {@link #exactQ8_0} for Q4_0. */
-    private static float exactQ4_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
-        float acc = 0f;
-        for (int b = 0; b < nb; b++, base += 18) {
-            float sum = blockQ4_0(data, base, xf, xo + b * 32).reduceLanes(VectorOperators.ADD);
-            acc += (Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b]) * sum;
-        }
-        return acc;
     }
 
     /** Low nibbles minus 8, as floats: split in int lanes, since x86 has no byte shift. */
