@@ -26,6 +26,7 @@ public final class Hqq implements Quantizer {
     private final float kappa;
     private final int iterations;
     private final Executor executor;
+    private final MethodKernels kernels = MethodKernels.get();
 
     /** The defaults: p = 0.7, β0 = 10, κ = 1.01, 20 iterations. */
     public Hqq(QuantSpec spec, Executor executor) {
@@ -74,6 +75,7 @@ public final class Hqq implements Quantizer {
             float[] bestZ = new float[gpr];
             float[] wq = new float[cols];
             float[] wr = new float[cols];
+            float[] pw = new float[cols];
             boolean[] exact = new boolean[gpr];
             for (int g = 0; g < gpr; g++) {
                 int from = g * gl;
@@ -112,6 +114,10 @@ public final class Hqq implements Quantizer {
                 }
                 bestErr = err;
                 System.arraycopy(z, 0, bestZ, 0, gpr);
+                for (int i = 0; i < cols; i++) {
+                    pw[i] = Math.abs(w[off + i] - wr[i]) + 1e-8f;
+                }
+                kernels.signedPower(pw, 0, pw, 0, cols, p - 1f);
                 for (int g = 0; g < gpr; g++) {
                     int from = g * gl;
                     int to = Math.min(cols, from + gl);
@@ -119,7 +125,7 @@ public final class Hqq implements Quantizer {
                     for (int i = from; i < to; i++) {
                         float x = w[off + i] - wr[i];
                         float ax = Math.abs(x);
-                        float shrunk = Math.copySign(Math.max(ax - (float) Math.pow(ax + 1e-8f, p - 1f) / beta, 0f), x);
+                        float shrunk = Math.copySign(Math.max(ax - pw[i] / beta, 0f), x);
                         sum += wq[i] - (w[off + i] - shrunk) * s[g];
                     }
                     z[g] = (float) (sum / (to - from));

@@ -22,7 +22,8 @@ public interface MethodKernels {
 
     String name();
 
-    /** {@code dst[dOff + i] = sign(x)·|x|^a} for {@code x = src[sOff + i]}, {@code i < n}; {@code a > 0}. */
+    /** {@code dst[dOff + i] = sign(x)·|x|^a} for {@code x = src[sOff + i]}, {@code i < n}; any finite {@code a}
+     * (HQQ's shrink takes a negative one), with {@code pow}'s rules for 0 and infinities. */
     void signedPower(float[] src, int sOff, float[] dst, int dOff, int n, float a);
 
     /** The inverse of {@link #signedPower} with exponent {@code a}: the signed power {@code 1/a}. */

@@ -56,7 +56,7 @@ class MethodKernelsTest {
     }
 
     @ParameterizedTest(name = "a = {0}")
-    @ValueSource(floats = {0.1f, 0.37f, 0.5f, 0.731f, 1f, 1.5f, 2.7027028f, 10f})
+    @ValueSource(floats = {-0.3f, 0.1f, 0.37f, 0.5f, 0.731f, 1f, 1.5f, 2.7027028f, 10f})
     void vectorPowerWithinBound(float a) {
         MethodKernels v = vectorOrSkip();
         for (int n : LENGTHS) {
