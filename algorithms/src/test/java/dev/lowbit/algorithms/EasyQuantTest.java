@@ -39,6 +39,26 @@ class EasyQuantTest {
     }
 
     @Test
+    void coarseScalesStillNeverWorse() {
+        // Tiny weights get subnormal fp16 steps, whose rounding is coarse: the best range of the descent
+        // can round to a worse stored step than the initial one, and then the initial one must stay.
+        float[] w = Matrices.draw(Matrices.Law.GAUSSIAN, 21, ROWS * COLS);
+        for (int i = 0; i < w.length; i++) {
+            w[i] *= 3e-5f;
+        }
+        for (int bits : new int[] {4, 3, 2}) {
+            try (Arena arena = Arena.ofConfined()) {
+                QuantResult r = new EasyQuant(new QuantSpec(bits, 32, ScaleType.F16), 3f, false, 100, 3e-2f, null,
+                        MethodKernels.get()).quantize(w, ROWS, COLS, arena);
+                for (int row = 0; row < ROWS; row++) {
+                    assertTrue(r.rowError()[row] <= r.rowInitialError()[row], bits + " bits, row " + row + ": "
+                            + r.rowError()[row] + " > initial " + r.rowInitialError()[row]);
+                }
+            }
+        }
+    }
+
+    @Test
     void outliersAreTheEntriesBeyondNSigmaOfTheirRow() {
         float[] w = Matrices.draw(Matrices.Law.GAUSSIAN, 3, ROWS * COLS);
         try (Arena arena = Arena.ofConfined()) {

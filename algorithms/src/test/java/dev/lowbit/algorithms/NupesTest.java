@@ -85,6 +85,37 @@ class NupesTest {
     }
 
     @Test
+    void uniformWeightsKeepOrBeatTheUniformGrid() {
+        // For uniformly distributed weights the uniform grid (a = 1) is about optimal, so the search
+        // ends next to 1: it must return 1 itself unless it found something strictly better.
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(8);
+        float[] w = new float[ROWS * COLS];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) rnd.nextDouble(-0.05, 0.05);
+        }
+        for (int bits : new int[] {4, 3, 2}) {
+            for (boolean perChannel : new boolean[] {false, true}) {
+                Nupes nupes = new Nupes(new QuantSpec(bits, 128, ScaleType.F16), perChannel, 0.1f, 1f, 1e-3f, 50, null,
+                        MethodKernels.get());
+                try (Arena arena = Arena.ofConfined()) {
+                    QuantResult r = nupes.quantize(w, ROWS, COLS, arena);
+                    double[] uniform = nupes.rowErrors(w, ROWS, COLS, 1f);
+                    for (int row = 0; row < ROWS; row++) {
+                        float a = r.exponents()[perChannel ? row : 0];
+                        assertTrue(a >= 0.1f && a <= 1f, "a = " + a);
+                        if (a != 1f) {
+                            double got = perChannel ? r.rowError()[row] : r.squaredError();
+                            double base = perChannel ? uniform[row] : Rows.sum(uniform);
+                            assertTrue(got < base, bits + " bits, per " + (perChannel ? "row " + row : "tensor")
+                                    + ": a = " + a + " gives " + got + ", a = 1 gives " + base);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
     void codebookHoldsThePowerLevels() {
         float[] w = Matrices.draw(Matrices.Law.GAUSSIAN, 5, 8 * 128);
         try (Arena arena = Arena.ofConfined()) {
