@@ -4,13 +4,14 @@ import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.Parallel;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.TensorPlanes;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 
@@ -65,27 +66,17 @@ final class Rows {
             }
             return;
         }
-        CompletableFuture<?>[] futures = new CompletableFuture<?>[chunks];
+        List<Runnable> pieces = new ArrayList<>(chunks);
         for (int c = 0; c < chunks; c++) {
             int from = (int) ((long) rows * c / chunks);
             int to = (int) ((long) rows * (c + 1) / chunks);
-            futures[c] = CompletableFuture.runAsync(() -> {
+            pieces.add(() -> {
                 for (int r = from; r < to; r++) {
                     body.run(r);
                 }
-            }, executor);
+            });
         }
-        try {
-            CompletableFuture.allOf(futures).join();
-        } catch (CompletionException e) {
-            if (e.getCause() instanceof RuntimeException re) {
-                throw re;
-            }
-            if (e.getCause() instanceof Error err) {
-                throw err;
-            }
-            throw e;
-        }
+        Parallel.runAll(pieces, executor);
     }
 
     private static final Thread OTHER_THREAD = new Thread(() -> { });
