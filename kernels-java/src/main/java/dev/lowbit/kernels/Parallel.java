@@ -5,12 +5,15 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 
-/** Runs pieces of work on an executor and waits for all of them, rethrowing the first failure as it was. */
-final class Parallel {
+/**
+ * Runs pieces of work on an executor and waits for all of them, rethrowing the first failure as it was.
+ * Public for the method layer ({@code algorithms}), which splits rows the same way.
+ */
+public final class Parallel {
     private Parallel() {
     }
 
-    static void runAll(List<Runnable> pieces, Executor executor) {
+    public static void runAll(List<Runnable> pieces, Executor executor) {
         if (pieces.size() == 1) {
             pieces.get(0).run();
             return;
