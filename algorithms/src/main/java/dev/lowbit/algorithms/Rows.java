@@ -25,16 +25,7 @@ final class Rows {
     }
 
     static void checkShape(int rows, int cols, long have, String name) {
-        if (rows < 0 || cols < 0) {
-            throw new IllegalArgumentException("shape must be non-negative, got rows=" + rows + ", cols=" + cols);
-        }
-        if (have < 0) {
-            throw new IllegalArgumentException(name + " must not be null");
-        }
-        if (have != (long) rows * cols) {
-            throw new IllegalArgumentException(name + " holds " + have + " values but rows*cols = " + rows + "*" + cols
-                    + " = " + (long) rows * cols);
-        }
+        QuantOps.checkShape(rows, cols, have, name);
     }
 
     /** Checks shape and values: a NaN or infinity is refused with its index. */

@@ -326,7 +326,11 @@ public final class QuantOps {
         }
     }
 
-    private static void checkShape(int rows, int cols, long have, String name) {
+    /**
+     * The shape check of every entry point: {@code rows x cols} non-negative and {@code have} ({@code -1} for a
+     * missing input) equal to their product, else an {@code IllegalArgumentException} naming {@code name}.
+     */
+    public static void checkShape(int rows, int cols, long have, String name) {
         if (rows < 0 || cols < 0) {
             throw new IllegalArgumentException("shape must be non-negative, got rows=" + rows + ", cols=" + cols);
         }
