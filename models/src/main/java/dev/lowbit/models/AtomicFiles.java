@@ -1,0 +1,67 @@
+package dev.lowbit.models;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+
+/** Writes that replace a file all at once: a temporary file in the same directory, synced, then renamed. */
+final class AtomicFiles {
+    private AtomicFiles() {
+    }
+
+    interface Body {
+        void write(FileChannel ch) throws IOException;
+    }
+
+    /** Runs {@code body} on a fresh temporary file and renames it over {@code target}; on failure no file is left. */
+    static void write(Path target, Body body) throws IOException {
+        Path abs = target.toAbsolutePath();
+        Path tmp = Files.createTempFile(abs.getParent(), abs.getFileName().toString(), ".tmp");
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+                body.write(ch);
+                ch.force(true);
+            }
+            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (Throwable t) {
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException e) {
+                t.addSuppressed(e);
+            }
+            throw t;
+        }
+        try (FileChannel dir = FileChannel.open(abs.getParent(), StandardOpenOption.READ)) {
+            dir.force(true);
+        } catch (IOException e) {
+            // The file is complete and synced; only the rename's durability is left to the OS.
+        }
+    }
+
+    /** Appends {@code seg} (native or heap, any element type) through a 1 MiB staging buffer. */
+    static void append(FileChannel ch, MemorySegment seg) throws IOException {
+        byte[] stage = new byte[(int) Math.min(seg.byteSize(), 1 << 20)];
+        MemorySegment st = MemorySegment.ofArray(stage);
+        for (long off = 0; off < seg.byteSize(); off += stage.length) {
+            int n = (int) Math.min(stage.length, seg.byteSize() - off);
+            MemorySegment.copy(seg, off, st, 0, n);
+            ByteBuffer b = ByteBuffer.wrap(stage, 0, n);
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+        }
+    }
+
+    /** Appends {@code n} zero bytes. */
+    static void zeros(FileChannel ch, long n) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate((int) n);
+        while (b.hasRemaining()) {
+            ch.write(b);
+        }
+    }
+}
