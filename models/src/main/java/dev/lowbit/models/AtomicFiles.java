@@ -27,6 +27,7 @@ final class AtomicFiles {
                 body.write(ch);
                 ch.force(true);
             }
+            permissions(tmp, abs);
             Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (Throwable t) {
             try {
@@ -41,6 +42,20 @@ final class AtomicFiles {
         } catch (IOException e) {
             // The file is complete and synced; only the rename's durability is left to the OS.
         }
+    }
+
+    /**
+     * A temporary file is created readable by its owner only; the result gets the permissions of the file
+     * it replaces, or {@code rw-r--r--} when it is new, like a file written in place.
+     */
+    private static void permissions(Path tmp, Path target) throws IOException {
+        if (!Files.getFileStore(tmp).supportsFileAttributeView(java.nio.file.attribute.PosixFileAttributeView.class)) {
+            return;
+        }
+        java.util.Set<java.nio.file.attribute.PosixFilePermission> p = Files.exists(target)
+                ? Files.getPosixFilePermissions(target)
+                : java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--");
+        Files.setPosixFilePermissions(tmp, p);
     }
 
     /** Appends {@code seg} (native or heap, any element type) through a 1 MiB staging buffer. */

@@ -101,6 +101,8 @@ class GgufFileTest {
             }
             GgufFile.write(b, c.metadata(), List.copyOf(c.tensors().values()));
             assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b));
+            assertEquals("rw-r--r--", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(a)),
+                    "a new file is not left private to its owner as the temporary file was");
             // Quantized tensors come back as the same lowbit tensors.
             QuantizedTensor q = c.tensors().get("blk.0.q4_1.weight").toQuantized();
             assertEquals(QuantFormat.Q4_1, q.format());
