@@ -2,6 +2,7 @@ package dev.lowbit.models;
 
 import dev.lowbit.format.Layouts;
 import dev.lowbit.io.CorruptFileException;
+import dev.lowbit.io.internal.AtomicWrite;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -101,12 +102,12 @@ public final class GgufFile {
         byte[] header = h.bytes();
         long headerPad = pad(header.length, alignment) - header.length;
         final int align = alignment;
-        AtomicFiles.write(path, ch -> {
-            AtomicFiles.append(ch, MemorySegment.ofArray(header));
-            AtomicFiles.zeros(ch, headerPad);
+        AtomicWrite.write(path, ch -> {
+            AtomicWrite.append(ch, MemorySegment.ofArray(header));
+            AtomicWrite.zeros(ch, headerPad);
             for (GgufTensor t : tensors) {
-                AtomicFiles.append(ch, t.data());
-                AtomicFiles.zeros(ch, pad(t.data().byteSize(), align) - t.data().byteSize());
+                AtomicWrite.append(ch, t.data());
+                AtomicWrite.zeros(ch, pad(t.data().byteSize(), align) - t.data().byteSize());
             }
         });
     }

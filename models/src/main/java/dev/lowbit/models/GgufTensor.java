@@ -122,10 +122,7 @@ public final class GgufTensor {
         if (f == null) {
             throw new IllegalStateException("tensor '" + name + "' is " + type + ", not a quantized type");
         }
-        long rows = DenseTensor.elements(dims) / Math.max(dims[0], 1);
-        if (dims[0] == 0) {
-            rows = DenseTensor.elements(Arrays.copyOfRange(dims, 1, dims.length));
-        }
+        long rows = DenseTensor.elements(Arrays.copyOfRange(dims, 1, dims.length));
         if (rows > Integer.MAX_VALUE || dims[0] > Integer.MAX_VALUE) {
             throw new IllegalStateException("tensor '" + name + "' " + Arrays.toString(dims) + " is too large for a QuantizedTensor");
         }

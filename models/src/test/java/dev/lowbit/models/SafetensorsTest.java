@@ -172,7 +172,7 @@ class SafetensorsTest {
     void malformedHeadersAreNamed() throws IOException {
         byte[] eight = new byte[8];
         String w = "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}";
-        refused(file("{" + w + "}", new byte[4]), "'w'", "[0, 8]", "4-byte data");
+        refused(file("{" + w + "}", new byte[4]), "'w'", "[0, 8]", "4-byte buffer");
         refused(file("{" + w + "}", new byte[12]), "cover 8 bytes", "12");
         refused(file("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", eight), "'w'", "needs 12");
         refused(file("{\"w\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", eight), "'w'", "unknown dtype Q4");

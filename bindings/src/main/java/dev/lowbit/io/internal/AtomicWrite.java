@@ -1,4 +1,4 @@
-package dev.lowbit.models;
+package dev.lowbit.io.internal;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -9,17 +9,20 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
-/** Writes that replace a file all at once: a temporary file in the same directory, synced, then renamed. */
-final class AtomicFiles {
-    private AtomicFiles() {
+/**
+ * Writes that replace a file all at once: a temporary file in the same directory, synced, then renamed, so
+ * that an interrupted write leaves no half file. Shared by the lowbit container and the models module.
+ */
+public final class AtomicWrite {
+    private AtomicWrite() {
     }
 
-    interface Body {
+    public interface Body {
         void write(FileChannel ch) throws IOException;
     }
 
     /** Runs {@code body} on a fresh temporary file and renames it over {@code target}; on failure no file is left. */
-    static void write(Path target, Body body) throws IOException {
+    public static void write(Path target, Body body) throws IOException {
         Path abs = target.toAbsolutePath();
         Path tmp = Files.createTempFile(abs.getParent(), abs.getFileName().toString(), ".tmp");
         try {
@@ -59,7 +62,7 @@ final class AtomicFiles {
     }
 
     /** Appends {@code seg} (native or heap, any element type) through a 1 MiB staging buffer. */
-    static void append(FileChannel ch, MemorySegment seg) throws IOException {
+    public static void append(FileChannel ch, MemorySegment seg) throws IOException {
         byte[] stage = new byte[(int) Math.min(seg.byteSize(), 1 << 20)];
         MemorySegment st = MemorySegment.ofArray(stage);
         for (long off = 0; off < seg.byteSize(); off += stage.length) {
@@ -73,7 +76,7 @@ final class AtomicFiles {
     }
 
     /** Appends {@code n} zero bytes. */
-    static void zeros(FileChannel ch, long n) throws IOException {
+    public static void zeros(FileChannel ch, long n) throws IOException {
         ByteBuffer b = ByteBuffer.allocate((int) n);
         while (b.hasRemaining()) {
             ch.write(b);
