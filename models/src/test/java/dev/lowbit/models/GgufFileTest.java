@@ -30,14 +30,6 @@ class GgufFileTest {
     @TempDir
     Path dir;
 
-    private static float[] random(Random r, int n) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) r.nextGaussian();
-        }
-        return v;
-    }
-
     private static Map<String, GgufValue> metadata() {
         Map<String, GgufValue> m = new LinkedHashMap<>();
         m.put("general.architecture", GgufValue.string("lowbit-test"));
@@ -67,11 +59,11 @@ class GgufFileTest {
         int rows = 5;
         int cols = 96;
         for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1)) {
-            QuantizedTensor q = ops.quantize(f, random(r, rows * cols), rows, cols, arena);
+            QuantizedTensor q = ops.quantize(f, TestData.gaussian(r, rows * cols), rows, cols, arena);
             out.add(GgufTensor.of("blk.0." + f.name() + ".weight", q));
         }
-        out.add(GgufTensor.of(DenseTensor.ofFloats("norm.weight", new long[]{7}, random(r, 7))));
-        float[] h = random(r, 6 * 32);
+        out.add(GgufTensor.of(DenseTensor.ofFloats("norm.weight", new long[]{7}, TestData.gaussian(r, 7))));
+        float[] h = TestData.gaussian(r, 6 * 32);
         MemorySegment f16 = MemorySegment.ofArray(new byte[h.length * 2]);
         for (int i = 0; i < h.length; i++) {
             f16.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), i, Float.floatToFloat16(h[i]));
@@ -116,7 +108,7 @@ class GgufFileTest {
     void layoutFollowsTheSpec() throws IOException {
         try (Arena arena = Arena.ofConfined()) {
             Path p = dir.resolve("s.gguf");
-            QuantizedTensor q = QuantOps.get().quantize(QuantFormat.Q8_0, random(new Random(1), 64), 2, 32, arena);
+            QuantizedTensor q = QuantOps.get().quantize(QuantFormat.Q8_0, TestData.gaussian(new Random(1), 64), 2, 32, arena);
             Map<String, GgufValue> meta = new LinkedHashMap<>();
             meta.put(GgufFile.ALIGNMENT_KEY, GgufValue.uint32(64));
             GgufFile.write(p, meta, List.of(GgufTensor.of("w", q), GgufTensor.of(DenseTensor.ofFloats("b", new long[]{3},
@@ -156,7 +148,7 @@ class GgufFileTest {
         Map<String, GgufValue> meta = new LinkedHashMap<>();
         meta.put("general.architecture", GgufValue.string("x"));
         meta.put("t.list", GgufValue.array(GgufValue.Type.UINT16, List.of((short) 1, (short) 2)));
-        QuantizedTensor q = QuantOps.get().quantize(QuantFormat.Q4_0, random(new Random(2), 64), 2, 32, arena);
+        QuantizedTensor q = QuantOps.get().quantize(QuantFormat.Q4_0, TestData.gaussian(new Random(2), 64), 2, 32, arena);
         GgufFile.write(p, meta, List.of(GgufTensor.of("w", q), GgufTensor.of(DenseTensor.ofFloats("b", new long[]{2},
                 new float[]{1, 2}))));
         return p;

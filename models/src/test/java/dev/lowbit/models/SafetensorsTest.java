@@ -32,14 +32,6 @@ class SafetensorsTest {
     @TempDir
     Path dir;
 
-    private static float[] random(Random r, int n) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) r.nextGaussian();
-        }
-        return v;
-    }
-
     private static DenseTensor half(String name, DType type, long[] shape, Random r) {
         int n = (int) DenseTensor.elements(shape);
         byte[] b = new byte[2 * n];
@@ -50,7 +42,7 @@ class SafetensorsTest {
     private static Map<String, DenseTensor> dense() {
         Random r = new Random(3);
         Map<String, DenseTensor> m = new LinkedHashMap<>();
-        m.put("emb.weight", DenseTensor.ofFloats("emb.weight", new long[]{4, 8}, random(r, 32)));
+        m.put("emb.weight", DenseTensor.ofFloats("emb.weight", new long[]{4, 8}, TestData.gaussian(r, 32)));
         m.put("h", half("h", DType.F16, new long[]{3, 5}, r));
         m.put("b", half("b", DType.BF16, new long[]{7}, r));
         m.put("scalar", DenseTensor.ofFloats("scalar", new long[]{}, new float[]{2.5f}));
@@ -67,7 +59,7 @@ class SafetensorsTest {
         for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1,
                 QuantFormat.grouped(3, 64, false, ScaleType.F16), QuantFormat.grouped(4, QuantFormat.ROW, true, ScaleType.F32),
                 QuantFormat.codebook4(32, ScaleType.F16))) {
-            m.put("layer." + f.name(), ops.quantize(f, random(r, rows * cols), rows, cols, arena));
+            m.put("layer." + f.name(), ops.quantize(f, TestData.gaussian(r, rows * cols), rows, cols, arena));
         }
         QuantizedTensor base = m.get("layer.q4_0");
         m.put("with_outliers", base.withOutliers(SparseOutliers.of(rows, cols, new int[]{0, 2, 2, 3},
