@@ -1,9 +1,20 @@
 package dev.lowbit.models;
 
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.kernels.QuantOps;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -76,5 +87,53 @@ class MiniLmTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> model.initializer("embeddings.position_ids"));
         assertTrue(e.getMessage().contains("embeddings.position_ids") && e.getMessage().contains("INT64"), e.getMessage());
+    }
+
+    /** ONNX keeps a MatMul weight as [in, out]; ggml and lowbit quantize rows of [out, in]. */
+    private static float[] transpose(float[] w, int rows, int cols) {
+        float[] t = new float[w.length];
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) {
+                t[c * rows + r] = w[r * cols + c];
+            }
+        }
+        return t;
+    }
+
+    @Test
+    void quantizedModelRoundTripsThroughGguf(@TempDir Path dir) throws IOException {
+        List<QuantFormat> formats = List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1);
+        try (Arena arena = Arena.ofConfined()) {
+            List<GgufTensor> tensors = new ArrayList<>();
+            int i = 0;
+            for (DenseTensor w : model.linearWeights().values()) {
+                int in = (int) w.shape()[0];
+                int out = (int) w.shape()[1];
+                QuantFormat f = formats.get(i++ % formats.size());
+                QuantizedTensor q = QuantOps.get().quantize(f, transpose(w.toFloats(), in, out), out, in, arena);
+                tensors.add(GgufTensor.of(w.name(), q));
+            }
+            DenseTensor emb = model.initializer("embeddings.word_embeddings.weight");
+            tensors.add(GgufTensor.of(emb));
+            Map<String, GgufValue> meta = new LinkedHashMap<>();
+            meta.put("general.architecture", GgufValue.string("bert"));
+            meta.put("general.name", GgufValue.string("all-MiniLM-L6-v2"));
+            Path a = dir.resolve("minilm.gguf");
+            GgufFile.write(a, meta, tensors);
+            GgufFile.Contents c = GgufFile.read(a, arena);
+            assertEquals(meta, c.metadata());
+            assertEquals(37, c.tensors().size());
+            for (GgufTensor t : tensors) {
+                GgufTensor back = c.tensors().get(t.name());
+                assertEquals(t.type(), back.type(), t.name());
+                assertTrue(Arrays.equals(t.dims(), back.dims()), t.name());
+                assertEquals(-1, t.data().mismatch(back.data()), t.name());
+            }
+            Path b = dir.resolve("again.gguf");
+            GgufFile.write(b, c.metadata(), List.copyOf(c.tensors().values()));
+            assertEquals(-1, Files.mismatch(a, b), "written, read and written again: the same bytes");
+            System.out.println("MiniLM GGUF (36 linear weights in Q8_0/Q4_0/Q4_1, word embeddings F32): "
+                    + Files.size(a) + " bytes");
+        }
     }
 }
