@@ -2,6 +2,8 @@
 module dev.lowbit.bindings {
     exports dev.lowbit.format;
     exports dev.lowbit.io;
+    // The container's plane rules and atomic writes, shared with the models module's safetensors files.
+    exports dev.lowbit.io.internal to dev.lowbit.models;
     // Native kernels and test memory: for the kernel implementations only, not a public API.
     exports dev.lowbit.nativelib to dev.lowbit.kernels;
 }

@@ -11,24 +11,25 @@ import java.util.Map;
  * The subset of JSON a safetensors header needs: objects, arrays, strings, integers, booleans and
  * null. Parsed objects are {@code Map<String, Object>} in file order, arrays {@code List<Object>},
  * integers {@code Long}, null {@link #NULL}. The parser is strict because its input is untrusted:
- * no fractions or exponents, no duplicate keys, no trailing garbage, bounded nesting.
+ * no fractions or exponents, no duplicate keys, no trailing garbage, bounded nesting. Public for the
+ * safetensors reader of the models module.
  */
-final class Json {
+public final class Json {
     private Json() {
     }
 
     /** The JSON null, distinct from Java null so that a missing key and a null value differ. */
-    static final Object NULL = new Object() {
+    public static final Object NULL = new Object() {
         @Override
         public String toString() {
             return "null";
         }
     };
 
-    static final int MAX_DEPTH = 8;
+    public static final int MAX_DEPTH = 8;
 
     /** Compact JSON for maps, lists, strings, integral numbers, booleans and null. */
-    static String write(Object value) {
+    public static String write(Object value) {
         StringBuilder sb = new StringBuilder();
         write(sb, value);
         return sb.toString();
@@ -94,7 +95,7 @@ final class Json {
     }
 
     /** Parses one JSON value followed only by whitespace. */
-    static Object parse(String text) throws ParseException {
+    public static Object parse(String text) throws ParseException {
         Parser p = new Parser(text);
         p.skipSpace();
         Object v = p.value(1);

@@ -1,309 +1,36 @@
 package dev.lowbit.io;
 
-import dev.lowbit.format.Layouts;
-import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.io.internal.ContainerReader;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.text.ParseException;
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.Comparator;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
- * Reads one file, trusting nothing in it: every length, offset, shape and checksum is checked before a
- * tensor is built, and every inconsistency becomes a {@link CorruptFileException} naming the field.
+ * Reads one lowbit file through {@link ContainerReader}, which trusts nothing in it: every length, offset,
+ * shape and checksum is checked before a tensor is built.
  */
 final class LowbitReader {
     /** The largest header accepted, so that a damaged length cannot make the reader allocate gigabytes. */
-    static final long MAX_HEADER = 100L << 20;
+    static final long MAX_HEADER = ContainerReader.MAX_HEADER;
 
-    private static final Set<String> ENTRY_FIELDS = Set.of("dtype", "shape", "data_offsets");
-    private static final Set<String> DESCRIPTOR_FIELDS = Set.of("format", "rows", "cols", "nnz", "crc32c");
-
-    /** A header entry: a byte range of the buffer, already checked against its dtype and shape. */
-    private record Entry(String key, String dtype, List<Long> shape, long begin, long end) {
-    }
-
-    /** A tensor as the header describes it; {@code planes} follow {@link Planes#expected}. */
-    private record Layout(String name, QuantFormat format, int rows, int cols, boolean outliers, List<Entry> planes,
-                          Map<String, String> crcs) {
-    }
-
-    private final Path path;
-    private final long size;
-    private long bufferStart;
-    private final List<Layout> layouts = new ArrayList<>();
-    private final Map<String, String> user = new LinkedHashMap<>();
-
-    private LowbitReader(Path path, long size) {
-        this.path = path;
-        this.size = size;
+    private LowbitReader() {
     }
 
     static LowbitFile.Contents open(Path path, Arena arena) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            LowbitReader r = new LowbitReader(path, ch.size());
-            r.parse(r.readHeader(ch));
+            ContainerReader r = ContainerReader.read(ch, path, true);
             // Checksums and CSR checks run over a private mapping, so that a corrupt file leaves no
             // mapping behind in the caller's arena (which might be the global one).
             try (Arena scratch = Arena.ofConfined()) {
-                r.build(ch.map(FileChannel.MapMode.READ_ONLY, 0, r.size, scratch), true);
+                r.tensors(ch.map(FileChannel.MapMode.READ_ONLY, 0, r.size(), scratch), true);
             }
-            Map<String, QuantizedTensor> tensors = r.build(ch.map(FileChannel.MapMode.READ_ONLY, 0, r.size, arena), false);
-            return new LowbitFile.Contents(tensors, Collections.unmodifiableMap(r.user));
-        }
-    }
-
-    private CorruptFileException bad(String message) {
-        return new CorruptFileException(path, message);
-    }
-
-    private String readHeader(FileChannel ch) throws IOException {
-        if (size < 8) {
-            throw bad("file is " + size + " bytes, shorter than the 8-byte header length");
-        }
-        long n = read(ch, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        // n is unsigned on disk: a negative long is a length of 2^63 or more.
-        if (n < 0 || n > MAX_HEADER || n > size - 8) {
-            throw bad("header length " + Long.toUnsignedString(n) + " does not fit: the file is " + size
-                    + " bytes and a header may be at most " + MAX_HEADER);
-        }
-        bufferStart = 8 + n;
-        try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(read(ch, 8, (int) n)).toString();
-        } catch (CharacterCodingException e) {
-            throw bad("header is not valid UTF-8 (" + e + ")");
-        }
-    }
-
-    private ByteBuffer read(FileChannel ch, long at, int n) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(n);
-        while (b.hasRemaining()) {
-            if (ch.read(b, at + b.position()) < 0) {
-                throw bad("file ended at byte " + (at + b.position()) + " while reading the header");
-            }
-        }
-        return b.flip();
-    }
-
-    private void parse(String text) throws CorruptFileException {
-        Map<?, ?> header = object(parseJson(text, "header"), "header");
-        Map<String, String> meta = new LinkedHashMap<>();
-        for (Map.Entry<?, ?> e : object(header.get(Planes.METADATA), "header field " + Planes.METADATA).entrySet()) {
-            if (!(e.getValue() instanceof String s)) {
-                throw bad("metadata '" + e.getKey() + "' is " + e.getValue() + ", not a string");
-            }
-            meta.put((String) e.getKey(), s);
-        }
-        Map<String, Entry> entries = entries(header);
-        if (!Planes.VERSION.equals(meta.get(Planes.VERSION_KEY))) {
-            throw bad("metadata " + Planes.VERSION_KEY + " is " + meta.get(Planes.VERSION_KEY) + ", not "
-                    + Planes.VERSION + ": not a lowbit file, or a newer version");
-        }
-        String crc = Planes.metadataCrc(meta);
-        if (!crc.equals(meta.get(Planes.METADATA_CRC_KEY))) {
-            throw bad("metadata has CRC-32C " + crc + " but " + Planes.METADATA_CRC_KEY + " says "
-                    + meta.get(Planes.METADATA_CRC_KEY));
-        }
-        for (Map.Entry<String, String> e : meta.entrySet()) {
-            String k = e.getKey();
-            if (!k.startsWith(Planes.PREFIX)) {
-                user.put(k, e.getValue());
-            } else if (!k.equals(Planes.VERSION_KEY) && !k.equals(Planes.METADATA_CRC_KEY)) {
-                layouts.add(layout(k.substring(Planes.PREFIX.length()), e.getValue(), entries));
-            }
-        }
-        if (!entries.isEmpty()) {
-            throw bad("header entries " + entries.keySet() + " belong to no lowbit tensor");
-        }
-        // The map's order is the write order, which is the order of the data planes in the buffer.
-        layouts.sort(Comparator.comparingLong(l -> l.planes.getFirst().begin));
-    }
-
-    private Object parseJson(String text, String what) throws CorruptFileException {
-        try {
-            return Json.parse(text);
-        } catch (ParseException e) {
-            throw bad(what + " is not valid JSON: " + e.getMessage());
-        }
-    }
-
-    private Map<?, ?> object(Object v, String what) throws CorruptFileException {
-        if (!(v instanceof Map<?, ?> m)) {
-            throw bad(what + " is " + (v == null ? "missing" : v) + ", not a JSON object");
-        }
-        return m;
-    }
-
-    private long integer(Object v, String what, long max) throws CorruptFileException {
-        if (!(v instanceof Long x) || x < 0 || x > max) {
-            throw bad(what + " is " + v + ", not an integer in [0, " + max + "]");
-        }
-        return x;
-    }
-
-    /** Every entry but the metadata, checked on its own and then for tiling the buffer exactly. */
-    private Map<String, Entry> entries(Map<?, ?> header) throws CorruptFileException {
-        long bufferSize = size - bufferStart;
-        Map<String, Entry> out = new HashMap<>();
-        for (Map.Entry<?, ?> e : header.entrySet()) {
-            String key = (String) e.getKey();
-            if (key.equals(Planes.METADATA)) {
-                continue;
-            }
-            String where = "plane '" + key + "'";
-            Map<?, ?> d = object(e.getValue(), where);
-            if (!ENTRY_FIELDS.equals(d.keySet())) {
-                throw bad(where + " has fields " + d.keySet() + ", expected " + ENTRY_FIELDS);
-            }
-            Integer width = d.get("dtype") instanceof String s ? Planes.DTYPE_BYTES.get(s) : null;
-            if (width == null) {
-                throw bad(where + " has unknown dtype " + d.get("dtype"));
-            }
-            List<Long> shape = integers(d.get("shape"), where + " shape", -1);
-            List<Long> offsets = integers(d.get("data_offsets"), where + " data_offsets", 2);
-            long bytes = width;
-            for (long dim : shape) {
-                if (dim != 0 && bytes > Long.MAX_VALUE / dim) {
-                    throw bad(where + " shape " + shape + " overflows a 64-bit byte count");
-                }
-                bytes *= dim;
-            }
-            long begin = offsets.get(0);
-            long end = offsets.get(1);
-            if (begin > end || end > bufferSize) {
-                throw bad(where + " data_offsets " + offsets + " are not a range within the " + bufferSize
-                        + "-byte buffer");
-            }
-            if (end - begin != bytes) {
-                throw bad(where + " data_offsets " + offsets + " hold " + (end - begin) + " bytes, but "
-                        + d.get("dtype") + " " + shape + " needs " + bytes);
-            }
-            out.put(key, new Entry(key, (String) d.get("dtype"), shape, begin, end));
-        }
-        List<Entry> sorted = new ArrayList<>(out.values());
-        sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
-        long at = 0;
-        String after = "the start of the buffer";
-        for (Entry p : sorted) {
-            if (p.begin != at) {
-                throw bad("plane '" + p.key + "' starts at buffer offset " + p.begin + " but " + after + " ends at " + at
-                        + (p.begin > at ? ": a hole" : ": an overlap"));
-            }
-            at = p.end;
-            after = "plane '" + p.key + "'";
-        }
-        if (at != bufferSize) {
-            throw bad("planes cover " + at + " bytes but the buffer after the header has " + bufferSize);
-        }
-        return out;
-    }
-
-    private List<Long> integers(Object v, String what, int count) throws CorruptFileException {
-        if (!(v instanceof List<?> l) || (count >= 0 && l.size() != count)) {
-            throw bad(what + " is " + v + ", not an array" + (count >= 0 ? " of " + count + " integers" : ""));
-        }
-        List<Long> out = new ArrayList<>();
-        for (Object o : l) {
-            out.add(integer(o, what, Long.MAX_VALUE));
-        }
-        return out;
-    }
-
-    /** Reads a {@code lowbit.<name>} descriptor and takes its planes out of {@code entries}. */
-    private Layout layout(String name, String text, Map<String, Entry> entries) throws CorruptFileException {
-        String where = "metadata " + Planes.PREFIX + name;
-        Map<?, ?> d = object(parseJson(text, where), where);
-        if (!DESCRIPTOR_FIELDS.containsAll(d.keySet())) {
-            throw bad(where + " has fields " + d.keySet() + ", expected some of " + DESCRIPTOR_FIELDS);
-        }
-        QuantFormat f;
-        try {
-            f = QuantFormat.parse(d.get("format") instanceof String s ? s : String.valueOf(d.get("format")));
-        } catch (IllegalArgumentException e) {
-            throw bad(where + " format: " + e.getMessage());
-        }
-        int rows = (int) integer(d.get("rows"), where + " rows", Integer.MAX_VALUE);
-        int cols = (int) integer(d.get("cols"), where + " cols", Integer.MAX_VALUE);
-        long nnz = d.containsKey("nnz") ? integer(d.get("nnz"), where + " nnz", Integer.MAX_VALUE) : -1;
-        Map<String, String> crcs = new HashMap<>();
-        for (Map.Entry<?, ?> e : object(d.get("crc32c"), where + " crc32c").entrySet()) {
-            if (!(e.getValue() instanceof String s) || !s.matches("[0-9a-f]{8}")) {
-                throw bad(where + " crc32c of '" + e.getKey() + "' is " + e.getValue() + ", not 8 lowercase hex digits");
-            }
-            crcs.put((String) e.getKey(), s);
-        }
-        List<Planes.Spec> specs = Planes.expected(f, rows, cols, nnz);
-        List<String> parts = specs.stream().map(Planes.Spec::part).toList();
-        if (!crcs.keySet().equals(Set.copyOf(parts))) {
-            throw bad(where + " has checksums for " + crcs.keySet() + " but a " + f + " tensor"
-                    + (nnz >= 0 ? " with outliers" : "") + " has planes " + parts);
-        }
-        List<Entry> planes = new ArrayList<>();
-        for (Planes.Spec s : specs) {
-            String key = name + "." + s.part();
-            Entry p = entries.remove(key);
-            if (p == null) {
-                throw bad("plane '" + key + "' of tensor '" + name + "' is missing");
-            }
-            if (!p.dtype.equals(s.dtype()) || !p.shape.equals(s.shape())) {
-                throw bad("plane '" + key + "' is " + p.dtype + " " + p.shape + " but a " + rows + "x" + cols + " " + f
-                        + " tensor needs " + s.dtype() + " " + s.shape());
-            }
-            planes.add(p);
-        }
-        return new Layout(name, f, rows, cols, nnz >= 0, planes, crcs);
-    }
-
-    /** Builds every tensor over {@code file}, first checking each plane's checksum when asked. */
-    private Map<String, QuantizedTensor> build(MemorySegment file, boolean verify) throws CorruptFileException {
-        Map<String, QuantizedTensor> out = new LinkedHashMap<>();
-        for (Layout l : layouts) {
-            List<MemorySegment> s = new ArrayList<>();
-            for (Entry p : l.planes) {
-                MemorySegment seg = file.asSlice(bufferStart + p.begin, p.end - p.begin);
-                String part = p.key.substring(l.name.length() + 1);
-                String crc = verify ? Planes.crc32c(seg) : null;
-                if (verify && !crc.equals(l.crcs.get(part))) {
-                    throw bad("plane '" + p.key + "' has CRC-32C " + crc + " but the header says " + l.crcs.get(part));
-                }
-                s.add(seg);
-            }
-            out.put(l.name, tensor(l, s));
-        }
-        return Collections.unmodifiableMap(out);
-    }
-
-    private QuantizedTensor tensor(Layout l, List<MemorySegment> s) throws CorruptFileException {
-        QuantFormat f = l.format;
-        int i = 0;
-        MemorySegment data = s.get(i++);
-        MemorySegment scales = f.isGgml() ? null : s.get(i++);
-        MemorySegment zeros = f.hasZeroPlane() ? s.get(i++) : null;
-        float[] levels = f.kind() == QuantFormat.Kind.CODEBOOK4 ? s.get(i++).toArray(Layouts.F32) : null;
-        try {
-            QuantizedTensor t = QuantizedTensor.of(f, l.rows, l.cols, data, scales, zeros, levels);
-            return l.outliers ? t.withOutliers(SparseOutliers.of(l.rows, l.cols, s.get(i), s.get(i + 1), s.get(i + 2))) : t;
-        } catch (IllegalArgumentException e) {
-            throw new CorruptFileException(path, "tensor '" + l.name + "': " + e.getMessage(), e);
+            Map<String, QuantizedTensor> tensors = r.tensors(ch.map(FileChannel.MapMode.READ_ONLY, 0, r.size(), arena), false);
+            return new LowbitFile.Contents(tensors, r.userMetadata());
         }
     }
 }

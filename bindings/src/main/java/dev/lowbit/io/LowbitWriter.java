@@ -1,23 +1,20 @@
 package dev.lowbit.io;
 
-import dev.lowbit.format.Layouts;
+import dev.lowbit.io.internal.AtomicWrite;
+import dev.lowbit.io.internal.ContainerPlanes;
+
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.format.SparseOutliers;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.CharBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -30,7 +27,7 @@ final class LowbitWriter {
     private static final int ALIGN = 64;
     private static final String NO_CRC = "00000000";
 
-    private record Plane(String tensor, Planes.Spec spec, MemorySegment bytes) {
+    private record Plane(String tensor, ContainerPlanes.Spec spec, MemorySegment bytes) {
         String key() {
             return tensor + "." + spec.part();
         }
@@ -46,21 +43,21 @@ final class LowbitWriter {
         for (Map.Entry<String, String> e : user.entrySet()) {
             Objects.requireNonNull(e.getKey(), "metadata key");
             Objects.requireNonNull(e.getValue(), "value of metadata key " + e.getKey());
-            if (e.getKey().startsWith(Planes.PREFIX)) {
+            if (e.getKey().startsWith(ContainerPlanes.PREFIX)) {
                 throw new IllegalArgumentException("metadata key '" + e.getKey() + "' is reserved: keys starting with "
-                        + Planes.PREFIX + " are lowbit's own");
+                        + ContainerPlanes.PREFIX + " are lowbit's own");
             }
         }
         java.util.Set<String> keys = new java.util.HashSet<>();
         for (Map.Entry<String, QuantizedTensor> e : this.tensors.entrySet()) {
             String name = Objects.requireNonNull(e.getKey(), "tensor name");
             QuantizedTensor t = Objects.requireNonNull(e.getValue(), "tensor " + name);
-            String key = Planes.PREFIX + name;
-            if (name.isEmpty() || key.equals(Planes.VERSION_KEY) || key.equals(Planes.METADATA_CRC_KEY)) {
+            String key = ContainerPlanes.PREFIX + name;
+            if (name.isEmpty() || key.equals(ContainerPlanes.VERSION_KEY) || key.equals(ContainerPlanes.METADATA_CRC_KEY)) {
                 throw new IllegalArgumentException("tensor name '" + name + "' is empty or reserved");
             }
-            List<MemorySegment> segs = segments(t);
-            List<Planes.Spec> specs = Planes.expected(t.format(), t.rows(), t.cols(),
+            List<MemorySegment> segs = ContainerPlanes.segments(t);
+            List<ContainerPlanes.Spec> specs = ContainerPlanes.expected(t.format(), t.rows(), t.cols(),
                     t.outliers() == null ? -1 : t.outliers().nnz());
             for (int i = 0; i < specs.size(); i++) {
                 Plane p = new Plane(name, specs.get(i), segs.get(i));
@@ -72,34 +69,11 @@ final class LowbitWriter {
         }
     }
 
-    /** The tensor's planes in the order of {@link Planes#expected}. */
-    private static List<MemorySegment> segments(QuantizedTensor t) {
-        List<MemorySegment> out = new ArrayList<>();
-        out.add(t.data());
-        if (t.scales() != null) {
-            out.add(t.scales());
-        }
-        if (t.zeros() != null) {
-            out.add(t.zeros());
-        }
-        if (t.format().kind() == QuantFormat.Kind.CODEBOOK4) {
-            MemorySegment lv = MemorySegment.ofArray(new byte[64]);
-            MemorySegment.copy(t.levels(), 0, lv, Layouts.F32, 0, 16);
-            out.add(lv);
-        }
-        SparseOutliers o = t.outliers();
-        if (o != null) {
-            out.add(o.rowPtrPlane());
-            out.add(o.colIdxPlane());
-            out.add(o.valuesPlane());
-        }
-        return out;
-    }
 
     /** The JSON header, unpadded; {@code crcs} holds one checksum per plane (placeholders give the same length). */
     private byte[] header(List<String> crcs) {
         Map<String, Object> meta = new LinkedHashMap<>();
-        meta.put(Planes.VERSION_KEY, Planes.VERSION);
+        meta.put(ContainerPlanes.VERSION_KEY, ContainerPlanes.VERSION);
         int i = 0;
         for (Map.Entry<String, QuantizedTensor> e : tensors.entrySet()) {
             QuantizedTensor t = e.getValue();
@@ -115,12 +89,12 @@ final class LowbitWriter {
                 desc.put("nnz", t.outliers().nnz());
             }
             desc.put("crc32c", crc);
-            meta.put(Planes.PREFIX + e.getKey(), Json.write(desc));
+            meta.put(ContainerPlanes.PREFIX + e.getKey(), Json.write(desc));
         }
         meta.putAll(user);
-        meta.put(Planes.METADATA_CRC_KEY, Planes.metadataCrc(meta));
+        meta.put(ContainerPlanes.METADATA_CRC_KEY, ContainerPlanes.metadataCrc(meta));
         Map<String, Object> header = new LinkedHashMap<>();
-        header.put(Planes.METADATA, meta);
+        header.put(ContainerPlanes.METADATA, meta);
         long at = 0;
         for (Plane p : planes) {
             long end = at + p.bytes.byteSize();
@@ -151,48 +125,25 @@ final class LowbitWriter {
             throw new IllegalArgumentException("the header would be " + padded + " bytes, more than "
                     + LowbitReader.MAX_HEADER);
         }
-        Path abs = path.toAbsolutePath();
-        Path tmp = Files.createTempFile(abs.getParent(), abs.getFileName().toString(), ".tmp");
-        try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                // Planes first, so that each checksum is taken over the very bytes written, in one pass.
-                long at = 8 + padded;
-                for (int i = 0; i < planes.size(); i++) {
-                    CRC32C crc = new CRC32C();
-                    Planes.write(ch, at, planes.get(i).bytes, crc, Planes.CHUNK);
-                    crcs.set(i, Planes.hex(crc));
-                    at += planes.get(i).bytes.byteSize();
-                }
-                byte[] json = header(crcs);
-                if (json.length != draft.length) {
-                    throw new IllegalStateException("header length changed from " + draft.length + " to " + json.length);
-                }
-                ByteBuffer head = ByteBuffer.allocate((int) (8 + padded)).order(ByteOrder.LITTLE_ENDIAN);
-                head.putLong(padded).put(json);
-                while (head.hasRemaining()) {
-                    head.put((byte) ' ');
-                }
-                Planes.write(ch, 0, MemorySegment.ofBuffer(head.flip()), new CRC32C(), Planes.CHUNK);
-                ch.force(true);
+        AtomicWrite.write(path, ch -> {
+            // Planes first, so that each checksum is taken over the very bytes written, in one pass.
+            long at = 8 + padded;
+            for (int i = 0; i < planes.size(); i++) {
+                CRC32C crc = new CRC32C();
+                ContainerPlanes.write(ch, at, planes.get(i).bytes, crc, ContainerPlanes.CHUNK);
+                crcs.set(i, ContainerPlanes.hex(crc));
+                at += planes.get(i).bytes.byteSize();
             }
-            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (Throwable t) {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException e) {
-                t.addSuppressed(e);
+            byte[] json = header(crcs);
+            if (json.length != draft.length) {
+                throw new IllegalStateException("header length changed from " + draft.length + " to " + json.length);
             }
-            throw t;
-        }
-        syncDirectory(abs.getParent());
-    }
-
-    /** A rename is durable only once its directory is synced; platforms that cannot open a directory skip it. */
-    private static void syncDirectory(Path dir) {
-        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-            ch.force(true);
-        } catch (IOException e) {
-            // The file itself is complete and synced; only the rename's durability is left to the OS.
-        }
+            ByteBuffer head = ByteBuffer.allocate((int) (8 + padded)).order(ByteOrder.LITTLE_ENDIAN);
+            head.putLong(padded).put(json);
+            while (head.hasRemaining()) {
+                head.put((byte) ' ');
+            }
+            ContainerPlanes.write(ch, 0, MemorySegment.ofBuffer(head.flip()), new CRC32C(), ContainerPlanes.CHUNK);
+        });
     }
 }

@@ -1,5 +1,7 @@
 package dev.lowbit.io;
 
+import dev.lowbit.io.internal.ContainerPlanes;
+
 import dev.lowbit.format.Codebooks;
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
@@ -197,7 +199,7 @@ class LowbitFileTest {
             assertEquals("int3_asym_g64_f16", w.get("format"));
             assertEquals(3L, w.get("rows"));
             assertEquals(100L, w.get("cols"));
-            assertEquals(Planes.crc32c(in.get("w").data()), ((Map<?, ?>) w.get("crc32c")).get("data"));
+            assertEquals(ContainerPlanes.crc32c(in.get("w").data()), ((Map<?, ?>) w.get("crc32c")).get("data"));
             String[][] want = {
                 {"w.data", "U8", "[3, 38]"}, {"w.scales", "F16", "[3, 2]"}, {"w.zeros", "F16", "[3, 2]"},
                 {"w.outliers.row_ptr", "I32", "[4]"},
@@ -270,7 +272,7 @@ class LowbitFileTest {
 
     /** Slices smaller than a plane, and heap segments with no ByteBuffer view, write the same bytes. */
     @ParameterizedTest
-    @ValueSource(longs = {1, 7, 64, 1000, Planes.CHUNK})
+    @ValueSource(longs = {1, 7, 64, 1000, ContainerPlanes.CHUNK})
     void planesAreWrittenInSlices(long chunk) throws IOException {
         float[] values = new float[250];
         SplittableRandom r = new SplittableRandom(chunk);
@@ -287,12 +289,12 @@ class LowbitFileTest {
             MemorySegment nat = arena.allocate(want.length);
             MemorySegment.copy(want, 0, nat, ValueLayout.JAVA_BYTE, 0, want.length);
             CRC32C c1 = new CRC32C();
-            Planes.write(ch, 3, nat, c1, chunk);
+            ContainerPlanes.write(ch, 3, nat, c1, chunk);
             CRC32C c2 = new CRC32C();
-            Planes.write(ch, 3 + want.length, MemorySegment.ofArray(values), c2, chunk);
+            ContainerPlanes.write(ch, 3 + want.length, MemorySegment.ofArray(values), c2, chunk);
             assertEquals(direct.getValue(), c1.getValue());
             assertEquals(direct.getValue(), c2.getValue());
-            assertEquals(Planes.hex(direct), Planes.crc32c(nat));
+            assertEquals(ContainerPlanes.hex(direct), ContainerPlanes.crc32c(nat));
         }
         byte[] got = Files.readAllBytes(f);
         assertArrayEquals(want, Arrays.copyOfRange(got, 3, 3 + want.length));
@@ -488,10 +490,10 @@ class LowbitFileTest {
                     int end = Math.clamp((Long) off.get(1), 0, buffer.length);
                     CRC32C c = new CRC32C();
                     c.update(buffer, begin, Math.max(0, end - begin));
-                    return Planes.hex(c);
+                    return ContainerPlanes.hex(c);
                 }));
             }
-            meta().put("lowbit.metadata_crc32c", Planes.metadataCrc(meta()));
+            meta().put("lowbit.metadata_crc32c", ContainerPlanes.metadataCrc(meta()));
         }
 
         byte[] bytes() {

@@ -1,7 +1,11 @@
-package dev.lowbit.io;
+package dev.lowbit.io.internal;
 
+import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.io.Json;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -15,42 +19,46 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.zip.CRC32C;
 
-/** What the writer and the reader agree on: plane names, dtypes, shapes, metadata keys and checksums. */
-final class Planes {
-    private Planes() {
+/**
+ * What the lowbit container's writer and reader agree on: plane names, dtypes, shapes, metadata keys and
+ * checksums. Shared with the models module's safetensors files, which store quantized tensors the same
+ * way; exported to that module only, not an API.
+ */
+public final class ContainerPlanes {
+    private ContainerPlanes() {
     }
 
-    static final String METADATA = "__metadata__";
-    static final String PREFIX = "lowbit.";
-    static final String VERSION_KEY = PREFIX + "version";
-    static final String VERSION = "1";
+    public static final String METADATA = "__metadata__";
+    public static final String PREFIX = "lowbit.";
+    public static final String VERSION_KEY = PREFIX + "version";
+    public static final String VERSION = "1";
     /**
      * CRC-32C of the whole {@code __metadata__} object (this entry left out, keys sorted, compact JSON).
      * Plane checksums cannot see the header, and a damaged {@code cols} or format name can describe the
      * same bytes differently (Q4_0 3x37 and 3x33 have the same blocks), so the header needs its own.
      */
-    static final String METADATA_CRC_KEY = PREFIX + "metadata_crc32c";
+    public static final String METADATA_CRC_KEY = PREFIX + "metadata_crc32c";
 
-    static final String DATA = "data";
-    static final String SCALES = "scales";
-    static final String ZEROS = "zeros";
-    static final String LEVELS = "levels";
-    static final String ROW_PTR = "outliers.row_ptr";
-    static final String COL_IDX = "outliers.col_idx";
-    static final String VALUES = "outliers.values";
+    public static final String DATA = "data";
+    public static final String SCALES = "scales";
+    public static final String ZEROS = "zeros";
+    public static final String LEVELS = "levels";
+    public static final String ROW_PTR = "outliers.row_ptr";
+    public static final String COL_IDX = "outliers.col_idx";
+    public static final String VALUES = "outliers.values";
 
     /** asByteBuffer holds at most 2 GiB, so planes are streamed in slices of this size. */
-    static final long CHUNK = 1L << 30;
+    public static final long CHUNK = 1L << 30;
 
     /** The safetensors dtypes and their widths in bytes. */
-    static final Map<String, Integer> DTYPE_BYTES = Map.ofEntries(
+    public static final Map<String, Integer> DTYPE_BYTES = Map.ofEntries(
             Map.entry("BOOL", 1), Map.entry("U8", 1), Map.entry("I8", 1), Map.entry("F8_E5M2", 1),
             Map.entry("F8_E4M3", 1), Map.entry("I16", 2), Map.entry("U16", 2), Map.entry("F16", 2),
             Map.entry("BF16", 2), Map.entry("I32", 4), Map.entry("U32", 4), Map.entry("F32", 4),
             Map.entry("I64", 8), Map.entry("U64", 8), Map.entry("F64", 8));
 
     /** One plane as the header describes it; {@code part} is the name after {@code "<tensor>."}. */
-    record Spec(String part, String dtype, List<Long> shape) {
+    public record Spec(String part, String dtype, List<Long> shape) {
     }
 
     /**
@@ -58,7 +66,7 @@ final class Planes {
      *
      * @param nnz the number of outliers, or -1 for none
      */
-    static List<Spec> expected(QuantFormat f, int rows, int cols, long nnz) {
+    public static List<Spec> expected(QuantFormat f, int rows, int cols, long nnz) {
         String st = f.scaleType() == ScaleType.F16 ? "F16" : "F32";
         List<Long> groups = List.of((long) rows, (long) f.groupsPerRow(cols));
         List<Spec> out = new ArrayList<>();
@@ -80,12 +88,12 @@ final class Planes {
         return out;
     }
 
-    static String hex(CRC32C crc) {
+    public static String hex(CRC32C crc) {
         return HexFormat.of().toHexDigits((int) crc.getValue());
     }
 
     /** CRC-32C of a segment of any size. */
-    static String crc32c(MemorySegment s) {
+    public static String crc32c(MemorySegment s) {
         CRC32C crc = new CRC32C();
         for (long off = 0; off < s.byteSize(); off += CHUNK) {
             crc.update(s.asSlice(off, Math.min(CHUNK, s.byteSize() - off)).asByteBuffer());
@@ -94,7 +102,7 @@ final class Planes {
     }
 
     /** The checksum stored under {@link #METADATA_CRC_KEY}. */
-    static String metadataCrc(Map<String, ?> metadata) {
+    public static String metadataCrc(Map<String, ?> metadata) {
         Map<String, Object> sorted = new TreeMap<>(metadata);
         sorted.remove(METADATA_CRC_KEY);
         CRC32C crc = new CRC32C();
@@ -106,7 +114,7 @@ final class Planes {
      * Writes {@code seg} at {@code position} in slices of at most {@code chunk} bytes, feeding the same
      * bytes to {@code crc} so that the checksum describes exactly what reached the file.
      */
-    static void write(FileChannel ch, long position, MemorySegment seg, CRC32C crc, long chunk) throws IOException {
+    public static void write(FileChannel ch, long position, MemorySegment seg, CRC32C crc, long chunk) throws IOException {
         // A heap segment over a non-byte array has no ByteBuffer view: stage it through a byte[].
         long step = seg.isNative() ? chunk : Math.min(chunk, 1 << 20);
         for (long off = 0; off < seg.byteSize(); off += step) {
@@ -119,5 +127,44 @@ final class Planes {
                 at += ch.write(b, at);
             }
         }
+    }
+
+    /** The tensor's planes in the order of {@link #expected}. */
+    public static List<MemorySegment> segments(QuantizedTensor t) {
+        List<MemorySegment> out = new ArrayList<>();
+        out.add(t.data());
+        if (t.scales() != null) {
+            out.add(t.scales());
+        }
+        if (t.zeros() != null) {
+            out.add(t.zeros());
+        }
+        if (t.format().kind() == QuantFormat.Kind.CODEBOOK4) {
+            MemorySegment lv = MemorySegment.ofArray(new byte[64]);
+            MemorySegment.copy(t.levels(), 0, lv, Layouts.F32, 0, 16);
+            out.add(lv);
+        }
+        SparseOutliers o = t.outliers();
+        if (o != null) {
+            out.add(o.rowPtrPlane());
+            out.add(o.colIdxPlane());
+            out.add(o.valuesPlane());
+        }
+        return out;
+    }
+
+    /**
+     * A tensor over planes given in the order of {@link #expected}.
+     *
+     * @throws IllegalArgumentException if the planes do not make a valid tensor (levels, CSR)
+     */
+    public static QuantizedTensor tensor(QuantFormat f, int rows, int cols, boolean outliers, List<MemorySegment> s) {
+        int i = 0;
+        MemorySegment data = s.get(i++);
+        MemorySegment scales = f.isGgml() ? null : s.get(i++);
+        MemorySegment zeros = f.hasZeroPlane() ? s.get(i++) : null;
+        float[] levels = f.kind() == QuantFormat.Kind.CODEBOOK4 ? s.get(i++).toArray(Layouts.F32) : null;
+        QuantizedTensor t = QuantizedTensor.of(f, rows, cols, data, scales, zeros, levels);
+        return outliers ? t.withOutliers(SparseOutliers.of(rows, cols, s.get(i), s.get(i + 1), s.get(i + 2))) : t;
     }
 }
