@@ -182,52 +182,44 @@ final class VectorMatmulKernels implements MatmulKernels {
         }
     }
 
-    /** A Q8_0 block's 32 products with {@code xf[o ..]}, summed in lanes (exactly, for integer activations). */
-    private static FloatVector blockQ8_0(MemorySegment data, long base, float[] xf, int o) {
-        FloatVector s = FloatVector.zero(F);
-        for (int j = 0; j < 32; j += L) {
-            s = floats(ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN))
-                    .fma(FloatVector.fromArray(F, xf, o + j), s);
-        }
-        return s;
-    }
-
-    /** A Q4_0 block's products, as {@link #blockQ8_0}: low nibbles are elements 0..15, high nibbles 16..31. */
-    private static FloatVector blockQ4_0(MemorySegment data, long base, float[] xf, int o) {
-        FloatVector s = FloatVector.zero(F);
-        if (L == 16) { // one 16-byte load holds the block's 32 codes, split in int lanes
-            IntVector q = ints(data, base + 2);
-            s = loNibble(q).fma(FloatVector.fromArray(F, xf, o), s);
-            return hiNibble(q).fma(FloatVector.fromArray(F, xf, o + 16), s);
-        }
-        for (int j = 0; j < 16; j += L) { // element order, as a decoded row runs
-            ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
-            s = floats(q.and((byte) 15).sub((byte) 8)).fma(FloatVector.fromArray(F, xf, o + j), s);
-        }
-        for (int j = 0; j < 16; j += L) {
-            ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
-            s = floats(q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8))
-                    .fma(FloatVector.fromArray(F, xf, o + 16 + j), s);
-        }
-        return s;
-    }
-
-    /** Q8_0 weights times fp32 activations: blocks scaled in lanes, one reduction at the end. */
+    /** Q8_0 weights straight from their blocks. */
     private static float rowQ8_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
         FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < nb; b++, base += 34) {
+            FloatVector s = FloatVector.zero(F);
+            for (int j = 0; j < 32; j += L) {
+                s = floats(ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN))
+                        .fma(FloatVector.fromArray(F, xf, xo + b * 32 + j), s);
+            }
             float c = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
-            acc = blockQ8_0(data, base, xf, xo + b * 32).fma(FloatVector.broadcast(F, c), acc);
+            acc = s.fma(FloatVector.broadcast(F, c), acc);
         }
         return sum(acc);
     }
 
-    /** {@link #rowQ8_0} for Q4_0. */
+    /** Q4_0 weights straight from their blocks: low nibbles are elements 0..15, high nibbles 16..31. */
     private static float rowQ4_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
         FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < nb; b++, base += 18) {
+            FloatVector s = FloatVector.zero(F);
+            int o = xo + b * 32;
+            if (L == 16) { // one 16-byte load holds the block's 32 codes, split in int lanes
+                IntVector q = ints(data, base + 2);
+                s = loNibble(q).fma(FloatVector.fromArray(F, xf, o), s);
+                s = hiNibble(q).fma(FloatVector.fromArray(F, xf, o + 16), s);
+            } else { // element order, as a decoded row runs
+                for (int j = 0; j < 16; j += L) {
+                    ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
+                    s = floats(q.and((byte) 15).sub((byte) 8)).fma(FloatVector.fromArray(F, xf, o + j), s);
+                }
+                for (int j = 0; j < 16; j += L) {
+                    ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
+                    s = floats(q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8))
+                            .fma(FloatVector.fromArray(F, xf, o + 16 + j), s);
+                }
+            }
             float c = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
-            acc = blockQ4_0(data, base, xf, xo + b * 32).fma(FloatVector.broadcast(F, c), acc);
+            acc = s.fma(FloatVector.broadcast(F, c), acc);
         }
         return sum(acc);
     }
