@@ -295,11 +295,12 @@ final class VectorMatmulKernels implements MatmulKernels {
         int k = w.cols();
         boolean direct = f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0;
         float[] wv = direct ? null : new float[k];
+        byte[] wc = direct ? null : new byte[QuantizedActivations.paddedK(k)];
         float[] ones = new float[k / 32];
         java.util.Arrays.fill(ones, 1f);
         for (int r = r0; r < r1; r++) {
             if (!direct) {
-                decodeRow(w, r, wv);
+                decodeRow(w, r, wc, wv);
             }
             for (int t = t0; t < t1; t++) {
                 float acc = direct ? rowF32Blocks(w, r, x, t * k, ones) : rowF32Groups(w, r, wv, x, t * k);
@@ -380,14 +381,19 @@ final class VectorMatmulKernels implements MatmulKernels {
     }
 
     /** Scale multipliers of row {@code r}: code minus zero point, the codebook level, or the raw Q4_1 code. */
-    private static void decodeRow(QuantizedTensor w, int r, float[] wv) {
+    private static void decodeRow(QuantizedTensor w, int r, byte[] wc, float[] wv) {
         QuantFormat f = w.format();
-        int gl = f.groupLength(w.cols());
+        int k = w.cols();
+        int gl = f.groupLength(k);
         float[] levels = w.levels();
-        for (int c = 0; c < w.cols(); c++) {
-            int code = Reference.code(w, r, c);
-            wv[c] = f.kind() == QuantFormat.Kind.Q4_1 ? code
-                    : ScalarMatmulKernels.value(f, code, Reference.zero(w, r, c / gl), levels);
+        WeightRows.codes(w, r, wc); // the row in one bulk read, not element by element
+        int sub = WeightRows.codeSub(f);
+        for (int g = 0; g * gl < k; g++) {
+            float z = Reference.zero(w, r, g);
+            for (int c = g * gl; c < Math.min(k, (g + 1) * gl); c++) {
+                int code = wc[c] + sub;
+                wv[c] = f.kind() == QuantFormat.Kind.Q4_1 ? code : ScalarMatmulKernels.value(f, code, z, levels);
+            }
         }
     }
 }

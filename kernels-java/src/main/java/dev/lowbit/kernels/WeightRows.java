@@ -30,23 +30,70 @@ final class WeightRows {
                 }
             }
             case Q4_0, Q4_1 -> {
-                int sub = f.kind() == QuantFormat.Kind.Q4_0 ? 8 : 0;
+                int sub = codeSub(f);
                 int off = f.kind() == QuantFormat.Kind.Q4_0 ? 2 : 4;
                 int bb = f.blockBytes();
-                for (int c = 0; c < k; c++) {
-                    int j = c & 31;
-                    int v = d.get(Layouts.U8, base + (long) (c >> 5) * bb + off + (j & 15)) & 0xFF;
-                    out[c] = (byte) ((j < 16 ? v & 15 : v >>> 4) - sub);
+                byte[] row = rowBytes(d, base, (int) f.rowBytes(k));
+                for (int b = 0; b * 32 < k; b++) {
+                    int n = Math.min(32, k - b * 32);
+                    for (int j = 0; j < n; j++) {
+                        int v = row[b * bb + off + (j & 15)] & 0xFF;
+                        out[b * 32 + j] = (byte) ((j < 16 ? v & 15 : v >>> 4) - sub);
+                    }
                 }
             }
-            case GROUPED, CODEBOOK4 -> {
-                int sub = f.kind() == QuantFormat.Kind.GROUPED && f.symmetric() ? 1 << (f.bits() - 1) : codeOffset(f);
+            case GROUPED, CODEBOOK4 -> unpack(rowBytes(d, base, (int) f.rowBytes(k)), f.bits(), k, codeSub(f), out);
+        }
+        java.util.Arrays.fill(out, k, QuantizedActivations.paddedK(k), (byte) 0);
+    }
+
+    /** What {@link #codes} subtracts from every stored code: the stored code is {@code codes()[c] + codeSub(f)}. */
+    static int codeSub(QuantFormat f) {
+        return switch (f.kind()) {
+            case Q8_0, Q4_1 -> 0;
+            case Q4_0 -> 8;
+            case GROUPED -> f.symmetric() ? 1 << (f.bits() - 1) : codeOffset(f);
+            case CODEBOOK4 -> codeOffset(f);
+        };
+    }
+
+    /** The row's bytes in one bulk copy: reading them one by one through the segment costs far more. */
+    private static byte[] rowBytes(MemorySegment d, long base, int n) {
+        byte[] row = new byte[n];
+        MemorySegment.copy(d, Layouts.U8, base, row, 0, n);
+        return row;
+    }
+
+    /** Codes of {@code bits} bits packed from the least significant bit on (see BitPacking), minus {@code sub}. */
+    private static void unpack(byte[] row, int bits, int k, int sub, byte[] out) {
+        switch (bits) {
+            case 8 -> {
                 for (int c = 0; c < k; c++) {
-                    out[c] = (byte) (Reference.code(w, r, c) - sub);
+                    out[c] = (byte) ((row[c] & 0xFF) - sub);
+                }
+            }
+            case 4 -> {
+                for (int c = 0; c < k; c++) {
+                    int v = row[c >>> 1] & 0xFF;
+                    out[c] = (byte) (((c & 1) == 0 ? v & 15 : v >>> 4) - sub);
+                }
+            }
+            default -> { // 2 and 3 bits: a bit accumulator, refilled a byte at a time
+                int mask = (1 << bits) - 1;
+                int acc = 0;
+                int have = 0;
+                int at = 0;
+                for (int c = 0; c < k; c++) {
+                    if (have < bits) {
+                        acc |= (row[at++] & 0xFF) << have;
+                        have += 8;
+                    }
+                    out[c] = (byte) ((acc & mask) - sub);
+                    acc >>>= bits;
+                    have -= bits;
                 }
             }
         }
-        java.util.Arrays.fill(out, k, QuantizedActivations.paddedK(k), (byte) 0);
     }
 
     /**
