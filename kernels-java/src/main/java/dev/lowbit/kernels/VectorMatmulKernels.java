@@ -177,8 +177,10 @@ final class VectorMatmulKernels implements MatmulKernels {
             floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, wo + i);
         }
         int gl = f.groupLength(w.cols());
+        float[] gs = new float[f.groupsPerRow(w.cols())];
+        WeightRows.params(w, r, gs, null);
         for (int b = 0; b < nb; b++) {
-            dw[dwo + b] = Reference.scale(w, r, b * 32 / gl);
+            dw[dwo + b] = gs[b * 32 / gl];
         }
     }
 
@@ -258,14 +260,17 @@ final class VectorMatmulKernels implements MatmulKernels {
         float[] wf = new float[pk];
         float[] dw = new float[nb];
         float[] zw = new float[nb];
+        float[] gs = new float[f.groupsPerRow(w.cols())];
+        float[] gz = new float[gs.length];
         for (int r = r0; r < r1; r++) {
             WeightRows.codes(w, r, wc);
+            WeightRows.params(w, r, gs, gz);
             for (int i = 0; i < pk; i += L) {
                 floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, i);
             }
             for (int b = 0; b < nb; b++) {
-                dw[b] = Reference.scale(w, r, b * 32 / gl);
-                zw[b] = q41 ? Reference.zero(w, r, b * 32 / gl) : -dw[b] * (Reference.zero(w, r, b * 32 / gl) - off);
+                dw[b] = gs[b * 32 / gl];
+                zw[b] = q41 ? gz[b * 32 / gl] : -dw[b] * (gz[b * 32 / gl] - off);
             }
             for (int t = 0; t < t1 - t0; t++) {
                 int xo = t * pk;
@@ -296,14 +301,16 @@ final class VectorMatmulKernels implements MatmulKernels {
         boolean direct = f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0;
         float[] wv = direct ? null : new float[k];
         byte[] wc = direct ? null : new byte[QuantizedActivations.paddedK(k)];
+        float[] gs = direct ? null : new float[f.groupsPerRow(k)];
+        float[] gz = direct ? null : new float[f.groupsPerRow(k)];
         float[] ones = new float[k / 32];
         java.util.Arrays.fill(ones, 1f);
         for (int r = r0; r < r1; r++) {
             if (!direct) {
-                decodeRow(w, r, wc, wv);
+                decodeRow(w, r, wc, gs, gz, wv);
             }
             for (int t = t0; t < t1; t++) {
-                float acc = direct ? rowF32Blocks(w, r, x, t * k, ones) : rowF32Groups(w, r, wv, x, t * k);
+                float acc = direct ? rowF32Blocks(w, r, x, t * k, ones) : rowF32Groups(w, r, wv, gs, gz, x, t * k);
                 SparseOutliers o = w.outliers();
                 if (o != null) {
                     for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
@@ -337,7 +344,7 @@ final class VectorMatmulKernels implements MatmulKernels {
     }
 
     /** Every other format from a decoded row of scale multipliers (codes minus zero point, or levels). */
-    private static float rowF32Groups(QuantizedTensor w, int r, float[] wv, float[] x, int xo) {
+    private static float rowF32Groups(QuantizedTensor w, int r, float[] wv, float[] gs, float[] gz, float[] x, int xo) {
         QuantFormat f = w.format();
         int k = w.cols();
         int gl = f.groupLength(k);
@@ -362,8 +369,8 @@ final class VectorMatmulKernels implements MatmulKernels {
                 ss += wv[c] * x[xo + c];
                 sxs += x[xo + c];
             }
-            float d = Reference.scale(w, r, g);
-            acc += q41 ? d * ss + Reference.zero(w, r, g) * sxs : d * ss;
+            float d = gs[g];
+            acc += q41 ? d * ss + gz[g] * sxs : d * ss;
         }
         return acc;
     }
@@ -381,15 +388,16 @@ final class VectorMatmulKernels implements MatmulKernels {
     }
 
     /** Scale multipliers of row {@code r}: code minus zero point, the codebook level, or the raw Q4_1 code. */
-    private static void decodeRow(QuantizedTensor w, int r, byte[] wc, float[] wv) {
+    private static void decodeRow(QuantizedTensor w, int r, byte[] wc, float[] gs, float[] gz, float[] wv) {
         QuantFormat f = w.format();
         int k = w.cols();
         int gl = f.groupLength(k);
         float[] levels = w.levels();
-        WeightRows.codes(w, r, wc); // the row in one bulk read, not element by element
+        WeightRows.codes(w, r, wc); // the row and its parameters in bulk reads, not element by element
+        WeightRows.params(w, r, gs, gz);
         int sub = WeightRows.codeSub(f);
         for (int g = 0; g * gl < k; g++) {
-            float z = Reference.zero(w, r, g);
+            float z = gz[g];
             for (int c = g * gl; c < Math.min(k, (g + 1) * gl); c++) {
                 int code = wc[c] + sub;
                 wv[c] = f.kind() == QuantFormat.Kind.Q4_1 ? code : ScalarMatmulKernels.value(f, code, z, levels);

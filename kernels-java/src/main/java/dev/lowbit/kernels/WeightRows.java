@@ -4,6 +4,7 @@ import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
+import dev.lowbit.format.ScaleType;
 
 import java.lang.foreign.MemorySegment;
 
@@ -34,12 +35,18 @@ final class WeightRows {
                 int off = f.kind() == QuantFormat.Kind.Q4_0 ? 2 : 4;
                 int bb = f.blockBytes();
                 byte[] row = rowBytes(d, base, (int) f.rowBytes(k));
-                for (int b = 0; b * 32 < k; b++) {
-                    int n = Math.min(32, k - b * 32);
-                    for (int j = 0; j < n; j++) {
-                        int v = row[b * bb + off + (j & 15)] & 0xFF;
-                        out[b * 32 + j] = (byte) ((j < 16 ? v & 15 : v >>> 4) - sub);
+                int b = 0;
+                for (; b * 32 + 32 <= k; b++) { // whole blocks: byte j holds elements j and j + 16
+                    for (int j = 0; j < 16; j++) {
+                        int v = row[b * bb + off + j] & 0xFF;
+                        out[b * 32 + j] = (byte) ((v & 15) - sub);
+                        out[b * 32 + 16 + j] = (byte) ((v >>> 4) - sub);
                     }
+                }
+                for (int c = b * 32; c < k; c++) { // a partial last block
+                    int j = c - b * 32;
+                    int v = row[b * bb + off + (j & 15)] & 0xFF;
+                    out[c] = (byte) ((j < 16 ? v & 15 : v >>> 4) - sub);
                 }
             }
             case GROUPED, CODEBOOK4 -> unpack(rowBytes(d, base, (int) f.rowBytes(k)), f.bits(), k, codeSub(f), out);
@@ -55,6 +62,52 @@ final class WeightRows {
             case GROUPED -> f.symmetric() ? 1 << (f.bits() - 1) : codeOffset(f);
             case CODEBOOK4 -> codeOffset(f);
         };
+    }
+
+    /**
+     * The scale and zero point of every group of row {@code r}, as {@link Reference#scale} and {@link Reference#zero}
+     * give them, read in bulk. {@code zeros} may be null when only the scales are wanted.
+     */
+    static void params(QuantizedTensor w, int r, float[] scales, float[] zeros) {
+        QuantFormat f = w.format();
+        int k = w.cols();
+        int gpr = f.groupsPerRow(k);
+        if (f.isGgml()) {
+            int bb = f.blockBytes();
+            byte[] row = rowBytes(w.data(), r * f.rowBytes(k), (int) f.rowBytes(k));
+            boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+            for (int g = 0; g < gpr; g++) {
+                scales[g] = Float.float16ToFloat((short) ((row[g * bb] & 0xFF) | (row[g * bb + 1] << 8)));
+                if (zeros != null) {
+                    zeros[g] = q41 ? Float.float16ToFloat((short) ((row[g * bb + 2] & 0xFF) | (row[g * bb + 3] << 8)))
+                            : 0f;
+                }
+            }
+            return;
+        }
+        long at = (long) r * gpr;
+        readParams(w.scales(), f.scaleType(), at, scales, gpr);
+        if (zeros == null) {
+            return;
+        }
+        if (f.hasZeroPlane()) {
+            readParams(w.zeros(), f.scaleType(), at, zeros, gpr);
+        } else {
+            float z = f.kind() == QuantFormat.Kind.GROUPED ? Reference.symmetricZero(f) : 0f;
+            java.util.Arrays.fill(zeros, 0, gpr, z);
+        }
+    }
+
+    private static void readParams(MemorySegment plane, ScaleType type, long at, float[] out, int n) {
+        if (type == ScaleType.F32) {
+            MemorySegment.copy(plane, Layouts.F32, at * 4, out, 0, n);
+            return;
+        }
+        short[] h = new short[n];
+        MemorySegment.copy(plane, Layouts.F16, at * 2, h, 0, n);
+        for (int i = 0; i < n; i++) {
+            out[i] = Float.float16ToFloat(h[i]);
+        }
     }
 
     /** The row's bytes in one bulk copy: reading them one by one through the segment costs far more. */
