@@ -349,7 +349,11 @@ final class VectorMatmulKernels implements MatmulKernels {
         int k = w.cols();
         int gl = f.groupLength(k);
         boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
-        float acc = 0f;
+        // Each group's lane sums are scaled in the lanes and the lanes reduced once at the end: a reduction
+        // per group would cost more than the group's products.
+        FloatVector acc = FloatVector.zero(F);
+        FloatVector accx = FloatVector.zero(F);
+        float tail = 0f;
         for (int g = 0; g * gl < k; g++) {
             int start = g * gl;
             int end = Math.min(k, start + gl);
@@ -363,16 +367,22 @@ final class VectorMatmulKernels implements MatmulKernels {
                     sx = sx.add(xv);
                 }
             }
-            float ss = sum(s);
-            float sxs = q41 ? sum(sx) : 0f;
-            for (; c < end; c++) {
-                ss += wv[c] * x[xo + c];
-                sxs += x[xo + c];
-            }
             float d = gs[g];
-            acc += q41 ? d * ss + gz[g] * sxs : d * ss;
+            acc = s.fma(FloatVector.broadcast(F, d), acc);
+            if (q41) {
+                accx = sx.fma(FloatVector.broadcast(F, gz[g]), accx);
+            }
+            if (c < end) { // a group shorter than a vector step: its rest in scalar steps
+                float ss = 0f;
+                float sxs = 0f;
+                for (; c < end; c++) {
+                    ss += wv[c] * x[xo + c];
+                    sxs += x[xo + c];
+                }
+                tail += q41 ? d * ss + gz[g] * sxs : d * ss;
+            }
         }
-        return acc;
+        return (sum(acc) + (q41 ? sum(accx) : 0f)) + tail;
     }
 
     /**
