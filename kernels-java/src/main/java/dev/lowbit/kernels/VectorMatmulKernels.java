@@ -406,9 +406,16 @@ final class VectorMatmulKernels implements MatmulKernels {
         WeightRows.codes(w, r, wc); // the row and its parameters in bulk reads, not element by element
         WeightRows.params(w, r, gs, gz);
         int sub = WeightRows.codeSub(f);
+        boolean lanes = f.kind() != QuantFormat.Kind.CODEBOOK4; // code minus zero point (0 for Q4_1) in lanes
         for (int g = 0; g * gl < k; g++) {
-            float z = gz[g];
-            for (int c = g * gl; c < Math.min(k, (g + 1) * gl); c++) {
+            float z = f.kind() == QuantFormat.Kind.Q4_1 ? 0f : gz[g];
+            int end = Math.min(k, (g + 1) * gl);
+            int c = g * gl;
+            for (; lanes && c + L <= end; c += L) {
+                // (float) code is exact and (float) code - z rounds once, as the scalar code - z does
+                floats(ByteVector.fromArray(B, wc, c)).add((float) sub).sub(z).intoArray(wv, c);
+            }
+            for (; c < end; c++) {
                 int code = wc[c] + sub;
                 wv[c] = f.kind() == QuantFormat.Kind.Q4_1 ? code : ScalarMatmulKernels.value(f, code, z, levels);
             }
