@@ -126,12 +126,30 @@ final class WeightRows {
                 }
             }
             case 4 -> {
-                for (int c = 0; c < k; c++) {
+                int c = 0;
+                for (; c + 2 <= k; c += 2) { // byte j: element 2j in the low nibble, 2j + 1 in the high
                     int v = row[c >>> 1] & 0xFF;
-                    out[c] = (byte) (((c & 1) == 0 ? v & 15 : v >>> 4) - sub);
+                    out[c] = (byte) ((v & 15) - sub);
+                    out[c + 1] = (byte) ((v >>> 4) - sub);
+                }
+                if (c < k) {
+                    out[c] = (byte) ((row[c >>> 1] & 15) - sub);
                 }
             }
-            default -> { // 2 and 3 bits: a bit accumulator, refilled a byte at a time
+            case 2 -> {
+                int c = 0;
+                for (; c + 4 <= k; c += 4) { // byte j: elements 4j .. 4j + 3, from bit 0 up
+                    int v = row[c >>> 2] & 0xFF;
+                    out[c] = (byte) ((v & 3) - sub);
+                    out[c + 1] = (byte) (((v >>> 2) & 3) - sub);
+                    out[c + 2] = (byte) (((v >>> 4) & 3) - sub);
+                    out[c + 3] = (byte) ((v >>> 6) - sub);
+                }
+                for (; c < k; c++) {
+                    out[c] = (byte) (((row[c >>> 2] >>> (2 * (c & 3))) & 3) - sub);
+                }
+            }
+            default -> { // 3 bits: a bit accumulator, refilled a byte at a time
                 int mask = (1 << bits) - 1;
                 int acc = 0;
                 int have = 0;
