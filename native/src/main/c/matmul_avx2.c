@@ -103,12 +103,7 @@ static inline __attribute__((always_inline)) void gemm_f32(const int q4, const u
                 }
                 acc = _mm256_fmadd_ps(s, _mm256_set1_ps(_cvtsh_ss(mm_f16_bits(blk))), acc);
             }
-            float lanes[8];
-            _mm256_storeu_ps(lanes, acc);
-            float sum = 0.0f;
-            for (int i = 0; i < 8; i++) {
-                sum = sum + lanes[i];
-            }
+            float sum = mm_lanes8_in_order(acc);
             if (full * 32 < k) {
                 const uint8_t *blk = wr + full * bb;
                 sum = sum + mm_f16_to_f32(mm_f16_bits(blk)) * mm_block_f32(q4, blk, xt + full * 32, k - full * 32);

@@ -93,12 +93,7 @@ static inline __attribute__((always_inline)) void gemm_f32(const int q4, const u
                 s = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xb + 16), s);
                 acc = _mm512_fmadd_ps(s, _mm512_set1_ps(_cvtsh_ss(mm_f16_bits(blk))), acc);
             }
-            float lanes[16];
-            _mm512_storeu_ps(lanes, acc);
-            float sum = 0.0f;
-            for (int i = 0; i < 16; i++) {
-                sum = sum + lanes[i];
-            }
+            float sum = mm_lanes16_in_order(acc);
             if (full * 32 < k) {
                 const uint8_t *blk = wr + full * bb;
                 sum = sum + mm_f16_to_f32(mm_f16_bits(blk)) * mm_block_f32(q4, blk, xt + full * 32, k - full * 32);

@@ -56,4 +56,32 @@ static inline float mm_block_f32(const int q4, const uint8_t *blk, const float *
     return s;
 }
 
+/*
+ * The lanes of an fp32 accumulator added first to last, one rounding per addition: the fixed order in
+ * which the SIMD tiers finish a weight-only sum, whatever the rows and tokens around it.
+ */
+#if defined(__AVX2__)
+#include <immintrin.h>
+static inline float mm_lanes8_in_order(__m256 v) {
+    float lanes[8];
+    _mm256_storeu_ps(lanes, v);
+    float sum = 0.0f;
+    for (int i = 0; i < 8; i++) {
+        sum = sum + lanes[i];
+    }
+    return sum;
+}
+#endif
+#if defined(__AVX512F__)
+static inline float mm_lanes16_in_order(__m512 v) {
+    float lanes[16];
+    _mm512_storeu_ps(lanes, v);
+    float sum = 0.0f;
+    for (int i = 0; i < 16; i++) {
+        sum = sum + lanes[i];
+    }
+    return sum;
+}
+#endif
+
 #endif

@@ -84,16 +84,6 @@ static inline __m512 values16(const int bits, const int cb, const uint8_t *p, __
     return cb ? _mm512_permutexvar_ps(c, levels) : _mm512_sub_ps(_mm512_cvtepi32_ps(c), z);
 }
 
-static inline float lanes_in_order(__m512 v) {
-    float lanes[16];
-    _mm512_storeu_ps(lanes, v);
-    float sum = 0.0f;
-    for (int i = 0; i < 16; i++) {
-        sum = sum + lanes[i];
-    }
-    return sum;
-}
-
 /* Row wr times nt tokens from xt (stride k): y for each (tail: the row's partial last chunk, zero padded). */
 static inline __attribute__((always_inline)) void grouped_row(const int bits, const int cb, const int nt,
                                                               const uint8_t *wr, const uint8_t *tail,
@@ -134,7 +124,7 @@ static inline __attribute__((always_inline)) void grouped_row(const int bits, co
         }
     }
     for (int j = 0; j < nt; j++) {
-        yt[j * ldy] = lanes_in_order(acc[j]);
+        yt[j * ldy] = mm_lanes16_in_order(acc[j]);
     }
 }
 
@@ -164,7 +154,7 @@ static inline __attribute__((always_inline)) void q4_1_row(const int nt, const u
         }
     }
     for (int j = 0; j < nt; j++) {
-        float sum = lanes_in_order(acc[j]);
+        float sum = mm_lanes16_in_order(acc[j]);
         if (full * 32 < k) {
             sum = sum + mg_q4_1_block_f32(wr + (int64_t) full * MM_Q4_1_BYTES, xt + j * (int64_t) k + full * 32,
                                           k - full * 32);

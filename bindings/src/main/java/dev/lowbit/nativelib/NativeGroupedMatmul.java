@@ -71,10 +71,7 @@ public final class NativeGroupedMatmul {
      * @throws IllegalStateException when the library is not available (with the reason)
      */
     public static NativeGroupedMatmul selected() {
-        if (SELECTED == null) {
-            throw new IllegalStateException("the native library is not available: " + NativeLibrary.unavailableReason());
-        }
-        return SELECTED;
+        return NativeLibrary.requireSelected(SELECTED);
     }
 
     /**

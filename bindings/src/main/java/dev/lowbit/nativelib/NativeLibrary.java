@@ -111,6 +111,17 @@ public final class NativeLibrary {
     }
 
     /**
+     * {@code selected}, the kernels at the tier this class chose, or an {@code IllegalStateException} with the reason
+     * the library is not available: the {@code selected()} of each downcall class.
+     */
+    static <T> T requireSelected(T selected) {
+        if (selected == null) {
+            throw new IllegalStateException("the native library is not available: " + unavailableReason());
+        }
+        return selected;
+    }
+
+    /**
      * The kernels of the selected tier when {@code tier} is it, else {@code make(tier)} after checking that the CPU
      * runs {@code tier}: the {@code of(Tier)} of each downcall class.
      *
@@ -119,9 +130,7 @@ public final class NativeLibrary {
      */
     static <T> T atTier(Tier tier, T selected, Tier selectedTier, java.util.function.Function<Tier, T> make) {
         java.util.Objects.requireNonNull(tier, "tier");
-        if (selected == null) {
-            throw new IllegalStateException("the native library is not available: " + unavailableReason());
-        }
+        requireSelected(selected);
         if (tier == selectedTier) {
             return selected;
         }

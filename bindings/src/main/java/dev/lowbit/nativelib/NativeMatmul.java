@@ -101,10 +101,7 @@ public final class NativeMatmul {
      * @throws IllegalStateException when the library is not available (with the reason)
      */
     public static NativeMatmul selected() {
-        if (SELECTED == null) {
-            throw new IllegalStateException("the native library is not available: " + NativeLibrary.unavailableReason());
-        }
-        return SELECTED;
+        return NativeLibrary.requireSelected(SELECTED);
     }
 
     /**

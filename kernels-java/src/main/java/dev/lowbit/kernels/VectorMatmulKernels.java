@@ -176,12 +176,7 @@ final class VectorMatmulKernels implements MatmulKernels {
         for (int i = 0; i < pk; i += L) {
             floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, wo + i);
         }
-        int gl = f.groupLength(w.cols());
-        float[] gs = new float[f.groupsPerRow(w.cols())];
-        WeightRows.params(w, r, gs, null);
-        for (int b = 0; b < nb; b++) {
-            dw[dwo + b] = gs[b * 32 / gl];
-        }
+        WeightRows.blockScales(w, r, dw, dwo);
     }
 
     /** Q8_0 weights straight from their blocks. */

@@ -98,23 +98,60 @@ final class WeightRows {
         }
     }
 
+    /** The scale of each block of 32 columns of row {@code r} (its group's scale) at {@code dw[dwo ..]}. */
+    static void blockScales(QuantizedTensor w, int r, float[] dw, int dwo) {
+        QuantFormat f = w.format();
+        int k = w.cols();
+        int gpr = f.groupsPerRow(k);
+        Scratch s = SCRATCH.get();
+        if (s.scales.length < gpr) {
+            s.scales = new float[gpr];
+        }
+        float[] gs = s.scales;
+        params(w, r, gs, null);
+        int gl = f.groupLength(k);
+        int nb = QuantizedActivations.paddedK(k) / 32;
+        for (int b = 0; b < nb; b++) {
+            dw[dwo + b] = gs[b * 32 / gl];
+        }
+    }
+
     private static void readParams(MemorySegment plane, ScaleType type, long at, float[] out, int n) {
         if (type == ScaleType.F32) {
             MemorySegment.copy(plane, Layouts.F32, at * 4, out, 0, n);
             return;
         }
-        short[] h = new short[n];
+        Scratch s = SCRATCH.get();
+        if (s.halves.length < n) {
+            s.halves = new short[n];
+        }
+        short[] h = s.halves;
         MemorySegment.copy(plane, Layouts.F16, at * 2, h, 0, n);
         for (int i = 0; i < n; i++) {
             out[i] = Float.float16ToFloat(h[i]);
         }
     }
 
-    /** The row's bytes in one bulk copy: reading them one by one through the segment costs far more. */
+    /** Per-thread scratch for a row's bytes and fp16 parameters, so that reading a row allocates nothing. */
+    private static final class Scratch {
+        byte[] bytes = new byte[0];
+        short[] halves = new short[0];
+        float[] scales = new float[0];
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * The row's bytes in one bulk copy (reading them one by one through the segment costs far more), in this
+     * thread's scratch array: valid until the next call on this thread.
+     */
     private static byte[] rowBytes(MemorySegment d, long base, int n) {
-        byte[] row = new byte[n];
-        MemorySegment.copy(d, Layouts.U8, base, row, 0, n);
-        return row;
+        Scratch s = SCRATCH.get();
+        if (s.bytes.length < n) {
+            s.bytes = new byte[n];
+        }
+        MemorySegment.copy(d, Layouts.U8, base, s.bytes, 0, n);
+        return s.bytes;
     }
 
     /** Codes of {@code bits} bits packed from the least significant bit on (see BitPacking), minus {@code sub}. */
