@@ -1,0 +1,6 @@
+/** lowbit's kernels on GPUs: CUDA through the driver API, NVRTC and cuBLASLt, and OpenCL. */
+module dev.lowbit.kernels.gpu {
+    requires transitive dev.lowbit.kernels;
+
+    exports dev.lowbit.gpu;
+}
