@@ -8,6 +8,7 @@ import dev.lowbit.format.SparseOutliers;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -22,7 +23,9 @@ import java.nio.ByteOrder;
  * integer sums exactly. Floats beat ints here because the Vector API has no byte multiply-add (x86
  * {@code vpmaddubsw}, {@code vpdpbusd}): an int path must widen bytes to shorts, multiply, and widen
  * again to ints, three steps where floats take one conversion and one FMA. The native tier takes those
- * instructions up.
+ * instructions up. The exception is the Q4_0 GEMV row: two nibbles times two activations fit an int16 lane,
+ * so one widening, two {@code vpmullw} and one conversion to float cover 32 codes where floats take two
+ * conversions and two FMAs.
  * <ul>
  *   <li>Centered codes (Q8_0, Q4_0, symmetric grouped) then scale and add each block's sum as the
  *       reference does, {@code acc = acc + (d_w * d_x) * sum} in fp32, with tokens in the lanes
@@ -44,6 +47,8 @@ final class VectorMatmulKernels implements MatmulKernels {
     static final VectorSpecies<Float> F = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final VectorSpecies<Byte> B = BITS >= 512 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     private static final VectorSpecies<Integer> I = BITS >= 512 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
+    /** One short lane per float lane: the Q4_0 GEMV's int16 products. */
+    private static final VectorSpecies<Short> S = BITS >= 512 ? ShortVector.SPECIES_256 : ShortVector.SPECIES_128;
     /** Elements per step: one byte lane and one float lane each. */
     private static final int L = F.length();
     /**
@@ -113,10 +118,29 @@ final class VectorMatmulKernels implements MatmulKernels {
         MemorySegment data = w.data();
         int pk = x.paddedK();
         int nb = pk / 32;
+        int nt = t1 - t0;
+        short[] xs = null;
+        if (!q8) {
+            // Q4_0: per token and block, 48 shorts: the codes of elements 0..15, of 16..31, and per lane j
+            // the bias 8 * (x_j + x_{j+16}) that turns sum(q x) back into sum((q - 8) x).
+            xs = new short[nt * nb * 48];
+            byte[] xc = x.codes();
+            for (int t = 0; t < nt; t++) {
+                for (int b = 0; b < nb; b++) {
+                    int o = (t * nb + b) * 48;
+                    int src = (t0 + t) * pk + b * 32;
+                    for (int j = 0; j < 16; j++) {
+                        xs[o + j] = xc[src + j];
+                        xs[o + 16 + j] = xc[src + 16 + j];
+                        xs[o + 32 + j] = (short) (8 * (xc[src + j] + xc[src + 16 + j]));
+                    }
+                }
+            }
+        }
         for (int r = r0; r < r1; r++) {
-            for (int t = 0; t < t1 - t0; t++) {
+            for (int t = 0; t < nt; t++) {
                 float acc = q8 ? rowQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
-                        : rowQ4_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb);
+                        : rowQ4_0(data, r * rowBytes, nb, xs, t * nb * 48, dx, t * nb);
                 y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, acc);
             }
         }
@@ -194,8 +218,48 @@ final class VectorMatmulKernels implements MatmulKernels {
         return sum(acc);
     }
 
-    /** Q4_0 weights straight from their blocks: low nibbles are elements 0..15, high nibbles 16..31. */
-    private static float rowQ4_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
+    /**
+     * Q4_0 weights straight from their blocks: low nibbles are elements 0..15, high nibbles 16..31. Lane j
+     * of a block forms {@code q_j x_j + q_{j+16} x_{j+16} - 8 (x_j + x_{j+16})} in int16 lanes (at most
+     * 2 · 15 · 128 + 2048 in magnitude, so exact), half the float work of widening every nibble to a float
+     * lane; the lane's exact sum then converts to float and scales as before.
+     */
+    private static float rowQ4_0(MemorySegment data, long base, int nb, short[] xs, int xo, float[] dx, int dxo) {
+        FloatVector acc = FloatVector.zero(F);
+        int b = 0;
+        if (L == 16) { // two blocks per step, scaled and added in block order as below
+            for (; b + 1 < nb; b += 2, base += 36, xo += 96) {
+                FloatVector s0 = q4Lanes(data, base + 2, xs, xo, 0);
+                FloatVector s1 = q4Lanes(data, base + 20, xs, xo + 48, 0);
+                float c0 = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
+                float c1 = Float.float16ToFloat(data.get(Layouts.F16, base + 18)) * dx[dxo + b + 1];
+                acc = s0.fma(FloatVector.broadcast(F, c0), acc);
+                acc = s1.fma(FloatVector.broadcast(F, c1), acc);
+            }
+        }
+        for (; b < nb; b++, base += 18, xo += 48) {
+            FloatVector s = q4Lanes(data, base + 2, xs, xo, 0);
+            for (int j = L; j < 16; j += L) { // narrower vectors: the block in 16 / L steps
+                s = s.add(q4Lanes(data, base + 2 + j, xs, xo, j));
+            }
+            float c = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
+            acc = s.fma(FloatVector.broadcast(F, c), acc);
+        }
+        return sum(acc);
+    }
+
+    /** Lanes j .. j + L of a Q4_0 block's exact sum of (q - 8) x, as floats. */
+    private static FloatVector q4Lanes(MemorySegment data, long p, short[] xs, int xo, int j) {
+        ShortVector q = (ShortVector) ByteVector.fromMemorySegment(B, data, p, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+        ShortVector sum = q.and((short) 15).mul(ShortVector.fromArray(S, xs, xo + j))
+                .add(q.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S, xs, xo + 16 + j)))
+                .sub(ShortVector.fromArray(S, xs, xo + 32 + j));
+        return (FloatVector) sum.convertShape(VectorOperators.S2F, F, 0);
+    }
+
+    /** Q4_0 times fp32 activations (the weight-only path), nibbles widened to float lanes. */
+    private static float rowQ4_0F(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
         FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < nb; b++, base += 18) {
             FloatVector s = FloatVector.zero(F);
@@ -326,7 +390,7 @@ final class VectorMatmulKernels implements MatmulKernels {
         long base = r * w.format().rowBytes(k);
         // Whole blocks through the integer path's row kernels, with unit activation scales: the same
         // lane arithmetic, on fp32 activations.
-        float sum = q8 ? rowQ8_0(data, base, full, x, xo, ones, 0) : rowQ4_0(data, base, full, x, xo, ones, 0);
+        float sum = q8 ? rowQ8_0(data, base, full, x, xo, ones, 0) : rowQ4_0F(data, base, full, x, xo, ones, 0);
         if (full * 32 < k) { // the partial last block, as the reference does it
             float d = Reference.scale(w, r, full);
             float s = 0f;

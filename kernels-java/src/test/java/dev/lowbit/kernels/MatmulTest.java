@@ -197,6 +197,80 @@ class MatmulTest {
         }
     }
 
+    /**
+     * Q8_0 and Q4_0 with fewer tokens than TokenLaneGemm takes: a row at a time, lane l holding the exact sum
+     * of w_j x_j over the block's elements j = l mod L, scaled in its lane block after block, the lanes then
+     * added first to last. Emulated here lane by lane, so the kernel must give these bits, whatever
+     * arithmetic it forms the lane sums with (the Q4_0 kernel uses int16 lanes).
+     */
+    @Test
+    void gemvRowsFollowTheirLaneOrderBitForBit() {
+        MatmulKernels vector = vectorOrSkip();
+        int lanes = VectorMatmulKernels.F.length();
+        SplittableRandom rnd = new SplittableRandom(41);
+        try (Arena arena = Arena.ofConfined()) {
+            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0)) {
+                for (int k : new int[] {31, 64, 97, 300, 1024}) {
+                    for (boolean extreme : new boolean[] {false, true}) {
+                        int rows = 5;
+                        int n = 3;
+                        int pk = QuantizedActivations.paddedK(k);
+                        int[] codes = new int[rows * k];
+                        for (int i = 0; i < codes.length; i++) {
+                            codes[i] = extreme ? 0 : rnd.nextInt(f == QuantFormat.Q8_0 ? 256 : 16);
+                        }
+                        float[] scales = new float[rows * f.groupsPerRow(k)];
+                        for (int g = 0; g < scales.length; g++) {
+                            scales[g] = Float.float16ToFloat(Float.floatToFloat16((float) rnd.nextDouble(0.01, 2)));
+                        }
+                        if (f == QuantFormat.Q8_0) {
+                            for (int i = 0; i < codes.length; i++) {
+                                codes[i] -= 128; // extreme: -128 everywhere
+                            }
+                        }
+                        QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
+                        byte[] xc = new byte[n * pk];
+                        float[] xs = new float[n * (pk / 32)];
+                        for (int t = 0; t < n; t++) {
+                            for (int c = 0; c < k; c++) {
+                                xc[t * pk + c] = (byte) (extreme ? -128 : rnd.nextInt(-128, 128));
+                            }
+                        }
+                        for (int i = 0; i < xs.length; i++) {
+                            xs[i] = (float) rnd.nextDouble(0.001, 1);
+                        }
+                        QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
+                        float[] got = new float[n * rows];
+                        vector.gemmInt8(w, x, 0, rows, 0, n, got, rows);
+                        for (int t = 0; t < n; t++) {
+                            for (int r = 0; r < rows; r++) {
+                                float[] acc = new float[lanes];
+                                for (int b = 0; b < pk / 32; b++) {
+                                    float c = Reference.scale(w, r, b) * x.scale(t, b);
+                                    for (int l = 0; l < lanes; l++) {
+                                        long lane = 0;
+                                        for (int j = l; j < 32; j += lanes) {
+                                            int col = b * 32 + j;
+                                            int wv = col < k ? Reference.code(w, r, col) - (f == QuantFormat.Q4_0 ? 8 : 0) : 0;
+                                            lane += (long) wv * xc[t * pk + col];
+                                        }
+                                        acc[l] = Math.fma((float) lane, c, acc[l]);
+                                    }
+                                }
+                                float want = 0f;
+                                for (float a : acc) {
+                                    want += a;
+                                }
+                                assertEquals(want, got[t * rows + r], 0f, f + " k=" + k + " extreme=" + extreme
+                                        + " token " + t + " row " + r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** The reference's integer sums are exact: recompute them in long and the rest in double. */
     static void checkAgainstExact(QuantizedTensor w, QuantizedActivations x, float[] y, String what) {
         QuantFormat f = w.format();
