@@ -29,9 +29,10 @@ import java.nio.ByteOrder;
  * <ul>
  *   <li>Centered codes (Q8_0, Q4_0, symmetric grouped) then scale and add each block's sum as the
  *       reference does, {@code acc = acc + (d_w * d_x) * sum} in fp32, with tokens in the lanes
- *       ({@link TokenLaneGemm}), so their results are the reference's bits. The exception is Q8_0 and Q4_0 with
- *       fewer than {@link #GEMV_TOKENS} tokens: a row at a time straight from the blocks ({@link #gemvBlocks}),
- *       block sums scaled in lanes, within the reordering bound. A call's result does not depend on how its rows
+ *       ({@link TokenLaneGemm}), so their results are the reference's bits. The exception is fewer than
+ *       {@link #GEMV_TOKENS} tokens: a row at a time, straight from the blocks for Q8_0 and Q4_0
+ *       ({@link #gemvBlocks}) or from a decoded row ({@link #gemvDecoded}), block sums scaled in lanes, within
+ *       the reordering bound. A call's result does not depend on how its rows
  *       are split, nor on the token split {@link MatmulOps} makes (it never cuts fewer than 16 tokens).</li>
  *   <li>Codes with a zero point (Q4_1, asymmetric grouped) scale each block's lanes into fp32 accumulator
  *       lanes, added first to last once per row and token: another order than the reference's, within the
@@ -78,7 +79,7 @@ final class VectorMatmulKernels implements MatmulKernels {
     public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         QuantFormat f = w.format();
         boolean blocks = f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0;
-        if (WeightRows.centered(f) && !(blocks && t1 - t0 < GEMV_TOKENS)) {
+        if (WeightRows.centered(f) && t1 - t0 >= GEMV_TOKENS) {
             TokenLaneGemm.gemm(w, x, r0, r1, t0, t1, y, ldy);
             return;
         }
@@ -99,6 +100,8 @@ final class VectorMatmulKernels implements MatmulKernels {
         }
         if (blocks) {
             gemvBlocks(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
+        } else if (WeightRows.centered(f)) {
+            gemvDecoded(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
         } else {
             asymmetric(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
         }
@@ -142,6 +145,34 @@ final class VectorMatmulKernels implements MatmulKernels {
                 float acc = q8 ? rowQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
                         : rowQ4_0(data, r * rowBytes, nb, xs, t * nb * 48, dx, t * nb);
                 y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, acc);
+            }
+        }
+    }
+
+    /**
+     * Few tokens on symmetric grouped codes: each row's centered codes in one bulk decode, then the same lane
+     * arithmetic as {@link #rowQ8_0} (exact block sums in lanes, scaled in the lanes by {@code d_w * d_x}).
+     */
+    private static void gemvDecoded(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
+                                    int t0, int t1, float[] y, int ldy) {
+        int pk = x.paddedK();
+        int nb = pk / 32;
+        byte[] wc = new byte[pk];
+        float[] dw = new float[nb];
+        for (int r = r0; r < r1; r++) {
+            WeightRows.codes(w, r, wc);
+            WeightRows.blockScales(w, r, dw, 0);
+            for (int t = 0; t < t1 - t0; t++) {
+                FloatVector acc = FloatVector.zero(F);
+                int xo = t * pk;
+                for (int b = 0; b < nb; b++) {
+                    FloatVector s = FloatVector.zero(F);
+                    for (int j = 0; j < 32; j += L) {
+                        s = floats(ByteVector.fromArray(B, wc, b * 32 + j)).fma(FloatVector.fromArray(F, xf, xo + b * 32 + j), s);
+                    }
+                    acc = s.fma(FloatVector.broadcast(F, dw[b] * dx[t * nb + b]), acc);
+                }
+                y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, sum(acc));
             }
         }
     }

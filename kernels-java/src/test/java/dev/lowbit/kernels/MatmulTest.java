@@ -100,7 +100,7 @@ class MatmulTest {
      * Centered codes (Q8_0, Q4_0, symmetric grouped) scale and add block sums in the reference's order,
      * so the vector kernels give the reference's bits, real scales and outliers included: row counts
      * that leave partial tiles and panels, k with partial blocks, and n on both sides of a token vector (8
-     * lanes at 256 bits, 16 at 512). Q8_0 and Q4_0 below 5 tokens take the GEMV rows, which scale in lanes.
+     * lanes at 256 bits, 16 at 512). Below 5 tokens they take the GEMV rows, which scale in lanes.
      */
     @ParameterizedTest
     @MethodSource("centeredFormats")
@@ -112,7 +112,7 @@ class MatmulTest {
                 for (int rows : new int[] {1, 7, 33, 41}) {
                     QuantizedTensor w = weights(f, rows, k, k * 7L + rows, k > 64, arena);
                     for (int n : new int[] {1, 2, 3, 4, 5, 8, 33}) {
-                        if (n < 5 && (f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0)) {
+                        if (n < 5) {
                             continue; // the GEMV rows scale in lanes: within the bound, checked above
                         }
                         for (ActivationFormat af : ActivationFormat.values()) {
@@ -198,7 +198,8 @@ class MatmulTest {
     }
 
     /**
-     * Q8_0 and Q4_0 with fewer tokens than TokenLaneGemm takes: a row at a time, lane l holding the exact sum
+     * Centered codes (Q8_0, Q4_0, symmetric grouped) with fewer tokens than TokenLaneGemm takes: a row at a
+     * time, lane l holding the exact sum
      * of w_j x_j over the block's elements j = l mod L, scaled in its lane block after block, the lanes then
      * added first to last. Emulated here lane by lane, so the kernel must give these bits, whatever
      * arithmetic it forms the lane sums with (the Q4_0 kernel uses int16 lanes).
@@ -209,7 +210,10 @@ class MatmulTest {
         int lanes = VectorMatmulKernels.F.length();
         SplittableRandom rnd = new SplittableRandom(41);
         try (Arena arena = Arena.ofConfined()) {
-            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0)) {
+            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0,
+                    QuantFormat.grouped(8, 32, true, ScaleType.F16), QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32),
+                    QuantFormat.grouped(4, 64, true, ScaleType.F16), QuantFormat.grouped(4, 128, true, ScaleType.F32))) {
+                int top = f.kind() == QuantFormat.Kind.GROUPED ? 1 << f.bits() : f == QuantFormat.Q8_0 ? 256 : 16;
                 for (int k : new int[] {31, 64, 97, 300, 1024}) {
                     for (boolean extreme : new boolean[] {false, true}) {
                         int rows = 5;
@@ -217,7 +221,7 @@ class MatmulTest {
                         int pk = QuantizedActivations.paddedK(k);
                         int[] codes = new int[rows * k];
                         for (int i = 0; i < codes.length; i++) {
-                            codes[i] = extreme ? 0 : rnd.nextInt(f == QuantFormat.Q8_0 ? 256 : 16);
+                            codes[i] = extreme ? 0 : rnd.nextInt(top);
                         }
                         float[] scales = new float[rows * f.groupsPerRow(k)];
                         for (int g = 0; g < scales.length; g++) {
@@ -246,12 +250,14 @@ class MatmulTest {
                             for (int r = 0; r < rows; r++) {
                                 float[] acc = new float[lanes];
                                 for (int b = 0; b < pk / 32; b++) {
-                                    float c = Reference.scale(w, r, b) * x.scale(t, b);
+                                    int g = b * 32 / f.groupLength(k);
+                                    float c = Reference.scale(w, r, g) * x.scale(t, b);
+                                    int zero = f == QuantFormat.Q4_0 ? 8 : (int) Reference.zero(w, r, g);
                                     for (int l = 0; l < lanes; l++) {
                                         long lane = 0;
                                         for (int j = l; j < 32; j += lanes) {
                                             int col = b * 32 + j;
-                                            int wv = col < k ? Reference.code(w, r, col) - (f == QuantFormat.Q4_0 ? 8 : 0) : 0;
+                                            int wv = col < k ? Reference.code(w, r, col) - zero : 0;
                                             lane += (long) wv * xc[t * pk + col];
                                         }
                                         acc[l] = Math.fma((float) lane, c, acc[l]);
