@@ -155,26 +155,113 @@ final class VectorMatmulKernels implements MatmulKernels {
      */
     private static void gemvDecoded(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
                                     int t0, int t1, float[] y, int ldy) {
+        QuantFormat f = w.format();
+        int k = w.cols();
         int pk = x.paddedK();
         int nb = pk / 32;
-        byte[] wc = new byte[pk];
+        int nt = t1 - t0;
+        // 8- and 4-bit rows of whole blocks are read straight from memory; other rows are decoded first.
+        boolean direct = k % 32 == 0 && (f.bits() == 8 || f.bits() == 4);
+        MemorySegment data = w.data();
+        long rowBytes = f.rowBytes(k);
+        short[] xs = direct && f.bits() == 4 ? pairedShorts(x, t0, t1) : null;
+        byte[] wc = direct ? null : new byte[pk];
         float[] dw = new float[nb];
+        // Direct rows read each block's scale from the plane: group b >> shift (one group per row: shift 31).
+        int gl = f.groupLength(k);
+        int shift = gl >= k ? 31 : Integer.numberOfTrailingZeros(gl / 32);
+        boolean f32 = f.scaleType() == dev.lowbit.format.ScaleType.F32;
+        int gpr = f.groupsPerRow(k);
         for (int r = r0; r < r1; r++) {
-            WeightRows.codes(w, r, wc);
-            WeightRows.blockScales(w, r, dw, 0);
-            for (int t = 0; t < t1 - t0; t++) {
-                FloatVector acc = FloatVector.zero(F);
-                int xo = t * pk;
+            if (!direct) {
+                WeightRows.blockScales(w, r, dw, 0);
+                WeightRows.codes(w, r, wc);
+            } else if (xs == null) {
                 for (int b = 0; b < nb; b++) {
-                    FloatVector s = FloatVector.zero(F);
-                    for (int j = 0; j < 32; j += L) {
-                        s = floats(ByteVector.fromArray(B, wc, b * 32 + j)).fma(FloatVector.fromArray(F, xf, xo + b * 32 + j), s);
-                    }
-                    acc = s.fma(FloatVector.broadcast(F, dw[b] * dx[t * nb + b]), acc);
+                    dw[b] = planeScale(w.scales(), f32, (long) r * gpr + (b >> shift));
                 }
-                y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, sum(acc));
+            }
+            for (int t = 0; t < nt; t++) {
+                float acc;
+                if (xs != null) {
+                    acc = rowInt4(data, r * rowBytes, nb, xs, t * nb * 48, w.scales(), f32, (long) r * gpr, shift,
+                            dx, t * nb);
+                } else {
+                    FloatVector lanes = FloatVector.zero(F);
+                    int xo = t * pk;
+                    for (int b = 0; b < nb; b++) {
+                        FloatVector s = FloatVector.zero(F);
+                        for (int j = 0; j < 32; j += L) {
+                            // symmetric 8-bit: u - 128 is u with its top bit flipped, as a signed byte
+                            ByteVector q = direct
+                                    ? ByteVector.fromMemorySegment(B, data, r * rowBytes + b * 32 + j, ByteOrder.LITTLE_ENDIAN)
+                                            .lanewise(VectorOperators.XOR, (byte) 0x80)
+                                    : ByteVector.fromArray(B, wc, b * 32 + j);
+                            s = floats(q).fma(FloatVector.fromArray(F, xf, xo + b * 32 + j), s);
+                        }
+                        lanes = s.fma(FloatVector.broadcast(F, dw[b] * dx[t * nb + b]), lanes);
+                    }
+                    acc = sum(lanes);
+                }
+                y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, acc);
             }
         }
+    }
+
+    /**
+     * Activation codes for 4-bit rows whose byte j holds elements 2j (low nibble) and 2j + 1 (high): per token
+     * and block, 48 shorts, the even elements, the odd ones, and per lane j the bias 8 (x_2j + x_2j+1).
+     */
+    private static short[] pairedShorts(QuantizedActivations x, int t0, int t1) {
+        int pk = x.paddedK();
+        int nb = pk / 32;
+        byte[] xc = x.codes();
+        short[] xs = new short[(t1 - t0) * nb * 48];
+        for (int t = 0; t < t1 - t0; t++) {
+            for (int b = 0; b < nb; b++) {
+                int o = (t * nb + b) * 48;
+                int src = (t0 + t) * pk + b * 32;
+                for (int j = 0; j < 16; j++) {
+                    xs[o + j] = xc[src + 2 * j];
+                    xs[o + 16 + j] = xc[src + 2 * j + 1];
+                    xs[o + 32 + j] = (short) (8 * (xc[src + 2 * j] + xc[src + 2 * j + 1]));
+                }
+            }
+        }
+        return xs;
+    }
+
+    /** The scale at index {@code i} of a parameter plane. */
+    private static float planeScale(MemorySegment plane, boolean f32, long i) {
+        return f32 ? plane.get(Layouts.F32, i * 4) : Float.float16ToFloat(plane.get(Layouts.F16, i * 2));
+    }
+
+    /**
+     * Symmetric 4-bit rows of whole blocks, 16 bytes a block, as {@link #rowQ4_0}, block b's scale at
+     * {@code g0 + (b >> shift)} of the scale plane.
+     */
+    private static float rowInt4(MemorySegment data, long base, int nb, short[] xs, int xo, MemorySegment scales,
+                                 boolean f32, long g0, int shift, float[] dx, int dxo) {
+        FloatVector acc = FloatVector.zero(F);
+        int b = 0;
+        if (L == 16) {
+            for (; b + 1 < nb; b += 2, base += 32, xo += 96) {
+                FloatVector s0 = q4Lanes(data, base, xs, xo, 0);
+                FloatVector s1 = q4Lanes(data, base + 16, xs, xo + 48, 0);
+                float c0 = planeScale(scales, f32, g0 + (b >> shift)) * dx[dxo + b];
+                float c1 = planeScale(scales, f32, g0 + ((b + 1) >> shift)) * dx[dxo + b + 1];
+                acc = s0.fma(FloatVector.broadcast(F, c0), acc);
+                acc = s1.fma(FloatVector.broadcast(F, c1), acc);
+            }
+        }
+        for (; b < nb; b++, base += 16, xo += 48) {
+            FloatVector s = q4Lanes(data, base, xs, xo, 0);
+            for (int j = L; j < 16; j += L) {
+                s = s.add(q4Lanes(data, base + j, xs, xo, j));
+            }
+            acc = s.fma(FloatVector.broadcast(F, planeScale(scales, f32, g0 + (b >> shift)) * dx[dxo + b]), acc);
+        }
+        return sum(acc);
     }
 
     /** The row's outliers, in the reference's order, continuing the row's sum. */

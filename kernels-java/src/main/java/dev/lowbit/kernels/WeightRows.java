@@ -111,8 +111,15 @@ final class WeightRows {
         params(w, r, gs, null);
         int gl = f.groupLength(k);
         int nb = QuantizedActivations.paddedK(k) / 32;
-        for (int b = 0; b < nb; b++) {
-            dw[dwo + b] = gs[b * 32 / gl];
+        if (gl >= k) { // one group: the whole row
+            java.util.Arrays.fill(dw, dwo, dwo + nb, gs[0]);
+            return;
+        }
+        int per = gl / 32; // groups are 32, 64 or 128 columns: whole blocks
+        for (int g = 0, b = 0; b < nb; g++) {
+            for (int e = Math.min(nb, b + per); b < e; b++) {
+                dw[dwo + b] = gs[g];
+            }
         }
     }
 

@@ -255,7 +255,10 @@ class MatmulTest {
                                     int zero = f == QuantFormat.Q4_0 ? 8 : (int) Reference.zero(w, r, g);
                                     for (int l = 0; l < lanes; l++) {
                                         long lane = 0;
-                                        for (int j = l; j < 32; j += lanes) {
+                                        for (int j = 0; j < 32; j++) {
+                                            if (laneOf(f, k, j, lanes) != l) {
+                                                continue;
+                                            }
                                             int col = b * 32 + j;
                                             int wv = col < k ? Reference.code(w, r, col) - zero : 0;
                                             lane += (long) wv * xc[t * pk + col];
@@ -275,6 +278,21 @@ class MatmulTest {
                 }
             }
         }
+    }
+
+    /**
+     * The lane that holds element j of a block in the GEMV rows: byte j % 16 of a Q4_0 block holds elements j
+     * and j + 16; byte j / 2 of a 4-bit grouped row of whole blocks holds elements j and j + 1 (its lanes take
+     * the activations in that pairing); everything else is in element order.
+     */
+    private static int laneOf(QuantFormat f, int k, int j, int lanes) {
+        if (f == QuantFormat.Q4_0) {
+            return (j % 16) % lanes;
+        }
+        if (f.kind() == QuantFormat.Kind.GROUPED && f.bits() == 4 && k % 32 == 0) {
+            return (j / 2) % lanes;
+        }
+        return j % lanes;
     }
 
     /** The reference's integer sums are exact: recompute them in long and the rest in double. */
