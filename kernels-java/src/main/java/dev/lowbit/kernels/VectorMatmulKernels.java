@@ -102,9 +102,114 @@ final class VectorMatmulKernels implements MatmulKernels {
             gemvBlocks(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
         } else if (WeightRows.centered(f)) {
             gemvDecoded(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
+        } else if (nt < GEMV_TOKENS && directAsymmetric(f, w.cols())) {
+            gemvAsymmetric(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
         } else {
             asymmetric(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
         }
+    }
+
+    /** Q4_1, and asymmetric grouped 4- and 8-bit rows of whole blocks: GEMV rows straight from memory. */
+    private static boolean directAsymmetric(QuantFormat f, int k) {
+        return f.kind() == QuantFormat.Kind.Q4_1 || (f.kind() == QuantFormat.Kind.GROUPED && !f.symmetric()
+                && (f.bits() == 4 || f.bits() == 8) && k % 32 == 0);
+    }
+
+    /**
+     * Few tokens on Q4_1 and asymmetric grouped 4/8-bit rows: {@link #asymmetric}'s arithmetic (per block
+     * {@code A * sum(q x)} then {@code B * sum(x)} into the same lanes), read straight from memory, 4-bit codes
+     * times activations in int16 lanes. Byte j of a Q4_1 block holds elements j and j + 16, as the lanes of
+     * {@link #asymmetric} pair them, so Q4_1 gives its bits; a grouped 4-bit row's byte j holds elements 2j and
+     * 2j + 1, another pairing, within the same bound.
+     */
+    private static void gemvAsymmetric(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
+                                       int t0, int t1, float[] y, int ldy) {
+        QuantFormat f = w.format();
+        int k = w.cols();
+        int pk = x.paddedK();
+        int nb = pk / 32;
+        int nt = t1 - t0;
+        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        boolean four = q41 || f.bits() == 4;
+        boolean pairs = four && !q41;
+        int off = WeightRows.codeOffset(f);
+        // Per token and block: the two activation codes each code byte meets (as shorts, 4-bit only), and the
+        // exact sums of x that meet each lane.
+        short[] xs = four ? new short[nt * nb * 32] : null;
+        float[] xsum = new float[nt * nb * L];
+        byte[] xc = x.codes();
+        for (int t = 0; t < nt; t++) {
+            for (int b = 0; b < nb; b++) {
+                int src = (t0 + t) * pk + b * 32;
+                int o = (t * nb + b) * 32;
+                for (int j = 0; j < 16; j++) {
+                    int ea = pairs ? 2 * j : j;
+                    int eb = pairs ? 2 * j + 1 : j + 16;
+                    if (four) {
+                        xs[o + j] = xc[src + ea];
+                        xs[o + 16 + j] = xc[src + eb];
+                    }
+                    xsum[(t * nb + b) * L + j % L] += xc[src + ea] + xc[src + eb];
+                }
+            }
+        }
+        MemorySegment data = w.data();
+        long rowBytes = f.rowBytes(k);
+        int gl = f.groupLength(k);
+        int shift = gl >= k ? 31 : Integer.numberOfTrailingZeros(Math.max(1, gl / 32));
+        boolean f32 = f.scaleType() == dev.lowbit.format.ScaleType.F32;
+        int gpr = f.groupsPerRow(k);
+        for (int r = r0; r < r1; r++) {
+            long row = r * rowBytes;
+            for (int t = 0; t < nt; t++) {
+                FloatVector acc = FloatVector.zero(F);
+                int xo = t * nb * 32;
+                for (int b = 0; b < nb; b++, xo += 32) {
+                    float c = dx[t * nb + b];
+                    FloatVector s;
+                    float a;
+                    float z;
+                    if (q41) {
+                        long base = row + b * 20L;
+                        s = q4Pairs(data, base + 4, xs, xo, 0);
+                        for (int j = L; j < 16; j += L) {
+                            s = s.add(q4Pairs(data, base + 4 + j, xs, xo, j));
+                        }
+                        a = Float.float16ToFloat(data.get(Layouts.F16, base));
+                        z = Float.float16ToFloat(data.get(Layouts.F16, base + 2));
+                    } else {
+                        long g = (long) r * gpr + (b >> shift);
+                        a = planeScale(w.scales(), f32, g);
+                        z = -a * (planeScale(w.zeros(), f32, g) - off);
+                        if (four) {
+                            s = q4Pairs(data, row + b * 16L, xs, xo, 0);
+                            for (int j = L; j < 16; j += L) {
+                                s = s.add(q4Pairs(data, row + b * 16L + j, xs, xo, j));
+                            }
+                        } else {
+                            s = FloatVector.zero(F);
+                            for (int j = 0; j < 32; j += L) {
+                                ByteVector q = ByteVector.fromMemorySegment(B, data, row + b * 32L + j, ByteOrder.LITTLE_ENDIAN)
+                                        .lanewise(VectorOperators.XOR, (byte) 0x80); // u - 128
+                                s = floats(q).fma(FloatVector.fromArray(F, xf, t * pk + b * 32 + j), s);
+                            }
+                        }
+                    }
+                    acc = s.fma(FloatVector.broadcast(F, a * c), acc);
+                    acc = FloatVector.fromArray(F, xsum, (t * nb + b) * L).fma(FloatVector.broadcast(F, z * c), acc);
+                }
+                y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, sum(acc));
+            }
+        }
+    }
+
+    /** Lanes j .. j + L of a 4-bit block's sum of u x: byte i's nibbles meet the shorts at i and 16 + i. */
+    private static FloatVector q4Pairs(MemorySegment data, long p, short[] xs, int xo, int j) {
+        ShortVector q = (ShortVector) ByteVector.fromMemorySegment(B, data, p, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.ZERO_EXTEND_B2S, S, 0);
+        ShortVector sum = q.and((short) 15).mul(ShortVector.fromArray(S, xs, xo + j))
+                .add(q.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S, xs, xo + 16 + j)));
+        return (FloatVector) sum.convertShape(VectorOperators.S2F, F, 0);
     }
 
     /**

@@ -281,6 +281,41 @@ class MatmulTest {
     }
 
     /**
+     * Q4_1 and asymmetric 8-bit rows: the GEMV rows (fewer than 5 tokens, straight from memory) pair codes
+     * with activations in the lanes as the GEMM does, so a token's result is the same bits either way.
+     */
+    @Test
+    void asymmetricGemvRowsEqualTheGemmBitForBit() {
+        MatmulKernels vector = vectorOrSkip();
+        try (Arena arena = Arena.ofConfined()) {
+            for (QuantFormat f : List.of(QuantFormat.Q4_1, QuantFormat.grouped(8, 32, false, ScaleType.F16),
+                    QuantFormat.grouped(8, QuantFormat.ROW, false, ScaleType.F32))) {
+                for (int k : new int[] {31, 64, 300, 1024}) {
+                    if (f.kind() == QuantFormat.Kind.GROUPED && k % 32 != 0) {
+                        continue; // decoded rows: the GEMM's own code
+                    }
+                    int rows = 9;
+                    QuantizedTensor w = weights(f, rows, k, 5L * k, k > 64, arena);
+                    MatmulOps ops = ops(vector);
+                    float[] xv = Formats.gaussian(k + 11L, 5 * k);
+                    QuantizedActivations x5 = ops.quantizeActivations(xv, 5, k, ActivationFormat.Q8_0);
+                    float[] y5 = new float[5 * rows];
+                    ops.gemm(w, x5, y5);
+                    for (int n = 1; n < 5; n++) {
+                        QuantizedActivations xn = ops.quantizeActivations(java.util.Arrays.copyOf(xv, n * k), n, k,
+                                ActivationFormat.Q8_0);
+                        float[] yn = new float[n * rows];
+                        ops.gemm(w, xn, yn);
+                        for (int i = 0; i < yn.length; i++) {
+                            assertEquals(y5[i], yn[i], 0f, f + " k=" + k + " n=" + n + " y[" + i + "]");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * The lane that holds element j of a block in the GEMV rows: byte j % 16 of a Q4_0 block holds elements j
      * and j + 16; byte j / 2 of a 4-bit grouped row of whole blocks holds elements j and j + 1 (its lanes take
      * the activations in that pairing); everything else is in element order.
