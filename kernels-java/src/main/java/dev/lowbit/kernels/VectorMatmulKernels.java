@@ -689,10 +689,15 @@ final class VectorMatmulKernels implements MatmulKernels {
         WeightRows.params(w, r, gs, gz);
         int sub = WeightRows.codeSub(f);
         boolean lanes = f.kind() != QuantFormat.Kind.CODEBOOK4; // code minus zero point (0 for Q4_1) in lanes
+        // A 4-bit codebook's 16 levels fill one 512-bit vector: each code picks its level with a lane permute.
+        FloatVector book = !lanes && L == 16 && levels.length == 16 ? FloatVector.fromArray(F, levels, 0) : null;
         for (int g = 0; g * gl < k; g++) {
             float z = f.kind() == QuantFormat.Kind.Q4_1 ? 0f : gz[g];
             int end = Math.min(k, (g + 1) * gl);
             int c = g * gl;
+            for (; book != null && c + L <= end; c += L) {
+                floats(ByteVector.fromArray(B, wc, c)).selectFrom(book).intoArray(wv, c);
+            }
             for (; lanes && c + L <= end; c += L) {
                 // (float) code is exact and (float) code - z rounds once, as the scalar code - z does
                 floats(ByteVector.fromArray(B, wc, c)).add((float) sub).sub(z).intoArray(wv, c);
