@@ -280,7 +280,7 @@ final class VectorMatmulKernels implements MatmulKernels {
         for (int r = r0; r < r1; r++) {
             if (!direct) {
                 WeightRows.blockScales(w, r, dw, 0);
-                WeightRows.codes(w, r, wc);
+                rowCodes(w, r, wc);
             } else if (xs == null) {
                 for (int b = 0; b < nb; b++) {
                     dw[b] = planeScale(w.scales(), f32, (long) r * gpr + (b >> shift));
@@ -369,6 +369,30 @@ final class VectorMatmulKernels implements MatmulKernels {
         return sum(acc);
     }
 
+    /**
+     * {@link WeightRows#codes}, with 4-bit grouped and codebook rows of whole blocks unpacked in vectors: each
+     * code byte zero-extended to a short lane {@code lo | hi << 8}, whose two bytes are then elements 2j and
+     * 2j + 1 in order.
+     */
+    static void rowCodes(QuantizedTensor w, int r, byte[] out) {
+        QuantFormat f = w.format();
+        int k = w.cols();
+        boolean packed4 = (f.kind() == QuantFormat.Kind.GROUPED || f.kind() == QuantFormat.Kind.CODEBOOK4) && f.bits() == 4;
+        if (!packed4 || k % 32 != 0) {
+            WeightRows.codes(w, r, out);
+            return;
+        }
+        MemorySegment data = w.data();
+        long base = r * f.rowBytes(k);
+        byte sub = (byte) WeightRows.codeSub(f);
+        for (int c = 0; c < k; c += 32) {
+            ShortVector q = (ShortVector) ByteVector.fromMemorySegment(ByteVector.SPECIES_128, data, base + c / 2,
+                    ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.ZERO_EXTEND_B2S, ShortVector.SPECIES_256, 0);
+            ShortVector pair = q.and((short) 0x0F).or(q.and((short) 0xF0).lanewise(VectorOperators.LSHL, 4));
+            pair.reinterpretAsBytes().sub(sub).intoArray(out, c);
+        }
+    }
+
     /** The row's outliers, in the reference's order, continuing the row's sum. */
     static float outliers(QuantizedTensor w, int r, QuantizedActivations x, int t, float acc) {
         SparseOutliers o = w.outliers();
@@ -419,7 +443,7 @@ final class VectorMatmulKernels implements MatmulKernels {
             }
             return;
         }
-        WeightRows.codes(w, r, wc);
+        rowCodes(w, r, wc);
         for (int i = 0; i < pk; i += L) {
             floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, wo + i);
         }
@@ -545,7 +569,7 @@ final class VectorMatmulKernels implements MatmulKernels {
         float[] gs = new float[f.groupsPerRow(w.cols())];
         float[] gz = new float[gs.length];
         for (int r = r0; r < r1; r++) {
-            WeightRows.codes(w, r, wc);
+            rowCodes(w, r, wc);
             WeightRows.params(w, r, gs, gz);
             for (int i = 0; i < pk; i += L) {
                 floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, i);
@@ -685,7 +709,7 @@ final class VectorMatmulKernels implements MatmulKernels {
         int k = w.cols();
         int gl = f.groupLength(k);
         float[] levels = w.levels();
-        WeightRows.codes(w, r, wc); // the row and its parameters in bulk reads, not element by element
+        rowCodes(w, r, wc); // the row and its parameters in bulk reads, not element by element
         WeightRows.params(w, r, gs, gz);
         int sub = WeightRows.codeSub(f);
         boolean lanes = f.kind() != QuantFormat.Kind.CODEBOOK4; // code minus zero point (0 for Q4_1) in lanes
