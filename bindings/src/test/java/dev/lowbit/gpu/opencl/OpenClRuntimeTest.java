@@ -3,6 +3,7 @@ package dev.lowbit.gpu.opencl;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -32,15 +33,24 @@ class OpenClRuntimeTest {
             }
             """;
 
+    private static final String UNAVAILABLE = ClContext.unavailableReason();
+
     @BeforeAll
     static void open() {
-        String why = ClContext.unavailableReason();
-        Assumptions.assumeTrue(why == null, () -> "skipped: " + why);
+        if (UNAVAILABLE != null) {
+            System.out.println("OpenCL tests skipped: " + UNAVAILABLE);
+            return;
+        }
         ctx = ClContext.open();
         System.out.println("OpenCL device: " + ctx.device().describe());
         for (ClDeviceInfo d : ClContext.devices()) {
             System.out.println("OpenCL device available: " + d.describe());
         }
+    }
+
+    @BeforeEach
+    void assumeDevice() {
+        Assumptions.assumeTrue(UNAVAILABLE == null, () -> "skipped: " + UNAVAILABLE);
     }
 
     @AfterAll

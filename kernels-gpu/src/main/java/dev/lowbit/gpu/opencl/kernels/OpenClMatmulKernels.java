@@ -14,7 +14,8 @@ import java.lang.foreign.MemorySegment;
  * The GEMV family on an OpenCL device (matmul.cl): one work-group of 32 work-items per (row, token), each taking
  * every 32nd block of 32 columns, summed as the scalar reference sums a block, then added across the work-group in
  * a tree. Integer block sums are exact; fp32 results are within the bound of that order (see the tests).
- * Each call copies the rows and tokens it needs to the device and the results back.
+ * Each {@code MatmulKernels} call copies the rows and tokens it needs to the device and the results back;
+ * {@link #upload} keeps weights on the device for repeated products.
  */
 public final class OpenClMatmulKernels implements MatmulKernels {
     /** Work-items per (row, token): {@code LANES} in matmul.cl. */
@@ -50,23 +51,104 @@ public final class OpenClMatmulKernels implements MatmulKernels {
     @Override
     public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y,
                          int ldy) {
-        QuantFormat f = w.format();
+        if (r1 <= r0 || t1 <= t0) {
+            return;
+        }
+        try (WeightPlanes wp = new WeightPlanes(ctx, w, r0, r1, true)) {
+            gemmInt8(wp, w.format(), w.cols(), x, t0, t1, y, ldy, r0);
+        }
+    }
+
+    @Override
+    public void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
+        if (r1 <= r0 || t1 <= t0) {
+            return;
+        }
+        try (WeightPlanes wp = new WeightPlanes(ctx, w, r0, r1, true)) {
+            gemmF32(wp, w.format(), w.cols(), x, t0, t1, y, ldy, r0);
+        }
+    }
+
+    /**
+     * Copies {@code w} (all planes, outliers included) to the device once, for repeated products with
+     * {@link #gemv(DeviceWeights, float[], int, float[])} and {@link #gemv(DeviceWeights, QuantizedActivations, float[])}:
+     * the same kernels as the {@code MatmulKernels} methods without the copy of the weights in every call.
+     */
+    public DeviceWeights upload(QuantizedTensor w) {
+        return new DeviceWeights(w, new WeightPlanes(ctx, w, 0, w.rows(), true));
+    }
+
+    /** Weights resident on the device; closing releases their buffers. */
+    public static final class DeviceWeights implements AutoCloseable {
+        private final QuantFormat format;
+        private final int rows;
+        private final int cols;
+        private final WeightPlanes planes;
+
+        private DeviceWeights(QuantizedTensor w, WeightPlanes planes) {
+            this.format = w.format();
+            this.rows = w.rows();
+            this.cols = w.cols();
+            this.planes = planes;
+        }
+
+        public QuantFormat format() {
+            return format;
+        }
+
+        public int rows() {
+            return rows;
+        }
+
+        public int cols() {
+            return cols;
+        }
+
+        @Override
+        public void close() {
+            planes.close();
+        }
+    }
+
+    /** Weight-only path on resident weights: {@code y[t * rows + r]} for {@code n} tokens {@code x[t * cols + c]}. */
+    public void gemv(DeviceWeights w, float[] x, int n, float[] y) {
+        if (n < 0 || x.length != (long) n * w.cols || y.length != (long) n * w.rows) {
+            throw new IllegalArgumentException("x must hold n*cols = " + (long) n * w.cols + " values and y n*rows = "
+                    + (long) n * w.rows + ", got " + x.length + " and " + y.length);
+        }
+        if (n > 0 && w.rows > 0) {
+            gemmF32(w.planes, w.format, w.cols, x, 0, n, y, w.rows, 0);
+        }
+    }
+
+    /** Integer path on resident weights: {@code y[t * rows + r]} for the {@code x.n()} tokens of {@code x}. */
+    public void gemv(DeviceWeights w, QuantizedActivations x, float[] y) {
+        if (!intPath(w.format)) {
+            throw new IllegalArgumentException("the integer path takes Q8_0, Q4_0, Q4_1 and grouped 8- or 4-bit weights, "
+                    + "not " + w.format);
+        }
+        if (x.k() != w.cols || y.length != (long) x.n() * w.rows) {
+            throw new IllegalArgumentException("activations have k=" + x.k() + " for " + w.cols + " columns, and y must hold "
+                    + (long) x.n() * w.rows + " values, got " + y.length);
+        }
+        if (x.n() > 0 && w.rows > 0) {
+            gemmInt8(w.planes, w.format, w.cols, x, 0, x.n(), y, w.rows, 0);
+        }
+    }
+
+    private void gemmInt8(WeightPlanes wp, QuantFormat f, int kk, QuantizedActivations x, int t0, int t1, float[] y,
+                          int ldy, int r0) {
         if (!intPath(f)) {
             throw new IllegalArgumentException("the integer path takes Q8_0, Q4_0, Q4_1 and grouped 8- or 4-bit weights, "
                     + "not " + f);
         }
-        int rows = r1 - r0;
+        int rows = wp.rows;
         int n = t1 - t0;
-        if (rows <= 0 || n <= 0) {
-            return;
-        }
-        int kk = w.cols();
         int pk = x.paddedK();
         int spt = x.scalesPerToken();
         FormatArgs a = FormatArgs.of(f, kk);
         float[] out = new float[rows * n];
-        try (WeightPlanes wp = new WeightPlanes(ctx, w, r0, r1, true);
-             ClBuffer xc = WeightPlanes.upload(ctx, MemorySegment.ofArray(x.codes()), (long) t0 * pk, (long) n * pk);
+        try (ClBuffer xc = WeightPlanes.upload(ctx, MemorySegment.ofArray(x.codes()), (long) t0 * pk, (long) n * pk);
              ClBuffer xs = WeightPlanes.upload(ctx, x.scales(), t0 * spt, n * spt);
              ClBuffer yb = ctx.buffer(4L * out.length)) {
             ClKernel g = k.gemvInt8;
@@ -82,18 +164,12 @@ public final class OpenClMatmulKernels implements MatmulKernels {
         scatter(out, rows, n, r0, t0, y, ldy);
     }
 
-    @Override
-    public void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
-        int rows = r1 - r0;
+    private void gemmF32(WeightPlanes wp, QuantFormat f, int kk, float[] x, int t0, int t1, float[] y, int ldy, int r0) {
+        int rows = wp.rows;
         int n = t1 - t0;
-        if (rows <= 0 || n <= 0) {
-            return;
-        }
-        int kk = w.cols();
-        FormatArgs a = FormatArgs.of(w.format(), kk);
+        FormatArgs a = FormatArgs.of(f, kk);
         float[] out = new float[rows * n];
-        try (WeightPlanes wp = new WeightPlanes(ctx, w, r0, r1, true);
-             ClBuffer xb = WeightPlanes.upload(ctx, x, t0 * kk, n * kk);
+        try (ClBuffer xb = WeightPlanes.upload(ctx, x, t0 * kk, n * kk);
              ClBuffer yb = ctx.buffer(4L * out.length)) {
             ClKernel g = k.gemvF32;
             synchronized (k) {

@@ -13,6 +13,7 @@ import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -42,8 +43,15 @@ class OpenClMatmulTest {
 
     @BeforeAll
     static void open() {
-        cl = TestInputs.openOrSkip();
-        gpu = ops(cl.matmul());
+        cl = TestInputs.openIfAvailable();
+        if (cl != null) {
+            gpu = ops(cl.matmul());
+        }
+    }
+
+    @BeforeEach
+    void assumeDevice() {
+        TestInputs.assumeDevice();
     }
 
     @AfterAll
@@ -343,6 +351,36 @@ class OpenClMatmulTest {
                 }
             }
         }
+    }
+
+    /** Resident weights give the bits of the per-call path, and their buffers are released on close. */
+    @Test
+    void residentWeightsGiveTheBitsOfThePerCallPath() {
+        int rows = 37;
+        int k = 321;
+        int n = 3;
+        int base = cl.liveObjects();
+        try (Arena arena = Arena.ofConfined()) {
+            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1,
+                    QuantFormat.grouped(3, 32, false, ScaleType.F16), QuantFormat.codebook4(64, ScaleType.F16))) {
+                QuantizedTensor w = weights(f, rows, k, 17, true, arena);
+                float[] x = TestInputs.gaussian(3, n * k);
+                float[] a = new float[n * rows];
+                float[] b = new float[n * rows];
+                try (OpenClMatmulKernels.DeviceWeights dw = cl.matmul().upload(w)) {
+                    gpu.gemm(w, x, n, a);
+                    cl.matmul().gemv(dw, x, n, b);
+                    assertEquals(Arrays.toString(a), Arrays.toString(b), f + " fp32 path");
+                    if (OpenClMatmulKernels.intPath(f)) {
+                        QuantizedActivations xa = CPU.quantizeActivations(x, n, k, ActivationFormat.Q8_0);
+                        gpu.gemm(w, xa, a);
+                        cl.matmul().gemv(dw, xa, b);
+                        assertEquals(Arrays.toString(a), Arrays.toString(b), f + " integer path");
+                    }
+                }
+            }
+        }
+        assertEquals(base, cl.liveObjects());
     }
 
     @Test

@@ -86,12 +86,22 @@ final class TestInputs {
         return a;
     }
 
-    /** Opens the device, or skips the calling test class with the reason. */
-    static OpenClKernels openOrSkip() {
-        String why = OpenClKernels.unavailableReason();
-        Assumptions.assumeTrue(why == null, () -> "skipped: no OpenCL device: " + why);
+    /** Why the OpenCL tests cannot run here, or null when a device opens. */
+    static final String UNAVAILABLE = OpenClKernels.unavailableReason();
+
+    /** Opens the device, or returns null (and says why) where there is none. */
+    static OpenClKernels openIfAvailable() {
+        if (UNAVAILABLE != null) {
+            System.out.println("OpenCL tests skipped: " + UNAVAILABLE);
+            return null;
+        }
         OpenClKernels k = OpenClKernels.open();
         System.out.println("OpenCL kernels on " + k.deviceDescription());
         return k;
+    }
+
+    /** Skips the calling test, with the reason, where no OpenCL device is present. */
+    static void assumeDevice() {
+        Assumptions.assumeTrue(UNAVAILABLE == null, () -> "skipped: " + UNAVAILABLE);
     }
 }
