@@ -1,20 +1,28 @@
 package dev.lowbit.gpu.opencl.kernels;
 
+import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.ScaleType;
 import dev.lowbit.gpu.opencl.ClBuffer;
 import dev.lowbit.gpu.opencl.ClContext;
 import dev.lowbit.gpu.opencl.ClKernel;
 import dev.lowbit.kernels.Codebook;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.QuantKernels;
+import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.QuantOptions;
+import dev.lowbit.kernels.TensorPlanes;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Objects;
 
 /**
  * The quantize family on an OpenCL device (quant.cl): one work-item per group computes the group's statistics,
  * its parameters by {@code GroupParams}' rules, the codes and their packed bytes, so codes and scales equal the
- * scalar reference's bit for bit. {@link #quantizeGgmlRows} quantizes a whole row range in one launch.
+ * scalar reference's bit for bit. {@link #quantizeGgmlRows} quantizes a whole row range in one launch, and
+ * {@link #quantize(QuantFormat, float[], int, int, Arena, QuantOptions)} a whole matrix of any format.
  *
  * <p>A group that holds a NaN or an infinity, or that needs a scale its type cannot store, is flagged by the
  * device; the row then goes the reference's way: {@code false} for a non-finite value (so that {@code QuantOps}
@@ -116,6 +124,49 @@ public final class OpenClQuantKernels implements QuantKernels {
                 System.arraycopy(l.zeros, 0, zeros, 0, gpr);
             }
             return true;
+        }
+    }
+
+    /**
+     * Quantizes a whole {@code rows x cols} matrix of any format in one launch: the tensor {@code QuantOps} makes
+     * (with these kernels or with the scalar reference), bit for bit, without a launch per row for the plane
+     * formats. When the device flags any group (a NaN or infinity, a scale beyond its type), the matrix goes
+     * through {@code QuantOps} instead, which applies {@code o}'s non-finite policy and reports the reference's
+     * errors.
+     */
+    public QuantizedTensor quantize(QuantFormat f, float[] src, int rows, int cols, Arena arena, QuantOptions o) {
+        Objects.requireNonNull(f, "format");
+        Objects.requireNonNull(o, "options");
+        QuantOps.checkShape(rows, cols, src == null ? -1 : src.length, "src");
+        TensorPlanes dst = TensorPlanes.allocate(f, rows, cols, arena);
+        Codebook cb = f.kind() == QuantFormat.Kind.CODEBOOK4 ? Codebook.of(o.levels()) : null;
+        float[] levels = cb == null ? null : cb.levels();
+        if (rows == 0 || cols == 0) {
+            return QuantizedTensor.of(f, rows, cols, dst.data(), dst.scales(), dst.zeros(), levels);
+        }
+        try (Launch l = new Launch(f, cb, MemorySegment.ofArray(src), rows, cols)) {
+            if (l.firstFlagged(0) >= 0) {
+                return new QuantOps(this, Runnable::run).quantizeInto(src, dst, o);
+            }
+            l.data.read(0, dst.data());
+            if (!f.isGgml()) {
+                writeParams(dst.scales(), f.scaleType(), l.scales);
+                if (f.hasZeroPlane()) {
+                    writeParams(dst.zeros(), f.scaleType(), l.zeros);
+                }
+            }
+        }
+        return QuantizedTensor.of(f, rows, cols, dst.data(), dst.scales(), dst.zeros(), levels);
+    }
+
+    /** Stores per-group values (already exact in the type) as fp16 or fp32. */
+    private static void writeParams(MemorySegment plane, ScaleType t, float[] v) {
+        for (int i = 0; i < v.length; i++) {
+            if (t == ScaleType.F16) {
+                plane.setAtIndex(Layouts.F16, i, Float.floatToFloat16(v[i]));
+            } else {
+                plane.setAtIndex(Layouts.F32, i, v[i]);
+            }
         }
     }
 

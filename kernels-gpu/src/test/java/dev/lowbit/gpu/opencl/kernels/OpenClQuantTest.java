@@ -152,6 +152,31 @@ class OpenClQuantTest {
         }
     }
 
+    /** The whole-matrix entry point (one launch, every format) gives the reference's tensor and errors. */
+    @ParameterizedTest
+    @MethodSource("formats")
+    void wholeMatrixInOneLaunch(QuantFormat f) {
+        int rows = 9;
+        try (Arena arena = Arena.ofConfined()) {
+            for (int cols : new int[] {0, 1, 33, 200, 513}) {
+                float[] x = TestInputs.tricky(cols + rows, rows * cols);
+                QuantizedTensor want = CPU.quantize(f, x, rows, cols, arena);
+                QuantizedTensor got = cl.quant().quantize(f, x, rows, cols, arena, QuantOptions.DEFAULT);
+                assertSameCodes(want, got, "whole " + f + " cols=" + cols);
+                assertSamePlanes(want, got, "whole " + f + " cols=" + cols);
+                assertEquals(f, got.format());
+                if (cols > 0) {
+                    x[rows * cols - 1] = Float.NaN;
+                    IllegalArgumentException a = assertThrows(IllegalArgumentException.class,
+                            () -> CPU.quantize(f, x, rows, cols, arena));
+                    IllegalArgumentException b = assertThrows(IllegalArgumentException.class,
+                            () -> cl.quant().quantize(f, x, rows, cols, arena, QuantOptions.DEFAULT));
+                    assertEquals(a.getMessage(), b.getMessage(), "whole " + f + " cols=" + cols);
+                }
+            }
+        }
+    }
+
     @Test
     void nonFiniteValuesAreRefusedOrClampedAsTheReferenceDoes() {
         int rows = 5;
