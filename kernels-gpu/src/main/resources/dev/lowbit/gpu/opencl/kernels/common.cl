@@ -1,5 +1,7 @@
 // lowbit OpenCL kernels: shared definitions (OpenCL C 1.2). See docs/formats.md for the layouts and
 // kernels-java's ScalarQuantKernels / ScalarMatmulKernels for the arithmetic these kernels reproduce.
+// Helpers are plain functions, not `inline`: C99's bare inline emits no definition, which a compiler that
+// declines to inline cannot link.
 
 // The reference never fuses a multiply and an add (Q4_1's q * d + m is a product, then a sum).
 #pragma OPENCL FP_CONTRACT OFF
@@ -12,7 +14,7 @@
 
 // fp16 <-> fp32 with integer operations only, so that the result does not depend on the device's half support.
 // Exact for every fp16 value; the narrowing rounds to nearest, ties to even, as Java's Float.floatToFloat16.
-inline float f16_to_f32(uint h) {
+float f16_to_f32(uint h) {
     uint s = (h & 0x8000u) << 16;
     uint e = (h >> 10) & 0x1fu;
     uint m = h & 0x3ffu;
@@ -25,7 +27,7 @@ inline float f16_to_f32(uint h) {
     return as_float(s | ((e + 112u) << 23) | (m << 13));
 }
 
-inline uint f32_to_f16(float f) {
+uint f32_to_f16(float f) {
     uint x = as_uint(f);
     uint sign = (x >> 16) & 0x8000u;
     uint ax = x & 0x7fffffffu;
@@ -59,52 +61,52 @@ inline uint f32_to_f16(float f) {
 }
 
 // Java's Math.min / Math.max: NaN propagates and -0.0 is below +0.0.
-inline float jmin(float a, float b) {
+float jmin(float a, float b) {
     if (isnan(a)) return a;
     if (isnan(b)) return b;
     if (a == b) return as_float(as_uint(a) | as_uint(b));
     return a < b ? a : b;
 }
 
-inline float jmax(float a, float b) {
+float jmax(float a, float b) {
     if (isnan(a)) return a;
     if (isnan(b)) return b;
     if (a == b) return as_float(as_uint(a) & as_uint(b));
     return a > b ? a : b;
 }
 
-inline int block_bytes(int kind) {
+int block_bytes(int kind) {
     return kind == KIND_Q8_0 ? 34 : kind == KIND_Q4_0 ? 18 : 20;
 }
 
-inline int is_ggml(int kind) {
+int is_ggml(int kind) {
     return kind <= KIND_Q4_1;
 }
 
 // Bytes of the data plane per row (QuantFormat.rowBytes).
-inline ulong row_bytes(int kind, int bits, int cols) {
+ulong row_bytes(int kind, int bits, int cols) {
     if (is_ggml(kind)) {
         return (ulong) ((cols + 31) / 32) * (ulong) block_bytes(kind);
     }
     return ((ulong) cols * (ulong) bits + 7ul) / 8ul;
 }
 
-inline uint load_u16(__global const uchar *p, ulong at) {
+uint load_u16(__global const uchar *p, ulong at) {
     return (uint) p[at] | ((uint) p[at + 1] << 8);
 }
 
-inline float load_f32(__global const uchar *p, ulong at) {
+float load_f32(__global const uchar *p, ulong at) {
     return as_float((uint) p[at] | ((uint) p[at + 1] << 8) | ((uint) p[at + 2] << 16) | ((uint) p[at + 3] << 24));
 }
 
 // A per-group parameter (scale or zero point) of a plane format, stored as fp16 or fp32.
-inline float load_param(__global const uchar *plane, ulong index, int f32) {
+float load_param(__global const uchar *plane, ulong index, int f32) {
     return f32 ? load_f32(plane, index * 4ul) : f16_to_f32(load_u16(plane, index * 2ul));
 }
 
 // The stored code of element c of the row at byte rowBase (Reference.code): a signed int8 for Q8_0, a nibble for
 // Q4_0 and Q4_1 (element j < 16 in the low nibble of byte j, j + 16 in its high nibble), else a bits-wide field.
-inline int load_code(__global const uchar *data, ulong rowBase, int kind, int bits, int c) {
+int load_code(__global const uchar *data, ulong rowBase, int kind, int bits, int c) {
     if (is_ggml(kind)) {
         ulong block = rowBase + (ulong) (c / 32) * (ulong) block_bytes(kind);
         int j = c % 32;
@@ -125,7 +127,7 @@ inline int load_code(__global const uchar *data, ulong rowBase, int kind, int bi
 }
 
 // Scale of group g of row r (Reference.scale): from the block header (ggml) or the scales plane.
-inline float load_scale(__global const uchar *data, __global const uchar *scales, ulong rowBase, int r, int g, int gpr,
+float load_scale(__global const uchar *data, __global const uchar *scales, ulong rowBase, int r, int g, int gpr,
                         int kind, int f32) {
     if (is_ggml(kind)) {
         return f16_to_f32(load_u16(data, rowBase + (ulong) g * (ulong) block_bytes(kind)));
@@ -134,7 +136,7 @@ inline float load_scale(__global const uchar *data, __global const uchar *scales
 }
 
 // Zero point of group g of row r (Reference.zero): the Q4_1 minimum, the grouped zero point, or 0.
-inline float load_zero(__global const uchar *data, __global const uchar *zeros, ulong rowBase, int r, int g, int gpr,
+float load_zero(__global const uchar *data, __global const uchar *zeros, ulong rowBase, int r, int g, int gpr,
                        int kind, int bits, int sym, int f32) {
     if (kind == KIND_Q4_1) {
         return f16_to_f32(load_u16(data, rowBase + (ulong) g * 20ul + 2ul));

@@ -6,7 +6,7 @@
 #define LANES 32
 
 // Adds the lanes' partial sums in a tree; lane 0 gets the total.
-inline float lane_sum(float acc, __local float *part) {
+float lane_sum(float acc, __local float *part) {
     int lid = (int) get_local_id(0);
     part[lid] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -20,7 +20,7 @@ inline float lane_sum(float acc, __local float *part) {
 }
 
 // The multiplier of the scale for the fp32 path (ScalarMatmulKernels.value): code minus zero point, or the level.
-inline float weight_value(int kind, int q, float z, __global const float *levels) {
+float weight_value(int kind, int q, float z, __global const float *levels) {
     if (kind == KIND_Q8_0) return (float) q;
     if (kind == KIND_Q4_0) return (float) (q - 8);
     if (kind == KIND_GROUPED) return (float) q - z;
@@ -73,14 +73,14 @@ __kernel void gemv_f32(__global const uchar *data, __global const uchar *scales,
 
 // The signed weight code the integer path multiplies (WeightRows.codes): q for Q8_0 and Q4_1, q - 8 for Q4_0,
 // u - 2^(b-1) for symmetric grouped, u - off for asymmetric grouped (off = 128 for 8 bits, else 0).
-inline int int_code(int kind, int bits, int sym, int off, int q) {
+int int_code(int kind, int bits, int sym, int off, int q) {
     if (kind == KIND_Q4_0) return q - 8;
     if (kind == KIND_GROUPED) return sym ? q - (1 << (bits - 1)) : q - off;
     return q;
 }
 
 // The exact int32 sums of one block of 32 columns: sum_j w_j * x_j and sum_j x_j (padding codes are 0).
-inline int2 block_sums(__global const uchar *data, ulong rowBase, int kind, int bits, int sym, int off, int k, int c0,
+int2 block_sums(__global const uchar *data, ulong rowBase, int kind, int bits, int sym, int off, int k, int c0,
                        __global const char *xc) {
     int isum = 0;
     int xsum = 0;

@@ -6,12 +6,12 @@
 #define STATUS_SCALE_RANGE 2
 #define MIN_NORMAL_F16 0x1p-14f
 
-inline float round_to(float v, int f32) {
+float round_to(float v, int f32) {
     return f32 ? v : f16_to_f32(f32_to_f16(v));
 }
 
 // ScaleType.nextAway: the next storable magnitude away from zero, sign kept.
-inline float next_away(float v, int f32) {
+float next_away(float v, int f32) {
     if (f32) {
         return copysign(as_float(as_uint(fabs(v)) + 1u), v);
     }
@@ -19,7 +19,7 @@ inline float next_away(float v, int f32) {
 }
 
 // ScaleType.F16.roundDown: the largest fp16 value not above v.
-inline float round_down_f16(float v) {
+float round_down_f16(float v) {
     float r = f16_to_f32(f32_to_f16(v));
     if (r <= v) {
         return r;
@@ -30,7 +30,7 @@ inline float round_down_f16(float v) {
 }
 
 // GroupParams.storable; returns non-zero when no storable scale exists.
-inline int storable(float d, float extent, int f32, float *out) {
+int storable(float d, float extent, int f32, float *out) {
     if (!isfinite(d)) {
         return 1;
     }
@@ -46,7 +46,7 @@ inline int storable(float d, float extent, int f32, float *out) {
 }
 
 // GroupParams.widen: only subnormal scales can leave the extreme element more than half a step out.
-inline int widen(float d, float extent, int limit, int f32, float *out) {
+int widen(float d, float extent, int limit, int f32, float *out) {
     float r;
     if (storable(d, extent, f32, &r)) {
         return 1;
@@ -63,7 +63,7 @@ inline int widen(float d, float extent, int limit, int f32, float *out) {
 }
 
 // GroupParams.widenStrict: asymmetric ranges must fit in limit steps.
-inline int widen_strict(float d, float extent, int limit, int f32, float *out) {
+int widen_strict(float d, float extent, int limit, int f32, float *out) {
     float r;
     if (storable(d, extent, f32, &r)) {
         return 1;
@@ -76,7 +76,7 @@ inline int widen_strict(float d, float extent, int limit, int f32, float *out) {
 }
 
 // GroupParams.uniform: p = {scale, sub, add, stored zero}; non-zero when the scale type cannot hold the group.
-inline int uniform_params(int kind, int bits, int sym, int f32, float mn, float mx, float absmax, float *p) {
+int uniform_params(int kind, int bits, int sym, int f32, float mn, float mx, float absmax, float *p) {
     float d;
     p[1] = 0.0f;
     p[2] = 0.0f;
@@ -114,7 +114,7 @@ inline int uniform_params(int kind, int bits, int sym, int f32, float mn, float 
 }
 
 // The code of x: clamp(rint((x - sub) / d) + add, lo, hi), or the codebook index (midpoints below x / d).
-inline int code_of(float x, int kind, float d, float sub, float add, float lo, float hi, __global const float *mid) {
+int code_of(float x, int kind, float d, float sub, float add, float lo, float hi, __global const float *mid) {
     if (kind == KIND_CODEBOOK4) {
         float v = d == 0.0f ? 0.0f : x / d;
         int idx = 0;
