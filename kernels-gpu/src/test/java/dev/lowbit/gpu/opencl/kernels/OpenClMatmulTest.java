@@ -383,6 +383,24 @@ class OpenClMatmulTest {
         assertEquals(base, cl.liveObjects());
     }
 
+    /** Activations quantized on the device (MatmulOps over the OpenCL quantize kernels) are the reference's. */
+    @Test
+    void activationsQuantizedOnTheDeviceAreTheReferences() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(cl.quantUnavailableReason() == null,
+                () -> "skipped: " + cl.quantUnavailableReason());
+        MatmulOps device = new MatmulOps(cl.matmul(), cl.quant(), Runnable::run);
+        for (int k : new int[] {1, 31, 32, 33, 300}) {
+            int n = 3;
+            float[] x = TestInputs.tricky(k, n * k);
+            for (ActivationFormat af : ActivationFormat.values()) {
+                QuantizedActivations a = CPU.quantizeActivations(x, n, k, af);
+                QuantizedActivations b = device.quantizeActivations(x, n, k, af);
+                assertEquals(Arrays.toString(a.codes()), Arrays.toString(b.codes()), af + " codes k=" + k);
+                assertEquals(Arrays.toString(a.scales()), Arrays.toString(b.scales()), af + " scales k=" + k);
+            }
+        }
+    }
+
     @Test
     void everyHandleIsReleased() {
         int base = cl.liveObjects();
