@@ -3,4 +3,5 @@ module dev.lowbit.kernels.gpu {
     requires transitive dev.lowbit.kernels;
 
     exports dev.lowbit.gpu;
+    exports dev.lowbit.gpu.cuda.kernels;
 }
