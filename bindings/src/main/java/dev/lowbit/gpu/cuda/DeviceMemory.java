@@ -76,7 +76,10 @@ public final class DeviceMemory implements AutoCloseable {
         copyTo(host, 0);
     }
 
-    /** Copies {@code bytes} from {@code src} (from its start) to the start of this block, ordered on {@code stream}. */
+    /**
+     * Copies {@code bytes} from {@code src} (from its start) to the start of this block, ordered on {@code stream}
+     * (null: the legacy default stream).
+     */
     public void copyFromAsync(DeviceMemory src, long bytes, CudaStream stream) {
         Objects.requireNonNull(src, "src");
         if (bytes < 0 || bytes > byteSize || bytes > src.byteSize) {
@@ -88,7 +91,8 @@ public final class DeviceMemory implements AutoCloseable {
         }
         device.bind();
         try {
-            check((int) need(H.MEMCPY_DTOD_ASYNC).invokeExact(address, src.address(), bytes, stream.handle()),
+            MemorySegment s = stream == null ? MemorySegment.NULL : stream.handle();
+            check((int) need(H.MEMCPY_DTOD_ASYNC).invokeExact(address, src.address(), bytes, s),
                     "cuMemcpyDtoDAsync");
         } catch (Throwable t) {
             throw rethrow(t);

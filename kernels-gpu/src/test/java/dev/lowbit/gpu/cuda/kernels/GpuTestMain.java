@@ -1,0 +1,42 @@
+package dev.lowbit.gpu.cuda.kernels;
+
+import org.junit.platform.launcher.Launcher;
+import org.junit.platform.launcher.LauncherDiscoveryRequest;
+import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
+import org.junit.platform.launcher.core.LauncherFactory;
+import org.junit.platform.launcher.listeners.SummaryGeneratingListener;
+import org.junit.platform.launcher.listeners.TestExecutionSummary;
+
+import java.io.PrintWriter;
+
+import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
+
+/**
+ * Runs the CUDA tests without Maven (the device machine has none): {@code java ... GpuTestMain}; exits with 1 when a
+ * test fails or when the GPU tests were skipped (no device), so that a device run cannot pass by skipping.
+ */
+public final class GpuTestMain {
+    private GpuTestMain() {
+    }
+
+    public static void main(String[] args) {
+        String why = CudaRuntime.unavailableReason();
+        if (why != null) {
+            System.err.println("no CUDA GPU here: " + why);
+            System.exit(1);
+        }
+        LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
+                .selectors(selectClass(CudaRuntimeTest.class), selectClass(CudaQuantTest.class),
+                        selectClass(CudaMatmulTest.class), selectClass(NvccCompileTest.class),
+                        selectClass(W4A16WeightsTest.class))
+                .build();
+        Launcher launcher = LauncherFactory.create();
+        SummaryGeneratingListener listener = new SummaryGeneratingListener();
+        launcher.execute(request, listener);
+        TestExecutionSummary s = listener.getSummary();
+        PrintWriter out = new PrintWriter(System.out, true);
+        s.printTo(out);
+        s.printFailuresTo(out, 30);
+        System.exit(s.getTotalFailureCount() == 0 ? 0 : 1);
+    }
+}
