@@ -33,9 +33,6 @@ public final class CudaQuant {
     public DeviceTensor quantize(QuantFormat f, DeviceMemory src, int rows, int cols, float[] levels) {
         Objects.requireNonNull(f, "format");
         checkShape(rows, cols);
-        if (src.byteSize() < 4L * rows * cols) {
-            throw new IllegalArgumentException("src holds " + src.byteSize() + " bytes, needs " + 4L * rows * cols);
-        }
         float[] lv = null;
         if (f.kind() == QuantFormat.Kind.CODEBOOK4) {
             lv = Codebooks.checkLevels(Objects.requireNonNull(levels, "a codebook format needs levels"));
@@ -43,21 +40,9 @@ public final class CudaQuant {
             throw new IllegalArgumentException("levels are only for codebook formats, not " + f);
         }
         DeviceTensor t = DeviceTensor.allocate(rt, f, rows, cols, lv);
-        try (DeviceMemory status = rt.statusWords()) {
-            if ((long) rows * cols > 0) {
-                launchQuantize(f, src, rows, cols, t, status);
-            }
-            long[] s = rt.readStatus(status);
-            if (s[0] != -1L) {
-                long at = s[0];
-                throw new IllegalArgumentException("value at index " + at + " (row " + at / cols + ", column "
-                        + at % cols + ") is not finite");
-            }
-            if (s[1] != -1L) {
-                long row = f.groupSize() == QuantFormat.ROW ? s[1] : s[1] / f.groupsPerRow(cols);
-                throw new IllegalArgumentException("row " + row + ": a group needs a scale or minimum beyond the "
-                        + f.scaleType() + " range" + (f.scaleType() == ScaleType.F16 ? "; use F32 scales" : ""));
-            }
+        try (DeviceMemory status = newStatus()) {
+            quantizeAsync(src, t, status);
+            checkStatus(t, status);
             return t;
         } catch (RuntimeException e) {
             t.close();
@@ -65,8 +50,28 @@ public final class CudaQuant {
         }
     }
 
-    private void launchQuantize(QuantFormat f, DeviceMemory src, int rows, int cols, DeviceTensor t,
-                                DeviceMemory status) {
+    /** Two status words for {@link #quantizeAsync}: no error yet. */
+    public DeviceMemory newStatus() {
+        return rt.statusWords();
+    }
+
+    /**
+     * Queues the quantization of {@code src} into the planes of {@code dst} (from {@link DeviceTensor#allocate})
+     * without waiting; {@link #checkStatus} then waits and reports a NaN, an infinity or an unstorable scale.
+     */
+    public void quantizeAsync(DeviceMemory src, DeviceTensor dst, DeviceMemory status) {
+        QuantFormat f = dst.format();
+        int rows = dst.rows();
+        int cols = dst.cols();
+        if (src.byteSize() < 4L * rows * cols) {
+            throw new IllegalArgumentException("src holds " + src.byteSize() + " bytes, needs " + 4L * rows * cols);
+        }
+        if (status.byteSize() < 16) {
+            throw new IllegalArgumentException("status needs 16 bytes, got " + status.byteSize());
+        }
+        if ((long) rows * cols == 0) {
+            return;
+        }
         int kind = DeviceTensor.kindCode(f);
         int sym = f.symmetric() ? 1 : 0;
         int f16 = f.scaleType() == ScaleType.F16 ? 1 : 0;
@@ -74,16 +79,35 @@ public final class CudaQuant {
             long groups = (long) rows * f.groupsPerRow(cols);
             int warps = THREADS / 32;
             rt.launch("quantize.cu", "lb_quantize_groups", (groups + warps - 1) / warps, 1, THREADS, src, rows, cols,
-                    f.groupLength(cols), kind, f.bits(), sym, f16, t.codebook, t.data, t.scales, t.zeros, status);
+                    f.groupLength(cols), kind, f.bits(), sym, f16, dst.codebook, dst.data, dst.scales, dst.zeros,
+                    status);
             return;
         }
-        try (DeviceMemory params = rt.allocate(16L * rows)) {
-            rt.launch("quantize.cu", "lb_row_params", rows, 1, THREADS, src, rows, cols, kind, f.bits(), sym, f16,
-                    t.codebook, t.scales, t.zeros, params, status);
-            long bytes = rows * f.rowBytes(cols);
-            rt.launch("quantize.cu", "lb_quantize_row_encode", (bytes + THREADS - 1) / THREADS, 1, THREADS, src,
-                    rows, cols, kind, f.bits(), t.codebook, params, t.data);
-            rt.synchronize();
+        rt.launch("quantize.cu", "lb_row_params", rows, 1, THREADS, src, rows, cols, kind, f.bits(), sym, f16,
+                dst.codebook, dst.scales, dst.zeros, dst.rowParams, status);
+        long bytes = rows * f.rowBytes(cols);
+        rt.launch("quantize.cu", "lb_quantize_row_encode", (bytes + THREADS - 1) / THREADS, 1, THREADS, src, rows,
+                cols, kind, f.bits(), dst.codebook, dst.rowParams, dst.data);
+    }
+
+    /**
+     * Waits for the quantization and throws what its status words report.
+     *
+     * @throws IllegalArgumentException naming the first non-finite element, or the row whose scale does not fit
+     */
+    public void checkStatus(DeviceTensor t, DeviceMemory status) {
+        QuantFormat f = t.format();
+        int cols = t.cols();
+        long[] s = rt.readStatus(status);
+        if (s[0] != -1L) {
+            long at = s[0];
+            throw new IllegalArgumentException("value at index " + at + " (row " + at / cols + ", column "
+                    + at % cols + ") is not finite");
+        }
+        if (s[1] != -1L) {
+            long row = f.groupSize() == QuantFormat.ROW && !f.isGgml() ? s[1] : s[1] / f.groupsPerRow(cols);
+            throw new IllegalArgumentException("row " + row + ": a group needs a scale or minimum beyond the "
+                    + f.scaleType() + " range" + (f.scaleType() == ScaleType.F16 ? "; use F32 scales" : ""));
         }
     }
 

@@ -26,6 +26,8 @@ public final class DeviceTensor implements AutoCloseable {
     final DeviceMemory rowPtr;
     final DeviceMemory colIdx;
     final DeviceMemory values;
+    /** Per-row {d, sub, add, zero} of whole-row quantization (16 bytes per row), a placeholder otherwise. */
+    final DeviceMemory rowParams;
     private final int nnz;
     private final float[] levels;
 
@@ -40,6 +42,7 @@ public final class DeviceTensor implements AutoCloseable {
         this.rowPtr = planes.get(4);
         this.colIdx = planes.get(5);
         this.values = planes.get(6);
+        this.rowParams = planes.get(7);
         this.nnz = nnz;
         this.levels = levels;
     }
@@ -56,6 +59,7 @@ public final class DeviceTensor implements AutoCloseable {
             planes.add(o == null ? rt.allocate(16) : rt.upload(o.rowPtrPlane()));
             planes.add(o == null || o.nnz() == 0 ? rt.allocate(16) : rt.upload(o.colIdxPlane()));
             planes.add(o == null || o.nnz() == 0 ? rt.allocate(16) : rt.upload(o.valuesPlane()));
+            planes.add(rt.allocate(16));
             return new DeviceTensor(t.format(), t.rows(), t.cols(), planes, o == null ? -1 : o.nnz(), t.levels());
         } catch (RuntimeException e) {
             planes.forEach(DeviceMemory::close);
@@ -63,8 +67,8 @@ public final class DeviceTensor implements AutoCloseable {
         }
     }
 
-    /** Device planes for a new tensor of {@code format}, to be filled by a kernel. */
-    static DeviceTensor allocate(CudaRuntime rt, QuantFormat f, int rows, int cols, float[] levels) {
+    /** Device planes for a new {@code rows x cols} tensor of {@code format}, to be filled by a quantize kernel. */
+    public static DeviceTensor allocate(CudaRuntime rt, QuantFormat f, int rows, int cols, float[] levels) {
         List<DeviceMemory> planes = new ArrayList<>();
         try {
             long groups = (long) rows * f.groupsPerRow(cols);
@@ -76,6 +80,8 @@ public final class DeviceTensor implements AutoCloseable {
             for (int i = 0; i < 3; i++) {
                 planes.add(rt.allocate(16));
             }
+            boolean wholeRows = f.groupSize() == QuantFormat.ROW && !f.isGgml();
+            planes.add(rt.allocate(wholeRows ? Math.max(16, 16L * rows) : 16));
             return new DeviceTensor(f, rows, cols, planes, -1, levels == null ? null : levels.clone());
         } catch (RuntimeException e) {
             planes.forEach(DeviceMemory::close);
@@ -139,7 +145,7 @@ public final class DeviceTensor implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceMemory m : new DeviceMemory[] {data, scales, zeros, codebook, rowPtr, colIdx, values}) {
+        for (DeviceMemory m : new DeviceMemory[] {data, scales, zeros, codebook, rowPtr, colIdx, values, rowParams}) {
             m.close();
         }
     }
