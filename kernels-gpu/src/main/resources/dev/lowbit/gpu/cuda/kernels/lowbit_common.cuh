@@ -6,6 +6,19 @@
 // multiply-adds, so that they round exactly as Java's float arithmetic does.
 #pragma once
 
+#ifdef LOWBIT_HOST_CHECK
+// Host build of the scalar rules below, for the test that compares them with the Java reference
+// (HostRulesTest); the including file provides <cmath> and <cstring>. Never defined by NVRTC.
+#define __device__
+#define __forceinline__ inline
+static inline unsigned int __float_as_uint(float x) { unsigned int u; memcpy(&u, &x, 4); return u; }
+static inline float __int_as_float(int i) { float x; memcpy(&x, &i, 4); return x; }
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fdiv_rn(float a, float b) { return a / b; }
+#endif
+
 typedef unsigned char u8;
 typedef signed char i8;
 typedef unsigned short u16;
@@ -22,6 +35,7 @@ typedef unsigned long long u64;
 #define LB_F16_MIN_NORMAL 6.103515625e-05f   // 2^-14
 #define LB_F32_MIN_NORMAL 1.17549435e-38f    // 2^-126
 
+#ifndef LOWBIT_HOST_CHECK
 __device__ __forceinline__ u16 lb_f2h(float x) {
     u16 h;
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
@@ -33,6 +47,10 @@ __device__ __forceinline__ float lb_h2f(u16 h) {
     asm("cvt.f32.f16 %0, %1;" : "=f"(x) : "h"(h));
     return x;
 }
+#else
+static inline u16 lb_f2h(float x) { _Float16 h = (_Float16) x; u16 b; memcpy(&b, &h, 2); return b; }
+static inline float lb_h2f(u16 b) { _Float16 h; memcpy(&h, &b, 2); return (float) h; }
+#endif
 
 __device__ __forceinline__ bool lb_finite(float x) {
     return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u;
@@ -246,6 +264,7 @@ __device__ __forceinline__ int lb_bits_get(const u8* row, int bits, long long i)
     return (int) ((v >> shift) & ((1u << bits) - 1));
 }
 
+#ifndef LOWBIT_HOST_CHECK
 __device__ __forceinline__ float lb_warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
@@ -253,6 +272,7 @@ __device__ __forceinline__ float lb_warp_sum(float v) {
     }
     return v;
 }
+#endif
 
 // Element (row, c) of a quantized tensor, without outliers: Reference.dequantize.
 __device__ __forceinline__ float lb_dequantize_one(const u8* __restrict__ data, const u8* __restrict__ scales,

@@ -1,0 +1,59 @@
+// Host build of lowbit_common.cuh's scalar rules (group parameters, codes, values), driven by HostRulesTest.
+// Input, one group per line: kind bits symmetric f16 n then n float bit patterns (hex). The codebook is NF4's
+// levels, midpoints and reach, given on the first line as 32 float bit patterns (hex).
+// Output, one line per group: bad d-bits zero-bits then n codes and n dequantized value bit patterns (hex).
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#define LOWBIT_HOST_CHECK 1
+#include "lowbit_common.cuh"
+
+static float read_float() {
+    unsigned int u;
+    if (scanf("%x", &u) != 1) {
+        return 0.0f;
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static unsigned int bits(float f) {
+    unsigned int u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+int main() {
+    float table[32];
+    for (int i = 0; i < 32; i++) {
+        table[i] = read_float();
+    }
+    int kind, nbits, sym, f16, n;
+    static float x[4096];
+    static int codes[4096];
+    while (scanf("%d %d %d %d %d", &kind, &nbits, &sym, &f16, &n) == 5) {
+        float mn = __int_as_float(0x7f800000);
+        float mx = -mn;
+        for (int i = 0; i < n; i++) {
+            x[i] = read_float();
+            mn = lb_jmin(mn, x[i]);
+            mx = lb_jmax(mx, x[i]);
+        }
+        bool bad = false;
+        LbParams p = lb_params(kind, nbits, sym != 0, f16 != 0, table[31], mn, mx, &bad);
+        printf("%d %08x %08x", bad ? 1 : 0, bits(p.d), bits(p.zero));
+        for (int i = 0; i < n; i++) {
+            codes[i] = bad ? 0 : lb_code(kind, p, table + 16, x[i]);
+            printf(" %d", codes[i]);
+        }
+        // Dequantize with the parameters as the planes store them (fp16 rounding of d and the zero point).
+        float d = kind <= 2 || f16 ? lb_h2f(lb_f2h(p.d)) : p.d;
+        float z = kind == 2 || (kind == 3 && !sym && f16) ? lb_h2f(lb_f2h(p.zero)) : p.zero;
+        for (int i = 0; i < n; i++) {
+            printf(" %08x", bits(bad ? 0.0f : lb_value(kind, codes[i], d, z, table)));
+        }
+        printf("\n");
+    }
+    return 0;
+}
