@@ -7,33 +7,6 @@
 // scale does not fit its type; both start at ~0 (the host clears them to 0xff bytes).
 #include "lowbit_common.cuh"
 
-struct LbFormat {
-    int kind;
-    int bits;
-    int symmetric;
-    int f16;
-};
-
-// Writes byte j of a group whose codes (len of them, the rest zero) are in codes[].
-__device__ __forceinline__ u8 lb_group_byte(int kind, int bits, const u8* codes, int len, int j) {
-    if (kind == LB_Q8_0) {
-        return codes[j];
-    }
-    if (kind == LB_Q4_0 || kind == LB_Q4_1) {
-        int lo = j < len ? codes[j] & 15 : 0;
-        int hi = j + 16 < len ? codes[j + 16] & 15 : 0;
-        return (u8) (lo | (hi << 4));
-    }
-    // Packed fields: byte j covers bits [8j, 8j + 8) of the group, which starts on a byte boundary.
-    int first = (8 * j) / bits;
-    int last = (8 * j + 7) / bits;
-    u32 acc = 0;
-    for (int i = first; i <= last && i < len; i++) {
-        acc |= (u32) (codes[i] & ((1 << bits) - 1)) << (i * bits - 8 * j + 8);
-    }
-    return (u8) (acc >> 8);
-}
-
 extern "C" __global__ void lb_quantize_groups(const float* __restrict__ src, int rows, int cols, int groupLen,
                                               int kind, int bits, int symmetric, int f16,
                                               const float* __restrict__ codebook, // 16 levels, 15 midpoints, reach

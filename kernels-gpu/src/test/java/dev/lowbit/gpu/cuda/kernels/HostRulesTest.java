@@ -27,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * The scalar rules of {@code lowbit_common.cuh} (group parameters, codes, values), built for the host with g++ and
+ * The scalar rules of {@code lowbit_common.cuh} (group parameters, codes, values, the stored bytes of a group),
+ * built for the host with g++ and
  * compared with the Java reference over many groups of every format: the CUDA kernels' bit-exactness, checked
  * without a GPU. Skipped with the reason when there is no g++.
  */
@@ -142,6 +143,11 @@ class HostRulesTest {
                     assertEquals(Reference.code(t, 0, c), Integer.parseInt(tok[3 + c]), where + ": code " + c);
                     assertEquals(Float.floatToRawIntBits(values[c]),
                             (int) Long.parseLong(tok[3 + g.length + c], 16), where + ": value " + c);
+                }
+                byte[] want = t.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+                assertEquals(3 + 2 * g.length + want.length, tok.length, where + ": stored bytes");
+                for (int b = 0; b < want.length; b++) {
+                    assertEquals(want[b] & 0xFF, Integer.parseInt(tok[3 + 2 * g.length + b], 16), where + ": byte " + b);
                 }
                 checked++;
             }

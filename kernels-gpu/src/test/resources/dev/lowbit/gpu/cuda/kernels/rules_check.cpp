@@ -1,7 +1,8 @@
 // Host build of lowbit_common.cuh's scalar rules (group parameters, codes, values), driven by HostRulesTest.
 // Input, one group per line: kind bits symmetric f16 n then n float bit patterns (hex). The codebook is NF4's
 // levels, midpoints and reach, given on the first line as 32 float bit patterns (hex).
-// Output, one line per group: bad d-bits zero-bits then n codes and n dequantized value bit patterns (hex).
+// Output, one line per group: bad d-bits zero-bits, n codes, n dequantized value bit patterns (hex), then the
+// group's stored bytes as the quantize kernel writes them (hex), the ggml block header included.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,7 @@ int main() {
     int kind, nbits, sym, f16, n;
     static float x[4096];
     static int codes[4096];
+    static u8 packed[4096];
     while (scanf("%d %d %d %d %d", &kind, &nbits, &sym, &f16, &n) == 5) {
         float mn = __int_as_float(0x7f800000);
         float mx = -mn;
@@ -52,6 +54,27 @@ int main() {
         float z = kind == 2 || (kind == 3 && !sym && f16) ? lb_h2f(lb_f2h(p.zero)) : p.zero;
         for (int i = 0; i < n; i++) {
             printf(" %08x", bits(bad ? 0.0f : lb_value(kind, codes[i], d, z, table)));
+        }
+        memset(packed, 0, sizeof(packed));
+        for (int i = 0; i < n; i++) {
+            packed[i] = (u8) codes[i];
+        }
+        if (kind <= 2) {
+            int payload = kind == 0 ? 32 : 16;
+            u16 hd = lb_f2h(p.d);
+            u16 hm = lb_f2h(p.zero);
+            printf(" %02x %02x", hd & 0xff, hd >> 8);
+            if (kind == 2) {
+                printf(" %02x %02x", hm & 0xff, hm >> 8);
+            }
+            for (int j = 0; j < payload; j++) {
+                printf(" %02x", lb_group_byte(kind, nbits, packed, n, j));
+            }
+        } else {
+            int nbytes = (n * nbits + 7) / 8;
+            for (int j = 0; j < nbytes; j++) {
+                printf(" %02x", lb_group_byte(kind, nbits, packed, n, j));
+            }
         }
         printf("\n");
     }
