@@ -76,11 +76,19 @@ public final class CudaQuant {
         int sym = f.symmetric() ? 1 : 0;
         int f16 = f.scaleType() == ScaleType.F16 ? 1 : 0;
         if (f.groupSize() != QuantFormat.ROW || f.isGgml()) {
+            int gl = f.groupLength(cols);
             long groups = (long) rows * f.groupsPerRow(cols);
+            if (cols % gl == 0) {
+                // Whole groups only: gl / 4 lanes per group, four elements each.
+                long threads = groups * (gl / 4);
+                rt.launch("quantize.cu", "lb_quantize_groups_vec4", (threads + THREADS - 1) / THREADS, 1, THREADS,
+                        src, rows, cols, gl, kind, f.bits(), sym, f16, dst.codebook, dst.data, dst.scales, dst.zeros,
+                        status);
+                return;
+            }
             int warps = THREADS / 32;
             rt.launch("quantize.cu", "lb_quantize_groups", (groups + warps - 1) / warps, 1, THREADS, src, rows, cols,
-                    f.groupLength(cols), kind, f.bits(), sym, f16, dst.codebook, dst.data, dst.scales, dst.zeros,
-                    status);
+                    gl, kind, f.bits(), sym, f16, dst.codebook, dst.data, dst.scales, dst.zeros, status);
             return;
         }
         rt.launch("quantize.cu", "lb_row_params", rows, 1, THREADS, src, rows, cols, kind, f.bits(), sym, f16,
@@ -159,8 +167,9 @@ public final class CudaQuant {
             return;
         }
         QuantFormat f = t.format();
-        long threads = (n + 3) / 4;
-        rt.launch("dequantize.cu", "lb_dequantize", (threads + THREADS - 1) / THREADS, 1, THREADS, t.data, t.scales,
+        long threads = (t.cols() + 3L) / 4;
+        rt.launch("dequantize.cu", "lb_dequantize", (threads + THREADS - 1) / THREADS, Math.min(t.rows(), 65535),
+                THREADS, t.data, t.scales,
                 t.zeros, t.codebook, t.rows(), t.cols(), f.groupLength(t.cols()), DeviceTensor.kindCode(f), f.bits(),
                 f.symmetric() ? 1 : 0, f.scaleType() == ScaleType.F16 ? 1 : 0, dst);
         if (t.hasOutliers() && t.nnz() > 0) {

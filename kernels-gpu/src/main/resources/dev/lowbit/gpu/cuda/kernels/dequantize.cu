@@ -1,29 +1,32 @@
 // Dequantization of every lowbit format to fp32, bit for bit Reference.value; outliers are added by
-// lb_outlier_add (outliers.cu) afterwards. Each thread writes four consecutive elements of the row-major output.
+// lb_outlier_add (outliers.cu) afterwards. Grid: x over column chunks of four (one thread each, a 16-byte store
+// when the row allows), y over rows (rows beyond gridDim.y are taken in strides).
 #include "lowbit_common.cuh"
 
 extern "C" __global__ void lb_dequantize(const u8* __restrict__ data, const u8* __restrict__ scales,
                                          const u8* __restrict__ zeros, const float* __restrict__ levels,
                                          int rows, int cols, int groupLen, int kind, int bits, int symmetric,
                                          int f16, float* __restrict__ dst) {
-    long long total = (long long) rows * cols;
-    long long e0 = ((long long) blockIdx.x * blockDim.x + threadIdx.x) * 4;
-    if (e0 >= total) {
+    int c0 = (blockIdx.x * blockDim.x + threadIdx.x) * 4;
+    if (c0 >= cols) {
         return;
     }
-    float v[4];
+    bool vector = (cols & 3) == 0 && c0 + 3 < cols;
+    for (int row = blockIdx.y; row < rows; row += gridDim.y) {
+        float v[4];
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-        long long e = e0 + i;
-        v[i] = e < total ? lb_dequantize_one(data, scales, zeros, levels, cols, groupLen, kind, bits, symmetric,
-                                             f16, (int) (e / cols), (int) (e % cols))
-                         : 0.0f;
-    }
-    if (e0 + 3 < total && ((((unsigned long long) (dst + e0)) & 15) == 0)) {
-        *(float4*) (dst + e0) = make_float4(v[0], v[1], v[2], v[3]);
-    } else {
-        for (int i = 0; i < 4 && e0 + i < total; i++) {
-            dst[e0 + i] = v[i];
+        for (int i = 0; i < 4; i++) {
+            v[i] = c0 + i < cols ? lb_dequantize_one(data, scales, zeros, levels, cols, groupLen, kind, bits,
+                                                     symmetric, f16, row, c0 + i)
+                                 : 0.0f;
+        }
+        float* out = dst + (long long) row * cols + c0;
+        if (vector) {
+            *(float4*) out = make_float4(v[0], v[1], v[2], v[3]);
+        } else {
+            for (int i = 0; i < 4 && c0 + i < cols; i++) {
+                out[i] = v[i];
+            }
         }
     }
 }

@@ -111,6 +111,133 @@ extern "C" __global__ void lb_quantize_groups(const float* __restrict__ src, int
     }
 }
 
+// Fast path for whole groups of 32, 64 or 128 (ggml blocks included) when cols is a multiple of the group length:
+// groupLen / 4 lanes per group, four consecutive elements per lane (one 16-byte load), so that the reductions and
+// the parameter rule are shared by four elements. Lanes of a group combine their codes by shuffles where a stored
+// byte holds codes of two lanes (the two halves of a Q4 block, 3-bit fields).
+extern "C" __global__ void lb_quantize_groups_vec4(const float* __restrict__ src, int rows, int cols, int groupLen,
+                                                   int kind, int bits, int symmetric, int f16,
+                                                   const float* __restrict__ codebook, u8* __restrict__ data,
+                                                   u8* __restrict__ scales, u8* __restrict__ zeros,
+                                                   u64* __restrict__ status) {
+    const unsigned full = 0xffffffffu;
+    int lanesPerGroup = groupLen >> 2;
+    int sub = threadIdx.x & (lanesPerGroup - 1);
+    int gpr = cols / groupLen;
+    long long group = ((long long) blockIdx.x * blockDim.x + threadIdx.x) / lanesPerGroup;
+    bool active = group < (long long) rows * gpr;
+    long long g = active ? group : 0;
+    int row = (int) (g / gpr);
+    int gi = (int) (g % gpr);
+    long long first = (long long) row * cols + (long long) gi * groupLen + 4 * sub;
+    float4 v4 = active ? __ldg((const float4*) (src + first)) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    float v[4] = {v4.x, v4.y, v4.z, v4.w};
+    bool finite = true;
+    float mn = __int_as_float(0x7f800000);
+    float mx = -mn;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        if (!lb_finite(v[i])) {
+            if (finite && active) {
+                atomicMin(&status[0], (u64) (first + i));
+            }
+            finite = false;
+        } else {
+            mn = lb_jmin(mn, v[i]);
+            mx = lb_jmax(mx, v[i]);
+        }
+    }
+    if (!__all_sync(full, finite)) {
+        return;
+    }
+    if (!active) {
+        mn = __int_as_float(0x7f800000);
+        mx = -mn;
+    }
+    for (int o = lanesPerGroup >> 1; o > 0; o >>= 1) {
+        mn = lb_jmin(mn, __shfl_xor_sync(full, mn, o));
+        mx = lb_jmax(mx, __shfl_xor_sync(full, mx, o));
+    }
+    bool bad = false;
+    LbParams p = lb_params(kind, bits, symmetric != 0, f16 != 0, codebook[31], mn, mx, &bad);
+    bool write = active && !bad;
+    if (active && bad && sub == 0) {
+        atomicMin(&status[1], (u64) group);
+    }
+    u32 c[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        c[i] = bad ? 0u : (u32) lb_code(kind, p, codebook + 16, v[i]);
+    }
+    if (kind == LB_Q8_0 || kind == LB_Q4_0 || kind == LB_Q4_1) {
+        int blockBytes = kind == LB_Q8_0 ? 34 : (kind == LB_Q4_0 ? 18 : 20);
+        u8* out = data + g * blockBytes;
+        // Codes 16..31 of a Q4 block sit in the high nibbles of bytes 0..15: lane sub + 4 holds them.
+        u32 mine = (c[0] & 15) | ((c[1] & 15) << 8) | ((c[2] & 15) << 16) | ((c[3] & 15) << 24);
+        u32 high = __shfl_down_sync(full, mine, 4);
+        if (!write) {
+            return;
+        }
+        if (sub == 0) {
+            u16 d = lb_f2h(p.d);
+            out[0] = (u8) d;
+            out[1] = (u8) (d >> 8);
+            if (kind == LB_Q4_1) {
+                u16 m = lb_f2h(p.zero);
+                out[2] = (u8) m;
+                out[3] = (u8) (m >> 8);
+            }
+        }
+        if (kind == LB_Q8_0) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                out[2 + 4 * sub + i] = (u8) c[i];
+            }
+        } else if (sub < 4) {
+            int header = kind == LB_Q4_1 ? 4 : 2;
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                out[header + 4 * sub + i] = (u8) ((c[i] & 15) | (((high >> (8 * i)) & 15) << 4));
+            }
+        }
+        return;
+    }
+    long long rowBytes = (long long) cols * bits / 8;
+    u8* out = data + (long long) row * rowBytes + (long long) gi * groupLen * bits / 8;
+    // 3-bit: two lanes' twelve bits make three bytes, written by the even lane.
+    u32 twelve = c[0] | (c[1] << 3) | (c[2] << 6) | (c[3] << 9);
+    u32 partner = __shfl_down_sync(full, twelve, 1);
+    if (!write) {
+        return;
+    }
+    switch (bits) {
+    case 8:
+        *(u32*) (out + 4 * sub) = c[0] | (c[1] << 8) | (c[2] << 16) | (c[3] << 24);
+        break;
+    case 4:
+        *(u16*) (out + 2 * sub) = (u16) (c[0] | (c[1] << 4) | (c[2] << 8) | (c[3] << 12));
+        break;
+    case 2:
+        out[sub] = (u8) (c[0] | (c[1] << 2) | (c[2] << 4) | (c[3] << 6));
+        break;
+    default:
+        if ((sub & 1) == 0) {
+            u32 both = twelve | (partner << 12);
+            u8* o = out + (sub >> 1) * 3;
+            o[0] = (u8) both;
+            o[1] = (u8) (both >> 8);
+            o[2] = (u8) (both >> 16);
+        }
+        break;
+    }
+    if (sub == 0) {
+        lb_store_param(scales, group, f16 != 0, p.d);
+        if (kind == LB_GROUPED && !symmetric) {
+            lb_store_param(zeros, group, f16 != 0, p.zero);
+        }
+    }
+}
+
 // Whole-row groups, step 1: one block per row reduces min and max and writes the row's parameters, both to the
 // planes and, as {d, sub, add, zero}, to params for the encoding step (d = NaN marks a row left unwritten).
 extern "C" __global__ void lb_row_params(const float* __restrict__ src, int rows, int cols,

@@ -34,8 +34,12 @@ class CudaQuantTest extends GpuTest {
     private static final QuantOps SCALAR = new QuantOps(KernelProvider.scalar(), Runnable::run);
     private static final MatmulOps SCALAR_MM = new MatmulOps(KernelProvider.scalarMatmul(), KernelProvider.scalar(),
             Runnable::run);
-    /** Shapes that reach every tail: one column, a block minus and plus one, primes, a row longer than 128. */
-    private static final int[][] SHAPES = {{1, 1}, {3, 31}, {8, 33}, {9, 100}, {16, 257}, {5, 1000}};
+    /**
+     * Shapes that reach every tail (one column, a block minus and plus one, primes, a row longer than 128) and whole
+     * groups of every size (128, 384: the four-elements-per-lane kernel).
+     */
+    private static final int[][] SHAPES = {{1, 1}, {3, 31}, {8, 33}, {9, 100}, {16, 257}, {5, 1000}, {2, 128},
+        {7, 384}};
 
     static Stream<Arguments> formatsAndShapes() {
         List<Arguments> out = new ArrayList<>();

@@ -145,9 +145,15 @@ class HostRulesTest {
                             (int) Long.parseLong(tok[3 + g.length + c], 16), where + ": value " + c);
                 }
                 byte[] want = t.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
-                assertEquals(3 + 2 * g.length + want.length, tok.length, where + ": stored bytes");
+                int bar = 3 + 2 * g.length + want.length;
+                assertEquals(bar + 1 + g.length, tok.length, where + ": stored bytes");
+                assertEquals("|", tok[bar]);
                 for (int b = 0; b < want.length; b++) {
                     assertEquals(want[b] & 0xFF, Integer.parseInt(tok[3 + 2 * g.length + b], 16), where + ": byte " + b);
+                }
+                for (int c = 0; c < g.length; c++) {
+                    assertEquals(Float.floatToRawIntBits(values[c]), (int) Long.parseLong(tok[bar + 1 + c], 16),
+                            where + ": dequantized from the planes, element " + c);
                 }
                 checked++;
             }

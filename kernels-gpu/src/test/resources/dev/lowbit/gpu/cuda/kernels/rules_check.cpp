@@ -59,22 +59,41 @@ int main() {
         for (int i = 0; i < n; i++) {
             packed[i] = (u8) codes[i];
         }
+        // The stored row: a ggml block (header, payload) or the packed fields.
+        static u8 row[4096];
+        int rowBytes = 0;
         if (kind <= 2) {
             int payload = kind == 0 ? 32 : 16;
             u16 hd = lb_f2h(p.d);
             u16 hm = lb_f2h(p.zero);
-            printf(" %02x %02x", hd & 0xff, hd >> 8);
+            row[rowBytes++] = (u8) hd;
+            row[rowBytes++] = (u8) (hd >> 8);
             if (kind == 2) {
-                printf(" %02x %02x", hm & 0xff, hm >> 8);
+                row[rowBytes++] = (u8) hm;
+                row[rowBytes++] = (u8) (hm >> 8);
             }
             for (int j = 0; j < payload; j++) {
-                printf(" %02x", lb_group_byte(kind, nbits, packed, n, j));
+                row[rowBytes++] = lb_group_byte(kind, nbits, packed, n, j);
             }
         } else {
             int nbytes = (n * nbits + 7) / 8;
             for (int j = 0; j < nbytes; j++) {
-                printf(" %02x", lb_group_byte(kind, nbits, packed, n, j));
+                row[rowBytes++] = lb_group_byte(kind, nbits, packed, n, j);
             }
+        }
+        for (int j = 0; j < rowBytes; j++) {
+            printf(" %02x", row[j]);
+        }
+        // What the dequantize kernel reads back from the stored planes (lb_dequantize_one), as fp32 bit patterns.
+        u8 scalePlane[4];
+        u8 zeroPlane[4];
+        lb_store_param(scalePlane, 0, f16 != 0, p.d);
+        lb_store_param(zeroPlane, 0, f16 != 0, p.zero);
+        printf(" |");
+        for (int c = 0; c < n; c++) {
+            float back = bad ? 0.0f : lb_dequantize_one(row, scalePlane, zeroPlane, table, n, kind <= 2 ? 32 : n,
+                                                        kind, nbits, sym, f16, 0, c);
+            printf(" %08x", bits(back));
         }
         printf("\n");
     }
