@@ -20,6 +20,9 @@ import java.util.Objects;
  */
 public final class CudaQuant {
     static final int THREADS = 256;
+    /** Whole rows up to this many elements are quantized in one pass (LB_ROW_MAX in quantize.cu). */
+    static final int ROW_FUSED_MAX = 16384;
+    static final int ROW_FUSED_THREADS = 1024;
 
     private final CudaRuntime rt;
 
@@ -89,6 +92,11 @@ public final class CudaQuant {
             int warps = THREADS / 32;
             rt.launch("quantize.cu", "lb_quantize_groups", (groups + warps - 1) / warps, 1, THREADS, src, rows, cols,
                     gl, kind, f.bits(), sym, f16, dst.codebook, dst.data, dst.scales, dst.zeros, status);
+            return;
+        }
+        if (cols <= ROW_FUSED_MAX) {
+            rt.launch("quantize.cu", "lb_quantize_rows_fused", rows, 1, ROW_FUSED_THREADS, src, rows, cols, kind,
+                    f.bits(), sym, f16, dst.codebook, dst.data, dst.scales, dst.zeros, status);
             return;
         }
         rt.launch("quantize.cu", "lb_row_params", rows, 1, THREADS, src, rows, cols, kind, f.bits(), sym, f16,

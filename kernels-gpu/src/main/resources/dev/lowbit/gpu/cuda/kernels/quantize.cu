@@ -238,6 +238,109 @@ extern "C" __global__ void lb_quantize_groups_vec4(const float* __restrict__ src
     }
 }
 
+// Whole-row groups of at most LB_ROW_MAX elements in one pass: a block of 1024 threads holds its row in registers
+// (LB_ROW_PER elements each), reduces it, computes the row's parameters once, puts the codes in shared memory and
+// writes the packed bytes, so the row is read once.
+#define LB_ROW_THREADS 1024
+#define LB_ROW_PER 16
+#define LB_ROW_MAX (LB_ROW_THREADS * LB_ROW_PER)
+
+extern "C" __global__ void __launch_bounds__(LB_ROW_THREADS)
+lb_quantize_rows_fused(const float* __restrict__ src, int rows, int cols, int kind, int bits, int symmetric, int f16,
+                       const float* __restrict__ codebook, u8* __restrict__ data, u8* __restrict__ scales,
+                       u8* __restrict__ zeros, u64* __restrict__ status) {
+    __shared__ u8 codes[LB_ROW_MAX];
+    __shared__ float smin[32];
+    __shared__ float smax[32];
+    __shared__ int sbad[32];
+    __shared__ float sparams[4];
+    int row = blockIdx.x;
+    int tid = threadIdx.x;
+    const float* x = src + (long long) row * cols;
+    float v[LB_ROW_PER];
+    float mn = __int_as_float(0x7f800000);
+    float mx = -mn;
+    int nonFinite = 0;
+#pragma unroll
+    for (int i = 0; i < LB_ROW_PER; i++) {
+        int c = tid + i * LB_ROW_THREADS;
+        v[i] = c < cols ? x[c] : 0.0f;
+        if (c < cols) {
+            if (!lb_finite(v[i])) {
+                if (!nonFinite) {
+                    atomicMin(&status[0], (u64) ((long long) row * cols + c));
+                }
+                nonFinite = 1;
+            } else {
+                mn = lb_jmin(mn, v[i]);
+                mx = lb_jmax(mx, v[i]);
+            }
+        }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        mn = lb_jmin(mn, __shfl_xor_sync(0xffffffffu, mn, o));
+        mx = lb_jmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+        nonFinite |= __shfl_xor_sync(0xffffffffu, nonFinite, o);
+    }
+    int warp = tid >> 5;
+    if ((tid & 31) == 0) {
+        smin[warp] = mn;
+        smax[warp] = mx;
+        sbad[warp] = nonFinite;
+    }
+    __syncthreads();
+    if (tid == 0) {
+        for (int w = 1; w < LB_ROW_THREADS / 32; w++) {
+            mn = lb_jmin(mn, smin[w]);
+            mx = lb_jmax(mx, smax[w]);
+            nonFinite |= sbad[w];
+        }
+        float nan = __int_as_float(0x7fc00000);
+        sparams[0] = nan;
+        if (!nonFinite) {
+            bool bad = false;
+            LbParams p = lb_params(kind, bits, symmetric != 0, f16 != 0, codebook[31], mn, mx, &bad);
+            if (bad) {
+                atomicMin(&status[1], (u64) row);
+            } else {
+                lb_store_param(scales, row, f16 != 0, p.d);
+                if (kind == LB_GROUPED && !symmetric) {
+                    lb_store_param(zeros, row, f16 != 0, p.zero);
+                }
+                sparams[0] = p.d;
+                sparams[1] = p.sub;
+                sparams[2] = p.add;
+                sparams[3] = p.zero;
+            }
+        }
+    }
+    __syncthreads();
+    if (sparams[0] != sparams[0]) {
+        return;
+    }
+    LbParams p;
+    p.d = sparams[0];
+    p.sub = sparams[1];
+    p.add = sparams[2];
+    p.zero = sparams[3];
+    p.lo = 0;
+    p.hi = (1 << bits) - 1;
+#pragma unroll
+    for (int i = 0; i < LB_ROW_PER; i++) {
+        int c = tid + i * LB_ROW_THREADS;
+        if (c < cols) {
+            codes[c] = (u8) lb_code(kind, p, codebook + 16, v[i]);
+        }
+    }
+    __syncthreads();
+    long long rowBytes = ((long long) cols * bits + 7) / 8;
+    u8* out = data + (long long) row * rowBytes;
+    for (int j = tid; j < rowBytes; j += LB_ROW_THREADS) {
+        out[j] = lb_group_byte(kind, bits, codes, cols, j);
+    }
+}
+
 // Whole-row groups, step 1: one block per row reduces min and max and writes the row's parameters, both to the
 // planes and, as {d, sub, add, zero}, to params for the encoding step (d = NaN marks a row left unwritten).
 extern "C" __global__ void lb_row_params(const float* __restrict__ src, int rows, int cols,

@@ -36,10 +36,11 @@ class CudaQuantTest extends GpuTest {
             Runnable::run);
     /**
      * Shapes that reach every tail (one column, a block minus and plus one, primes, a row longer than 128) and whole
-     * groups of every size (128, 384: the four-elements-per-lane kernel).
+     * groups of every size (128, 384: the four-elements-per-lane kernel), and whole rows beyond the one-pass kernel's
+     * 16384 (the two-pass kernels).
      */
     private static final int[][] SHAPES = {{1, 1}, {3, 31}, {8, 33}, {9, 100}, {16, 257}, {5, 1000}, {2, 128},
-        {7, 384}};
+        {7, 384}, {2, 16384}, {2, 16385}};
 
     static Stream<Arguments> formatsAndShapes() {
         List<Arguments> out = new ArrayList<>();
