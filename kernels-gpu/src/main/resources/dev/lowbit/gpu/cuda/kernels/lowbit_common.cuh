@@ -325,3 +325,43 @@ __device__ __forceinline__ float lb_dequantize_one(const u8* __restrict__ data, 
     }
     return lb_value(kind, code, d, z, levels);
 }
+
+// Elements c0 .. c0 + 3 of row `row` when cols is a multiple of 4 and c0 is too: the four share one group (group
+// lengths and ggml blocks are multiples of 4), so the parameters are read once. Same values as lb_dequantize_one.
+__device__ __forceinline__ void lb_dequantize4(const u8* __restrict__ data, const u8* __restrict__ scales,
+                                               const u8* __restrict__ zeros, const float* __restrict__ levels,
+                                               int cols, int groupLen, int gpr, int kind, int bits, int symmetric,
+                                               int f16, int row, int c0, float* v) {
+    if (kind == LB_Q8_0 || kind == LB_Q4_0 || kind == LB_Q4_1) {
+        int blockBytes = kind == LB_Q8_0 ? 34 : (kind == LB_Q4_0 ? 18 : 20);
+        const u8* blk = data + ((long long) row * ((cols + 31) / 32) + c0 / 32) * blockBytes;
+        float d = lb_h2f(*(const u16*) blk);
+        int j0 = c0 & 31;
+        if (kind == LB_Q8_0) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                v[i] = lb_value(kind, (int) (i8) blk[2 + j0 + i], d, 0.0f, levels);
+            }
+            return;
+        }
+        float m = kind == LB_Q4_1 ? lb_h2f(*(const u16*) (blk + 2)) : 0.0f;
+        const u8* q = blk + (kind == LB_Q4_1 ? 4 : 2) + (j0 & 15);
+        int shift = j0 < 16 ? 0 : 4;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            v[i] = lb_value(kind, (q[i] >> shift) & 15, d, m, levels);
+        }
+        return;
+    }
+    long long group = (long long) row * gpr + c0 / groupLen;
+    float d = lb_load_param(scales, group, f16 != 0);
+    float z = 0.0f;
+    if (kind == LB_GROUPED) {
+        z = symmetric ? (float) (1 << (bits - 1)) : lb_load_param(zeros, group, f16 != 0);
+    }
+    const u8* rowp = data + (long long) row * (((long long) cols * bits + 7) / 8);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        v[i] = lb_value(kind, lb_bits_get(rowp, bits, c0 + i), d, z, levels);
+    }
+}

@@ -146,8 +146,14 @@ class HostRulesTest {
                 }
                 byte[] want = t.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
                 int bar = 3 + 2 * g.length + want.length;
-                assertEquals(bar + 1 + g.length, tok.length, where + ": stored bytes");
+                int bar2 = bar + 1 + g.length;
+                assertEquals(bar2 + 1 + (g.length % 4 == 0 ? g.length : 0), tok.length, where + ": stored bytes");
                 assertEquals("|", tok[bar]);
+                assertEquals("|", tok[bar2]);
+                for (int c = 0; g.length % 4 == 0 && c < g.length; c++) {
+                    assertEquals(Float.floatToRawIntBits(values[c]), (int) Long.parseLong(tok[bar2 + 1 + c], 16),
+                            where + ": dequantized four at a time, element " + c);
+                }
                 for (int b = 0; b < want.length; b++) {
                     assertEquals(want[b] & 0xFF, Integer.parseInt(tok[3 + 2 * g.length + b], 16), where + ": byte " + b);
                 }

@@ -95,6 +95,21 @@ int main() {
                                                         kind, nbits, sym, f16, 0, c);
             printf(" %08x", bits(back));
         }
+        // The four-at-a-time path of the dequantize kernel, for rows whose length is a multiple of 4.
+        printf(" |");
+        if (n % 4 == 0) {
+            int gl = kind <= 2 ? 32 : n;
+            for (int c = 0; c < n; c += 4) {
+                float four[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                if (!bad) {
+                    lb_dequantize4(row, scalePlane, zeroPlane, table, n, gl, (n + gl - 1) / gl, kind, nbits, sym, f16,
+                                   0, c, four);
+                }
+                for (int i = 0; i < 4; i++) {
+                    printf(" %08x", bits(four[i]));
+                }
+            }
+        }
         printf("\n");
     }
     return 0;
