@@ -9,24 +9,29 @@ import sys
 import torch
 
 ROTATE_BYTES = 256 << 20
-RUNS = 50
+BATCHES = 7
+PER_BATCH = 20
 
 
 def median_ms(fn):
+    """Milliseconds per call: batches of calls queued back to back between two events, median of the batches."""
     for i in range(5):
         fn(i)
     torch.cuda.synchronize()
     times = []
-    for i in range(RUNS):
+    call = 0
+    for _ in range(BATCHES):
         start = torch.cuda.Event(enable_timing=True)
         end = torch.cuda.Event(enable_timing=True)
         start.record()
-        fn(i)
+        for _ in range(PER_BATCH):
+            fn(call)
+            call += 1
         end.record()
         end.synchronize()
-        times.append(start.elapsed_time(end))
+        times.append(start.elapsed_time(end) / PER_BATCH)
     times.sort()
-    return times[RUNS // 2]
+    return times[BATCHES // 2]
 
 
 def rotation(make, nbytes):

@@ -121,69 +121,104 @@ public final class CublasLt implements AutoCloseable {
     }
 
     /**
+     * A shape's descriptors and the algorithm cuBLASLt's heuristic chose for it, made once and kept until
+     * {@link #close()}, so that a repeated product costs one {@code cublasLtMatmul} call.
+     */
+    private record Plan(Arena arena, MemorySegment desc, MemorySegment la, MemorySegment lb, MemorySegment lc,
+                        MemorySegment algo) {
+    }
+
+    private final java.util.Map<Int8GemmShape, Plan> plans = new java.util.HashMap<>();
+
+    private synchronized Plan plan(Int8GemmShape s) throws Throwable {
+        if (closed) {
+            throw new IllegalStateException("the cuBLASLt handle is closed");
+        }
+        Plan p = plans.get(s);
+        if (p != null) {
+            return p;
+        }
+        Arena arena = Arena.ofShared();
+        MemorySegment desc = MemorySegment.NULL;
+        MemorySegment la = MemorySegment.NULL;
+        MemorySegment lb = MemorySegment.NULL;
+        MemorySegment lc = MemorySegment.NULL;
+        MemorySegment pref = MemorySegment.NULL;
+        boolean done = false;
+        try {
+            MemorySegment out = arena.allocate(ADDRESS);
+            check((int) H.DESC_CREATE.invokeExact(out, CUBLAS_COMPUTE_32I, CUDA_R_32I), "cublasLtMatmulDescCreate");
+            desc = out.get(ADDRESS, 0);
+            check((int) H.DESC_SET.invokeExact(desc, CUBLASLT_MATMUL_DESC_TRANSA,
+                    arena.allocateFrom(JAVA_INT, CUBLAS_OP_T), 4L), "cublasLtMatmulDescSetAttribute(TRANSA)");
+            check((int) H.DESC_SET.invokeExact(desc, CUBLASLT_MATMUL_DESC_TRANSB,
+                    arena.allocateFrom(JAVA_INT, CUBLAS_OP_N), 4L), "cublasLtMatmulDescSetAttribute(TRANSB)");
+            check((int) H.LAYOUT_CREATE.invokeExact(out, CUDA_R_8I, (long) s.k(), (long) s.m(), s.lda()),
+                    "cublasLtMatrixLayoutCreate(A)");
+            la = out.get(ADDRESS, 0);
+            check((int) H.LAYOUT_CREATE.invokeExact(out, CUDA_R_8I, (long) s.k(), (long) s.n(), s.ldb()),
+                    "cublasLtMatrixLayoutCreate(B)");
+            lb = out.get(ADDRESS, 0);
+            check((int) H.LAYOUT_CREATE.invokeExact(out, CUDA_R_32I, (long) s.m(), (long) s.n(), s.ldc()),
+                    "cublasLtMatrixLayoutCreate(C)");
+            lc = out.get(ADDRESS, 0);
+            check((int) H.PREF_CREATE.invokeExact(out), "cublasLtMatmulPreferenceCreate");
+            pref = out.get(ADDRESS, 0);
+            check((int) H.PREF_SET.invokeExact(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                    arena.allocateFrom(JAVA_LONG, WORKSPACE_BYTES), 8L),
+                    "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)");
+            MemorySegment results = arena.allocate(HEURISTIC_RESULT_BYTES, 8);
+            MemorySegment count = arena.allocate(JAVA_INT);
+            check((int) H.HEURISTIC.invokeExact(handle, desc, la, lb, lc, lc, pref, 1, results, count),
+                    "cublasLtMatmulAlgoGetHeuristic");
+            if (count.get(JAVA_INT, 0) < 1 || results.get(JAVA_INT, HEURISTIC_STATE_OFFSET) != 0) {
+                throw new CudaException("cublasLt", "cublasLtMatmulAlgoGetHeuristic(" + s + ")", 15,
+                        "CUBLAS_STATUS_NOT_SUPPORTED", "no algorithm for this shape");
+            }
+            // The algorithm is the result's first member.
+            p = new Plan(arena, desc, la, lb, lc, results);
+            plans.put(s, p);
+            done = true;
+            return p;
+        } finally {
+            destroy(H.PREF_DESTROY, pref);
+            if (!done) {
+                destroyPlan(desc, la, lb, lc);
+                arena.close();
+            }
+        }
+    }
+
+    private static void destroyPlan(MemorySegment desc, MemorySegment la, MemorySegment lb, MemorySegment lc)
+            throws Throwable {
+        destroy(H.LAYOUT_DESTROY, lc);
+        destroy(H.LAYOUT_DESTROY, lb);
+        destroy(H.LAYOUT_DESTROY, la);
+        destroy(H.DESC_DESTROY, desc);
+    }
+
+    /**
      * {@code C = A^T B} for int8 {@code A} ({@code k x m}), int8 {@code B} ({@code k x n}) and int32 {@code C}
-     * ({@code m x n}), all column-major, queued on {@code stream}.
+     * ({@code m x n}), all column-major, queued on {@code stream} (null: the legacy default stream). The first call
+     * for a shape asks cuBLASLt's heuristic for an algorithm; later calls reuse it.
      *
      * @throws IllegalArgumentException when a pointer or buffer breaks the shape's rules (before any call)
      * @throws CudaException            when cuBLASLt fails or has no algorithm for the shape
      */
     public void int8Gemm(Int8GemmShape s, DeviceMemory a, DeviceMemory b, DeviceMemory c, CudaStream stream) {
         s.checkBuffers(a.address(), a.byteSize(), b.address(), b.byteSize(), c.address(), c.byteSize());
-        if (closed) {
-            throw new IllegalStateException("the cuBLASLt handle is closed");
-        }
         device.bind();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(ADDRESS);
-            check((int) H.DESC_CREATE.invokeExact(out, CUBLAS_COMPUTE_32I, CUDA_R_32I), "cublasLtMatmulDescCreate");
-            MemorySegment desc = out.get(ADDRESS, 0);
-            MemorySegment la = MemorySegment.NULL;
-            MemorySegment lb = MemorySegment.NULL;
-            MemorySegment lc = MemorySegment.NULL;
-            MemorySegment pref = MemorySegment.NULL;
-            try {
-                check((int) H.DESC_SET.invokeExact(desc, CUBLASLT_MATMUL_DESC_TRANSA,
-                        arena.allocateFrom(JAVA_INT, CUBLAS_OP_T), 4L), "cublasLtMatmulDescSetAttribute(TRANSA)");
-                check((int) H.DESC_SET.invokeExact(desc, CUBLASLT_MATMUL_DESC_TRANSB,
-                        arena.allocateFrom(JAVA_INT, CUBLAS_OP_N), 4L), "cublasLtMatmulDescSetAttribute(TRANSB)");
-                check((int) H.LAYOUT_CREATE.invokeExact(out, CUDA_R_8I, (long) s.k(), (long) s.m(), s.lda()),
-                        "cublasLtMatrixLayoutCreate(A)");
-                la = out.get(ADDRESS, 0);
-                check((int) H.LAYOUT_CREATE.invokeExact(out, CUDA_R_8I, (long) s.k(), (long) s.n(), s.ldb()),
-                        "cublasLtMatrixLayoutCreate(B)");
-                lb = out.get(ADDRESS, 0);
-                check((int) H.LAYOUT_CREATE.invokeExact(out, CUDA_R_32I, (long) s.m(), (long) s.n(), s.ldc()),
-                        "cublasLtMatrixLayoutCreate(C)");
-                lc = out.get(ADDRESS, 0);
-                check((int) H.PREF_CREATE.invokeExact(out), "cublasLtMatmulPreferenceCreate");
-                pref = out.get(ADDRESS, 0);
-                check((int) H.PREF_SET.invokeExact(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                        arena.allocateFrom(JAVA_LONG, WORKSPACE_BYTES), 8L),
-                        "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)");
-                MemorySegment results = arena.allocate(HEURISTIC_RESULT_BYTES, 8);
-                MemorySegment count = arena.allocate(JAVA_INT);
-                check((int) H.HEURISTIC.invokeExact(handle, desc, la, lb, lc, lc, pref, 1, results, count),
-                        "cublasLtMatmulAlgoGetHeuristic");
-                if (count.get(JAVA_INT, 0) < 1 || results.get(JAVA_INT, HEURISTIC_STATE_OFFSET) != 0) {
-                    throw new CudaException("cublasLt", "cublasLtMatmulAlgoGetHeuristic(" + s + ")",
-                            15, "CUBLAS_STATUS_NOT_SUPPORTED", "no algorithm for this shape");
-                }
-                MemorySegment alpha = arena.allocateFrom(JAVA_INT, 1);
-                MemorySegment beta = arena.allocateFrom(JAVA_INT, 0);
-                MemorySegment pa = MemorySegment.ofAddress(a.address());
-                MemorySegment pb = MemorySegment.ofAddress(b.address());
-                MemorySegment pc = MemorySegment.ofAddress(c.address());
-                MemorySegment ws = MemorySegment.ofAddress(workspace.address());
-                MemorySegment st = stream == null ? MemorySegment.NULL : stream.handle();
-                check((int) H.MATMUL.invokeExact(handle, desc, alpha, pa, la, pb, lb, beta, pc, lc, pc, lc,
-                        results /* algo is the result's first member */, ws, WORKSPACE_BYTES, st), "cublasLtMatmul");
-            } finally {
-                destroy(H.PREF_DESTROY, pref);
-                destroy(H.LAYOUT_DESTROY, lc);
-                destroy(H.LAYOUT_DESTROY, lb);
-                destroy(H.LAYOUT_DESTROY, la);
-                destroy(H.DESC_DESTROY, desc);
-            }
+            Plan p = plan(s);
+            MemorySegment alpha = arena.allocateFrom(JAVA_INT, 1);
+            MemorySegment beta = arena.allocateFrom(JAVA_INT, 0);
+            MemorySegment pa = MemorySegment.ofAddress(a.address());
+            MemorySegment pb = MemorySegment.ofAddress(b.address());
+            MemorySegment pc = MemorySegment.ofAddress(c.address());
+            MemorySegment ws = MemorySegment.ofAddress(workspace.address());
+            MemorySegment st = stream == null ? MemorySegment.NULL : stream.handle();
+            check((int) H.MATMUL.invokeExact(handle, p.desc(), alpha, pa, p.la(), pb, p.lb(), beta, pc, p.lc(), pc,
+                    p.lc(), p.algo(), ws, WORKSPACE_BYTES, st), "cublasLtMatmul");
         } catch (Throwable t) {
             throw CudaDriver.rethrow(t);
         }
@@ -219,6 +254,11 @@ public final class CublasLt implements AutoCloseable {
         closed = true;
         device.bind();
         try {
+            for (Plan p : plans.values()) {
+                destroyPlan(p.desc(), p.la(), p.lb(), p.lc());
+                p.arena().close();
+            }
+            plans.clear();
             check((int) H.DESTROY.invokeExact(handle), "cublasLtDestroy");
         } catch (Throwable t) {
             throw CudaDriver.rethrow(t);

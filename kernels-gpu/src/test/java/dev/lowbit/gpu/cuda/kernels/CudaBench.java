@@ -24,7 +24,7 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * The CUDA benchmark: lowbit's kernels timed with CUDA events (median of many runs), beside the PyTorch baselines
+ * The CUDA benchmark: lowbit's kernels timed with CUDA events (median of batches of back-to-back calls), beside the PyTorch baselines
  * measured in the same device call ({@code kernels-gpu/bench/cuda_baselines.py} writes them as {@code key=value}
  * lines). Every operand is rotated over copies that together exceed the 50 MB L2 cache, so that no run reads from a
  * warm cache. Results are checked before they are timed (a wrong kernel is not a fast one).
@@ -33,7 +33,8 @@ import java.util.Random;
  */
 public final class CudaBench {
     private static final long ROTATE_BYTES = 256L << 20; // five times the H100's L2
-    private static final int RUNS = 50;
+    private static final int BATCHES = 7;
+    private static final int PER_BATCH = 20;
 
     private final CudaRuntime rt;
     private final Map<String, Double> torch;
@@ -69,24 +70,30 @@ public final class CudaBench {
         return m;
     }
 
-    /** Median milliseconds of {@code RUNS} timed calls of {@code body(i)} after a warm-up. */
+    /**
+     * Milliseconds per call: {@code BATCHES} batches of {@code PER_BATCH} calls queued back to back between two
+     * events (so the GPU never waits for the host between calls), the median of the batches' averages.
+     */
     private double medianMillis(java.util.function.IntConsumer body) {
         for (int i = 0; i < 5; i++) {
             body.accept(i);
         }
         rt.synchronize();
-        double[] ms = new double[RUNS];
+        double[] ms = new double[BATCHES];
+        int call = 0;
         try (CudaEvent start = rt.device().createEvent(); CudaEvent end = rt.device().createEvent()) {
-            for (int i = 0; i < RUNS; i++) {
+            for (int b = 0; b < BATCHES; b++) {
                 start.record(null);
-                body.accept(i);
+                for (int i = 0; i < PER_BATCH; i++) {
+                    body.accept(call++);
+                }
                 end.record(null);
                 end.synchronize();
-                ms[i] = start.elapsedMillis(end);
+                ms[b] = start.elapsedMillis(end) / PER_BATCH;
             }
         }
         Arrays.sort(ms);
-        return ms[RUNS / 2];
+        return ms[BATCHES / 2];
     }
 
     private void row(String what, String lowbit, String peer, String ratio, String target) {
