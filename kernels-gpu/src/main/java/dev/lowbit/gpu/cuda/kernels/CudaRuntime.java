@@ -121,7 +121,8 @@ public final class CudaRuntime implements AutoCloseable {
 
     // ---------------------------------------------------------------- host <-> device helpers
 
-    DeviceMemory upload(MemorySegment host) {
+    /** Device memory holding a copy of {@code host} (heap or native). */
+    public DeviceMemory upload(MemorySegment host) {
         if (host.isNative()) {
             return device.upload(host);
         }
@@ -132,7 +133,8 @@ public final class CudaRuntime implements AutoCloseable {
         }
     }
 
-    DeviceMemory upload(float[] a, int from, int count) {
+    /** Device memory holding {@code a[from, from + count)}. */
+    public DeviceMemory upload(float[] a, int from, int count) {
         return upload(MemorySegment.ofArray(a).asSlice(4L * from, 4L * count));
     }
 
@@ -144,11 +146,13 @@ public final class CudaRuntime implements AutoCloseable {
         return upload(MemorySegment.ofArray(a));
     }
 
-    DeviceMemory allocate(long bytes) {
+    /** {@code bytes} of device memory. */
+    public DeviceMemory allocate(long bytes) {
         return device.allocate(bytes);
     }
 
-    void download(DeviceMemory src, MemorySegment dst) {
+    /** Waits for queued work, then copies the start of {@code src} into {@code dst} (heap or native). */
+    public void download(DeviceMemory src, MemorySegment dst) {
         synchronize();
         if (dst.isNative()) {
             src.copyTo(dst);
@@ -161,7 +165,8 @@ public final class CudaRuntime implements AutoCloseable {
         }
     }
 
-    float[] downloadFloats(DeviceMemory src, int count) {
+    /** Waits for queued work, then returns the first {@code count} floats of {@code src}. */
+    public float[] downloadFloats(DeviceMemory src, int count) {
         float[] out = new float[count];
         download(src, MemorySegment.ofArray(out));
         return out;
