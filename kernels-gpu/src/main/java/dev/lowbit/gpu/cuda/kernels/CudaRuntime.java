@@ -9,7 +9,6 @@ import dev.lowbit.gpu.cuda.Nvrtc;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -183,10 +182,6 @@ public final class CudaRuntime implements AutoCloseable {
         long[] out = new long[2];
         download(status, MemorySegment.ofArray(out));
         return out;
-    }
-
-    static long elementCount(MemorySegment s, ValueLayout l) {
-        return s.byteSize() / l.byteSize();
     }
 
     @Override
