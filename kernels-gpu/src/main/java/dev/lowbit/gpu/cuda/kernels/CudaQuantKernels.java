@@ -40,9 +40,15 @@ public final class CudaQuantKernels implements QuantKernels {
             return false;
         }
         float[] levels = codebook == null ? null : codebook.levels();
-        try (Arena arena = Arena.ofConfined();
-             DeviceMemory d = rt.upload(src, off, cols);
-             DeviceTensor t = quant.quantize(f, d, 1, cols, levels)) {
+        DeviceTensor t;
+        try (DeviceMemory d = rt.upload(src, off, cols)) {
+            t = quant.quantize(f, d, 1, cols, levels);
+        } catch (IllegalArgumentException e) {
+            // A scale the format cannot store: the reference throws the exception that QuantOps turns into a message
+            // naming the row (this method does not know the row).
+            return KernelProvider.scalar().quantizeRow(f, codebook, src, off, cols, rowBytes, scales, zeros);
+        }
+        try (Arena arena = Arena.ofConfined(); t) {
             QuantizedTensor q = quant.download(t, arena);
             MemorySegment.copy(q.data(), ValueLayout.JAVA_BYTE, 0, rowBytes, 0, (int) f.rowBytes(cols));
             int gpr = f.groupsPerRow(cols);

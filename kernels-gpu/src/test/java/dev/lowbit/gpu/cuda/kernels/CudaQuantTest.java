@@ -165,6 +165,23 @@ class CudaQuantTest extends GpuTest {
     }
 
     @Test
+    void theAdapterReportsUnstorableScalesAsTheReferenceDoes() {
+        QuantOps gpu = new QuantOps(new CudaQuantKernels(rt), Runnable::run);
+        float[] x = TestData.matrix(4, 64, 8);
+        x[2 * 64 + 9] = 3e9f;
+        for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.grouped(4, 32, false, ScaleType.F16))) {
+            try (Arena arena = Arena.ofConfined()) {
+                String want = assertThrows(IllegalArgumentException.class,
+                        () -> SCALAR.quantize(f, x, 4, 64, arena)).getMessage();
+                String got = assertThrows(IllegalArgumentException.class,
+                        () -> gpu.quantize(f, x, 4, 64, arena)).getMessage();
+                assertEquals(want, got, f.name());
+                assertTrue(got.contains("row 2"), got);
+            }
+        }
+    }
+
+    @Test
     void deviceResidentRoundTrip() {
         int rows = 64;
         int cols = 4096;
