@@ -42,9 +42,9 @@ class HostRulesTest {
 
     @BeforeAll
     static void build() throws Exception {
-        Path gxx = Path.of("/usr/bin/g++");
-        if (!Files.isExecutable(gxx)) {
-            skipReason = "g++ is not installed at /usr/bin/g++";
+        Path gxx = findGxx();
+        if (gxx == null) {
+            skipReason = "g++ is not installed (not on PATH nor at /usr/bin/g++)";
             return;
         }
         Files.writeString(dir.resolve(KernelSources.HEADER), KernelSources.read(KernelSources.HEADER));
@@ -60,6 +60,20 @@ class HostRulesTest {
         if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
             fail("g++ could not build the host check of lowbit_common.cuh:\n" + out);
         }
+    }
+
+    private static Path findGxx() {
+        String path = System.getenv("PATH");
+        if (path != null) {
+            for (String d : path.split(java.io.File.pathSeparator)) {
+                Path p = Path.of(d, "g++");
+                if (Files.isExecutable(p)) {
+                    return p;
+                }
+            }
+        }
+        Path usr = Path.of("/usr/bin/g++");
+        return Files.isExecutable(usr) ? usr : null;
     }
 
     /** Groups that reach the rules' corners: zeros of both signs, ties, subnormal fp16 scales, fp16 overflow. */
