@@ -14,6 +14,7 @@
 #include <vector>
 
 #define LOWBIT_HOST_CHECK 1
+#define LOWBIT_HOST_WARPS 1
 #define __global__
 #define __launch_bounds__(n)
 #define __shared__ static

@@ -3,11 +3,23 @@
 //   Q path kind bits sym f16 groupLen rows cols <floats>          -> status0 status1 | data | scales | zeros
 //   D kind bits sym f16 groupLen rows cols <data> <scales> <zeros>  -> dequantized floats
 //   W bf16 rows k groupLen n <words> <scales> <zeros> <x halves>     -> y (n x rows) floats
-// path: groups, vec4, fused, twopass (the launch shapes are those of CudaQuant).
+//   A q8 n k <floats>                                               -> status0 status1 | codes | scales
+//   M path kind bits sym f16 groupLen rows k n nd ns nz <data> <scales> <zeros> <x floats>  -> y (fp32 path)
+//   I kind bits sym f16 groupLen rows k n pk spt nd ns nz <data> <scales> <zeros> <codes> <x scales> -> y
+//   O rows cols nnz <rowPtr> <colIdx> <values> <dense floats>        -> dense plus outliers
+//   G rows n k spt nnz <rowPtr> <colIdx> <values> <x floats> <x scales (spt > 0)> <y floats> -> y plus outliers
+//   E rows n <C ints> <dw floats> <dx floats>                        -> y (int8 epilogue)
+// path: groups, vec4, fused, twopass for Q; f32, lut for M (the launch shapes are those of CudaQuant, CudaMatmul).
 #include "cuda_host_emu.h"
 #include "quantize.cu"
 #include "dequantize.cu"
 #include "w4a16.cu"
+#include "activations.cu"
+#include "gemm_f32.cu"
+#include "gemv_codebook.cu"
+#include "gemm_int8.cu"
+#include "outliers.cu"
+#include "int8_epilogue.cu"
 
 static float bf16_to_float(u16 h) {
     unsigned u = (unsigned) h << 16;
@@ -81,6 +93,24 @@ static float read_float() {
     float f;
     memcpy(&f, &u, 4);
     return f;
+}
+
+static void print_floats(const std::vector<float>& v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned u;
+        memcpy(&u, &v[i], 4);
+        printf("%s%08x", i ? " " : "", u);
+    }
+    printf("\n");
+}
+
+template <class T> static std::vector<T> read_words(long long n) {
+    std::vector<T> v(n + 16);
+    for (long long i = 0; i < n; i++) {
+        unsigned u = read_hex();
+        memcpy(&v[i], &u, sizeof(T) < 4 ? sizeof(T) : 4);
+    }
+    return v;
 }
 
 static void print_bytes(const std::vector<u8>& b) {
@@ -202,6 +232,103 @@ int main() {
                 printf("%s%08x", i ? " " : "", u);
             }
             printf("\n");
+        } else if (cmd[0] == 'A') {
+            int q8, n, k;
+            if (scanf("%d %d %d", &q8, &n, &k) != 3) {
+                return 2;
+            }
+            std::vector<float> x = read_words<float>((long long) n * k);
+            int pk = (k + 31) & ~31;
+            int spt = q8 ? pk / 32 : 1;
+            std::vector<u8> codes((size_t) n * pk + 16);
+            std::vector<float> scales((size_t) n * spt + 16);
+            unsigned long long status[2] = {~0ull, ~0ull};
+            if (q8) {
+                long long blocks = (long long) n * spt;
+                emu_launch(dim3{(unsigned) ((blocks + 7) / 8), 1, 1}, 256, lb_quantize_act_q8_0, (const float*) x.data(),
+                           n, k, pk, (i8*) codes.data(), scales.data(), status);
+            } else {
+                emu_launch(dim3{(unsigned) n, 1, 1}, 256, lb_quantize_act_per_token, (const float*) x.data(), n, k, pk,
+                           (i8*) codes.data(), scales.data(), status);
+            }
+            printf("%llx %llx |", status[0], status[1]);
+            codes.resize((size_t) n * pk);
+            print_bytes(codes);
+            printf(" |");
+            for (int i = 0; i < n * spt; i++) {
+                unsigned u;
+                memcpy(&u, &scales[i], 4);
+                printf(" %08x", u);
+            }
+            printf("\n");
+        } else if (cmd[0] == 'M' || cmd[0] == 'I') {
+            char path[16] = "int8";
+            int kind, bits, sym, f16, gl, rows, k, n, pk = 0, spt = 0;
+            long long nd, ns, nz;
+            if (cmd[0] == 'M') {
+                if (scanf("%15s %d %d %d %d %d %d %d %d %lld %lld %lld", path, &kind, &bits, &sym, &f16, &gl, &rows, &k,
+                          &n, &nd, &ns, &nz) != 12) {
+                    return 2;
+                }
+            } else if (scanf("%d %d %d %d %d %d %d %d %d %d %lld %lld %lld", &kind, &bits, &sym, &f16, &gl, &rows, &k,
+                             &n, &pk, &spt, &nd, &ns, &nz) != 13) {
+                return 2;
+            }
+            std::vector<u8> data = read_words<u8>(nd), scales = read_words<u8>(ns), zeros = read_words<u8>(nz);
+            std::vector<float> y((size_t) n * rows + 16);
+            dim3 grid{(unsigned) ((rows + 7) / 8), (unsigned) ((n + 3) / 4), 1};
+            if (cmd[0] == 'M') {
+                std::vector<float> x = read_words<float>((long long) n * k);
+                if (!strcmp(path, "lut")) {
+                    emu_launch(grid, 256, lb_gemv_codebook, (const u32*) data.data(), (const u8*) scales.data(), f16,
+                               (const float*) table.data(), rows, k, gl, (const float*) x.data(), n, y.data(), rows);
+                } else {
+                    emu_launch(grid, 256, lb_gemm_f32, (const u8*) data.data(), (const u8*) scales.data(),
+                               (const u8*) zeros.data(), (const float*) table.data(), rows, k, gl, kind, bits, sym, f16,
+                               (const float*) x.data(), n, y.data(), rows);
+                }
+            } else {
+                std::vector<u8> codes = read_words<u8>((long long) n * pk);
+                std::vector<float> xs = read_words<float>((long long) n * spt);
+                emu_launch(grid, 256, lb_gemm_int8, (const u8*) data.data(), (const u8*) scales.data(),
+                           (const u8*) zeros.data(), rows, k, gl, kind, bits, sym, f16, (const i8*) codes.data(), pk,
+                           (const float*) xs.data(), spt, n, y.data(), rows);
+            }
+            print_floats(y, (size_t) n * rows);
+        } else if (cmd[0] == 'O') {
+            int rows, cols, nnz;
+            if (scanf("%d %d %d", &rows, &cols, &nnz) != 3) {
+                return 2;
+            }
+            std::vector<int> ptr = read_words<int>(rows + 1), col = read_words<int>(nnz);
+            std::vector<float> val = read_words<float>(nnz), dense = read_words<float>((long long) rows * cols);
+            emu_launch(dim3{(unsigned) ((rows + 255) / 256), 1, 1}, 256, lb_outlier_add, dense.data(), (long long) cols,
+                       (const int*) ptr.data(), (const int*) col.data(), (const float*) val.data(), rows);
+            print_floats(dense, (size_t) rows * cols);
+        } else if (cmd[0] == 'G') {
+            int rows, n, k, spt, nnz;
+            if (scanf("%d %d %d %d %d", &rows, &n, &k, &spt, &nnz) != 5) {
+                return 2;
+            }
+            std::vector<int> ptr = read_words<int>(rows + 1), col = read_words<int>(nnz);
+            std::vector<float> val = read_words<float>(nnz), x = read_words<float>((long long) n * k);
+            std::vector<float> xs = read_words<float>((long long) n * spt), y = read_words<float>((long long) n * rows);
+            emu_launch(dim3{(unsigned) ((rows + 255) / 256), (unsigned) n, 1}, 256, lb_outlier_gemm_add, y.data(), rows,
+                       (const int*) ptr.data(), (const int*) col.data(), (const float*) val.data(),
+                       (const float*) x.data(), k, spt > 0 ? (const float*) xs.data() : (const float*) 0,
+                       spt > 0 ? spt : 1, rows, n);
+            print_floats(y, (size_t) n * rows);
+        } else if (cmd[0] == 'E') {
+            int rows, n;
+            if (scanf("%d %d", &rows, &n) != 2) {
+                return 2;
+            }
+            std::vector<int> c = read_words<int>((long long) n * rows);
+            std::vector<float> dw = read_words<float>(rows), dx = read_words<float>(n), y((size_t) n * rows + 16);
+            emu_launch(dim3{(unsigned) ((rows + 255) / 256), (unsigned) n, 1}, 256, lb_int8_dequant_epilogue,
+                       (const int*) c.data(), (long long) rows, (const float*) dw.data(), (const float*) dx.data(),
+                       rows, n, y.data(), (long long) rows);
+            print_floats(y, (size_t) n * rows);
         } else {
             fprintf(stderr, "unknown command %s\n", cmd);
             return 2;
