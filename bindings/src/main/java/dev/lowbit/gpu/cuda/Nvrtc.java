@@ -111,9 +111,12 @@ public final class Nvrtc {
                 hdrs.setAtIndex(ADDRESS, i, arena.allocateFrom(e.getValue()));
                 i++;
             }
+            // Locals, not conditional expressions: invokeExact takes its argument types from the static types, and a
+            // conditional in an argument position would be typed Object.
+            MemorySegment headerTexts = nh == 0 ? MemorySegment.NULL : hdrs;
+            MemorySegment headerNames = nh == 0 ? MemorySegment.NULL : names;
             check((int) need(H.CREATE).invokeExact(prog, arena.allocateFrom(source), arena.allocateFrom(name), nh,
-                    nh == 0 ? MemorySegment.NULL : hdrs, nh == 0 ? MemorySegment.NULL : names),
-                    "nvrtcCreateProgram(" + name + ")", null);
+                    headerTexts, headerNames), "nvrtcCreateProgram(" + name + ")", null);
             MemorySegment p = prog.get(ADDRESS, 0);
             try {
                 List<String> all = new java.util.ArrayList<>();

@@ -12,8 +12,9 @@ import java.io.PrintWriter;
 import static org.junit.platform.engine.discovery.DiscoverySelectors.selectClass;
 
 /**
- * Runs the CUDA tests without Maven (the device machine has none): {@code java ... GpuTestMain}; exits with 1 when a
- * test fails or when the GPU tests were skipped (no device), so that a device run cannot pass by skipping.
+ * Runs the CUDA tests without Maven (the device machine has none): {@code java ... GpuTestMain [--gpu-only]}; exits
+ * with 1 when a test fails or when the GPU tests would be skipped (no device), so that a run cannot pass by
+ * skipping. {@code --gpu-only} leaves out the tests that need no GPU.
  */
 public final class GpuTestMain {
     private GpuTestMain() {
@@ -25,11 +26,14 @@ public final class GpuTestMain {
             System.err.println("no CUDA GPU here: " + why);
             System.exit(1);
         }
-        LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
-                .selectors(selectClass(CudaRuntimeTest.class), selectClass(CudaQuantTest.class),
-                        selectClass(CudaMatmulTest.class), selectClass(NvccCompileTest.class),
-                        selectClass(W4A16WeightsTest.class))
-                .build();
+        boolean gpuOnly = java.util.Arrays.asList(args).contains("--gpu-only");
+        var selectors = new java.util.ArrayList<>(java.util.List.of(selectClass(CudaRuntimeTest.class),
+                selectClass(CudaQuantTest.class), selectClass(CudaMatmulTest.class)));
+        if (!gpuOnly) {
+            selectors.add(selectClass(NvccCompileTest.class));
+            selectors.add(selectClass(W4A16WeightsTest.class));
+        }
+        LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request().selectors(selectors).build();
         Launcher launcher = LauncherFactory.create();
         SummaryGeneratingListener listener = new SummaryGeneratingListener();
         launcher.execute(request, listener);

@@ -79,6 +79,8 @@ void lb_host_mma(bool bf16, float* c, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u3
     w.bar->arrive_and_wait();
 }
 
+// The command interpreter (fake_cuda.cpp includes this file for the kernels and the w4a16 stand-ins only).
+#ifndef LOWBIT_EMU_NO_MAIN
 static unsigned read_hex() {
     unsigned u = 0;
     if (scanf("%x", &u) != 1) {
@@ -337,3 +339,4 @@ int main() {
     }
     return 0;
 }
+#endif
