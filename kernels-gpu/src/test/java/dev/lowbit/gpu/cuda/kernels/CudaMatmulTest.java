@@ -184,6 +184,9 @@ class CudaMatmulTest extends GpuTest {
                 int rows = s[0];
                 int k = s[1];
                 int n = s[2];
+                if (k % f.groupLength(k) != 0) {
+                    continue; // W4A16 takes whole groups only
+                }
                 float[] w = TestData.matrix(rows, k, rows + k);
                 float[] x = TestData.matrix(n, k, n + k + 1);
                 float[] xr = new float[x.length];
