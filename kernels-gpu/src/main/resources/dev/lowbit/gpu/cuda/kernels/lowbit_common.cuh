@@ -284,8 +284,8 @@ __device__ __forceinline__ int lb_bits_get(const u8* row, int bits, long long i)
     return (int) ((v >> shift) & ((1u << bits) - 1));
 }
 
-// (Host builds have warp shuffles only under the test's execution emulation, LOWBIT_HOST_WARPS.)
-#if !defined(LOWBIT_HOST_CHECK) || defined(LOWBIT_HOST_WARPS)
+// (Host builds of the scalar rules, LOWBIT_HOST_CHECK, have no warps.)
+#ifndef LOWBIT_HOST_CHECK
 __device__ __forceinline__ float lb_warp_sum(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {

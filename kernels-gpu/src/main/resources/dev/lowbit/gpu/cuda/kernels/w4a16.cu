@@ -13,20 +13,10 @@
 
 #define LB_W4_WARPS 8
 
-#ifdef LOWBIT_HOST_CHECK
-// The test's host emulation (cuda_host_emu.h) provides these three in place of the PTX below.
-u32 lb_host_fma2(bool bf16, u32 a, u32 b, u32 c);
-u32 lb_host_neg_magic_zero(bool bf16, float z);
-void lb_host_mma(bool bf16, float* c, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1);
-#endif
-
 template <bool BF16>
 __device__ __forceinline__ u32 lb_nibbles_to_half2(u32 w, int s, u32 negMagicZero) {
     u32 shifted = w >> (4 * s);
     const u32 magic = BF16 ? 0x43004300u : 0x64006400u;
-#ifdef LOWBIT_HOST_CHECK
-    return lb_host_fma2(BF16, (shifted & 0x000F000Fu) | magic, BF16 ? 0x3F803F80u : 0x3C003C00u, negMagicZero);
-#else
     u32 h;
     asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(h) : "r"(shifted), "r"(0x000F000Fu), "r"(magic));
     u32 r;
@@ -36,15 +26,11 @@ __device__ __forceinline__ u32 lb_nibbles_to_half2(u32 w, int s, u32 negMagicZer
         asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(h), "r"(0x3C003C00u), "r"(negMagicZero));
     }
     return r;
-#endif
 }
 
 // -(magic + z) in both halves.
 template <bool BF16>
 __device__ __forceinline__ u32 lb_neg_magic_zero(float z) {
-#ifdef LOWBIT_HOST_CHECK
-    return lb_host_neg_magic_zero(BF16, z);
-#else
     u16 h;
     if (BF16) {
         asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(-(128.0f + z)));
@@ -52,14 +38,10 @@ __device__ __forceinline__ u32 lb_neg_magic_zero(float z) {
         asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(-(1024.0f + z)));
     }
     return (u32) h | ((u32) h << 16);
-#endif
 }
 
 template <bool BF16>
 __device__ __forceinline__ void lb_mma(float* c, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
-#ifdef LOWBIT_HOST_CHECK
-    lb_host_mma(BF16, c, a0, a1, a2, a3, b0, b1);
-#else
     if (BF16) {
         asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
                      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
@@ -71,7 +53,6 @@ __device__ __forceinline__ void lb_mma(float* c, u32 a0, u32 a1, u32 a2, u32 a3,
                      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
     }
-#endif
 }
 
 template <bool BF16, int NT>
