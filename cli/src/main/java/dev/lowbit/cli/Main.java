@@ -19,10 +19,14 @@ public final class Main {
 
     /** Every command, in the order {@code lowbit --help} lists them. */
     static List<Command> commands() {
-        return List.of(new InspectCommand());
+        return List.of(new DemoCommand(), new QuantizeCommand(), new InspectCommand(), new ReportCommand());
     }
 
     public static void main(String[] args) {
+        // The kernels log their choice in one line; without a date and a second line for the source.
+        if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
+            System.setProperty("java.util.logging.SimpleFormatter.format", "%5$s%6$s%n");
+        }
         int status = run(List.of(args), System.out, System.err);
         System.out.flush();
         System.exit(status);
