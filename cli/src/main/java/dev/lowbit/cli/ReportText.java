@@ -37,12 +37,13 @@ final class ReportText {
         long params = w.parameters();
         out.println(Units.f("%d weight matrices, %s parameters, %d bytes in fp32:", w.matrices().size(),
                 Units.count(params), 4 * params));
-        Table t = new Table("method", ">bits", "format", ">rel. error", ">SQNR dB", ">worst layer", "(rel. error)",
+        Table t = new Table("method", ">bits", "format", ">rel. error", ">SQNR dB", ">worst layer", "(which)",
                 ">outliers", ">bytes", ">bits/weight", ">time s");
         for (Runs.Run r : runs) {
             Runs.Layer worst = r.worst();
             t.row(r.method(), r.spec().bits(), r.layers().get(0).format(), Units.f("%.4e", r.relativeError()),
-                    Units.f("%.2f", r.sqnrDb()), Units.f("%.4e", worst.relativeError()), "(" + worst.name() + ")",
+                    Units.f("%.2f", r.sqnrDb()), Units.f("%.4e", worst.relativeError()),
+                    "(#" + r.layers().indexOf(worst) + " " + worst.name() + ")",
                     Units.f("%.3f%%", 100 * r.outlierFraction()), r.bytes(), Units.f("%.3f", 8.0 * r.bytes() / params),
                     Units.f("%.1f", r.seconds()));
         }

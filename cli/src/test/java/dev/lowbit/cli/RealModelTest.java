@@ -43,16 +43,34 @@ class RealModelTest {
     }
 
     private static Runs.Run run(String method, int bits) throws Exception {
-        String key = method + "/" + bits;
+        return run(method, bits, 64);
+    }
+
+    private static Runs.Run run(String method, int bits, int group) throws Exception {
+        String key = method + "/" + bits + "/" + group;
         Runs.Run r = RUNS.get(key);
         if (r == null) {
             PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
-            r = Runs.run(method, new QuantSpec(bits, 64, ScaleType.F16), model, pool, null, null, quiet);
+            r = Runs.run(method, new QuantSpec(bits, group, ScaleType.F16), model, pool, null, null, quiet);
             RUNS.put(key, r);
-            System.out.printf("MiniLM %s %d-bit g64: relative error %.4e, worst layer %.4e%n", method, bits,
-                    r.relativeError(), r.worst().relativeError());
+            System.out.printf("MiniLM %s %d-bit g%s: relative error %.4e, worst layer %.4e%n", method, bits,
+                    Options.groupName(group), r.relativeError(), r.worst().relativeError());
         }
         return r;
+    }
+
+    /**
+     * With one range per output channel (whole-row groups, the setting of the EasyQuant and NUPES papers)
+     * at 4 bits, all four methods are below asymmetric RTN, the stronger baseline.
+     */
+    @org.junit.jupiter.api.Test
+    void perChannelAtFourBitsAllFourBeatAsymmetricRtn() throws Exception {
+        int row = dev.lowbit.format.QuantFormat.ROW;
+        double rtn = run("rtn", 4, row).relativeError();
+        for (String m : new String[]{"mse", "hqq", "easyquant", "nupes"}) {
+            double e = run(m, 4, row).relativeError();
+            assertTrue(e < rtn, m + " per channel at 4 bits: " + e + " should be below RTN's " + rtn);
+        }
     }
 
     @ParameterizedTest
