@@ -69,7 +69,8 @@ final class ReportHtml {
             h.append("</tr>\n");
         }
         h.append("</table>\n<p class=\"note\">Written by <code>lowbit report</code>.</p>\n</body></html>\n");
-        Path tmp = Files.createTempFile(path.toAbsolutePath().getParent(), ".lowbit-report", ".tmp");
+        // Written beside the target and renamed, so an interrupted write leaves no half page.
+        Path tmp = path.toAbsolutePath().resolveSibling("." + path.getFileName() + ".tmp");
         try {
             Files.writeString(tmp, h, StandardCharsets.UTF_8);
             Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
