@@ -5,11 +5,14 @@ import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.models.DenseTensor;
 import dev.lowbit.models.GgufFile;
 import dev.lowbit.models.GgufTensor;
 import dev.lowbit.models.GgufValue;
 import dev.lowbit.models.Safetensors;
+
+import dev.lowbit.kernels.QuantOps;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -157,6 +160,7 @@ final class QuantizeCommand implements Command {
     private static Runs.Run runGgml(QuantFormat f, QuantSpec spec, Weights w, ExecutorService pool, Arena arena,
                                     Runs.Sink keep, PrintStream err) throws java.io.IOException {
         GgmlRtn q = new GgmlRtn(f, pool);
+        QuantOps.get(); // the kernels log their choice now, not in the middle of the progress bar
         Progress p = new Progress(err, Units.f("%-9s %d-bit", f.name(), spec.bits()), w.parameters());
         List<Runs.Layer> layers = new ArrayList<>();
         for (Weights.Matrix m : w.matrices()) {

@@ -5,6 +5,7 @@ import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.algorithms.Quantizer;
 import dev.lowbit.algorithms.Quantizers;
 import dev.lowbit.algorithms.Rtn;
+import dev.lowbit.kernels.QuantOps;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -121,6 +122,7 @@ final class Runs {
     static Run run(String method, QuantSpec spec, Weights w, Executor executor, Arena arena, Sink sink,
                    PrintStream err) throws java.io.IOException {
         Quantizer q = quantizer(method, spec, executor);
+        QuantOps.get(); // the kernels log their choice now, not in the middle of the progress bar
         Progress p = new Progress(err, Units.f("%-9s %d-bit", method, spec.bits()), w.parameters());
         List<Layer> layers = new ArrayList<>();
         for (Weights.Matrix m : w.matrices()) {
