@@ -12,8 +12,6 @@ import dev.lowbit.models.GgufTensor;
 import dev.lowbit.models.GgufValue;
 import dev.lowbit.models.Safetensors;
 
-import dev.lowbit.kernels.QuantOps;
-
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
