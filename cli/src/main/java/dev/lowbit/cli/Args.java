@@ -104,10 +104,6 @@ final class Args {
         throw new UsageException("--" + name + " must be a whole number from " + min + " to " + max + ", got '" + v + "'");
     }
 
-    List<String> positional() {
-        return positional;
-    }
-
     /** The positional words, which must number from {@code min} to {@code max}. */
     List<String> positional(int min, int max, String what) {
         if (positional.size() < min) {

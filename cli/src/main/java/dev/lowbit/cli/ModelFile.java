@@ -15,10 +15,6 @@ enum ModelFile {
         this.extension = extension;
     }
 
-    String extension() {
-        return extension;
-    }
-
     /** The type of {@code path}, or null when its extension is none of lowbit's. */
     static ModelFile of(Path path) {
         String name = path.getFileName() == null ? "" : path.getFileName().toString().toLowerCase(Locale.ROOT);
