@@ -101,11 +101,13 @@ final class QuantizeCommand implements Command {
                     metadata.put(EXPONENTS_KEY + m.name(), exponents(r));
                 }
             };
+            // The tensors kept as they are must fit GGUF too: found out before the work, not after it.
+            List<GgufTensor> keptInGguf = ggml != null ? keptInGguf(w) : null;
             Runs.Run run = ggml != null
                     ? runGgml(ggml, spec, w, pool, arena, keep, err)
                     : Runs.run(method, spec, w, pool, arena, keep, err);
             if (ggml != null) {
-                writeGguf(outFile, w, quantized, method, bits);
+                writeGguf(outFile, w, keptInGguf, quantized, method, bits);
             } else {
                 w.metadata().forEach(metadata::putIfAbsent);
                 metadata.put("quantized_by", "lowbit quantize --method " + method + " --bits " + bits + " --group "
@@ -174,13 +176,19 @@ final class QuantizeCommand implements Command {
         return run;
     }
 
-    private static void writeGguf(Path out, Weights w, Map<String, QuantizedTensor> quantized, String method, int bits)
-            throws java.io.IOException {
+    /** The model's other tensors as GGUF holds them; an {@link IllegalArgumentException} for one it cannot hold. */
+    private static List<GgufTensor> keptInGguf(Weights w) {
         List<GgufTensor> tensors = new ArrayList<>();
         for (DenseTensor d : w.others().values()) {
             tensors.add(GgufTensor.of(d));
         }
         w.quantized().forEach((k, v) -> tensors.add(GgufTensor.of(k, v)));
+        return tensors;
+    }
+
+    private static void writeGguf(Path out, Weights w, List<GgufTensor> kept, Map<String, QuantizedTensor> quantized,
+                                  String method, int bits) throws java.io.IOException {
+        List<GgufTensor> tensors = new ArrayList<>(kept);
         quantized.forEach((k, v) -> tensors.add(GgufTensor.of(k, v)));
         Map<String, GgufValue> meta = new LinkedHashMap<>(w.gguf());
         meta.put("general.quantized_by", GgufValue.string("lowbit quantize --method " + method + " --bits " + bits));

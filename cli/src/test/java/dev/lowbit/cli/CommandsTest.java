@@ -151,6 +151,14 @@ class CommandsTest {
             oneClearMessage(r, c.toString());
         }
         assertFalse(Files.exists(Path.of(out)), "nothing is written when the command fails");
+        // A lowbit format that GGUF cannot hold is refused before any work: no progress line.
+        Path hqq = dir.resolve("hqq.safetensors");
+        assertEquals(0, lowbit("quantize", "--model", small.toString(), "--method", "hqq", "--layers", "layer.0",
+                "--out", hqq.toString()).status());
+        Ran r = lowbit("quantize", "--model", hqq.toString(), "--out", dir.resolve("x.gguf").toString());
+        assertEquals(1, r.status(), r.err());
+        oneClearMessage(r, "int4 tensor into GGUF");
+        assertTrue(r.err().contains("layer.0.weight") && r.err().contains("GGUF"), r.err());
     }
 
     @Test
