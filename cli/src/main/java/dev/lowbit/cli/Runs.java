@@ -1,0 +1,144 @@
+package dev.lowbit.cli;
+
+import dev.lowbit.algorithms.QuantResult;
+import dev.lowbit.algorithms.QuantSpec;
+import dev.lowbit.algorithms.Quantizer;
+import dev.lowbit.algorithms.Quantizers;
+import dev.lowbit.algorithms.Rtn;
+
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Executor;
+
+/** Runs one method at one spec over a model's matrices and keeps what each layer measured. */
+final class Runs {
+    private Runs() {
+    }
+
+    /** The method names the commands take: {@link Quantizers#NAMES} and {@code rtn-sym}, symmetric RTN. */
+    static final List<String> METHODS;
+
+    static {
+        List<String> m = new ArrayList<>(Quantizers.NAMES);
+        m.add(1, "rtn-sym");
+        METHODS = List.copyOf(m);
+    }
+
+    /** The quantizer called {@code method}; {@code rtn-sym} is RTN on the symmetric narrow grid. */
+    static Quantizer quantizer(String method, QuantSpec spec, Executor executor) {
+        if (method.equals("rtn-sym")) {
+            return new Rtn(spec, true, executor);
+        }
+        if (!Quantizers.NAMES.contains(method)) {
+            throw new UsageException("the method must be one of " + String.join(", ", METHODS) + ", got '" + method + "'");
+        }
+        return Quantizers.byName(method, spec, executor);
+    }
+
+    /** Whether {@code method} works at {@code bits} (NF4 is a 4-bit codebook). */
+    static boolean supports(String method, int bits) {
+        return !method.equals("nf4") || bits == 4;
+    }
+
+    /**
+     * What one matrix measured.
+     *
+     * @param bytes     bytes of its quantized tensor (planes, levels, outliers) plus 4 per exponent kept
+     *                  outside it (NUPES at other widths than 4)
+     * @param exponents NUPES's exponents, else null
+     */
+    record Layer(String name, int rows, int cols, double squaredError, double energy, long outliers, long bytes,
+                 double seconds, float[] exponents, String format) {
+        double relativeError() {
+            return energy == 0 ? (squaredError == 0 ? 0 : Double.POSITIVE_INFINITY) : squaredError / energy;
+        }
+
+        long elements() {
+            return (long) rows * cols;
+        }
+    }
+
+    /** One method at one spec over all matrices, and its totals. */
+    record Run(String method, QuantSpec spec, List<Layer> layers, double seconds) {
+        double squaredError() {
+            return layers.stream().mapToDouble(Layer::squaredError).sum();
+        }
+
+        double energy() {
+            return layers.stream().mapToDouble(Layer::energy).sum();
+        }
+
+        /** {@code Σ||W - Ŵ||² / Σ||W||²} over all layers. */
+        double relativeError() {
+            double e = energy();
+            return e == 0 ? 0 : squaredError() / e;
+        }
+
+        double sqnrDb() {
+            return 10 * Math.log10(energy() / squaredError());
+        }
+
+        Layer worst() {
+            Layer w = null;
+            for (Layer l : layers) {
+                if (w == null || l.relativeError() > w.relativeError()) {
+                    w = l;
+                }
+            }
+            return w;
+        }
+
+        long elements() {
+            return layers.stream().mapToLong(Layer::elements).sum();
+        }
+
+        double outlierFraction() {
+            long n = elements();
+            return n == 0 ? 0 : (double) layers.stream().mapToLong(Layer::outliers).sum() / n;
+        }
+
+        long bytes() {
+            return layers.stream().mapToLong(Layer::bytes).sum();
+        }
+
+        String label() {
+            return method + " " + spec.bits() + "-bit";
+        }
+    }
+
+    /** What {@link #run} does with each result before its planes are freed. */
+    interface Sink {
+        void accept(Weights.Matrix m, QuantResult r) throws java.io.IOException;
+    }
+
+    /**
+     * Quantizes every matrix of {@code w} with {@code method} at {@code spec}. The planes live in
+     * {@code arena} when it is not null (the caller keeps them, e.g. to write a file); otherwise each
+     * layer's planes are freed once it is measured.
+     */
+    static Run run(String method, QuantSpec spec, Weights w, Executor executor, Arena arena, Sink sink,
+                   PrintStream err) throws java.io.IOException {
+        Quantizer q = quantizer(method, spec, executor);
+        Progress p = new Progress(err, Units.f("%-9s %d-bit", method, spec.bits()), w.parameters());
+        List<Layer> layers = new ArrayList<>();
+        for (Weights.Matrix m : w.matrices()) {
+            long t0 = System.nanoTime();
+            try (Arena own = arena == null ? Arena.ofShared() : null) {
+                QuantResult r = q.quantize(m.values(), m.rows(), m.cols(), arena == null ? own : arena);
+                double s = (System.nanoTime() - t0) / 1e9;
+                long bytes = r.tensor().byteSize() + (r.exponents() != null && !r.exponentsInTensor() ? 4L * r.exponents().length : 0);
+                layers.add(new Layer(m.name(), m.rows(), m.cols(), r.squaredError(), r.energy(), r.outliers(), bytes, s,
+                        r.exponents(), r.tensor().format().name()));
+                if (sink != null) {
+                    sink.accept(m, r);
+                }
+            }
+            p.add(m.elements());
+        }
+        Run run = new Run(method, spec, List.copyOf(layers), p.seconds());
+        p.finish(Units.f("relative error %.4e", run.relativeError()));
+        return run;
+    }
+}
