@@ -4,6 +4,7 @@ import dev.lowbit.algorithms.QuantResult;
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.algorithms.Quantizer;
 import dev.lowbit.algorithms.Quantizers;
+import dev.lowbit.algorithms.Rtn;
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
@@ -71,8 +72,9 @@ public final class BertEncoder implements AutoCloseable {
         } else {
             arena = Arena.ofShared();
             MatmulOps ops = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
-            Quantizer q = Quantizers.byName(quant.method(), new QuantSpec(quant.bits(), quant.groupSize(), ScaleType.F16),
-                    pool);
+            QuantSpec spec = new QuantSpec(quant.bits(), quant.groupSize(), ScaleType.F16);
+            Quantizer q = quant.method().equals(BertQuantization.RTN_SYM) ? new Rtn(spec, true, pool)
+                    : Quantizers.byName(quant.method(), spec, pool);
             for (int l = 0; l < layers; l++) {
                 BertWeights.Layer L = w.layers()[l];
                 qkv[l] = quantized(fuse(L.query(), L.key(), L.value()), q, ops, quant);
@@ -314,30 +316,17 @@ public final class BertEncoder implements AutoCloseable {
         float[] row = new float[d];
         for (int t = t0; t < t1; t++) {
             int o = t * d;
-            for (int j = 0; j < d; j++) {
-                row[j] = residual == null ? a[o + j] : a[o + j] + residual[o + j];
+            if (residual == null) {
+                System.arraycopy(a, o, row, 0, d);
+            } else {
+                f.add(a, o, residual, o, row, d);
             }
             if (integer != null) {
                 integer.layerNorm(row, gamma, beta, w.eps());
                 System.arraycopy(row, 0, out, o, d);
                 continue;
             }
-            float mean = 0;
-            for (int j = 0; j < d; j++) {
-                mean += row[j];
-            }
-            mean /= d;
-            float var = 0;
-            for (int j = 0; j < d; j++) {
-                float c = row[j] - mean;
-                row[j] = c;
-                var += c * c;
-            }
-            var /= d;
-            float inv = 1f / (float) Math.sqrt(var + w.eps());
-            for (int j = 0; j < d; j++) {
-                out[o + j] = row[j] * inv * gamma[j] + beta[j];
-            }
+            f.layerNorm(row, out, o, gamma, beta, w.eps());
         }
     }
 

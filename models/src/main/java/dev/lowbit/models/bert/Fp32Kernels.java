@@ -30,20 +30,44 @@ class Fp32Kernels {
         return "scalar";
     }
 
+    /** The width of a weight panel: columns that {@link #pack} stores together, a multiple of every tile width. */
+    int panel() {
+        return 16;
+    }
+
     /**
-     * {@code y[t*m + j] = bias[j] + sum_c x[t*k + c] * w[c*m + j]} for tokens {@code [t0, t1)} and columns
-     * {@code [j0, j1)}: {@code w} is {@code [k, m]} as ONNX stores a MatMul weight.
+     * Repacks a {@code [k, m]} weight ({@code m} a multiple of {@link #panel()}) into panels of {@code P = panel()}
+     * columns, each {@code [k, P]} and contiguous, so that a tile streams its weights in order: element
+     * {@code (c, j)} goes to {@code ((j / P) * k + c) * P + j % P}.
      */
-    void gemm(float[] x, int k, float[] w, int m, float[] bias, float[] y, int t0, int t1, int j0, int j1) {
+    float[] pack(float[] w, int k, int m) {
+        int p = panel();
+        if (m % p != 0) {
+            throw new IllegalArgumentException("m = " + m + " is not a multiple of the panel width " + p);
+        }
+        float[] out = new float[w.length];
+        for (int jb = 0; jb < m / p; jb++) {
+            for (int c = 0; c < k; c++) {
+                System.arraycopy(w, c * m + jb * p, out, (jb * k + c) * p, p);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * {@code y[t*m + j] = bias[j] + sum_c x[t*k + c] * W[c][j]} for tokens {@code [t0, t1)} and columns
+     * {@code [j0, j1)} (multiples of the panel width), with {@code W} packed by {@link #pack}.
+     */
+    void gemm(float[] x, int k, float[] packed, int m, float[] bias, float[] y, int t0, int t1, int j0, int j1) {
+        int p = panel();
         for (int t = t0; t < t1; t++) {
             for (int j = j0; j < j1; j++) {
                 y[t * m + j] = bias[j];
             }
             for (int c = 0; c < k; c++) {
                 float xv = x[t * k + c];
-                int wo = c * m;
                 for (int j = j0; j < j1; j++) {
-                    y[t * m + j] += xv * w[wo + j];
+                    y[t * m + j] += xv * packed[((j / p) * k + c) * p + j % p];
                 }
             }
         }
@@ -91,6 +115,37 @@ class Fp32Kernels {
         float inv = 1f / sum;
         for (int i = from; i < to; i++) {
             a[i] *= inv;
+        }
+    }
+
+    /** {@code out[i] = a[ao + i] + b[bo + i]} for {@code i < n}. */
+    void add(float[] a, int ao, float[] b, int bo, float[] out, int n) {
+        for (int i = 0; i < n; i++) {
+            out[i] = a[ao + i] + b[bo + i];
+        }
+    }
+
+    /**
+     * LayerNorm of {@code row} into {@code out[o, o + row.length)}: {@code (x - mean) / sqrt(var + eps) * gamma + beta},
+     * with the biased variance; {@code row} is left centered.
+     */
+    void layerNorm(float[] row, float[] out, int o, float[] gamma, float[] beta, float eps) {
+        int d = row.length;
+        float mean = 0;
+        for (int j = 0; j < d; j++) {
+            mean += row[j];
+        }
+        mean /= d;
+        float var = 0;
+        for (int j = 0; j < d; j++) {
+            float c = row[j] - mean;
+            row[j] = c;
+            var += c * c;
+        }
+        var /= d;
+        float inv = 1f / (float) Math.sqrt(var + eps);
+        for (int j = 0; j < d; j++) {
+            out[o + j] = row[j] * inv * gamma[j] + beta[j];
         }
     }
 

@@ -6,11 +6,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
 
-/** An fp32 linear layer with its weight as ONNX keeps it, {@code [in, out]}; columns split over threads. */
+/**
+ * An fp32 linear layer: the ONNX weight {@code [in, out]} packed in column panels ({@link Fp32Kernels#pack}; the
+ * output width must be a multiple of the panel width, 64 at most), panels split over threads.
+ */
 final class Fp32Linear implements Linear {
-    /** Output columns per piece of work, a multiple of every tile width of the kernels. */
-    private static final int COLUMN_BLOCK = 64;
-
     private final int in;
     private final int out;
     private final float[] weight;
@@ -18,11 +18,12 @@ final class Fp32Linear implements Linear {
     private final Executor executor;
     private final int threads;
     private final Fp32Kernels kernels = Fp32Kernels.get();
+    private final int panel = kernels.panel();
 
     Fp32Linear(int in, int out, float[] weight, float[] bias, Executor executor, int threads) {
         this.in = in;
         this.out = out;
-        this.weight = weight;
+        this.weight = kernels.pack(weight, in, out);
         this.bias = bias;
         this.executor = executor;
         this.threads = threads;
@@ -40,7 +41,7 @@ final class Fp32Linear implements Linear {
 
     @Override
     public void apply(float[] x, int n, float[] y) {
-        int blocks = (out + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+        int blocks = out / panel;
         int pieces = Math.min(threads, blocks);
         if (pieces <= 1) {
             kernels.gemm(x, in, weight, out, bias, y, 0, n, 0, out);
@@ -48,8 +49,8 @@ final class Fp32Linear implements Linear {
         }
         List<Runnable> work = new ArrayList<>(pieces);
         for (int p = 0; p < pieces; p++) {
-            int j0 = Math.min(out, blocks * p / pieces * COLUMN_BLOCK);
-            int j1 = Math.min(out, blocks * (p + 1) / pieces * COLUMN_BLOCK);
+            int j0 = blocks * p / pieces * panel;
+            int j1 = blocks * (p + 1) / pieces * panel;
             work.add(() -> kernels.gemm(x, in, weight, out, bias, y, 0, n, j0, j1));
         }
         Parallel.runAll(work, executor);

@@ -7,7 +7,8 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * {@link Fp32Kernels} on the Vector API at the preferred width. The matmul keeps a tile of 4 tokens times 4 vectors
  * of output columns in 16 accumulators: each step loads 4 weight vectors and broadcasts 4 activations for 16 FMAs,
- * with no horizontal sums since the weight rows ({@code [in, out]}) run along the output columns.
+ * with no horizontal sums since the weight rows ({@code [in, out]}) run along the output columns. The weights are
+ * packed in panels of 4 vectors' width, so a tile reads its panel front to back.
  */
 final class VectorFp32Kernels extends Fp32Kernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -19,23 +20,26 @@ final class VectorFp32Kernels extends Fp32Kernels {
     }
 
     @Override
+    int panel() {
+        return 4 * L;
+    }
+
+    @Override
     void gemm(float[] x, int k, float[] w, int m, float[] bias, float[] y, int t0, int t1, int j0, int j1) {
-        int j = j0;
-        for (; j + 4 * L <= j1; j += 4 * L) {
+        for (int j = j0; j < j1; j += 4 * L) {
+            int wo = j / (4 * L) * k * 4 * L;
             int t = t0;
             for (; t + 4 <= t1; t += 4) {
-                tile4x4(x, k, w, m, bias, y, t, j);
+                tile4x4(x, k, w, wo, m, bias, y, t, j);
             }
             for (; t < t1; t++) {
-                tile1x4(x, k, w, m, bias, y, t, j);
+                tile1x4(x, k, w, wo, m, bias, y, t, j);
             }
-        }
-        if (j < j1) {
-            super.gemm(x, k, w, m, bias, y, t0, t1, j, j1);
         }
     }
 
-    private static void tile4x4(float[] x, int k, float[] w, int m, float[] bias, float[] y, int t, int j) {
+    /** Tokens {@code t..t+3} times the panel at {@code w[panel...]}, into columns {@code j..j+4L-1}. */
+    private static void tile4x4(float[] x, int k, float[] w, int panel, int m, float[] bias, float[] y, int t, int j) {
         FloatVector b0 = FloatVector.fromArray(S, bias, j);
         FloatVector b1 = FloatVector.fromArray(S, bias, j + L);
         FloatVector b2 = FloatVector.fromArray(S, bias, j + 2 * L);
@@ -45,7 +49,7 @@ final class VectorFp32Kernels extends Fp32Kernels {
         FloatVector a20 = b0, a21 = b1, a22 = b2, a23 = b3;
         FloatVector a30 = b0, a31 = b1, a32 = b2, a33 = b3;
         int x0 = t * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
-        for (int c = 0, wo = j; c < k; c++, wo += m) {
+        for (int c = 0, wo = panel; c < k; c++, wo += 4 * L) {
             FloatVector w0 = FloatVector.fromArray(S, w, wo);
             FloatVector w1 = FloatVector.fromArray(S, w, wo + L);
             FloatVector w2 = FloatVector.fromArray(S, w, wo + 2 * L);
@@ -90,13 +94,13 @@ final class VectorFp32Kernels extends Fp32Kernels {
         a33.intoArray(y, y3 + 3 * L);
     }
 
-    private static void tile1x4(float[] x, int k, float[] w, int m, float[] bias, float[] y, int t, int j) {
+    private static void tile1x4(float[] x, int k, float[] w, int panel, int m, float[] bias, float[] y, int t, int j) {
         FloatVector a0 = FloatVector.fromArray(S, bias, j);
         FloatVector a1 = FloatVector.fromArray(S, bias, j + L);
         FloatVector a2 = FloatVector.fromArray(S, bias, j + 2 * L);
         FloatVector a3 = FloatVector.fromArray(S, bias, j + 3 * L);
         int x0 = t * k;
-        for (int c = 0, wo = j; c < k; c++, wo += m) {
+        for (int c = 0, wo = panel; c < k; c++, wo += 4 * L) {
             FloatVector v = FloatVector.broadcast(S, x[x0 + c]);
             a0 = FloatVector.fromArray(S, w, wo).fma(v, a0);
             a1 = FloatVector.fromArray(S, w, wo + L).fma(v, a1);
@@ -128,6 +132,67 @@ final class VectorFp32Kernels extends Fp32Kernels {
             x.mul(0.5f).mul(erf.add(1f)).intoArray(a, i);
         }
         super.gelu(a, i, to);
+    }
+
+    @Override
+    void softmax(float[] a, int from, int to) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = from; i < to; i++) {
+            max = Math.max(max, a[i]);
+        }
+        FloatVector sum = FloatVector.zero(S);
+        int i = from;
+        for (; i + L <= to; i += L) {
+            FloatVector e = FloatVector.fromArray(S, a, i).sub(max).lanewise(VectorOperators.EXP);
+            e.intoArray(a, i);
+            sum = sum.add(e);
+        }
+        float total = sum.reduceLanes(VectorOperators.ADD);
+        for (; i < to; i++) {
+            a[i] = (float) Math.exp(a[i] - max);
+            total += a[i];
+        }
+        float inv = 1f / total;
+        for (int j = from; j < to; j++) {
+            a[j] *= inv;
+        }
+    }
+
+    @Override
+    void add(float[] a, int ao, float[] b, int bo, float[] out, int n) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(S, a, ao + i).add(FloatVector.fromArray(S, b, bo + i)).intoArray(out, i);
+        }
+        for (; i < n; i++) {
+            out[i] = a[ao + i] + b[bo + i];
+        }
+    }
+
+    @Override
+    void layerNorm(float[] row, float[] out, int o, float[] gamma, float[] beta, float eps) {
+        int d = row.length;
+        if (d % L != 0) {
+            super.layerNorm(row, out, o, gamma, beta, eps);
+            return;
+        }
+        FloatVector acc = FloatVector.zero(S);
+        for (int j = 0; j < d; j += L) {
+            acc = acc.add(FloatVector.fromArray(S, row, j));
+        }
+        float mean = acc.reduceLanes(VectorOperators.ADD) / d;
+        acc = FloatVector.zero(S);
+        for (int j = 0; j < d; j += L) {
+            FloatVector c = FloatVector.fromArray(S, row, j).sub(mean);
+            c.intoArray(row, j);
+            acc = c.fma(c, acc);
+        }
+        float var = acc.reduceLanes(VectorOperators.ADD) / d;
+        float inv = 1f / (float) Math.sqrt(var + eps);
+        for (int j = 0; j < d; j += L) {
+            FloatVector.fromArray(S, row, j).mul(inv).fma(FloatVector.fromArray(S, gamma, j),
+                    FloatVector.fromArray(S, beta, j)).intoArray(out, o + j);
+        }
     }
 
     @Override

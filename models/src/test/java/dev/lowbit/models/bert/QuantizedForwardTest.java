@@ -55,8 +55,8 @@ class QuantizedForwardTest {
 
     @Test
     void w8a8OnInterleavedQ8_0AtLeastOrtInt8() {
-        // EasyQuant is symmetric: its 8-bit groups of 32 are Q8_0 blocks, run on the row-interleaved kernels.
-        atLeastOrtInt8(fidelity(new BertQuantization("easyquant", 8, 32)), "easyquant W8A8 g32");
+        // Symmetric 8-bit groups of 32 are Q8_0 blocks, run on the row-interleaved kernels.
+        atLeastOrtInt8(fidelity(new BertQuantization(BertQuantization.RTN_SYM, 8, 32)), "rtn-sym W8A8 g32");
     }
 
     @Test
@@ -79,14 +79,16 @@ class QuantizedForwardTest {
     }
 
     @Test
-    void resultDoesNotDependOnThreads() {
+    void threadsGiveTheSameEmbeddings() {
         BertQuantization q = new BertQuantization("rtn", 4, 64);
         List<int[]> few = seqs.subList(0, 40);
         try (BertEncoder one = BertEncoder.quantized(weights, q, 1); BertEncoder two = BertEncoder.quantized(weights, q, 2)) {
             float[][] a = EmbeddingEvaluation.encodeAll(SentenceEncoder.of("1", one), few, 16);
             float[][] b = EmbeddingEvaluation.encodeAll(SentenceEncoder.of("2", two), few, 16);
+            // The integer matmuls are bit-exact whatever the split; the fp32 parts may differ in the last bits
+            // between the JIT's tiers (the Vector API's reductions run in another order before C2 compiles them).
             for (int i = 0; i < a.length; i++) {
-                assertArrayEquals(a[i], b[i], 0f, "sentence " + i);
+                assertArrayEquals(a[i], b[i], 2e-6f, "sentence " + i);
             }
         }
     }
