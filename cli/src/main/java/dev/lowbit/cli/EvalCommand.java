@@ -34,8 +34,8 @@ final class EvalCommand implements Command {
     }
 
     private static void help(PrintStream out) {
-        out.println("Usage: lowbit eval [--model minilm] [--method M] [--bits 8,4] [--group G] [--activations per-token|q8_0]");
-        out.println("                   [--integer-only] [--sentences N] [--speed-sentences N] [--seconds S]");
+        out.println("Usage: lowbit eval [--model minilm] [--method M[,M]] [--bits 8,4] [--group G] [--activations per-token|q8_0]");
+        out.println("                   [--integer-only] [--sentences N] [--speed-sentences N] [--rounds R]");
         out.println("                   [--threads 1,2] [--batches 1,32]");
         out.println();
         out.println("Encodes real English sentences (Europarl, from Lucene's test framework) with all-MiniLM-L6-v2:");
@@ -45,15 +45,17 @@ final class EvalCommand implements Command {
         out.println("Runtime fp32 (mean, 1st percentile, min), then sentences/s and tokens/s at each thread count");
         out.println("and batch size (ONNX Runtime gets the same number of intra-op threads).");
         out.println("  --model M           minilm (the built-in all-MiniLM-L6-v2), the only model for now");
-        out.println("  --method M          rtn, mse, hqq or easyquant (default easyquant: symmetric, so its 8- and");
-        out.println("                      4-bit groups of 32 run on the row-interleaved Q8_0/Q4_0 kernels)");
+        out.println("  --method M[,M]      rtn-sym, rtn, mse, hqq or easyquant, one for all bit widths or one per");
+        out.println("                      width in --bits order (default rtn-sym: symmetric round to nearest, whose");
+        out.println("                      groups of 32 run on the row-interleaved Q8_0/Q4_0 kernels)");
         out.println("  --bits B[,B]        8 (W8A8) and/or 4 (W4A8); default 8,4");
         out.println("  --group G           " + Options.GROUP_HELP + " (default 32)");
         out.println("  --activations A     per-token (default) or q8_0 (one scale per block of 32)");
         out.println("  --integer-only      GELU, softmax and LayerNorm in integers too (I-BERT style)");
         out.println("  --sentences N       sentences for fidelity (default 2000)");
         out.println("  --speed-sentences N the first N of them for speed (default 256)");
-        out.println("  --seconds S         each speed cell repeats whole passes for at least S seconds (default 3)");
+        out.println("  --rounds R          each speed cell is the best of R passes over the speed sentences, the");
+        out.println("                      encoders taking turns pass by pass (default 3)");
         out.println("  --threads T[,T]     thread counts (default 1,2)");
         out.println("  --batches B[,B]     batch sizes (default 1,32)");
     }
@@ -61,7 +63,7 @@ final class EvalCommand implements Command {
     @Override
     public int run(List<String> argList, PrintStream out, PrintStream err) throws Exception {
         Args args = new Args(name(), argList, Set.of("model", "method", "bits", "group", "activations", "sentences",
-                "speed-sentences", "seconds", "threads", "batches"), Set.of("integer-only"));
+                "speed-sentences", "rounds", "threads", "batches"), Set.of("integer-only"));
         if (args.help()) {
             help(out);
             return 0;
@@ -71,12 +73,18 @@ final class EvalCommand implements Command {
         if (!model.equals("minilm")) {
             throw new UsageException("--model must be minilm (the built-in all-MiniLM-L6-v2), got '" + model + "'");
         }
-        String method = args.get("method", "easyquant");
-        if (!List.of("rtn", "mse", "hqq", "easyquant").contains(method)) {
-            throw new UsageException("--method must be rtn, mse, hqq or easyquant (nf4 and nupes have no integer "
-                    + "kernel), got '" + method + "'");
+        List<String> methods = List.of(args.get("method", BertQuantization.RTN_SYM).split(","));
+        for (String method : methods) {
+            if (!List.of(BertQuantization.RTN_SYM, "rtn", "mse", "hqq", "easyquant").contains(method)) {
+                throw new UsageException("--method must be rtn-sym, rtn, mse, hqq or easyquant (nf4 and nupes have no "
+                        + "integer kernel), got '" + method + "'");
+            }
         }
         List<Integer> bits = Options.bitsList(args.get("bits", "8,4"));
+        if (methods.size() != 1 && methods.size() != bits.size()) {
+            throw new UsageException("--method takes one method, or one per bit width (" + bits.size() + "), got "
+                    + methods.size());
+        }
         for (int b : bits) {
             if (b != 8 && b != 4) {
                 throw new UsageException("--bits must be 8 and/or 4, got " + b);
@@ -92,18 +100,18 @@ final class EvalCommand implements Command {
         boolean integerOnly = args.flag("integer-only");
         int sentences = args.intValue("sentences", 2000, 1, 100_000);
         int speedSentences = args.intValue("speed-sentences", 256, 1, sentences);
-        double seconds = positiveDouble(args.get("seconds", "3"));
+        int rounds = args.intValue("rounds", 3, 1, 1000);
         int[] threads = ints(args.get("threads", "1,2"), "threads", 1, 256);
         int[] batches = ints(args.get("batches", "1,32"), "batches", 1, 4096);
 
         List<BertQuantization> qs = new ArrayList<>();
-        for (int b : bits) {
-            qs.add(new BertQuantization(method, b, group, act, integerOnly));
+        for (int i = 0; i < bits.size(); i++) {
+            qs.add(new BertQuantization(methods.get(methods.size() == 1 ? 0 : i), bits.get(i), group, act, integerOnly));
         }
         byte[] fp32 = BuiltinModels.miniLmOnnx();
         byte[] int8 = resource(INT8_RESOURCE);
         BertWeights weights = BertWeights.fromOnnx(BuiltinModels.miniLm(), 12);
-        new BertEvaluation(qs, sentences, speedSentences, threads, batches, seconds).run(
+        new BertEvaluation(qs, sentences, speedSentences, threads, batches, rounds).run(
                 EnglishSentences.europarl(sentences), WordPieceTokenizer.fromJson(BuiltinModels.miniLmTokenizerJson()),
                 weights,
                 new BertEvaluation.Peer("onnxruntime fp32", t -> new OrtEncoder("onnxruntime fp32", fp32, t)),
@@ -120,18 +128,6 @@ final class EvalCommand implements Command {
             }
             return in.readAllBytes();
         }
-    }
-
-    private static double positiveDouble(String v) {
-        try {
-            double d = Double.parseDouble(v);
-            if (d >= 0 && Double.isFinite(d)) {
-                return d;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
-        }
-        throw new UsageException("--seconds must be a non-negative number, got '" + v + "'");
     }
 
     private static int[] ints(String v, String name, int min, int max) {

@@ -22,10 +22,12 @@ import java.util.function.IntFunction;
  * @param speedSentences  how many of them the speed is measured on
  * @param threads         thread counts of the speed table
  * @param batches         batch sizes of the speed table
- * @param minSeconds      each speed cell runs whole passes over the speed sentences for at least this long
+ * @param rounds          each speed cell is the best of this many timed passes over the speed sentences; the
+ *                        encoders of a thread count take turns, pass by pass, so that a machine whose load changes
+ *                        affects them alike
  */
 public record BertEvaluation(List<BertQuantization> quantizations, int fidelitySentences, int speedSentences,
-                             int[] threads, int[] batches, double minSeconds) {
+                             int[] threads, int[] batches, int rounds) {
 
     /** A peer: its label and how to build it with a number of threads. */
     public record Peer(String name, IntFunction<SentenceEncoder> factory) {
@@ -80,11 +82,12 @@ public record BertEvaluation(List<BertQuantization> quantizations, int fidelityS
             }
             try (SentenceEncoder enc = e.getValue().apply(fidelityThreads)) {
                 EmbeddingEvaluation.Fidelity f = EmbeddingEvaluation.fidelity(ref, EmbeddingEvaluation.encodeAll(enc, seqs, 32));
-                out.printf(Locale.ROOT, "%-44s %10.6f %10.6f %10.6f%n", e.getKey(), f.mean(), f.p1(), f.min());
+                out.printf(Locale.ROOT, "%-44s %10.7f %10.7f %10.7f%n", e.getKey(), f.mean(), f.p1(), f.min());
             }
         }
         out.println();
-        out.println("Speed: sentences/s and tokens/s (threads t, batch b)");
+        out.println("Speed: sentences/s and tokens/s (threads t, batch b), the best of " + rounds + " rounds in which the "
+                + "encoders take turns");
         StringBuilder head = new StringBuilder(String.format(Locale.ROOT, "%-44s", "encoder"));
         for (int t : threads) {
             for (int b : batches) {
@@ -92,19 +95,28 @@ public record BertEvaluation(List<BertQuantization> quantizations, int fidelityS
             }
         }
         out.println(head);
-        for (Map.Entry<String, IntFunction<SentenceEncoder>> e : encoders.entrySet()) {
-            StringBuilder row = new StringBuilder(String.format(Locale.ROOT, "%-44s", e.getKey()));
-            for (int t : threads) {
-                try (SentenceEncoder enc = e.getValue().apply(t)) {
-                    for (int b : batches) {
-                        EmbeddingEvaluation.Speed s = EmbeddingEvaluation.speed(enc, speedSeqs, b, t, minSeconds);
-                        row.append(String.format(Locale.ROOT, " %7.1f s/s %7.0f t/s", s.sentencesPerSecond(),
-                                s.tokensPerSecond()));
+        List<String> names = new ArrayList<>(encoders.keySet());
+        String[][] cells = new String[names.size()][threads.length * batches.length];
+        for (int ti = 0; ti < threads.length; ti++) {
+            int t = threads[ti];
+            List<SentenceEncoder> built = new ArrayList<>();
+            try {
+                for (IntFunction<SentenceEncoder> f : encoders.values()) {
+                    built.add(f.apply(t));
+                }
+                for (int bi = 0; bi < batches.length; bi++) {
+                    EmbeddingEvaluation.Speed[] best = EmbeddingEvaluation.speedInTurns(built, speedSeqs, batches[bi], t, rounds);
+                    for (int e = 0; e < built.size(); e++) {
+                        cells[e][ti * batches.length + bi] = String.format(Locale.ROOT, " %7.1f s/s %7.0f t/s",
+                                best[e].sentencesPerSecond(), best[e].tokensPerSecond());
                     }
                 }
+            } finally {
+                built.forEach(SentenceEncoder::close);
             }
-            out.println(row);
-            out.flush();
+        }
+        for (int e = 0; e < names.size(); e++) {
+            out.printf(Locale.ROOT, "%-44s%s%n", names.get(e), String.join("", cells[e]));
         }
     }
 }

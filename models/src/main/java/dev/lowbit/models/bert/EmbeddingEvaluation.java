@@ -86,31 +86,40 @@ public final class EmbeddingEvaluation {
     }
 
     /**
-     * Encodes {@code sequences} in batches of {@code batch}, once untimed (warm-up) and then timed over whole
-     * passes until {@code minSeconds} have gone by.
+     * Encodes {@code sequences} in batches of {@code batch} with each encoder: once untimed (warm-up), then
+     * {@code rounds} timed passes in which the encoders take turns. Each encoder's result is its fastest pass.
      */
-    public static Speed speed(SentenceEncoder encoder, List<int[]> sequences, int batch, int threads, double minSeconds) {
-        long tokensPerPass = 0;
+    public static Speed[] speedInTurns(List<SentenceEncoder> encoders, List<int[]> sequences, int batch, int threads,
+                                       int rounds) {
+        if (rounds < 1) {
+            throw new IllegalArgumentException("rounds must be at least 1, got " + rounds);
+        }
+        long tokens = 0;
         for (int[] s : sequences) {
-            tokensPerPass += s.length;
+            tokens += s.length;
         }
         List<List<int[]>> batches = new ArrayList<>();
         for (int i = 0; i < sequences.size(); i += batch) {
             batches.add(sequences.subList(i, Math.min(sequences.size(), i + batch)));
         }
-        for (List<int[]> b : batches) {
-            encoder.encode(b);
-        }
-        long start = System.nanoTime();
-        int passes = 0;
-        double seconds;
-        do {
-            for (List<int[]> b : batches) {
-                encoder.encode(b);
+        double[] best = new double[encoders.size()];
+        java.util.Arrays.fill(best, Double.POSITIVE_INFINITY);
+        for (int round = -1; round < rounds; round++) {
+            for (int e = 0; e < encoders.size(); e++) {
+                long start = System.nanoTime();
+                for (List<int[]> b : batches) {
+                    encoders.get(e).encode(b);
+                }
+                double seconds = (System.nanoTime() - start) / 1e9;
+                if (round >= 0) {
+                    best[e] = Math.min(best[e], seconds);
+                }
             }
-            passes++;
-            seconds = (System.nanoTime() - start) / 1e9;
-        } while (seconds < minSeconds);
-        return new Speed(threads, batch, passes * sequences.size(), passes * tokensPerPass, seconds);
+        }
+        Speed[] out = new Speed[encoders.size()];
+        for (int e = 0; e < out.length; e++) {
+            out[e] = new Speed(threads, batch, sequences.size(), tokens, best[e]);
+        }
+        return out;
     }
 }
