@@ -299,7 +299,10 @@ public final class BertEncoder implements AutoCloseable {
             intermediate[l].apply(x, n, ffn);
             forTokens(n, (t0, t1) -> {
                 if (integer != null) {
-                    integer.gelu(ffn, t0 * w.ffn(), t1 * w.ffn());
+                    // One scale per token, as the activations of the matmuls have.
+                    for (int t = t0; t < t1; t++) {
+                        integer.gelu(ffn, t * w.ffn(), (t + 1) * w.ffn());
+                    }
                 } else {
                     f.gelu(ffn, t0 * w.ffn(), t1 * w.ffn());
                 }

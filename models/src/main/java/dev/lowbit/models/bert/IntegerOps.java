@@ -23,7 +23,7 @@ final class IntegerOps {
     /** Step of the softmax input: logits are quantized to multiples of it. */
     private static final double SOFTMAX_STEP = 1.0 / 64;
 
-    /** GELU in place on {@code a[from, to)}, one scale per call (the caller passes one token's run or several). */
+    /** GELU in place on {@code a[from, to)} (one token's values), with one scale for them all. */
     void gelu(float[] a, int from, int to) {
         float absmax = 0;
         for (int i = from; i < to; i++) {
