@@ -12,7 +12,6 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;
-import dev.lowbit.kernels.Parallel;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -349,7 +348,7 @@ public final class BertEncoder implements AutoCloseable {
             int j1 = jobs * (p + 1) / pieces;
             work.add(() -> attention(qkv, ctx, starts, j0, j1));
         }
-        Parallel.runAll(work, pool);
+        runPieces(work, pool);
     }
 
     private void attention(float[] qkv, float[] ctx, int[] starts, int job0, int job1) {
@@ -386,9 +385,12 @@ public final class BertEncoder implements AutoCloseable {
         void run(int t0, int t1);
     }
 
-    /** Runs {@code body} over token ranges, split over the threads when there are enough tokens. */
+    /**
+     * Runs {@code body} over token ranges, split over the threads when each gets at least 32 tokens (below that
+     * a LayerNorm or GELU piece is shorter than the hand-off).
+     */
     private void forTokens(int n, Range body) {
-        int pieces = Math.min(threads, n / 8);
+        int pieces = Math.min(threads, n / 32);
         if (pieces <= 1) {
             body.run(0, n);
             return;
@@ -399,7 +401,40 @@ public final class BertEncoder implements AutoCloseable {
             int t1 = n * (p + 1) / pieces;
             work.add(() -> body.run(t0, t1));
         }
-        Parallel.runAll(work, pool);
+        runPieces(work, pool);
+    }
+
+    /**
+     * Runs the first piece on the calling thread and the others on {@code pool}, then waits for them all: with
+     * {@code threads} pieces, {@code threads} threads work and none only waits. The first failure is rethrown.
+     */
+    static void runPieces(List<Runnable> pieces, java.util.concurrent.Executor pool) {
+        if (pieces.size() == 1) {
+            pieces.get(0).run();
+            return;
+        }
+        java.util.concurrent.CompletableFuture<?>[] others = new java.util.concurrent.CompletableFuture<?>[pieces.size() - 1];
+        for (int i = 1; i < pieces.size(); i++) {
+            others[i - 1] = java.util.concurrent.CompletableFuture.runAsync(pieces.get(i), pool);
+        }
+        RuntimeException first = null;
+        try {
+            pieces.get(0).run();
+        } catch (RuntimeException e) {
+            first = e;
+        }
+        for (java.util.concurrent.CompletableFuture<?> f : others) {
+            try {
+                f.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                if (first == null) {
+                    first = e.getCause() instanceof RuntimeException re ? re : e;
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
     }
 
     @Override

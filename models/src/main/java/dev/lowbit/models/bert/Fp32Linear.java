@@ -1,7 +1,5 @@
 package dev.lowbit.models.bert;
 
-import dev.lowbit.kernels.Parallel;
-
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
@@ -53,7 +51,7 @@ final class Fp32Linear implements Linear {
             int j1 = blocks * (p + 1) / pieces * panel;
             work.add(() -> kernels.gemm(x, in, weight, out, bias, y, 0, n, j0, j1));
         }
-        Parallel.runAll(work, executor);
+        BertEncoder.runPieces(work, executor);
     }
 
     @Override
