@@ -1,6 +1,12 @@
-/** Model files: ONNX initializers, safetensors and GGUF, read without trusting a header. */
+/**
+ * Model files (ONNX initializers and graph, safetensors, GGUF, read without trusting a header) and the BERT
+ * encoder forward pass, fp32 and on the integer kernels.
+ */
 module dev.lowbit.models {
     requires transitive dev.lowbit.bindings;
+    requires transitive dev.lowbit.algorithms;
     requires com.google.protobuf;
+    requires static jdk.incubator.vector;
     exports dev.lowbit.models;
+    exports dev.lowbit.models.bert;
 }

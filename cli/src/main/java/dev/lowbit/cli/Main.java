@@ -19,7 +19,8 @@ public final class Main {
 
     /** Every command, in the order {@code lowbit --help} lists them. */
     static List<Command> commands() {
-        return List.of(new DemoCommand(), new QuantizeCommand(), new InspectCommand(), new ReportCommand());
+        return List.of(new DemoCommand(), new QuantizeCommand(), new InspectCommand(), new ReportCommand(),
+                new EvalCommand());
     }
 
     public static void main(String[] args) {

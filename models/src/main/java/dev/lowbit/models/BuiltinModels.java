@@ -23,6 +23,9 @@ public final class BuiltinModels {
     /** The model's resource name at the jar's root. */
     public static final String MINILM_RESOURCE = "all-minilm-l6-v2.onnx";
 
+    /** Its WordPiece tokenizer, a Hugging Face {@code tokenizer.json}, beside the model in the same jar. */
+    public static final String MINILM_TOKENIZER_RESOURCE = "all-minilm-l6-v2-tokenizer.json";
+
     /** Whether all-MiniLM-L6-v2 is on the class path. */
     public static boolean hasMiniLm() {
         return loader().getResource(MINILM_RESOURCE) != null;
@@ -55,6 +58,23 @@ public final class BuiltinModels {
             return OnnxReader.read(miniLmOnnx(), Path.of("classpath", MINILM_RESOURCE));
         } catch (IOException e) {
             throw new UncheckedIOException("the built-in " + MINILM_RESOURCE + " is damaged", e);
+        }
+    }
+
+    /**
+     * The text of all-MiniLM-L6-v2's {@code tokenizer.json}.
+     *
+     * @throws IllegalStateException if its jar is not on the class path
+     */
+    public static String miniLmTokenizerJson() {
+        try (InputStream in = loader().getResourceAsStream(MINILM_TOKENIZER_RESOURCE)) {
+            if (in == null) {
+                throw new IllegalStateException(MINILM_TOKENIZER_RESOURCE + " is not on the class path: add "
+                        + MINILM_ARTIFACT + " (its own dependencies can be excluded)");
+            }
+            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + MINILM_TOKENIZER_RESOURCE + " from the class path", e);
         }
     }
 

@@ -11,11 +11,22 @@ import java.util.Map;
  * @param unsupported  the other initializers, name to ONNX type (for example {@code INT64 (7)}), in file order
  * @param consumers    for each of {@code initializers}, the op types of the main graph's nodes that take it
  *                     as an input (empty when none does)
+ * @param nodes        the main graph's nodes in file order (which ONNX requires to be topological), without
+ *                     their attributes
  */
 public record OnnxModel(Path source, Map<String, DenseTensor> initializers, Map<String, String> unsupported,
-                        Map<String, java.util.Set<String>> consumers) {
+                        Map<String, java.util.Set<String>> consumers, java.util.List<Node> nodes) {
+
+    /** A node of the graph: its op type and the names of the values it takes and makes ("" for an omitted input). */
+    public record Node(String opType, java.util.List<String> inputs, java.util.List<String> outputs) {
+        public Node {
+            inputs = java.util.List.copyOf(inputs);
+            outputs = java.util.List.copyOf(outputs);
+        }
+    }
 
     public OnnxModel {
+        nodes = java.util.List.copyOf(nodes);
         initializers = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(initializers));
         unsupported = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(unsupported));
         consumers = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(consumers));

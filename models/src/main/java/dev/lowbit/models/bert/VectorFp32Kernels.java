@@ -1,0 +1,223 @@
+package dev.lowbit.models.bert;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@link Fp32Kernels} on the Vector API at the preferred width. The matmul keeps a tile of 4 tokens times 4 vectors
+ * of output columns in 16 accumulators: each step loads 4 weight vectors and broadcasts 4 activations for 16 FMAs,
+ * with no horizontal sums since the weight rows ({@code [in, out]}) run along the output columns. The weights are
+ * packed in panels of 4 vectors' width, so a tile reads its panel front to back.
+ */
+final class VectorFp32Kernels extends Fp32Kernels {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+
+    @Override
+    String name() {
+        return "vector-" + S.vectorBitSize();
+    }
+
+    @Override
+    int panel() {
+        return 4 * L;
+    }
+
+    @Override
+    void gemm(float[] x, int k, float[] w, int m, float[] bias, float[] y, int t0, int t1, int j0, int j1) {
+        for (int j = j0; j < j1; j += 4 * L) {
+            int wo = j / (4 * L) * k * 4 * L;
+            int t = t0;
+            for (; t + 4 <= t1; t += 4) {
+                tile4x4(x, k, w, wo, m, bias, y, t, j);
+            }
+            for (; t < t1; t++) {
+                tile1x4(x, k, w, wo, m, bias, y, t, j);
+            }
+        }
+    }
+
+    /** Tokens {@code t..t+3} times the panel at {@code w[panel...]}, into columns {@code j..j+4L-1}. */
+    private static void tile4x4(float[] x, int k, float[] w, int panel, int m, float[] bias, float[] y, int t, int j) {
+        FloatVector b0 = FloatVector.fromArray(S, bias, j);
+        FloatVector b1 = FloatVector.fromArray(S, bias, j + L);
+        FloatVector b2 = FloatVector.fromArray(S, bias, j + 2 * L);
+        FloatVector b3 = FloatVector.fromArray(S, bias, j + 3 * L);
+        FloatVector a00 = b0, a01 = b1, a02 = b2, a03 = b3;
+        FloatVector a10 = b0, a11 = b1, a12 = b2, a13 = b3;
+        FloatVector a20 = b0, a21 = b1, a22 = b2, a23 = b3;
+        FloatVector a30 = b0, a31 = b1, a32 = b2, a33 = b3;
+        int x0 = t * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
+        for (int c = 0, wo = panel; c < k; c++, wo += 4 * L) {
+            FloatVector w0 = FloatVector.fromArray(S, w, wo);
+            FloatVector w1 = FloatVector.fromArray(S, w, wo + L);
+            FloatVector w2 = FloatVector.fromArray(S, w, wo + 2 * L);
+            FloatVector w3 = FloatVector.fromArray(S, w, wo + 3 * L);
+            FloatVector v = FloatVector.broadcast(S, x[x0 + c]);
+            a00 = w0.fma(v, a00);
+            a01 = w1.fma(v, a01);
+            a02 = w2.fma(v, a02);
+            a03 = w3.fma(v, a03);
+            v = FloatVector.broadcast(S, x[x1 + c]);
+            a10 = w0.fma(v, a10);
+            a11 = w1.fma(v, a11);
+            a12 = w2.fma(v, a12);
+            a13 = w3.fma(v, a13);
+            v = FloatVector.broadcast(S, x[x2 + c]);
+            a20 = w0.fma(v, a20);
+            a21 = w1.fma(v, a21);
+            a22 = w2.fma(v, a22);
+            a23 = w3.fma(v, a23);
+            v = FloatVector.broadcast(S, x[x3 + c]);
+            a30 = w0.fma(v, a30);
+            a31 = w1.fma(v, a31);
+            a32 = w2.fma(v, a32);
+            a33 = w3.fma(v, a33);
+        }
+        int y0 = t * m + j, y1 = y0 + m, y2 = y1 + m, y3 = y2 + m;
+        a00.intoArray(y, y0);
+        a01.intoArray(y, y0 + L);
+        a02.intoArray(y, y0 + 2 * L);
+        a03.intoArray(y, y0 + 3 * L);
+        a10.intoArray(y, y1);
+        a11.intoArray(y, y1 + L);
+        a12.intoArray(y, y1 + 2 * L);
+        a13.intoArray(y, y1 + 3 * L);
+        a20.intoArray(y, y2);
+        a21.intoArray(y, y2 + L);
+        a22.intoArray(y, y2 + 2 * L);
+        a23.intoArray(y, y2 + 3 * L);
+        a30.intoArray(y, y3);
+        a31.intoArray(y, y3 + L);
+        a32.intoArray(y, y3 + 2 * L);
+        a33.intoArray(y, y3 + 3 * L);
+    }
+
+    private static void tile1x4(float[] x, int k, float[] w, int panel, int m, float[] bias, float[] y, int t, int j) {
+        FloatVector a0 = FloatVector.fromArray(S, bias, j);
+        FloatVector a1 = FloatVector.fromArray(S, bias, j + L);
+        FloatVector a2 = FloatVector.fromArray(S, bias, j + 2 * L);
+        FloatVector a3 = FloatVector.fromArray(S, bias, j + 3 * L);
+        int x0 = t * k;
+        for (int c = 0, wo = panel; c < k; c++, wo += 4 * L) {
+            FloatVector v = FloatVector.broadcast(S, x[x0 + c]);
+            a0 = FloatVector.fromArray(S, w, wo).fma(v, a0);
+            a1 = FloatVector.fromArray(S, w, wo + L).fma(v, a1);
+            a2 = FloatVector.fromArray(S, w, wo + 2 * L).fma(v, a2);
+            a3 = FloatVector.fromArray(S, w, wo + 3 * L).fma(v, a3);
+        }
+        int y0 = t * m + j;
+        a0.intoArray(y, y0);
+        a1.intoArray(y, y0 + L);
+        a2.intoArray(y, y0 + 2 * L);
+        a3.intoArray(y, y0 + 3 * L);
+    }
+
+    @Override
+    void gelu(float[] a, int from, int to) {
+        int i = from;
+        for (; i + L <= to; i += L) {
+            FloatVector x = FloatVector.fromArray(S, a, i);
+            FloatVector z = x.mul(0.70710678f);
+            FloatVector az = z.abs();
+            FloatVector t = az.mul(ERF_P).add(1f);
+            t = FloatVector.broadcast(S, 1f).div(t);
+            FloatVector poly = t.fma(ERF_A5, ERF_A4).fma(t, FloatVector.broadcast(S, ERF_A3))
+                    .fma(t, FloatVector.broadcast(S, ERF_A2)).fma(t, FloatVector.broadcast(S, ERF_A1)).mul(t);
+            FloatVector e = az.mul(az).neg().lanewise(VectorOperators.EXP);
+            FloatVector erfAbs = poly.mul(e).neg().add(1f);
+            // erf is odd: give erf(|z|) the sign of z.
+            FloatVector erf = erfAbs.blend(erfAbs.neg(), z.compare(VectorOperators.LT, 0f));
+            x.mul(0.5f).mul(erf.add(1f)).intoArray(a, i);
+        }
+        super.gelu(a, i, to);
+    }
+
+    @Override
+    void softmax(float[] a, int from, int to) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = from; i < to; i++) {
+            max = Math.max(max, a[i]);
+        }
+        FloatVector sum = FloatVector.zero(S);
+        int i = from;
+        for (; i + L <= to; i += L) {
+            FloatVector e = FloatVector.fromArray(S, a, i).sub(max).lanewise(VectorOperators.EXP);
+            e.intoArray(a, i);
+            sum = sum.add(e);
+        }
+        float total = sum.reduceLanes(VectorOperators.ADD);
+        for (; i < to; i++) {
+            a[i] = (float) Math.exp(a[i] - max);
+            total += a[i];
+        }
+        float inv = 1f / total;
+        for (int j = from; j < to; j++) {
+            a[j] *= inv;
+        }
+    }
+
+    @Override
+    void add(float[] a, int ao, float[] b, int bo, float[] out, int n) {
+        int i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(S, a, ao + i).add(FloatVector.fromArray(S, b, bo + i)).intoArray(out, i);
+        }
+        for (; i < n; i++) {
+            out[i] = a[ao + i] + b[bo + i];
+        }
+    }
+
+    @Override
+    void layerNorm(float[] row, float[] out, int o, float[] gamma, float[] beta, float eps) {
+        int d = row.length;
+        if (d % L != 0) {
+            super.layerNorm(row, out, o, gamma, beta, eps);
+            return;
+        }
+        FloatVector acc = FloatVector.zero(S);
+        for (int j = 0; j < d; j += L) {
+            acc = acc.add(FloatVector.fromArray(S, row, j));
+        }
+        float mean = acc.reduceLanes(VectorOperators.ADD) / d;
+        acc = FloatVector.zero(S);
+        for (int j = 0; j < d; j += L) {
+            FloatVector c = FloatVector.fromArray(S, row, j).sub(mean);
+            c.intoArray(row, j);
+            acc = c.fma(c, acc);
+        }
+        float var = acc.reduceLanes(VectorOperators.ADD) / d;
+        float inv = 1f / (float) Math.sqrt(var + eps);
+        for (int j = 0; j < d; j += L) {
+            FloatVector.fromArray(S, row, j).mul(inv).fma(FloatVector.fromArray(S, gamma, j),
+                    FloatVector.fromArray(S, beta, j)).intoArray(out, o + j);
+        }
+    }
+
+    @Override
+    float dot(float[] a, int ao, float[] b, int bo, int n) {
+        int i = 0;
+        FloatVector acc = FloatVector.zero(S);
+        for (; i + L <= n; i += L) {
+            acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
+        }
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) {
+            s += a[ao + i] * b[bo + i];
+        }
+        return s;
+    }
+
+    @Override
+    void axpy(float s, float[] x, int xo, float[] y, int yo, int n) {
+        int i = 0;
+        FloatVector sv = FloatVector.broadcast(S, s);
+        for (; i + L <= n; i += L) {
+            FloatVector.fromArray(S, x, xo + i).fma(sv, FloatVector.fromArray(S, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) {
+            y[yo + i] += s * x[xo + i];
+        }
+    }
+}
