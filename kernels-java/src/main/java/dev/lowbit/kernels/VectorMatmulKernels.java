@@ -245,6 +245,22 @@ final class VectorMatmulKernels implements MatmulKernels {
                 }
             }
         }
+        if (q8 && L == 16 && !hasMinus128(x.codes(), t0 * pk, t1 * pk)) {
+            // Q8_0 against activation codes in [-127, 127] (as lowbit's quantizers make them): a code pair's
+            // two products, at most 2 * 128 * 127 in magnitude, fit an int16 lane.
+            xs = new short[nt * pk];
+            byte[] xc = x.codes();
+            for (int i = 0; i < xs.length; i++) {
+                xs[i] = xc[t0 * pk + i];
+            }
+            for (int r = r0; r < r1; r++) {
+                for (int t = 0; t < nt; t++) {
+                    float acc = rowQ8_0Shorts(data, r * rowBytes, nb, xs, t * pk, dx, t * nb);
+                    y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, acc);
+                }
+            }
+            return;
+        }
         for (int r = r0; r < r1; r++) {
             for (int t = 0; t < nt; t++) {
                 float acc = q8 ? rowQ8_0(data, r * rowBytes, nb, xf, t * pk, dx, t * nb)
@@ -461,6 +477,34 @@ final class VectorMatmulKernels implements MatmulKernels {
             }
             float c = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
             acc = s.fma(FloatVector.broadcast(F, c), acc);
+        }
+        return sum(acc);
+    }
+
+    private static boolean hasMinus128(byte[] codes, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (codes[i] == Byte.MIN_VALUE) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * {@link #rowQ8_0} with each lane's two products ({@code w_j x_j + w_{j+16} x_{j+16}}) formed in int16 lanes
+     * and converted to float once: the same integers in the same lanes, so the same bits. Activation codes
+     * must lie in [-127, 127].
+     */
+    private static float rowQ8_0Shorts(MemorySegment data, long base, int nb, short[] xs, int xo, float[] dx, int dxo) {
+        FloatVector acc = FloatVector.zero(F);
+        for (int b = 0; b < nb; b++, base += 34, xo += 32) {
+            ShortVector lo = (ShortVector) ByteVector.fromMemorySegment(B, data, base + 2, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+            ShortVector hi = (ShortVector) ByteVector.fromMemorySegment(B, data, base + 18, ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.B2S, S, 0);
+            ShortVector pair = lo.mul(ShortVector.fromArray(S, xs, xo)).add(hi.mul(ShortVector.fromArray(S, xs, xo + 16)));
+            float c = Float.float16ToFloat(data.get(Layouts.F16, base)) * dx[dxo + b];
+            acc = ((FloatVector) pair.convertShape(VectorOperators.S2F, F, 0)).fma(FloatVector.broadcast(F, c), acc);
         }
         return sum(acc);
     }

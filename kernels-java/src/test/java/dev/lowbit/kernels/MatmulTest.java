@@ -215,7 +215,11 @@ class MatmulTest {
                     QuantFormat.grouped(4, 64, true, ScaleType.F16), QuantFormat.grouped(4, 128, true, ScaleType.F32))) {
                 int top = f.kind() == QuantFormat.Kind.GROUPED ? 1 << f.bits() : f == QuantFormat.Q8_0 ? 256 : 16;
                 for (int k : new int[] {31, 64, 97, 300, 1024}) {
-                    for (boolean extreme : new boolean[] {false, true}) {
+                    // Activations over [-128, 127], and over [-127, 127] as lowbit's quantizers make them (the
+                    // Q8_0 rows then take int16 lanes); extreme: the largest magnitudes everywhere.
+                    for (int mode = 0; mode < 4; mode++) {
+                        boolean extreme = mode >= 2;
+                        int lowest = mode % 2 == 0 ? -128 : -127;
                         int rows = 5;
                         int n = 3;
                         int pk = QuantizedActivations.paddedK(k);
@@ -237,7 +241,7 @@ class MatmulTest {
                         float[] xs = new float[n * (pk / 32)];
                         for (int t = 0; t < n; t++) {
                             for (int c = 0; c < k; c++) {
-                                xc[t * pk + c] = (byte) (extreme ? -128 : rnd.nextInt(-128, 128));
+                                xc[t * pk + c] = (byte) (extreme ? lowest : rnd.nextInt(lowest, 128));
                             }
                         }
                         for (int i = 0; i < xs.length; i++) {
@@ -270,7 +274,7 @@ class MatmulTest {
                                 for (float a : acc) {
                                     want += a;
                                 }
-                                assertEquals(want, got[t * rows + r], 0f, f + " k=" + k + " extreme=" + extreme
+                                assertEquals(want, got[t * rows + r], 0f, f + " k=" + k + " mode=" + mode
                                         + " token " + t + " row " + r);
                             }
                         }
