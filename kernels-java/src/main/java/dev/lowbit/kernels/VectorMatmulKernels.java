@@ -4,6 +4,7 @@ import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
+import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
@@ -23,9 +24,9 @@ import java.nio.ByteOrder;
  * integer sums exactly. Floats beat ints here because the Vector API has no byte multiply-add (x86
  * {@code vpmaddubsw}, {@code vpdpbusd}): an int path must widen bytes to shorts, multiply, and widen
  * again to ints, three steps where floats take one conversion and one FMA. The native tier takes those
- * instructions up. The exception is the Q4_0 GEMV row: two nibbles times two activations fit an int16 lane,
- * so one widening, two {@code vpmullw} and one conversion to float cover 32 codes where floats take two
- * conversions and two FMAs.
+ * instructions up. The exception is the GEMV rows of Q8_0 (activation codes in [-127, 127]) and 4-bit codes: two
+ * products fit an int16 lane, so two {@code vpmullw} and one conversion to float cover 32 codes where floats
+ * take two conversions and two FMAs.
  * <ul>
  *   <li>Centered codes (Q8_0, Q4_0, symmetric grouped) then scale and add each block's sum as the
  *       reference does, {@code acc = acc + (d_w * d_x) * sum} in fp32, with tokens in the lanes
@@ -48,7 +49,7 @@ final class VectorMatmulKernels implements MatmulKernels {
     static final VectorSpecies<Float> F = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final VectorSpecies<Byte> B = BITS >= 512 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     private static final VectorSpecies<Integer> I = BITS >= 512 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
-    /** One short lane per float lane: the Q4_0 GEMV's int16 products. */
+    /** One short lane per float lane: the GEMV rows' int16 products. */
     private static final VectorSpecies<Short> S = BITS >= 512 ? ShortVector.SPECIES_256 : ShortVector.SPECIES_128;
     /** Elements per step: one byte lane and one float lane each. */
     private static final int L = F.length();
@@ -133,31 +134,23 @@ final class VectorMatmulKernels implements MatmulKernels {
         boolean four = q41 || f.bits() == 4;
         boolean pairs = four && !q41;
         int off = WeightRows.codeOffset(f);
-        // Per token and block: the two activation codes each code byte meets (as shorts, 4-bit only), and the
-        // exact sums of x that meet each lane.
-        short[] xs = four ? new short[nt * nb * 32] : null;
+        // The activation codes each code byte meets (4-bit only), and per token and block the exact sums of x
+        // that meet each lane.
+        short[] xs = four ? nibbleActivations(x, t0, t1, pairs, false) : null;
         float[] xsum = new float[nt * nb * L];
         byte[] xc = x.codes();
         for (int t = 0; t < nt; t++) {
             for (int b = 0; b < nb; b++) {
                 int src = (t0 + t) * pk + b * 32;
-                int o = (t * nb + b) * 32;
                 for (int j = 0; j < 16; j++) {
-                    int ea = pairs ? 2 * j : j;
-                    int eb = pairs ? 2 * j + 1 : j + 16;
-                    if (four) {
-                        xs[o + j] = xc[src + ea];
-                        xs[o + 16 + j] = xc[src + eb];
-                    }
-                    xsum[(t * nb + b) * L + j % L] += xc[src + ea] + xc[src + eb];
+                    xsum[(t * nb + b) * L + j % L] += xc[src + (pairs ? 2 * j : j)] + xc[src + (pairs ? 2 * j + 1 : j + 16)];
                 }
             }
         }
         MemorySegment data = w.data();
         long rowBytes = f.rowBytes(k);
-        int gl = f.groupLength(k);
-        int shift = gl >= k ? 31 : Integer.numberOfTrailingZeros(Math.max(1, gl / 32));
-        boolean f32 = f.scaleType() == dev.lowbit.format.ScaleType.F32;
+        int shift = groupShift(f, k);
+        boolean f32 = f.scaleType() == ScaleType.F32;
         int gpr = f.groupsPerRow(k);
         for (int r = r0; r < r1; r++) {
             long row = r * rowBytes;
@@ -227,24 +220,7 @@ final class VectorMatmulKernels implements MatmulKernels {
         int pk = x.paddedK();
         int nb = pk / 32;
         int nt = t1 - t0;
-        short[] xs = null;
-        if (!q8) {
-            // Q4_0: per token and block, 48 shorts: the codes of elements 0..15, of 16..31, and per lane j
-            // the bias 8 * (x_j + x_{j+16}) that turns sum(q x) back into sum((q - 8) x).
-            xs = new short[nt * nb * 48];
-            byte[] xc = x.codes();
-            for (int t = 0; t < nt; t++) {
-                for (int b = 0; b < nb; b++) {
-                    int o = (t * nb + b) * 48;
-                    int src = (t0 + t) * pk + b * 32;
-                    for (int j = 0; j < 16; j++) {
-                        xs[o + j] = xc[src + j];
-                        xs[o + 16 + j] = xc[src + 16 + j];
-                        xs[o + 32 + j] = (short) (8 * (xc[src + j] + xc[src + 16 + j]));
-                    }
-                }
-            }
-        }
+        short[] xs = q8 ? null : nibbleActivations(x, t0, t1, false, true);
         if (q8 && L == 16 && !hasMinus128(x.codes(), t0 * pk, t1 * pk)) {
             // Q8_0 against activation codes in [-127, 127] (as lowbit's quantizers make them): a code pair's
             // two products, at most 2 * 128 * 127 in magnitude, fit an int16 lane.
@@ -285,13 +261,12 @@ final class VectorMatmulKernels implements MatmulKernels {
         boolean direct = k % 32 == 0 && (f.bits() == 8 || f.bits() == 4);
         MemorySegment data = w.data();
         long rowBytes = f.rowBytes(k);
-        short[] xs = direct && f.bits() == 4 ? pairedShorts(x, t0, t1) : null;
+        short[] xs = direct && f.bits() == 4 ? nibbleActivations(x, t0, t1, true, true) : null;
         byte[] wc = direct ? null : new byte[pk];
         float[] dw = new float[nb];
-        // Direct rows read each block's scale from the plane: group b >> shift (one group per row: shift 31).
-        int gl = f.groupLength(k);
-        int shift = gl >= k ? 31 : Integer.numberOfTrailingZeros(gl / 32);
-        boolean f32 = f.scaleType() == dev.lowbit.format.ScaleType.F32;
+        // Direct rows read each block's scale from the plane.
+        int shift = groupShift(f, k);
+        boolean f32 = f.scaleType() == ScaleType.F32;
         int gpr = f.groupsPerRow(k);
         for (int r = r0; r < r1; r++) {
             if (!direct) {
@@ -330,26 +305,39 @@ final class VectorMatmulKernels implements MatmulKernels {
     }
 
     /**
-     * Activation codes for 4-bit rows whose byte j holds elements 2j (low nibble) and 2j + 1 (high): per token
-     * and block, 48 shorts, the even elements, the odd ones, and per lane j the bias 8 (x_2j + x_2j+1).
+     * Activation codes laid out for the 4-bit int16 kernels, per token and block: the 16 codes that meet the code
+     * bytes' low nibbles, the 16 that meet their high nibbles, and with {@code bias} (48 shorts a block, else 32)
+     * per lane j the bias {@code 8 (x_lo + x_hi)} that turns {@code sum(u x)} into {@code sum((u - 8) x)}. Byte j
+     * holds elements j and j + 16 in ggml blocks ({@code adjacent} false), 2j and 2j + 1 in grouped rows.
      */
-    private static short[] pairedShorts(QuantizedActivations x, int t0, int t1) {
+    private static short[] nibbleActivations(QuantizedActivations x, int t0, int t1, boolean adjacent, boolean bias) {
         int pk = x.paddedK();
         int nb = pk / 32;
+        int stride = bias ? 48 : 32;
         byte[] xc = x.codes();
-        short[] xs = new short[(t1 - t0) * nb * 48];
+        short[] xs = new short[(t1 - t0) * nb * stride];
         for (int t = 0; t < t1 - t0; t++) {
             for (int b = 0; b < nb; b++) {
-                int o = (t * nb + b) * 48;
+                int o = (t * nb + b) * stride;
                 int src = (t0 + t) * pk + b * 32;
                 for (int j = 0; j < 16; j++) {
-                    xs[o + j] = xc[src + 2 * j];
-                    xs[o + 16 + j] = xc[src + 2 * j + 1];
-                    xs[o + 32 + j] = (short) (8 * (xc[src + 2 * j] + xc[src + 2 * j + 1]));
+                    int lo = xc[src + (adjacent ? 2 * j : j)];
+                    int hi = xc[src + (adjacent ? 2 * j + 1 : j + 16)];
+                    xs[o + j] = (short) lo;
+                    xs[o + 16 + j] = (short) hi;
+                    if (bias) {
+                        xs[o + 32 + j] = (short) (8 * (lo + hi));
+                    }
                 }
             }
         }
         return xs;
+    }
+
+    /** Block b of a row of whole blocks lies in group {@code b >> groupShift} (one group per row: shift 31). */
+    private static int groupShift(QuantFormat f, int k) {
+        int gl = f.groupLength(k);
+        return gl >= k ? 31 : Integer.numberOfTrailingZeros(gl / 32); // groups of 32, 64 or 128 columns
     }
 
     /** The scale at index {@code i} of a parameter plane. */
