@@ -144,6 +144,21 @@ LB_ALL_TIERS(void, gemm_q4_0x8_i8, LB_GEMM_I8_PARAMS)
  */
 LB_ALL_TIERS(int32_t, gemm_q8_0x8_f32, LB_GEMM_F32_PARAMS)
 LB_ALL_TIERS(int32_t, gemm_q4_0x8_f32, LB_GEMM_F32_PARAMS)
+/*
+ * Integer path for i8_rowx16 (dev.lowbit.format.Int8RowTensor, docs/formats.md): symmetric int8 weights with one
+ * fp32 scale per row, rows in groups of 16 (group g at w + g * (128 + ceil(k / 4) * 64): 16 fp32 scales, 16 int32
+ * code sums, then chunk c's 4 codes of row i at 128 + 64c + 4i), times int8 activations with one scale per token:
+ *   xc      token t's codes at xc + t * pk (pk >= 4 * ceil(k / 4); the codes past k are read, not used);
+ *   xs      token t's scale at xs[t * xs_tok];
+ *   y       y[t * ldy + r] = (d_w[r] * d_x[t]) * (float) isum for r in [r0, r1), t in [t0, t1), isum the
+ *           exact int32 sum over all k columns of w * x, two fp32 roundings, no fused multiply-add.
+ * Every tier gives these bits. The avx512 tier adds 128 to the activations (vpdpbusd takes them unsigned) and
+ * takes 128 times the row's code sum back off. Requires k <= 65536, r0 a multiple of 16, the groups up to
+ * ceil(r1 / 16) present. Returns 0, or -1 with nothing written when its activation buffer cannot be allocated.
+ */
+#define LB_GEMM_I8ROW_PARAMS (const uint8_t *w, const int8_t *xc, const float *xs, int32_t k, int32_t pk, \
+                              int32_t xs_tok, int32_t r0, int32_t r1, int32_t t0, int32_t t1, float *y, int64_t ldy)
+LB_ALL_TIERS(int32_t, gemm_i8_rowx16_i8, LB_GEMM_I8ROW_PARAMS)
 /* --- end matmul --- */
 
 /* --- matmul, grouped formats --- */

@@ -1,6 +1,7 @@
 package dev.lowbit.nativelib;
 
 import dev.lowbit.format.InterleavedTensor;
+import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.nativelib.NativeLibrary.Tier;
 
 import java.lang.foreign.FunctionDescriptor;
@@ -57,6 +58,9 @@ public final class NativeMatmul {
     private static final FunctionDescriptor GEMM_F32_X8 = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
 
+    private static final FunctionDescriptor GEMM_I8_ROW = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+
     private static final NativeMatmul SELECTED = NativeLibrary.available() ? new NativeMatmul(NativeLibrary.tier(), true)
             : null;
     /** The selected tier's handles, constants for the JIT. */
@@ -68,6 +72,7 @@ public final class NativeMatmul {
     private static final MethodHandle Q4_0_X8_I8 = SELECTED == null ? null : SELECTED.q4x8;
     private static final MethodHandle Q8_0_X8_F32 = SELECTED == null ? null : SELECTED.q8x8f;
     private static final MethodHandle Q4_0_X8_F32 = SELECTED == null ? null : SELECTED.q4x8f;
+    private static final MethodHandle I8_ROW_I8 = SELECTED == null ? null : SELECTED.i8row;
 
     private final Tier tier;
     private final boolean selected;
@@ -80,6 +85,7 @@ public final class NativeMatmul {
     private final MethodHandle q4x8;
     private final MethodHandle q8x8f;
     private final MethodHandle q4x8f;
+    private final MethodHandle i8row;
 
     private NativeMatmul(Tier tier, boolean selected) {
         this.tier = tier;
@@ -93,6 +99,7 @@ public final class NativeMatmul {
         this.q4x8 = NativeLibrary.downcall("gemm_q4_0x8_i8", tier, GEMM_I8, true);
         this.q8x8f = NativeLibrary.downcall("gemm_q8_0x8_f32", tier, GEMM_F32_X8, true);
         this.q4x8f = NativeLibrary.downcall("gemm_q4_0x8_f32", tier, GEMM_F32_X8, true);
+        this.i8row = NativeLibrary.downcall("gemm_i8_rowx16_i8", tier, GEMM_I8_ROW, true);
     }
 
     /**
@@ -257,6 +264,74 @@ public final class NativeMatmul {
                 if (rc != 0) {
                     throw new OutOfMemoryError("native " + layout.layoutName() + " matmul could not allocate a buffer of"
                             + " 8 rows of " + k + " columns");
+                }
+            }
+        }
+    }
+
+    /**
+     * {@code i8_rowx16} weights ({@link Int8RowTensor}) times int8 activations with one scale per token:
+     * {@code y[t * ldy + r] = (d_w[r] * d_x[t]) * isum}, {@code isum} the exact int32 sum over all {@code k}
+     * columns. Every tier gives these bits.
+     *
+     * @param w     groups of 16 rows of {@link Int8RowTensor#groupBytes}; the groups up to {@code ceil(r1 / 16)}
+     *              must be present
+     * @param xc    token {@code t}'s codes at {@code t * pk}
+     * @param xs    token {@code t}'s scale at float index {@code t * xsTok}
+     * @param pk    the codes' stride, at least {@code 4 * ceil(k / 4)}
+     * @param r0    a multiple of 16
+     * @throws IllegalArgumentException for {@code k} over {@link Int8RowTensor#MAX_COLS}, a stride below the
+     *                                  chunks, a misaligned {@code r0}, and as {@link #gemmInt8} does
+     * @throws OutOfMemoryError         when the C side cannot allocate its copy of the activations
+     */
+    public void gemmInt8Rows(MemorySegment w, MemorySegment xc, MemorySegment xs, int k, int pk, int xsTok, int r0,
+                             int r1, int t0, int t1, MemorySegment y, int ldy) {
+        Objects.requireNonNull(w, "w");
+        Objects.requireNonNull(xc, "xc");
+        Objects.requireNonNull(xs, "xs");
+        if (k < 0 || k > Int8RowTensor.MAX_COLS) {
+            throw new IllegalArgumentException("k must be in [0, " + Int8RowTensor.MAX_COLS + "], got " + k);
+        }
+        if (pk < Int8RowTensor.chunks(k) * Int8RowTensor.CHUNK) {
+            throw new IllegalArgumentException("pk must be at least " + Int8RowTensor.chunks(k) * Int8RowTensor.CHUNK
+                    + " for k=" + k + ", got " + pk);
+        }
+        if (xsTok < 0) {
+            throw new IllegalArgumentException("xsTok must be non-negative, got " + xsTok);
+        }
+        if (r0 % Int8RowTensor.ROWS != 0) {
+            throw new IllegalArgumentException("r0 must be a multiple of 16 for i8_rowx16 rows, got " + r0);
+        }
+        checkRanges(r0, r1, t0, t1, y, ldy);
+        if (r0 == r1 || t0 == t1) {
+            return;
+        }
+        need("w", w, (r1 + 15L) / 16 * Int8RowTensor.groupBytes(k));
+        need("xc", xc, (long) (t1 - 1) * pk + Int8RowTensor.chunks(k) * Int8RowTensor.CHUNK);
+        need("xs", xs, 4 * ((long) (t1 - 1) * xsTok + 1));
+        need("y", y, 4 * ((long) (t1 - 1) * ldy + r1));
+        aligned("xs", xs);
+        aligned("y", y);
+        long perToken = Math.max(1L, k);
+        int tokens = (int) Math.max(1L, Math.min(t1 - t0, maxMacs / (16 * perToken)));
+        long cap = maxMacs / (perToken * tokens);
+        int rows = r1 - r0 <= cap ? r1 - r0 : (int) Math.max(16L, cap & ~15L); // whole groups of 16 rows
+        for (int t = t0; t < t1; t += tokens) {
+            int te = Math.min(t1, t + tokens);
+            for (int r = r0; r < r1; r += rows) {
+                int re = Math.min(r1, r + rows);
+                int rc;
+                try {
+                    rc = selected ? (int) I8_ROW_I8.invokeExact(w, xc, xs, k, pk, xsTok, r, re, t, te, y, (long) ldy)
+                            : (int) i8row.invokeExact(w, xc, xs, k, pk, xsTok, r, re, t, te, y, (long) ldy);
+                } catch (RuntimeException | Error e) {
+                    throw e;
+                } catch (Throwable e) {
+                    throw new AssertionError("native " + Int8RowTensor.LAYOUT_NAME + " matmul failed", e);
+                }
+                if (rc != 0) {
+                    throw new OutOfMemoryError("native " + Int8RowTensor.LAYOUT_NAME + " matmul could not allocate a "
+                            + "copy of " + (te - t) + " tokens of " + k + " activations");
                 }
             }
         }

@@ -34,7 +34,7 @@ final class EvalCommand implements Command {
     }
 
     private static void help(PrintStream out) {
-        out.println("Usage: lowbit eval [--model minilm] [--method M[,M]] [--bits 8,4] [--group G] [--activations per-token|q8_0]");
+        out.println("Usage: lowbit eval [--model minilm] [--method M[,M]] [--bits 8,4] [--group G[,G]] [--activations per-token|q8_0]");
         out.println("                   [--integer-only] [--sentences N] [--speed-sentences N] [--rounds R]");
         out.println("                   [--threads 1,2] [--batches 1,32]");
         out.println();
@@ -49,7 +49,9 @@ final class EvalCommand implements Command {
         out.println("                      width in --bits order (default rtn-sym: symmetric round to nearest, whose");
         out.println("                      groups of 32 run on the row-interleaved Q8_0/Q4_0 kernels)");
         out.println("  --bits B[,B]        8 (W8A8) and/or 4 (W4A8); default 8,4");
-        out.println("  --group G           " + Options.GROUP_HELP + " (default 32)");
+        out.println("  --group G[,G]       " + Options.GROUP_HELP + ", one for all bit widths or one per width in");
+        out.println("                      --bits order (default 32); rtn-sym 8-bit rows run on the i8_rowx16 kernels");
+        out.println("                      (one scale per row, int32 sums over the whole row: the fastest W8A8)");
         out.println("  --activations A     per-token (default) or q8_0 (one scale per block of 32)");
         out.println("  --integer-only      GELU, softmax and LayerNorm in integers too (I-BERT style)");
         out.println("  --sentences N       sentences for fidelity (default 2000)");
@@ -90,7 +92,14 @@ final class EvalCommand implements Command {
                 throw new UsageException("--bits must be 8 and/or 4, got " + b);
             }
         }
-        int group = Options.group(args.get("group", "32"));
+        List<Integer> groups = new ArrayList<>();
+        for (String g : args.get("group", "32").split(",")) {
+            groups.add(Options.group(g));
+        }
+        if (groups.size() != 1 && groups.size() != bits.size()) {
+            throw new UsageException("--group takes one group size, or one per bit width (" + bits.size() + "), got "
+                    + groups.size());
+        }
         ActivationFormat act = switch (args.get("activations", "per-token")) {
             case "per-token" -> ActivationFormat.PER_TOKEN_INT8;
             case "q8_0" -> ActivationFormat.Q8_0;
@@ -106,7 +115,8 @@ final class EvalCommand implements Command {
 
         List<BertQuantization> qs = new ArrayList<>();
         for (int i = 0; i < bits.size(); i++) {
-            qs.add(new BertQuantization(methods.get(methods.size() == 1 ? 0 : i), bits.get(i), group, act, integerOnly));
+            qs.add(new BertQuantization(methods.get(methods.size() == 1 ? 0 : i), bits.get(i),
+                    groups.get(groups.size() == 1 ? 0 : i), act, integerOnly));
         }
         byte[] fp32 = BuiltinModels.miniLmOnnx();
         byte[] int8 = resource(INT8_RESOURCE);

@@ -1,6 +1,7 @@
 package dev.lowbit.kernels;
 
 import dev.lowbit.format.InterleavedTensor;
+import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.QuantizedTensor;
 
 /**
@@ -38,5 +39,16 @@ public interface MatmulKernels {
      * int, int, int, int, float[], int)} does it: the plain rows' result. */
     default void gemmF32(InterleavedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         InterleavedRows.gemmF32(this, w, x, r0, r1, t0, t1, y, ldy);
+    }
+
+    /**
+     * Integer path for {@code i8_rowx16} weights ({@link Int8RowTensor}) times int8 activations with one scale per
+     * token ({@link ActivationFormat#PER_TOKEN_INT8}), {@code r0} a multiple of 16:
+     * {@code y[t * ldy + r] = (d_w[r] * d_x[t]) * isum}, with {@code isum} the exact int32 sum of {@code w * x} over
+     * the whole row. Every implementation gives these bits; this default is the scalar reference
+     * ({@link ScalarMatmulKernels#int8Rows}).
+     */
+    default void gemmInt8(Int8RowTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
+        ScalarMatmulKernels.int8Rows(w, x, r0, r1, t0, t1, y, ldy);
     }
 }

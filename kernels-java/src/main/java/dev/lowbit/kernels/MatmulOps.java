@@ -1,6 +1,7 @@
 package dev.lowbit.kernels;
 
 import dev.lowbit.format.InterleavedTensor;
+import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
@@ -85,7 +86,7 @@ public final class MatmulOps {
                     for (int c = t * pk; c < t * pk + k; c++) {
                         codes[c] ^= (byte) 0x80;
                     }
-                    scales[t] = Reference.scale(q, t, 0);
+                    scales[t] = k == 0 ? 0f : Reference.scale(q, t, 0); // an empty token has no group
                 }
             }
         }
@@ -137,6 +138,24 @@ public final class MatmulOps {
         }
         checkLength("y", y, (long) x.n() * w.rows());
         split(w.rows(), x.n(), w.cols(), InterleavedTensor.ROWS,
+                (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
+    }
+
+    /**
+     * Integer path for {@code i8_rowx16} weights ({@link Int8RowTensor}): int32 sums over whole rows, one fp32 step.
+     * Work is split on whole groups of 16 rows.
+     *
+     * @throws IllegalArgumentException for activations not quantized per token, or of another width
+     */
+    public void gemm(Int8RowTensor w, QuantizedActivations x, float[] y) {
+        Objects.requireNonNull(w, "w");
+        Objects.requireNonNull(x, "x");
+        ScalarMatmulKernels.requirePerToken(x);
+        if (x.k() != w.cols()) {
+            throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
+        }
+        checkLength("y", y, (long) x.n() * w.rows());
+        split(w.rows(), x.n(), w.cols(), Int8RowTensor.ROWS,
                 (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 

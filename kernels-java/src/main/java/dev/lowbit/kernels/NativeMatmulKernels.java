@@ -1,6 +1,7 @@
 package dev.lowbit.kernels;
 
 import dev.lowbit.format.InterleavedTensor;
+import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.nativelib.NativeGroupedMatmul;
@@ -119,6 +120,14 @@ public final class NativeMatmulKernels implements MatmulKernels {
         if (w.outliers() != null) {
             OutlierSums.add(w.outliers(), x, r0, r1, t0, t1, y, ldy);
         }
+    }
+
+    /** {@code i8_rowx16}: the C kernels of {@code matmul_i8row_*.c}, the reference's bits at every tier. */
+    @Override
+    public void gemmInt8(Int8RowTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
+        ScalarMatmulKernels.requirePerToken(x);
+        calls.gemmInt8Rows(w.data(), MemorySegment.ofArray(x.codes()), MemorySegment.ofArray(x.scales()), w.cols(),
+                x.paddedK(), x.scalesPerToken(), r0, r1, t0, t1, MemorySegment.ofArray(y), ldy);
     }
 
     /** Row-interleaved Q8_0 or Q4_0 on the weight-only path: the plain rows' result at this tier, bit for bit. */

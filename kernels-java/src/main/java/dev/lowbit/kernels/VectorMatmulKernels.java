@@ -1,5 +1,6 @@
 package dev.lowbit.kernels;
 
+import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
@@ -67,6 +68,90 @@ final class VectorMatmulKernels implements MatmulKernels {
     @Override
     public String name() {
         return "vector-" + F.vectorBitSize();
+    }
+
+    /**
+     * {@code i8_rowx16}: codes widened to int lanes ({@code L} codes per load: {@code L / 4} rows by 4 columns), times
+     * the token's 4 activation codes repeated over the lanes, summed exactly in int lanes over the row; a row's 4
+     * lanes are added at the end, then the reference's fp32 step. The same bits as the reference.
+     */
+    @Override
+    public void gemmInt8(Int8RowTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
+        ScalarMatmulKernels.requirePerToken(x);
+        int k = w.cols();
+        int kc = Int8RowTensor.chunks(k);
+        long gb = Int8RowTensor.groupBytes(k);
+        int pk = x.paddedK();
+        byte[] xc = x.codes();
+        MemorySegment d = w.data();
+        int[] lanes = new int[4 * L];
+        int[] sums = new int[2 * Int8RowTensor.ROWS];
+        for (int r = r0; r < r1; r += Int8RowTensor.ROWS) {
+            long base = (long) (r / Int8RowTensor.ROWS) * gb;
+            int rows = Math.min(Int8RowTensor.ROWS, r1 - r);
+            for (int t = t0; t < t1; t += 2) {
+                boolean two = t + 1 < t1;
+                int xa = t * pk;
+                int xb = two ? xa + pk : xa;
+                for (int h = 0; h < Int8RowTensor.ROWS; h += L) { // L rows: 4 loads of L codes per chunk
+                    IntVector a0 = IntVector.zero(I), a1 = a0, a2 = a0, a3 = a0;
+                    IntVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+                    long q = base + Int8RowTensor.HEADER_BYTES + 4L * h;
+                    for (int c = 0; c < kc; c++, q += 64) {
+                        IntVector w0 = ints8(d, q);
+                        IntVector w1 = ints8(d, q + L);
+                        IntVector w2 = ints8(d, q + 2L * L);
+                        IntVector w3 = ints8(d, q + 3L * L);
+                        IntVector xv = pattern(xc, xa + 4 * c);
+                        a0 = a0.add(w0.mul(xv));
+                        a1 = a1.add(w1.mul(xv));
+                        a2 = a2.add(w2.mul(xv));
+                        a3 = a3.add(w3.mul(xv));
+                        IntVector yv = pattern(xc, xb + 4 * c);
+                        b0 = b0.add(w0.mul(yv));
+                        b1 = b1.add(w1.mul(yv));
+                        b2 = b2.add(w2.mul(yv));
+                        b3 = b3.add(w3.mul(yv));
+                    }
+                    a0.intoArray(lanes, 0);
+                    a1.intoArray(lanes, L);
+                    a2.intoArray(lanes, 2 * L);
+                    a3.intoArray(lanes, 3 * L);
+                    rowSums(lanes, sums, h);
+                    b0.intoArray(lanes, 0);
+                    b1.intoArray(lanes, L);
+                    b2.intoArray(lanes, 2 * L);
+                    b3.intoArray(lanes, 3 * L);
+                    rowSums(lanes, sums, Int8RowTensor.ROWS + h);
+                }
+                for (int i = 0; i < rows; i++) {
+                    float dw = d.get(Layouts.F32, base + 4L * i);
+                    y[t * ldy + r + i] = (dw * x.scale(t, 0)) * sums[i];
+                    if (two) {
+                        y[(t + 1) * ldy + r + i] = (dw * x.scale(t + 1, 0)) * sums[Int8RowTensor.ROWS + i];
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@code L} codes at {@code p}, sign-extended to int lanes. */
+    private static IntVector ints8(MemorySegment d, long p) {
+        return (IntVector) ByteVector.fromMemorySegment(B, d, p, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I,
+                I, 0);
+    }
+
+    /** The 4 activation codes at {@code xc[o]}, repeated over {@code L} int lanes. */
+    private static IntVector pattern(byte[] xc, int o) {
+        int v = (xc[o] & 0xFF) | (xc[o + 1] & 0xFF) << 8 | (xc[o + 2] & 0xFF) << 16 | xc[o + 3] << 24;
+        return (IntVector) IntVector.broadcast(I, v).reinterpretAsBytes().convertShape(VectorOperators.B2I, I, 0);
+    }
+
+    /** Lanes {@code 4i .. 4i + 3} of {@code lanes} (rows by 4 columns) added into {@code sums[at + i]}. */
+    private static void rowSums(int[] lanes, int[] sums, int at) {
+        for (int i = 0; i < L; i++) {
+            sums[at + i] = lanes[4 * i] + lanes[4 * i + 1] + lanes[4 * i + 2] + lanes[4 * i + 3];
+        }
     }
 
     /** Bytes widened to float lanes (exact). */

@@ -6,10 +6,12 @@ import dev.lowbit.algorithms.Quantizer;
 import dev.lowbit.algorithms.Quantizers;
 import dev.lowbit.algorithms.Rtn;
 import dev.lowbit.format.InterleavedTensor;
+import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;
 
@@ -157,9 +159,22 @@ public final class BertEncoder implements AutoCloseable {
             throw new IllegalArgumentException(quant.method() + " makes a 4-bit codebook (" + t.format() + "), whose "
                     + "levels are not integers: no integer kernel takes it; use rtn, mse, hqq or easyquant");
         }
+        if (rowScaled(t) && quant.activations() == ActivationFormat.PER_TOKEN_INT8) {
+            return new QuantizedLinear(t, Int8RowTensor.of(t, arena), d.bias(), ops, quant.activations());
+        }
         QuantizedTensor ggml = asGgml(t);
         InterleavedTensor wi = ggml == null ? null : InterleavedTensor.of(ggml, arena);
         return new QuantizedLinear(ggml != null ? ggml : t, wi, d.bias(), ops, quant.activations());
+    }
+
+    /**
+     * Symmetric 8-bit codes with one scale per row and no outliers: the values of {@link Int8RowTensor}, whose kernel
+     * sums each row in int32 and scales once (the fastest integer path, on VNNI).
+     */
+    private static boolean rowScaled(QuantizedTensor t) {
+        QuantFormat f = t.format();
+        return f.kind() == QuantFormat.Kind.GROUPED && f.bits() == 8 && f.symmetric() && f.groupsPerRow(t.cols()) == 1
+                && t.outliers() == null && t.cols() <= Int8RowTensor.MAX_COLS;
     }
 
     /**

@@ -46,7 +46,7 @@ public record BertQuantization(String method, int bits, int groupSize, Activatio
 
     @Override
     public String toString() {
-        return method + " W" + bits + "A8 g" + (groupSize == 0 ? "row" : groupSize)
+        return method + " W" + bits + "A8 " + (groupSize == 0 ? "per-row" : "g" + groupSize)
                 + (activations == ActivationFormat.Q8_0 ? " (q8_0 activations)" : "") + (integerOnly ? " integer-only" : "");
     }
 }

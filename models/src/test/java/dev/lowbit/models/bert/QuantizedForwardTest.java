@@ -60,6 +60,16 @@ class QuantizedForwardTest {
     }
 
     @Test
+    void w8a8OnRowScaledInt8AtLeastOrtInt8() {
+        // Symmetric 8-bit rows with one scale each run on the i8_rowx16 kernels (int32 sums over whole rows).
+        BertQuantization q = new BertQuantization(BertQuantization.RTN_SYM, 8, 0);
+        try (BertEncoder enc = BertEncoder.quantized(weights, q, 1)) {
+            assertTrue(enc.description().contains("i8_rowx16"), enc.description());
+        }
+        atLeastOrtInt8(fidelity(q), "rtn-sym W8A8 per-row");
+    }
+
+    @Test
     void w8a8OnGroupedPlanesAtLeastOrtInt8() {
         atLeastOrtInt8(fidelity(new BertQuantization("rtn", 8, 64)), "rtn W8A8 g64");
     }

@@ -1,0 +1,261 @@
+package dev.lowbit.kernels;
+
+import dev.lowbit.format.Int8RowTensor;
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
+import dev.lowbit.format.ScaleType;
+import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.nativelib.NativeLibrary;
+import dev.lowbit.nativelib.NativeLibrary.Tier;
+import dev.lowbit.nativelib.NativeMatmul;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ForkJoinPool;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code i8_rowx16} weights (symmetric int8, one fp32 scale per row, int32 sums over whole rows) through every
+ * implementation: the scalar reference against an independent computation from the plain codes, then the native
+ * kernels at every tier this CPU runs and the Vector API kernels against the reference, bit for bit.
+ */
+class Int8RowMatmulTest {
+    private static final int[] K = {0, 1, 3, 4, 5, 31, 32, 33, 100, 384, 1031};
+    private static final int[] ROWS = {1, 15, 16, 17, 33, 64, 65, 100};
+    private static final int[] N = {1, 2, 3, 5, 6, 7, 13};
+
+    /** Random signed codes in [lo, hi] and positive fp16-representable scales, as an int8_sym_row tensor. */
+    static QuantizedTensor plain(int rows, int k, long seed, int lo, int hi, ScaleType st, Arena arena) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        QuantFormat f = QuantFormat.grouped(8, QuantFormat.ROW, true, st);
+        int[] codes = new int[rows * k];
+        for (int i = 0; i < codes.length; i++) {
+            codes[i] = rnd.nextInt(lo, hi + 1) + 128; // stored with the symmetric offset
+        }
+        float[] scales = new float[rows * f.groupsPerRow(k)]; // no scales at all for k = 0
+        for (int r = 0; r < scales.length; r++) {
+            scales[r] = Float.float16ToFloat((short) rnd.nextInt(0x0400, 0x7800));
+        }
+        return Reference.pack(f, rows, k, codes, scales, null, null, arena);
+    }
+
+    static QuantizedActivations activations(int n, int k, long seed) {
+        return MatmulTest.ops(KernelProvider.scalarMatmul()).quantizeActivations(Formats.gaussian(seed, n * k), n, k,
+                ActivationFormat.PER_TOKEN_INT8);
+    }
+
+    /** The contract computed here from the plain tensor, in long arithmetic: per row one sum, one fp32 step. */
+    static float[] expected(QuantizedTensor p, QuantizedActivations x) {
+        int rows = p.rows();
+        int k = p.cols();
+        float[] y = new float[x.n() * rows];
+        for (int t = 0; t < x.n(); t++) {
+            for (int r = 0; r < rows; r++) {
+                long isum = 0;
+                for (int c = 0; c < k; c++) {
+                    isum += (long) (Reference.code(p, r, c) - 128) * x.codes()[t * x.paddedK() + c];
+                }
+                float dw = k == 0 ? 0f : Reference.scale(p, r, 0);
+                y[t * rows + r] = (dw * x.scales()[t]) * (float) isum;
+            }
+        }
+        return y;
+    }
+
+    @Test
+    void theReferenceIsTheContract() {
+        MatmulOps scalar = MatmulTest.ops(KernelProvider.scalarMatmul());
+        try (Arena arena = Arena.ofConfined()) {
+            for (int k : new int[] {0, 1, 5, 33, 384}) {
+                for (int rows : new int[] {1, 17, 33}) {
+                    QuantizedTensor p = plain(rows, k, k * 7L + rows, -128, 127, ScaleType.F16, arena);
+                    Int8RowTensor w = Int8RowTensor.of(p, arena);
+                    for (int r = 0; r < rows; r++) {
+                        assertEquals(k == 0 ? 0f : Reference.scale(p, r, 0), w.scale(r), "scale of row " + r);
+                        int sum = 0;
+                        for (int c = 0; c < k; c++) {
+                            assertEquals(Reference.code(p, r, c) - 128, w.code(r, c), "code " + r + "," + c);
+                            sum += w.code(r, c);
+                        }
+                        assertEquals(sum, w.codeSum(r), "code sum of row " + r);
+                    }
+                    QuantizedActivations x = activations(4, k, k + rows);
+                    float[] got = new float[4 * rows];
+                    scalar.gemm(w, x, got);
+                    NativeMatmulTest.assertSameBits(expected(p, x), got, "reference rows=" + rows + " k=" + k);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void nativeEqualsTheReference(Tier tier) {
+        NativeMatmulKernels nk = NativeMatmulTest.kernelsOrSkip(tier);
+        compareWithReference(nk, tier.toString());
+    }
+
+    @Test
+    void vectorEqualsTheReference() {
+        String why = KernelProvider.vectorUnavailable();
+        Assumptions.assumeTrue(why == null, () -> "skipped: " + why);
+        compareWithReference(KernelProvider.vectorMatmul(), KernelProvider.vectorMatmul().name());
+    }
+
+    private static void compareWithReference(MatmulKernels kernels, String name) {
+        MatmulOps scalar = MatmulTest.ops(KernelProvider.scalarMatmul());
+        MatmulOps ops = MatmulTest.ops(kernels);
+        try (Arena arena = Arena.ofShared()) {
+            for (int k : K) {
+                for (int rows : ROWS) {
+                    QuantizedTensor p = plain(rows, k, k * 31L + rows, -128, 127, rows % 2 == 0 ? ScaleType.F16
+                            : ScaleType.F32, arena);
+                    Int8RowTensor w = Int8RowTensor.of(p, arena);
+                    for (int n : N) {
+                        QuantizedActivations x = activations(n, k, 1000L * k + 10L * rows + n);
+                        String what = name + " rows=" + rows + " n=" + n + " k=" + k;
+                        float[] want = new float[n * rows];
+                        float[] got = new float[n * rows];
+                        scalar.gemm(w, x, want);
+                        ops.gemm(w, x, got);
+                        NativeMatmulTest.assertSameBits(want, got, what);
+                        // Group by group of 16 rows, token by token: the same bits.
+                        float[] cut = new float[n * rows];
+                        for (int t = 0; t < n; t++) {
+                            for (int r = 0; r < rows; r += Int8RowTensor.ROWS) {
+                                kernels.gemmInt8(w, x, r, Math.min(rows, r + Int8RowTensor.ROWS), t, t + 1, cut, rows);
+                            }
+                        }
+                        NativeMatmulTest.assertSameBits(want, cut, what + ", group by group and token by token");
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Unit scales: each result is the exact integer sum. Every weight and activation at the same extreme, at the
+     * longest row the layout takes (65,536 columns), drives the int32 sums to their limits: the AVX-512 kernel's
+     * unsigned activations reach 255 * -128 * 65536 = -2,139,095,040 before the offset comes off.
+     */
+    @Test
+    void integerSumsAreExactAtTheExtremes() {
+        List<MatmulKernels> all = new ArrayList<>(List.of(KernelProvider.scalarMatmul()));
+        if (KernelProvider.vectorUnavailable() == null) {
+            all.add(KernelProvider.vectorMatmul());
+        }
+        if (NativeLibrary.available()) {
+            for (Tier tier : Tier.values()) {
+                if (tier.compareTo(NativeLibrary.hardwareTier()) <= 0) {
+                    all.add(NativeMatmulKernels.forTier(tier));
+                }
+            }
+        }
+        int k = Int8RowTensor.MAX_COLS;
+        int rows = 17;
+        try (Arena arena = Arena.ofShared()) {
+            for (int wv : new int[] {-128, 127}) {
+                for (int xv : new int[] {-128, 127}) {
+                    byte[] codes = new byte[rows * k];
+                    Arrays.fill(codes, (byte) wv);
+                    float[] scales = new float[rows];
+                    Arrays.fill(scales, 1f);
+                    Int8RowTensor w = Int8RowTensor.of(codes, scales, rows, k, arena);
+                    byte[] xc = new byte[2 * k];
+                    Arrays.fill(xc, (byte) xv);
+                    QuantizedActivations x = new QuantizedActivations(ActivationFormat.PER_TOKEN_INT8, 2, k, xc,
+                            new float[] {1f, 1f});
+                    float each = (float) ((long) wv * xv * k);
+                    for (MatmulKernels kernels : all) {
+                        float[] got = new float[2 * rows];
+                        MatmulTest.ops(kernels).gemm(w, x, got);
+                        for (int i = 0; i < got.length; i++) {
+                            assertEquals(each, got[i], kernels.name() + " w=" + wv + " x=" + xv + " y[" + i + "]");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void threadsDoNotChangeABit() {
+        MatmulOps one = MatmulTest.ops(KernelProvider.matmul());
+        ForkJoinPool pool = new ForkJoinPool(3);
+        try (Arena arena = Arena.ofShared()) {
+            MatmulOps three = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
+            QuantizedTensor p = plain(1152, 384, 5, -127, 127, ScaleType.F16, arena);
+            Int8RowTensor w = Int8RowTensor.of(p, arena);
+            for (int n : new int[] {1, 28, 130}) {
+                QuantizedActivations x = activations(n, 384, n);
+                float[] a = new float[n * 1152];
+                float[] b = new float[n * 1152];
+                one.gemm(w, x, a);
+                three.gemm(w, x, b);
+                NativeMatmulTest.assertSameBits(a, b, "n=" + n + " on 1 and 3 threads");
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    @Test
+    void badInputIsRefusedBeforeAnyWork() {
+        MatmulOps ops = MatmulTest.ops(KernelProvider.matmul());
+        try (Arena arena = Arena.ofConfined()) {
+            Int8RowTensor w = Int8RowTensor.of(plain(20, 40, 1, -127, 127, ScaleType.F32, arena), arena);
+            QuantizedActivations q80 = MatmulTest.ops(KernelProvider.scalarMatmul())
+                    .quantizeActivations(Formats.gaussian(1, 40), 1, 40, ActivationFormat.Q8_0);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> ops.gemm(w, q80, new float[20]));
+            assertTrue(e.getMessage().contains("per token"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(w, activations(1, 41, 2), new float[20]));
+            assertTrue(e.getMessage().contains("k=41"), e.getMessage());
+            float[] y = new float[19];
+            e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(w, activations(1, 40, 2), y));
+            assertTrue(e.getMessage().contains("expected 20"), e.getMessage());
+            QuantizedTensor g32 = Reference.pack(QuantFormat.grouped(8, 32, true, ScaleType.F16), 2, 64, new int[128],
+                    new float[4], null, null, arena);
+            e = assertThrows(IllegalArgumentException.class, () -> Int8RowTensor.of(g32, arena));
+            assertTrue(e.getMessage().contains("one scale per row"), e.getMessage());
+            QuantizedTensor asym = Reference.pack(QuantFormat.grouped(8, QuantFormat.ROW, false, ScaleType.F16), 2, 64,
+                    new int[128], new float[2], new float[2], null, arena);
+            assertThrows(IllegalArgumentException.class, () -> Int8RowTensor.of(asym, arena));
+            float[] dense = Formats.gaussian(3, 2 * 64);
+            dense[5] = 50f;
+            QuantizedTensor withOutliers = plain(2, 64, 3, -127, 127, ScaleType.F16, arena)
+                    .withOutliers(SparseOutliers.extract(dense, 2, 64, 20f, arena));
+            e = assertThrows(IllegalArgumentException.class, () -> Int8RowTensor.of(withOutliers, arena));
+            assertTrue(e.getMessage().contains("outliers"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> Int8RowTensor.of(new byte[Int8RowTensor.MAX_COLS + 1], new float[1], 1, Int8RowTensor.MAX_COLS + 1,
+                            arena));
+            assertTrue(e.getMessage().contains("65536"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> Int8RowTensor.of(new byte[4], new float[] {Float.NaN}, 1, 4, arena));
+            assertTrue(e.getMessage().contains("NaN"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> Int8RowTensor.wrap(16, 40, MemorySegment.ofArray(new byte[10])));
+            assertTrue(e.getMessage().contains(Long.toString(Int8RowTensor.byteSize(16, 40))), e.getMessage());
+            if (NativeLibrary.available()) {
+                QuantizedActivations x = activations(1, 40, 4);
+                e = assertThrows(IllegalArgumentException.class, () -> NativeMatmul.selected().gemmInt8Rows(w.data(),
+                        MemorySegment.ofArray(x.codes()), MemorySegment.ofArray(x.scales()), 40, x.paddedK(), 1, 8, 20,
+                        0, 1, MemorySegment.ofArray(new float[20]), 20));
+                assertTrue(e.getMessage().contains("multiple of 16"), e.getMessage());
+            }
+        }
+    }
+}
