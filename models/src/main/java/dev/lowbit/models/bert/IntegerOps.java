@@ -7,7 +7,8 @@ package dev.lowbit.models.bert;
  * stand for the int32 results of the integer matmuls, and quantizes them to integers with a dynamic scale per
  * token (absmax over {@code 2^15 - 1}, or the fixed step of the softmax input); everything between that and the
  * final rescale is integer arithmetic, with the polynomial constants turned into integers at the input's scale
- * as I-BERT does. LayerNorm's affine {@code gamma, beta} is applied to the integer-normalized values in fp32.
+ * as I-BERT does. LayerNorm's {@code gamma} and {@code beta} are integers too: gamma at a 16-bit scale of its own,
+ * beta at the scale of the products.
  */
 final class IntegerOps {
     private static final int LEVELS = (1 << 15) - 1;
@@ -78,7 +79,7 @@ final class IntegerOps {
         }
     }
 
-    /** LayerNorm of one token's {@code row} in place: integer mean, variance and square root, then fp32 affine. */
+    /** LayerNorm of one token's {@code row} in place: integer mean, variance, square root and affine step. */
     void layerNorm(float[] row, float[] gamma, float[] beta, float eps) {
         float absmax = 0;
         for (float v : row) {
@@ -109,9 +110,18 @@ final class IntegerOps {
         if (std == 0) {
             std = 1;
         }
+        // The affine step in integers too: gamma as 16-bit integers at one scale sg, beta at the scale of the
+        // products (sg / 2^OUT_BITS), as I-BERT quantizes them; the result is rescaled once, as the other ops are.
+        float gmax = 0;
+        for (float g : gamma) {
+            gmax = Math.max(gmax, Math.abs(g));
+        }
+        double sg = gmax == 0 ? 1 : gmax / LEVELS;
+        double sOut = sg / (1 << OUT_BITS);
         for (int j = 0; j < d; j++) {
             long norm = (q[j] << OUT_BITS) / std;
-            row[j] = norm / (float) (1 << OUT_BITS) * gamma[j] + beta[j];
+            long out = norm * Math.round(gamma[j] / sg) + Math.round(beta[j] / sOut);
+            row[j] = (float) (out * sOut);
         }
     }
 
