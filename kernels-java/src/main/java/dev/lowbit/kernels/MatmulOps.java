@@ -66,6 +66,9 @@ public final class MatmulOps {
         int spt = QuantizedActivations.scalesPerToken(format, k);
         byte[] codes = new byte[Math.multiplyExact(n, pk)];
         float[] scales = new float[Math.multiplyExact(n, spt)];
+        if (format == ActivationFormat.PER_TOKEN_INT8 && perTokenDirect(x, n, k, pk, codes, scales)) {
+            return new QuantizedActivations(format, n, k, codes, scales);
+        }
         QuantFormat f = format == ActivationFormat.Q8_0 ? QuantFormat.Q8_0
                 : QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32);
         try (Arena arena = Arena.ofConfined()) {
@@ -91,6 +94,39 @@ public final class MatmulOps {
             }
         }
         return new QuantizedActivations(format, n, k, codes, scales);
+    }
+
+    /**
+     * Per-token int8 straight into {@code codes} and {@code scales}, by the quantizers' rule for a symmetric 8-bit
+     * group of a whole row with an fp32 scale ({@code d = absmax / 127}, {@code q = rint(x / d)}): the same bytes
+     * without a tensor in between, which matters at a few tokens, where the hand-off cost more than the work.
+     * Returns false, with the arrays to be rewritten, when a token needs what only the full rule handles: a NaN or
+     * an infinity (to be reported by index) or a scale below fp32's normal range (to be widened).
+     */
+    private static boolean perTokenDirect(float[] x, int n, int k, int pk, byte[] codes, float[] scales) {
+        for (int t = 0; t < n; t++) {
+            int o = t * k;
+            float absmax = 0f;
+            for (int c = 0; c < k; c++) {
+                absmax = Math.max(absmax, Math.abs(x[o + c]));
+            }
+            if (!Float.isFinite(absmax)) {
+                return false;
+            }
+            if (absmax == 0f) {
+                scales[t] = 0f;
+                continue; // every code 0
+            }
+            float d = absmax / 127f;
+            if (d < Float.MIN_NORMAL) {
+                return false;
+            }
+            scales[t] = d;
+            for (int c = 0, q = t * pk; c < k; c++) {
+                codes[q + c] = (byte) Math.rint(x[o + c] / d);
+            }
+        }
+        return true;
     }
 
     /** Integer path: {@code y = W x} with int8 activations; see {@link MatmulKernels#gemmInt8}. */

@@ -211,6 +211,47 @@ class Int8RowMatmulTest {
         }
     }
 
+    /**
+     * Per-token activations are quantized straight into their arrays: the same bytes as the quantizers' rule for a
+     * symmetric 8-bit row with an fp32 scale gives (here through the scalar kernels), for ordinary, tricky (ties,
+     * constant and tiny groups) and subnormal-scale inputs; a NaN is still reported by its index.
+     */
+    @Test
+    void perTokenActivationsAreTheQuantizersBytes() {
+        MatmulOps ops = MatmulOps.get();
+        QuantOps scalar = new QuantOps(KernelProvider.scalar(), Runnable::run);
+        QuantFormat f = QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32);
+        for (int k : new int[] {1, 31, 33, 384}) {
+            int n = 7;
+            float[][] inputs = {Formats.gaussian(k, n * k), Formats.tricky(k, n * k), new float[n * k], new float[n * k]};
+            for (int i = 0; i < n * k; i++) {
+                inputs[2][i] = (i % 3 - 1) * 1e-38f * (i % 5); // scales below fp32's normal range: widened
+                inputs[3][i] = i % 9 == 0 ? 1e30f : -i;        // a large range
+            }
+            for (float[] x : inputs) {
+                QuantizedActivations got = ops.quantizeActivations(x, n, k, ActivationFormat.PER_TOKEN_INT8);
+                try (Arena arena = Arena.ofConfined()) {
+                    QuantizedTensor q = scalar.quantize(f, x, n, k, arena);
+                    for (int t = 0; t < n; t++) {
+                        boolean empty = true;
+                        for (int c = 0; c < k; c++) {
+                            empty &= x[t * k + c] == 0f;
+                            assertEquals(Reference.code(q, t, c) - 128, got.codes()[t * got.paddedK() + c],
+                                    "k=" + k + " token " + t + " code " + c);
+                        }
+                        assertEquals(Float.floatToRawIntBits(empty ? 0f : Reference.scale(q, t, 0)),
+                                Float.floatToRawIntBits(got.scale(t, 0)), "k=" + k + " token " + t + " scale");
+                    }
+                }
+            }
+            float[] bad = Formats.gaussian(3, n * k);
+            bad[k + k / 2] = Float.NaN;
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> ops.quantizeActivations(bad, n, k, ActivationFormat.PER_TOKEN_INT8));
+            assertTrue(e.getMessage().contains("index " + (k + k / 2)), e.getMessage());
+        }
+    }
+
     @Test
     void badInputIsRefusedBeforeAnyWork() {
         MatmulOps ops = MatmulTest.ops(KernelProvider.matmul());
