@@ -79,6 +79,23 @@ class QuantizedForwardTest {
     }
 
     @Test
+    void w4a8Gptq() {
+        // GPTQ with the default settings, calibrated on 64 Europarl sentences after the first 2,000 (disjoint from
+        // the 300 evaluated here). Measured: mean 0.986342, p1 0.973680, min 0.964920 (mse, data-free: 0.971451);
+        // the target is a mean of 0.98. lowbit eval's default of 256 sentences gives 0.9878 on 2,000.
+        GptqCalibration cal = GptqCalibration.europarl(WordPieceTokenizer.fromJson(BuiltinModels.miniLmTokenizerJson()),
+                GptqCalibration.DEFAULT_FIRST, 64, GptqCalibration.DEFAULT_OPTIONS, GptqCalibration.DEFAULT_SEQUENTIAL);
+        BertQuantization q = new BertQuantization(BertQuantization.GPTQ, 4, 32);
+        EmbeddingEvaluation.Fidelity f;
+        try (BertEncoder enc = BertEncoder.quantized(weights, q, 2, cal)) {
+            f = EmbeddingEvaluation.fidelity(ortFp32, EmbeddingEvaluation.encodeAll(SentenceEncoder.of(q.toString(), enc),
+                    seqs, 32));
+            System.out.println(enc.description() + ", calibrated on " + cal.describe() + ", vs ORT fp32: " + f);
+        }
+        assertTrue(f.mean() >= 0.985 && f.p1() >= 0.97, "gptq W4A8 g32: " + f);
+    }
+
+    @Test
     void threadsGiveTheSameEmbeddings() {
         BertQuantization q = new BertQuantization("rtn", 4, 64);
         List<int[]> few = seqs.subList(0, 40);
