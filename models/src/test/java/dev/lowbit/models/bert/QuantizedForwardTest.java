@@ -81,8 +81,8 @@ class QuantizedForwardTest {
     @Test
     void w4a8Gptq() {
         // GPTQ with the default settings, calibrated on 64 Europarl sentences after the first 2,000 (disjoint from
-        // the 300 evaluated here). Measured: mean 0.986342, p1 0.973680, min 0.964920 (mse, data-free: 0.971451);
-        // the target is a mean of 0.98. lowbit eval's default of 256 sentences gives 0.9878 on 2,000.
+        // the 300 evaluated here). Measured: mean 0.987344, p1 0.971930, min 0.969333 (mse, data-free: 0.971451);
+        // the target is a mean of 0.98. lowbit eval's default of 256 sentences gives 0.9894 on 2,000.
         GptqCalibration cal = GptqCalibration.europarl(WordPieceTokenizer.fromJson(BuiltinModels.miniLmTokenizerJson()),
                 GptqCalibration.DEFAULT_FIRST, 64, GptqCalibration.DEFAULT_OPTIONS, GptqCalibration.DEFAULT_SEQUENTIAL);
         BertQuantization q = new BertQuantization(BertQuantization.GPTQ, 4, 32);
@@ -92,7 +92,7 @@ class QuantizedForwardTest {
                     seqs, 32));
             System.out.println(enc.description() + ", calibrated on " + cal.describe() + ", vs ORT fp32: " + f);
         }
-        assertTrue(f.mean() >= 0.985 && f.p1() >= 0.97, "gptq W4A8 g32: " + f);
+        assertTrue(f.mean() >= 0.986 && f.p1() >= 0.97, "gptq W4A8 g32: " + f);
     }
 
     @Test
