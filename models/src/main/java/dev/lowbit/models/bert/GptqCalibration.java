@@ -27,9 +27,11 @@ import java.util.Locale;
  * or {@code mse}), {@code lowbit.gptq.symmetric}, {@code lowbit.gptq.actOrder}, {@code lowbit.gptq.sequential}
  * (booleans) and {@code lowbit.gptq.dampening}.
  *
- * <p>Calibration is deterministic: the same sequences, the same batches, and sums that do not depend on the thread
- * count's split of a batch's rows into a Gram matrix (each entry is one dot product, in one order). Every encoder built
- * with it calibrates again (nothing is cached).
+ * <p>Calibration is deterministic up to the fp32 forward pass: the same sequences, the same batches, and sums that do
+ * not depend on the thread count's split of a batch's rows into a Gram matrix (each entry is one dot product, in one
+ * order). The fp32 pass's Vector API lane reductions can differ in the last bits before and after C2 compiles them,
+ * and GPTQ's rounding follows those bits now and then (docs/inference.md). Every encoder built with it calibrates
+ * again (nothing is cached).
  *
  * @param sequences  calibration token sequences
  * @param source     where they come from, for reports
