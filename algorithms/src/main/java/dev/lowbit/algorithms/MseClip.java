@@ -76,19 +76,7 @@ public final class MseClip implements Quantizer {
                     min = Math.min(min, w[i]);
                     max = Math.max(max, w[i]);
                 }
-                float absmax = Math.max(-min, max);
-                for (int i = 0; i < steps; i++) {
-                    float p = 1f - i / 100f;
-                    if (symmetric) {
-                        d[i] = Rows.storable(p * absmax / (half - 1), spec.scaleType(), r);
-                        z[i] = half;
-                    } else {
-                        float cmin = p * min;
-                        float cmax = p * max;
-                        d[i] = Rows.storable((cmax - cmin) / maxq, spec.scaleType(), r);
-                        z[i] = d[i] == 0f ? 0f : Math.min(Math.max((float) Math.rint(-cmin / d[i]), 0f), maxq);
-                    }
-                }
+                candidates(min, max, steps, symmetric, spec, maxq, half, r, d, z);
                 kernels.candidateErrors(w, off, len, d, z, steps, lo, maxq, norm, err);
                 int best = 0;
                 for (int i = 1; i < steps; i++) {
@@ -106,6 +94,28 @@ public final class MseClip implements Quantizer {
             planes.writeRow(r, codes, scales, zeros);
         });
         return Rows.measure(name(), planes.tensor(null), w, executor, 0, null, ranges, null);
+    }
+
+    /**
+     * The {@code steps} candidate grids {@code (d[i], z[i])} of a group whose range, widened to hold 0, is
+     * {@code [min, max]}: {@code [p·min, p·max]} for {@code p = 1 - i/100}, scales rounded to the scale type
+     * (symmetric: {@code p·absmax} on the narrow grid, zero point {@code half}).
+     */
+    static void candidates(float min, float max, int steps, boolean symmetric, QuantSpec spec, int maxq, int half,
+                           int row, float[] d, float[] z) {
+        float absmax = Math.max(-min, max);
+        for (int i = 0; i < steps; i++) {
+            float p = 1f - i / 100f;
+            if (symmetric) {
+                d[i] = Rows.storable(p * absmax / (half - 1), spec.scaleType(), row);
+                z[i] = half;
+            } else {
+                float cmin = p * min;
+                float cmax = p * max;
+                d[i] = Rows.storable((cmax - cmin) / maxq, spec.scaleType(), row);
+                z[i] = d[i] == 0f ? 0f : Math.min(Math.max((float) Math.rint(-cmin / d[i]), 0f), maxq);
+            }
+        }
     }
 
     /** {@code clamp(rint(x/d + z), lo, hi)}, or {@code z} for a zero scale. */

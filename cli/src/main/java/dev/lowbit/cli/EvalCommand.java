@@ -6,6 +6,7 @@ import dev.lowbit.models.bert.BertEvaluation;
 import dev.lowbit.models.bert.BertQuantization;
 import dev.lowbit.models.bert.BertWeights;
 import dev.lowbit.models.bert.EnglishSentences;
+import dev.lowbit.models.bert.GptqCalibration;
 import dev.lowbit.models.bert.WordPieceTokenizer;
 
 import java.io.IOException;
@@ -45,9 +46,10 @@ final class EvalCommand implements Command {
         out.println("Runtime fp32 (mean, 1st percentile, min), then sentences/s and tokens/s at each thread count");
         out.println("and batch size (ONNX Runtime gets the same number of intra-op threads).");
         out.println("  --model M           minilm (the built-in all-MiniLM-L6-v2), the only model for now");
-        out.println("  --method M[,M]      rtn-sym, rtn, mse, hqq or easyquant, one for all bit widths or one per");
+        out.println("  --method M[,M]      rtn-sym, rtn, mse, hqq, easyquant or gptq, one for all bit widths or one per");
         out.println("                      width in --bits order (default rtn-sym: symmetric round to nearest, whose");
-        out.println("                      groups of 32 run on the row-interleaved Q8_0/Q4_0 kernels)");
+        out.println("                      groups of 32 run on the row-interleaved Q8_0/Q4_0 kernels); gptq calibrates");
+        out.println("                      on Europarl sentences 2000-2255, disjoint from the evaluated ones");
         out.println("  --bits B[,B]        8 (W8A8) and/or 4 (W4A8); default 8,4");
         out.println("  --group G[,G]       " + Options.GROUP_HELP + ", one for all bit widths or one per width in");
         out.println("                      --bits order (default 32); rtn-sym 8-bit rows run on the i8_rowx16 kernels");
@@ -77,9 +79,9 @@ final class EvalCommand implements Command {
         }
         List<String> methods = List.of(args.get("method", BertQuantization.RTN_SYM).split(","));
         for (String method : methods) {
-            if (!List.of(BertQuantization.RTN_SYM, "rtn", "mse", "hqq", "easyquant").contains(method)) {
-                throw new UsageException("--method must be rtn-sym, rtn, mse, hqq or easyquant (nf4 and nupes have no "
-                        + "integer kernel), got '" + method + "'");
+            if (!List.of(BertQuantization.RTN_SYM, "rtn", "mse", "hqq", "easyquant", BertQuantization.GPTQ).contains(method)) {
+                throw new UsageException("--method must be rtn-sym, rtn, mse, hqq, easyquant or gptq (nf4 and nupes have "
+                        + "no integer kernel), got '" + method + "'");
             }
         }
         List<Integer> bits = Options.bitsList(args.get("bits", "8,4"));
@@ -117,6 +119,11 @@ final class EvalCommand implements Command {
         for (int i = 0; i < bits.size(); i++) {
             qs.add(new BertQuantization(methods.get(methods.size() == 1 ? 0 : i), bits.get(i),
                     groups.get(groups.size() == 1 ? 0 : i), act, integerOnly));
+        }
+        if (methods.contains(BertQuantization.GPTQ)) {
+            GptqCalibration cal = GptqCalibration.defaults();
+            out.println("gptq calibration: " + cal.sequences().size() + " sentences, " + cal.tokens() + " tokens ("
+                    + cal.describe() + ")");
         }
         byte[] fp32 = BuiltinModels.miniLmOnnx();
         byte[] int8 = resource(INT8_RESOURCE);

@@ -1,5 +1,6 @@
 package dev.lowbit.models.bert;
 
+import dev.lowbit.algorithms.Gptq;
 import dev.lowbit.algorithms.QuantResult;
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.algorithms.Quantizer;
@@ -46,7 +47,7 @@ public final class BertEncoder implements AutoCloseable {
     private final IntegerOps integer;
     private final Fp32Kernels f = Fp32Kernels.get();
 
-    private BertEncoder(BertWeights w, int threads, BertQuantization quant) {
+    private BertEncoder(BertWeights w, int threads, BertQuantization quant, GptqCalibration calibration) {
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be at least 1, got " + threads);
         }
@@ -74,14 +75,18 @@ public final class BertEncoder implements AutoCloseable {
             arena = Arena.ofShared();
             MatmulOps ops = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
             QuantSpec spec = new QuantSpec(quant.bits(), quant.groupSize(), ScaleType.F16);
-            Quantizer q = quant.method().equals(BertQuantization.RTN_SYM) ? new Rtn(spec, true, pool)
-                    : Quantizers.byName(quant.method(), spec, pool);
-            for (int l = 0; l < layers; l++) {
-                BertWeights.Layer L = w.layers()[l];
-                qkv[l] = quantized(fuse(L.query(), L.key(), L.value()), q, ops, quant);
-                attentionOutput[l] = quantized(L.attentionOutput(), q, ops, quant);
-                intermediate[l] = quantized(L.intermediate(), q, ops, quant);
-                output[l] = quantized(L.output(), q, ops, quant);
+            if (quant.method().equals(BertQuantization.GPTQ)) {
+                gptq(quant, spec, ops, calibration != null ? calibration : GptqCalibration.defaults());
+            } else {
+                Quantizer q = quant.method().equals(BertQuantization.RTN_SYM) ? new Rtn(spec, true, pool)
+                        : Quantizers.byName(quant.method(), spec, pool);
+                for (int l = 0; l < layers; l++) {
+                    BertWeights.Layer L = w.layers()[l];
+                    qkv[l] = quantized(fuse(L.query(), L.key(), L.value()), q, ops, quant);
+                    attentionOutput[l] = quantized(L.attentionOutput(), q, ops, quant);
+                    intermediate[l] = quantized(L.intermediate(), q, ops, quant);
+                    output[l] = quantized(L.output(), q, ops, quant);
+                }
             }
             integer = quant.integerOnly() ? new IntegerOps() : null;
             description = quant + " (" + qkv[0].describe() + ")";
@@ -90,7 +95,7 @@ public final class BertEncoder implements AutoCloseable {
 
     /** The fp32 forward pass. */
     public static BertEncoder fp32(BertWeights weights, int threads) {
-        return new BertEncoder(weights, threads, null);
+        return new BertEncoder(weights, threads, null, null);
     }
 
     /**
@@ -101,7 +106,17 @@ public final class BertEncoder implements AutoCloseable {
      *                                  NUPES keep codebooks or power-mapped codes)
      */
     public static BertEncoder quantized(BertWeights weights, BertQuantization quant, int threads) {
-        return new BertEncoder(weights, threads, java.util.Objects.requireNonNull(quant, "quant"));
+        return new BertEncoder(weights, threads, java.util.Objects.requireNonNull(quant, "quant"), null);
+    }
+
+    /**
+     * The quantized forward pass, with {@code gptq} calibrated on {@code calibration} (the 3-argument form uses
+     * {@link GptqCalibration#defaults()}); other methods ignore it.
+     */
+    public static BertEncoder quantized(BertWeights weights, BertQuantization quant, int threads,
+                                        GptqCalibration calibration) {
+        return new BertEncoder(weights, threads, java.util.Objects.requireNonNull(quant, "quant"),
+                java.util.Objects.requireNonNull(calibration, "calibration"));
     }
 
     /** What runs the linear layers. */
@@ -141,15 +156,79 @@ public final class BertEncoder implements AutoCloseable {
         return new BertWeights.Dense(ds[0].name() + "+qkv", in, out, wt, b);
     }
 
-    private Linear quantized(BertWeights.Dense d, Quantizer q, MatmulOps ops, BertQuantization quant) {
-        // ONNX keeps [in, out]; lowbit quantizes rows of [out, in].
+    /** ONNX keeps {@code [in, out]}; lowbit quantizes rows of {@code [out, in]}. */
+    private static float[] rows(BertWeights.Dense d) {
         float[] rows = new float[d.in() * d.out()];
         for (int c = 0; c < d.in(); c++) {
             for (int j = 0; j < d.out(); j++) {
                 rows[j * d.in() + c] = d.weight()[c * d.out() + j];
             }
         }
-        QuantResult r = q.quantize(rows, d.out(), d.in(), arena);
+        return rows;
+    }
+
+    private Linear quantized(BertWeights.Dense d, Quantizer q, MatmulOps ops, BertQuantization quant) {
+        return linear(q.quantize(rows(d), d.out(), d.in(), arena), d, ops, quant);
+    }
+
+    /**
+     * GPTQ: Hessians of every linear layer's inputs from the fp32 encoder run over the calibration text (or, when
+     * sequential, layer by layer from the encoder whose earlier layers are already quantized), then each weight
+     * quantized by {@link Gptq} into the grouped format, run like any other method's.
+     */
+    private void gptq(BertQuantization quant, QuantSpec spec, MatmulOps ops, GptqCalibration cal) {
+        int layers = w.layers().length;
+        Linear[][] all = {qkv, attentionOutput, intermediate, output};
+        try (BertEncoder calib = fp32(w, threads)) {
+            double[][][] h = cal.sequential() ? null : cal.hessians(calib, -1);
+            for (int l = 0; l < layers; l++) {
+                double[][] hl = cal.sequential() ? cal.hessians(calib, l)[l] : h[l];
+                BertWeights.Layer L = w.layers()[l];
+                BertWeights.Dense[] dense = {fuse(L.query(), L.key(), L.value()), L.attentionOutput(), L.intermediate(),
+                        L.output()};
+                for (int k = 0; k < GptqCalibration.LINEARS; k++) {
+                    BertWeights.Dense d = dense[k];
+                    QuantResult r = Gptq.quantize(rows(d), d.out(), d.in(), hl[k], spec, cal.options(), pool, arena);
+                    all[k][l] = linear(r, d, ops, quant);
+                    if (cal.sequential()) {
+                        calib.replaceLinear(l, k, all[k][l]);
+                    }
+                }
+                if (h != null) {
+                    h[l] = null;
+                }
+            }
+        }
+    }
+
+    /** Calibration: linear layer {@code kind} (0 query-key-value, 1 attention output, 2 FFN up, 3 FFN down) of a layer. */
+    Linear linear(int layer, int kind) {
+        return switch (kind) {
+            case 0 -> qkv[layer];
+            case 1 -> attentionOutput[layer];
+            case 2 -> intermediate[layer];
+            case 3 -> output[layer];
+            default -> throw new IllegalArgumentException("kind must be 0 to 3, got " + kind);
+        };
+    }
+
+    /** Calibration: replaces a linear layer ({@link #linear}'s numbering) of this encoder. */
+    void replaceLinear(int layer, int kind, Linear linear) {
+        switch (kind) {
+            case 0 -> qkv[layer] = linear;
+            case 1 -> attentionOutput[layer] = linear;
+            case 2 -> intermediate[layer] = linear;
+            case 3 -> output[layer] = linear;
+            default -> throw new IllegalArgumentException("kind must be 0 to 3, got " + kind);
+        }
+    }
+
+    /** Calibration: an fp32 product with {@code weight [in, out]} on this encoder's kernels and threads. */
+    Linear fp32Gemm(int in, int out, float[] weight) {
+        return new Fp32Linear(in, out, weight, new float[out], pool, threads);
+    }
+
+    private Linear linear(QuantResult r, BertWeights.Dense d, MatmulOps ops, BertQuantization quant) {
         QuantizedTensor t = r.tensor();
         if (!r.exponentsInTensor() && r.exponents() != null) {
             throw new IllegalArgumentException(quant.method() + " keeps power exponents beside its codes, which no "

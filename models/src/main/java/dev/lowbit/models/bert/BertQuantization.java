@@ -10,7 +10,8 @@ import dev.lowbit.kernels.ActivationFormat;
  * @param method      one of {@link Quantizers#NAMES} whose tensors have an integer kernel: {@code rtn},
  *                    {@code mse}, {@code hqq}, {@code easyquant}; or {@code rtn-sym}, round to nearest with
  *                    symmetric groups ({@code Rtn} with {@code symmetric = true}), whose 8- and 4-bit groups of 32
- *                    are Q8_0 and Q4_0 blocks and run on the row-interleaved kernels
+ *                    are Q8_0 and Q4_0 blocks and run on the row-interleaved kernels; or {@code gptq},
+ *                    {@link dev.lowbit.algorithms.Gptq} with Hessians from calibration text ({@link GptqCalibration})
  * @param bits        8 (W8A8) or 4 (W4A8)
  * @param groupSize   32, 64, 128 or 0 (a whole row)
  * @param activations {@link ActivationFormat#PER_TOKEN_INT8} (one scale per token, the default) or
@@ -21,9 +22,9 @@ public record BertQuantization(String method, int bits, int groupSize, Activatio
                                boolean integerOnly) {
 
     public BertQuantization {
-        if (!Quantizers.NAMES.contains(method) && !method.equals(RTN_SYM)) {
-            throw new IllegalArgumentException("method must be one of " + Quantizers.NAMES + " or " + RTN_SYM + ", got '"
-                    + method + "'");
+        if (method == null || !Quantizers.NAMES.contains(method) && !method.equals(RTN_SYM) && !method.equals(GPTQ)) {
+            throw new IllegalArgumentException("method must be one of " + Quantizers.NAMES + ", " + RTN_SYM + " or "
+                    + GPTQ + ", got '" + method + "'");
         }
         if (bits != 8 && bits != 4) {
             throw new IllegalArgumentException("bits must be 8 (W8A8) or 4 (W4A8), got " + bits);
@@ -38,6 +39,9 @@ public record BertQuantization(String method, int bits, int groupSize, Activatio
 
     /** Round to nearest with symmetric groups. */
     public static final String RTN_SYM = "rtn-sym";
+
+    /** GPTQ on Hessians of calibration text ({@link GptqCalibration}); not a data-free {@code Quantizer}. */
+    public static final String GPTQ = "gptq";
 
     /** Per-token int8 activations, fp32 non-linear ops. */
     public BertQuantization(String method, int bits, int groupSize) {

@@ -89,6 +89,25 @@ class QuantizedForwardTest {
     }
 
     @Test
+    void w4a8Gptq() {
+        // GPTQ with the default settings, calibrated on 64 Europarl sentences after the first 2,000 (disjoint from
+        // the 300 evaluated here). Measured: mean 0.987317 to 0.987344, p1 0.971930 to 0.973564 (mse, data-free:
+        // 0.971451); the target is a mean of 0.98. lowbit eval's default of 256 sentences gives 0.9894 on
+        // 2,000. The spread: the calibration pass is fp32, whose Vector API lane reductions can differ in the last
+        // bits before and after C2 compiles them, and which tests ran before this one changes that.
+        GptqCalibration cal = GptqCalibration.europarl(WordPieceTokenizer.fromJson(BuiltinModels.miniLmTokenizerJson()),
+                GptqCalibration.DEFAULT_FIRST, 64, GptqCalibration.DEFAULT_OPTIONS, GptqCalibration.DEFAULT_SEQUENTIAL);
+        BertQuantization q = new BertQuantization(BertQuantization.GPTQ, 4, 32);
+        EmbeddingEvaluation.Fidelity f;
+        try (BertEncoder enc = BertEncoder.quantized(weights, q, 2, cal)) {
+            f = EmbeddingEvaluation.fidelity(ortFp32, EmbeddingEvaluation.encodeAll(SentenceEncoder.of(q.toString(), enc),
+                    seqs, 32));
+            System.out.println(enc.description() + ", calibrated on " + cal.describe() + ", vs ORT fp32: " + f);
+        }
+        assertTrue(f.mean() >= 0.986 && f.p1() >= 0.97, "gptq W4A8 g32: " + f);
+    }
+
+    @Test
     void threadsGiveTheSameEmbeddings() {
         BertQuantization q = new BertQuantization("rtn", 4, 64);
         List<int[]> few = seqs.subList(0, 40);
