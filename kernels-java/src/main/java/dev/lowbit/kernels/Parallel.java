@@ -54,8 +54,8 @@ public final class Parallel {
      * <p>A call publishes a job in one volatile slot; the pieces are claimed from an atomic counter, by the caller
      * and by every worker that sees the job, so the caller never only waits while pieces are left (if a worker
      * is slow to wake, the caller runs its piece), and completion is an atomic count of pieces left that the
-     * caller spins on. Between jobs a worker spins on the slot with {@link Thread#onSpinWait()} for
-     * {@code spinNanos} (so the next hand-off costs no wake-up), then parks until the next job or
+     * caller spins on. Between jobs a worker spins on the slot for {@code spinNanos} (so the next hand-off costs
+     * no wake-up; pause instructions, then yields, see {@link Spin}), then parks until the next job or
      * {@link #close()}; the caller likewise spins for {@code spinNanos} on the last pieces, then parks until the
      * worker that finishes the last one wakes it.
      *
@@ -208,6 +208,46 @@ public final class Parallel {
             }
         }
 
+        /**
+         * A wait of at most {@code limit} ns in steps: a pause instruction ({@link Thread#onSpinWait()}) for the
+         * first fifth, then a {@link Thread#yield()} per step, which costs little on an idle core but lets the
+         * thread that holds a claimed piece (or the caller's serial work) run when the cores are oversubscribed.
+         */
+        private static final class Spin {
+            private final long limit;
+            private long start;
+            private int steps;
+
+            Spin(long limit) {
+                this.limit = limit;
+                reset();
+            }
+
+            void reset() {
+                start = System.nanoTime();
+                steps = 0;
+            }
+
+            /** One step of waiting; false (and no wait) once the time is up. */
+            boolean step() {
+                if (steps >= 0 && (++steps & 63) != 0) {
+                    Thread.onSpinWait();
+                    return true;
+                }
+                long spun = System.nanoTime() - start;
+                if (spun >= limit) {
+                    return false;
+                }
+                if (spun < limit / 5) {
+                    Thread.onSpinWait();
+                } else {
+                    steps = -1; // yielding from now on: look at the clock every step
+                    Thread.yield();
+                }
+                return true;
+            }
+        }
+
         private final class Worker extends Thread {
             volatile boolean parked;
 
@@ -219,8 +259,7 @@ public final class Parallel {
             @Override
             public void run() {
                 Job seen = null;
-                long idleSince = System.nanoTime();
-                int spins = 0;
+                Spin spin = new Spin(spinNanos);
                 while (!closed) {
                     Job j = current;
                     if (j != seen) {
@@ -228,12 +267,10 @@ public final class Parallel {
                         if (j != null) {
                             j.help();
                         }
-                        idleSince = System.nanoTime();
-                        spins = 0;
+                        spin.reset();
                         continue;
                     }
-                    if ((++spins & 63) != 0 || System.nanoTime() - idleSince < spinNanos) {
-                        Thread.onSpinWait();
+                    if (spin.step()) {
                         continue;
                     }
                     // Announce the park, then look again: a caller that publishes after this sees the flag and
@@ -244,8 +281,7 @@ public final class Parallel {
                     }
                     parked = false;
                     Thread.interrupted();
-                    idleSince = System.nanoTime();
-                    spins = 0;
+                    spin.reset();
                 }
             }
         }
@@ -287,13 +323,9 @@ public final class Parallel {
                 if (remaining.get() == 0) {
                     return;
                 }
-                long start = System.nanoTime();
-                int spins = 0;
-                while (remaining.get() != 0) {
-                    if ((++spins & 63) == 0 && System.nanoTime() - start >= spinNanos) {
-                        break;
-                    }
-                    Thread.onSpinWait();
+                Spin spin = new Spin(spinNanos);
+                while (remaining.get() != 0 && spin.step()) {
+                    // spin, then yield
                 }
                 if (remaining.get() == 0) {
                     return;
