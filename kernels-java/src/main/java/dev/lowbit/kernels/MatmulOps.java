@@ -26,6 +26,12 @@ import java.util.concurrent.ForkJoinPool;
 public final class MatmulOps {
     /** Multiply-adds per work item at least: below that a hand-off to another thread costs more. */
     private static final long PARALLEL_MIN_MACS = 1 << 20;
+    /**
+     * On a {@link Parallel.Workers} pool, a product of fewer multiply-adds than this per thread is split into exactly
+     * one piece per thread (the caller runs one): at that size the pieces are short and the hand-offs, not the load
+     * balance, cost the time.
+     */
+    private static final long SMALL_MACS_PER_THREAD = 1 << 25;
 
     private final MatmulKernels kernels;
     private final QuantOps quant;
@@ -37,6 +43,7 @@ public final class MatmulOps {
         this.executor = executor == null ? ForkJoinPool.commonPool() : executor;
         this.quant = new QuantOps(quantKernels, Runnable::run);
         this.parallelism = this.executor instanceof ForkJoinPool p ? p.getParallelism()
+                : this.executor instanceof Parallel.Workers w ? w.parallelism()
                 : Runtime.getRuntime().availableProcessors();
     }
 
@@ -230,11 +237,13 @@ public final class MatmulOps {
 
     /**
      * Rows in chunks whose starts are multiples of {@code align}; tokens in chunks too when rows alone give fewer
-     * pieces than threads.
+     * pieces than threads. Up to 4 pieces per thread, or on a {@link Parallel.Workers} pool exactly one per thread
+     * when the product is small.
      */
     private void split(int rows, int n, int k, int align, Tile tile) {
         long macs = (long) rows * n * k;
-        int pieces = (int) Math.min((long) parallelism * 4, macs / PARALLEL_MIN_MACS);
+        int perThread = executor instanceof Parallel.Workers && macs < SMALL_MACS_PER_THREAD * parallelism ? 1 : 4;
+        int pieces = (int) Math.min((long) parallelism * perThread, macs / PARALLEL_MIN_MACS);
         if (pieces <= 1 || rows == 0 || n == 0) {
             tile.run(0, rows, 0, n);
             return;

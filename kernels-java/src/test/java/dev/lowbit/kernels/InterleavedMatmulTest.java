@@ -236,6 +236,30 @@ class InterleavedMatmulTest {
         }
     }
 
+    /** The same on a {@link Parallel.Workers} pool, whose small products take one piece per thread. */
+    @Test
+    void resultDoesNotDependOnThreadsOnWorkers() {
+        MatmulKernels kernels = KernelProvider.matmul();
+        try (Arena arena = Arena.ofShared(); Parallel.Workers pool = new Parallel.Workers(3)) {
+            MatmulOps one = MatmulTest.ops(kernels);
+            MatmulOps three = new MatmulOps(kernels, KernelProvider.scalar(), pool);
+            for (QuantFormat f : FORMATS) {
+                int rows = 203;
+                int k = 2080;
+                QuantizedTensor w = MatmulTest.weights(f, rows, k, 99, true, arena);
+                InterleavedTensor wi = InterleavedTensor.of(w, arena);
+                for (int n : new int[] {1, 7, 70, 260}) {
+                    float[] xf = Formats.gaussian(n, n * k);
+                    float[] a = new float[n * rows];
+                    float[] b = new float[n * rows];
+                    one.gemm(wi, xf, n, a, ActivationFormat.Q8_0);
+                    three.gemm(wi, xf, n, b, ActivationFormat.Q8_0);
+                    NativeMatmulTest.assertSameBits(a, b, kernels.name() + " " + wi.layout() + " n=" + n + ", 1 vs 3 workers");
+                }
+            }
+        }
+    }
+
     @Test
     void mismatchesAreRefusedBeforeAnyWork() {
         MatmulOps ops = MatmulTest.ops(KernelProvider.matmul());

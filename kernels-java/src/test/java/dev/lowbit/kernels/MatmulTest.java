@@ -488,6 +488,29 @@ class MatmulTest {
         }
     }
 
+    /** On a {@link Parallel.Workers} pool: one piece per thread when small, up to 4 per thread when large. */
+    @Test
+    void resultDoesNotDependOnThreadsOnWorkers() {
+        try (Arena arena = Arena.ofShared(); Parallel.Workers pool = new Parallel.Workers(2)) {
+            int rows = 257;
+            int k = 1031;
+            QuantizedTensor w = weights(QuantFormat.Q4_0, rows, k, 5, true, arena);
+            MatmulOps one = ops(KernelProvider.matmul());
+            MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
+            for (int n : new int[] {1, 8, 130, 300}) {
+                float[] x = Formats.gaussian(n, n * k);
+                float[] a = new float[n * rows];
+                float[] b = new float[n * rows];
+                one.gemm(w, x, n, a, ActivationFormat.Q8_0);
+                two.gemm(w, x, n, b, ActivationFormat.Q8_0);
+                assertTrue(java.util.Arrays.equals(a, b), "integer path, n=" + n);
+                one.gemm(w, x, n, a);
+                two.gemm(w, x, n, b);
+                assertTrue(java.util.Arrays.equals(a, b), "fp32 path, n=" + n);
+            }
+        }
+    }
+
     @Test
     void activationQuantization() {
         int k = 70;

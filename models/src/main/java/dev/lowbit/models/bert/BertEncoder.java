@@ -15,10 +15,10 @@ import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;
+import dev.lowbit.kernels.Parallel;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ForkJoinPool;
 
@@ -32,7 +32,9 @@ import java.util.concurrent.ForkJoinPool;
  * kernels (int8 activations quantized per token at each call, int32 sums) with weights quantized by a method of
  * {@code algorithms}; the rest runs in fp32, or in integers with {@link BertQuantization#integerOnly}.
  *
- * <p>An encoder owns a pool of {@code threads} threads (and, when quantized, the memory of its weights); close it.
+ * <p>An encoder owns {@code threads - 1} worker threads for the forward pass, which the calling thread joins
+ * ({@link Parallel.Workers}), a pool of {@code threads} threads for quantizing its weights (and, when quantized,
+ * the memory of its weights); close it.
  */
 public final class BertEncoder implements AutoCloseable {
     private final BertWeights w;
@@ -40,7 +42,10 @@ public final class BertEncoder implements AutoCloseable {
     private final Linear[] attentionOutput;
     private final Linear[] intermediate;
     private final Linear[] output;
+    /** Where the quantizers run while the encoder is built. */
     private final ForkJoinPool pool;
+    /** Where the forward pass runs: the caller and {@code threads - 1} spinning workers. */
+    private final Parallel.Workers workers;
     private final int threads;
     private final Arena arena;
     private final String description;
@@ -54,6 +59,7 @@ public final class BertEncoder implements AutoCloseable {
         this.w = w;
         this.threads = threads;
         this.pool = new ForkJoinPool(threads);
+        this.workers = new Parallel.Workers(threads);
         int layers = w.layers().length;
         qkv = new Linear[layers];
         attentionOutput = new Linear[layers];
@@ -73,7 +79,7 @@ public final class BertEncoder implements AutoCloseable {
             description = qkv[0].describe();
         } else {
             arena = Arena.ofShared();
-            MatmulOps ops = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
+            MatmulOps ops = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), workers);
             QuantSpec spec = new QuantSpec(quant.bits(), quant.groupSize(), ScaleType.F16);
             if (quant.method().equals(BertQuantization.GPTQ)) {
                 gptq(quant, spec, ops, calibration != null ? calibration : GptqCalibration.defaults());
@@ -133,7 +139,7 @@ public final class BertEncoder implements AutoCloseable {
     }
 
     private Linear fp32(BertWeights.Dense d) {
-        return new Fp32Linear(d.in(), d.out(), d.weight(), d.bias(), pool, threads);
+        return new Fp32Linear(d.in(), d.out(), d.weight(), d.bias(), workers);
     }
 
     /** Query, key and value as one layer of three times the width: the output columns side by side. */
@@ -363,7 +369,7 @@ public final class BertEncoder implements AutoCloseable {
         int n = starts[batch.size()];
         int d = w.hidden();
         float[] x = new float[n * d];
-        forTokens(n, (t0, t1) -> {
+        forTokens(n, 32, (t0, t1) -> {
             for (int s = 0; s < batch.size(); s++) {
                 int[] ids = batch.get(s);
                 for (int p = 0; p < ids.length; p++) {
@@ -388,9 +394,9 @@ public final class BertEncoder implements AutoCloseable {
             qkv[l].apply(x, n, qkvOut);
             attention(qkvOut, ctx, starts);
             attentionOutput[l].apply(ctx, n, proj);
-            forTokens(n, (t0, t1) -> layerNorm(proj, x, x, t0, t1, L.attentionNormWeight(), L.attentionNormBias()));
+            forTokens(n, 16, (t0, t1) -> layerNorm(proj, x, x, t0, t1, L.attentionNormWeight(), L.attentionNormBias()));
             intermediate[l].apply(x, n, ffn);
-            forTokens(n, (t0, t1) -> {
+            forTokens(n, 8, (t0, t1) -> {
                 if (integer != null) {
                     // One scale per token, as the activations of the matmuls have.
                     for (int t = t0; t < t1; t++) {
@@ -401,7 +407,7 @@ public final class BertEncoder implements AutoCloseable {
                 }
             });
             output[l].apply(ffn, n, proj);
-            forTokens(n, (t0, t1) -> layerNorm(proj, x, x, t0, t1, L.outputNormWeight(), L.outputNormBias()));
+            forTokens(n, 16, (t0, t1) -> layerNorm(proj, x, x, t0, t1, L.outputNormWeight(), L.outputNormBias()));
         }
         return x;
     }
@@ -426,52 +432,51 @@ public final class BertEncoder implements AutoCloseable {
         }
     }
 
-    /** Scaled dot-product attention of every head of every sequence; {@code qkv} holds q, k, v side by side. */
+    /**
+     * Scaled dot-product attention of every head of every sequence; {@code qkv} holds q, k, v side by side. The
+     * (sequence, head) jobs are split into up to 8 pieces per thread, claimed by the threads as they come free.
+     */
     private void attention(float[] qkv, float[] ctx, int[] starts) {
-        int heads = w.heads();
         int seqs = starts.length - 1;
-        int jobs = seqs * heads;
-        int pieces = Math.min(threads, jobs);
-        if (pieces <= 1) {
-            attention(qkv, ctx, starts, 0, jobs);
-            return;
-        }
-        List<Runnable> work = new ArrayList<>(pieces);
-        for (int p = 0; p < pieces; p++) {
-            int j0 = jobs * p / pieces;
-            int j1 = jobs * (p + 1) / pieces;
-            work.add(() -> attention(qkv, ctx, starts, j0, j1));
-        }
-        runPieces(work, pool);
+        int jobs = seqs * w.heads();
+        int pieces = threads == 1 ? 1 : Math.min(jobs, 8 * threads);
+        workers.run(pieces, p -> attention(qkv, ctx, starts, (int) ((long) jobs * p / pieces),
+                (int) ((long) jobs * (p + 1) / pieces)));
     }
 
+    /**
+     * Jobs {@code [job0, job1)}, each one head of one sequence as two small matrix products: the scores
+     * {@code Q K^T / sqrt(hd)} of all its queries at once ({@link Fp32Kernels#scores}), softmax per row, then
+     * {@code P V} ({@link Fp32Kernels#weightedSum}).
+     */
     private void attention(float[] qkv, float[] ctx, int[] starts, int job0, int job1) {
         int d = w.hidden();
         int hd = w.headDim();
         int stride = 3 * d;
         float scale = (float) Math.sqrt(hd);
-        float[] scores = new float[w.maxPositions()];
+        int longest = 0;
+        for (int job = job0; job < job1; job++) {
+            int s = job / w.heads();
+            longest = Math.max(longest, starts[s + 1] - starts[s]);
+        }
+        int block = f.attentionBlock();
+        int ldp = (longest + block - 1) / block * block;
+        float[] kt = new float[hd * ldp];
+        float[] p = new float[longest * ldp];
         for (int job = job0; job < job1; job++) {
             int s = job / w.heads();
             int h = job % w.heads();
             int t0 = starts[s];
             int len = starts[s + 1] - t0;
+            f.scores(qkv, stride, t0, h * hd, d + h * hd, len, hd, scale, kt, p, ldp);
             for (int i = 0; i < len; i++) {
-                int qo = (t0 + i) * stride + h * hd;
-                for (int j = 0; j < len; j++) {
-                    scores[j] = f.dot(qkv, qo, qkv, (t0 + j) * stride + d + h * hd, hd) / scale;
-                }
                 if (integer != null) {
-                    integer.softmax(scores, 0, len);
+                    integer.softmax(p, i * ldp, i * ldp + len);
                 } else {
-                    f.softmax(scores, 0, len);
-                }
-                int co = (t0 + i) * d + h * hd;
-                java.util.Arrays.fill(ctx, co, co + hd, 0f);
-                for (int j = 0; j < len; j++) {
-                    f.axpy(scores[j], qkv, (t0 + j) * stride + 2 * d + h * hd, ctx, co, hd);
+                    f.softmax(p, i * ldp, i * ldp + len);
                 }
             }
+            f.weightedSum(p, ldp, len, qkv, stride, t0, 2 * d + h * hd, hd, ctx, d, h * hd);
         }
     }
 
@@ -480,60 +485,22 @@ public final class BertEncoder implements AutoCloseable {
     }
 
     /**
-     * Runs {@code body} over token ranges, split over the threads when each gets at least 32 tokens (below that
-     * a LayerNorm or GELU piece is shorter than the hand-off).
+     * Runs {@code body} over token ranges, split over the threads when each gets at least {@code minTokens}
+     * tokens (below that the piece is shorter than the hand-off).
      */
-    private void forTokens(int n, Range body) {
-        int pieces = Math.min(threads, n / 32);
+    private void forTokens(int n, int minTokens, Range body) {
+        int pieces = Math.min(threads, n / minTokens);
         if (pieces <= 1) {
             body.run(0, n);
             return;
         }
-        List<Runnable> work = new ArrayList<>(pieces);
-        for (int p = 0; p < pieces; p++) {
-            int t0 = n * p / pieces;
-            int t1 = n * (p + 1) / pieces;
-            work.add(() -> body.run(t0, t1));
-        }
-        runPieces(work, pool);
-    }
-
-    /**
-     * Runs the first piece on the calling thread and the others on {@code pool}, then waits for them all: with
-     * {@code threads} pieces, {@code threads} threads work and none only waits. The first failure is rethrown.
-     */
-    static void runPieces(List<Runnable> pieces, java.util.concurrent.Executor pool) {
-        if (pieces.size() == 1) {
-            pieces.get(0).run();
-            return;
-        }
-        java.util.concurrent.CompletableFuture<?>[] others = new java.util.concurrent.CompletableFuture<?>[pieces.size() - 1];
-        for (int i = 1; i < pieces.size(); i++) {
-            others[i - 1] = java.util.concurrent.CompletableFuture.runAsync(pieces.get(i), pool);
-        }
-        RuntimeException first = null;
-        try {
-            pieces.get(0).run();
-        } catch (RuntimeException e) {
-            first = e;
-        }
-        for (java.util.concurrent.CompletableFuture<?> f : others) {
-            try {
-                f.join();
-            } catch (java.util.concurrent.CompletionException e) {
-                if (first == null) {
-                    first = e.getCause() instanceof RuntimeException re ? re : e;
-                }
-            }
-        }
-        if (first != null) {
-            throw first;
-        }
+        workers.run(pieces, p -> body.run(n * p / pieces, n * (p + 1) / pieces));
     }
 
     @Override
     public void close() {
         pool.shutdown();
+        workers.close();
         if (arena != null) {
             arena.close();
         }

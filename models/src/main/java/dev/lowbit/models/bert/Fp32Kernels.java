@@ -149,6 +149,47 @@ class Fp32Kernels {
         }
     }
 
+    /**
+     * Keys per block of {@link #scores}: the stride {@code ldp} of its score rows and of its packed keys must be a
+     * multiple of this.
+     */
+    int attentionBlock() {
+        return 1;
+    }
+
+    /**
+     * The scaled scores of one attention head of one sequence, {@code p[i * ldp + j] = (q_i . k_j) / scale} for
+     * queries and keys {@code i, j < len}: token {@code t0 + i}'s query is {@code qkv[(t0 + i) * stride + qo ...]}
+     * and its key {@code qkv[(t0 + i) * stride + ko ...]}, {@code hd} floats each. {@code ldp >= len} is a multiple
+     * of {@link #attentionBlock()}; {@code kt} is scratch of {@code hd * ldp} floats at least (the keys transposed,
+     * where a kernel packs them). Entries {@code j >= len} of a row may be written and are not scores.
+     */
+    void scores(float[] qkv, int stride, int t0, int qo, int ko, int len, int hd, float scale, float[] kt,
+                float[] p, int ldp) {
+        for (int i = 0; i < len; i++) {
+            int q = (t0 + i) * stride + qo;
+            for (int j = 0; j < len; j++) {
+                p[i * ldp + j] = dot(qkv, q, qkv, (t0 + j) * stride + ko, hd) / scale;
+            }
+        }
+    }
+
+    /**
+     * The context of one attention head of one sequence, {@code ctx_i = sum_j p[i * ldp + j] v_j} for {@code i < len}
+     * (sums in key order), into {@code ctx[(t0 + i) * cs + co ...]}: token {@code t0 + j}'s value is
+     * {@code qkv[(t0 + j) * stride + vo ...]}, {@code hd} floats.
+     */
+    void weightedSum(float[] p, int ldp, int len, float[] qkv, int stride, int t0, int vo, int hd, float[] ctx,
+                     int cs, int co) {
+        for (int i = 0; i < len; i++) {
+            int c = (t0 + i) * cs + co;
+            java.util.Arrays.fill(ctx, c, c + hd, 0f);
+            for (int j = 0; j < len; j++) {
+                axpy(p[i * ldp + j], qkv, (t0 + j) * stride + vo, ctx, c, hd);
+            }
+        }
+    }
+
     /** {@code sum a[ao + i] * b[bo + i]} for {@code i < n}. */
     float dot(float[] a, int ao, float[] b, int bo, int n) {
         float s = 0;

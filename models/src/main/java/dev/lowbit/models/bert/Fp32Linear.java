@@ -1,30 +1,27 @@
 package dev.lowbit.models.bert;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.Executor;
+import dev.lowbit.kernels.Parallel;
 
 /**
  * An fp32 linear layer: the ONNX weight {@code [in, out]} packed in column panels ({@link Fp32Kernels#pack}; the
- * output width must be a multiple of the panel width, 64 at most), panels split over threads.
+ * output width must be a multiple of the panel width, 64 at most), panels split over the threads of a
+ * {@link Parallel.Workers} pool, one piece each (the caller runs one).
  */
 final class Fp32Linear implements Linear {
     private final int in;
     private final int out;
     private final float[] weight;
     private final float[] bias;
-    private final Executor executor;
-    private final int threads;
+    private final Parallel.Workers workers;
     private final Fp32Kernels kernels = Fp32Kernels.get();
     private final int panel = kernels.panel();
 
-    Fp32Linear(int in, int out, float[] weight, float[] bias, Executor executor, int threads) {
+    Fp32Linear(int in, int out, float[] weight, float[] bias, Parallel.Workers workers) {
         this.in = in;
         this.out = out;
         this.weight = kernels.pack(weight, in, out);
         this.bias = bias;
-        this.executor = executor;
-        this.threads = threads;
+        this.workers = workers;
     }
 
     @Override
@@ -40,18 +37,13 @@ final class Fp32Linear implements Linear {
     @Override
     public void apply(float[] x, int n, float[] y) {
         int blocks = out / panel;
-        int pieces = Math.min(threads, blocks);
+        int pieces = Math.min(workers.parallelism(), blocks);
         if (pieces <= 1) {
             kernels.gemm(x, in, weight, out, bias, y, 0, n, 0, out);
             return;
         }
-        List<Runnable> work = new ArrayList<>(pieces);
-        for (int p = 0; p < pieces; p++) {
-            int j0 = blocks * p / pieces * panel;
-            int j1 = blocks * (p + 1) / pieces * panel;
-            work.add(() -> kernels.gemm(x, in, weight, out, bias, y, 0, n, j0, j1));
-        }
-        BertEncoder.runPieces(work, executor);
+        workers.run(pieces, p -> kernels.gemm(x, in, weight, out, bias, y, 0, n, blocks * p / pieces * panel,
+                blocks * (p + 1) / pieces * panel));
     }
 
     @Override

@@ -196,6 +196,128 @@ final class VectorFp32Kernels extends Fp32Kernels {
     }
 
     @Override
+    int attentionBlock() {
+        return L;
+    }
+
+    /**
+     * The keys are transposed into {@code kt} ({@code kt[c * ldp + j]}, zero past {@code len}), so that a tile of 4
+     * queries times one vector of {@code L} keys runs {@code hd} steps of one load, 4 broadcasts and 4 FMAs, each
+     * score summed over {@code c} in order.
+     */
+    @Override
+    void scores(float[] qkv, int stride, int t0, int qo, int ko, int len, int hd, float scale, float[] kt,
+                float[] p, int ldp) {
+        for (int c = 0; c < hd; c++) {
+            int row = c * ldp;
+            for (int j = 0, k = t0 * stride + ko + c; j < len; j++, k += stride) {
+                kt[row + j] = qkv[k];
+            }
+            java.util.Arrays.fill(kt, row + len, row + ldp, 0f);
+        }
+        int i = 0;
+        for (; i + 4 <= len; i += 4) {
+            int q0 = (t0 + i) * stride + qo, q1 = q0 + stride, q2 = q1 + stride, q3 = q2 + stride;
+            int p0 = i * ldp, p1 = p0 + ldp, p2 = p1 + ldp, p3 = p2 + ldp;
+            for (int j = 0; j < len; j += L) {
+                FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+                for (int c = 0, k = j; c < hd; c++, k += ldp) {
+                    FloatVector kv = FloatVector.fromArray(S, kt, k);
+                    a0 = kv.fma(FloatVector.broadcast(S, qkv[q0 + c]), a0);
+                    a1 = kv.fma(FloatVector.broadcast(S, qkv[q1 + c]), a1);
+                    a2 = kv.fma(FloatVector.broadcast(S, qkv[q2 + c]), a2);
+                    a3 = kv.fma(FloatVector.broadcast(S, qkv[q3 + c]), a3);
+                }
+                a0.div(scale).intoArray(p, p0 + j);
+                a1.div(scale).intoArray(p, p1 + j);
+                a2.div(scale).intoArray(p, p2 + j);
+                a3.div(scale).intoArray(p, p3 + j);
+            }
+        }
+        for (; i < len; i++) {
+            int q0 = (t0 + i) * stride + qo;
+            for (int j = 0; j < len; j += L) {
+                FloatVector a0 = FloatVector.zero(S);
+                for (int c = 0, k = j; c < hd; c++, k += ldp) {
+                    a0 = FloatVector.fromArray(S, kt, k).fma(FloatVector.broadcast(S, qkv[q0 + c]), a0);
+                }
+                a0.div(scale).intoArray(p, i * ldp + j);
+            }
+        }
+    }
+
+    /**
+     * A tile of 4 queries times 2 vectors of the head's columns (at head width 32 and 16 lanes, a query's whole
+     * context) in 8 accumulators; each key adds 2 value loads, 4 broadcasts and 8 FMAs. The same FMAs in the same
+     * order as {@link #axpy} key after key, so the same result.
+     */
+    @Override
+    void weightedSum(float[] p, int ldp, int len, float[] qkv, int stride, int t0, int vo, int hd, float[] ctx,
+                     int cs, int co) {
+        if (hd % L != 0) {
+            super.weightedSum(p, ldp, len, qkv, stride, t0, vo, hd, ctx, cs, co);
+            return;
+        }
+        int pairs = hd / (2 * L) * 2 * L;
+        int i = 0;
+        for (; i + 4 <= len; i += 4) {
+            for (int c = 0; c < pairs; c += 2 * L) {
+                weightedSum4x2(p, ldp, i, len, qkv, stride, t0 * stride + vo + c, ctx, cs, (t0 + i) * cs + co + c);
+            }
+            for (int r = i; r < i + 4; r++) {
+                for (int c = pairs; c < hd; c += L) {
+                    weightedSum1x1(p, ldp, r, len, qkv, stride, t0 * stride + vo + c, ctx, (t0 + r) * cs + co + c);
+                }
+            }
+        }
+        for (; i < len; i++) {
+            for (int c = 0; c < hd; c += L) {
+                weightedSum1x1(p, ldp, i, len, qkv, stride, t0 * stride + vo + c, ctx, (t0 + i) * cs + co + c);
+            }
+        }
+    }
+
+    private static void weightedSum4x2(float[] p, int ldp, int i, int len, float[] qkv, int stride, int v,
+                                       float[] ctx, int cs, int o) {
+        FloatVector a00 = FloatVector.zero(S), a01 = a00, a10 = a00, a11 = a00;
+        FloatVector a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+        int p0 = i * ldp, p1 = p0 + ldp, p2 = p1 + ldp, p3 = p2 + ldp;
+        for (int j = 0; j < len; j++, v += stride) {
+            FloatVector v0 = FloatVector.fromArray(S, qkv, v);
+            FloatVector v1 = FloatVector.fromArray(S, qkv, v + L);
+            FloatVector b = FloatVector.broadcast(S, p[p0 + j]);
+            a00 = v0.fma(b, a00);
+            a01 = v1.fma(b, a01);
+            b = FloatVector.broadcast(S, p[p1 + j]);
+            a10 = v0.fma(b, a10);
+            a11 = v1.fma(b, a11);
+            b = FloatVector.broadcast(S, p[p2 + j]);
+            a20 = v0.fma(b, a20);
+            a21 = v1.fma(b, a21);
+            b = FloatVector.broadcast(S, p[p3 + j]);
+            a30 = v0.fma(b, a30);
+            a31 = v1.fma(b, a31);
+        }
+        a00.intoArray(ctx, o);
+        a01.intoArray(ctx, o + L);
+        a10.intoArray(ctx, o + cs);
+        a11.intoArray(ctx, o + cs + L);
+        a20.intoArray(ctx, o + 2 * cs);
+        a21.intoArray(ctx, o + 2 * cs + L);
+        a30.intoArray(ctx, o + 3 * cs);
+        a31.intoArray(ctx, o + 3 * cs + L);
+    }
+
+    private static void weightedSum1x1(float[] p, int ldp, int i, int len, float[] qkv, int stride, int v,
+                                       float[] ctx, int o) {
+        FloatVector a = FloatVector.zero(S);
+        for (int j = 0, pj = i * ldp; j < len; j++, v += stride) {
+            a = FloatVector.fromArray(S, qkv, v).fma(FloatVector.broadcast(S, p[pj + j]), a);
+        }
+        a.intoArray(ctx, o);
+    }
+
+    @Override
     float dot(float[] a, int ao, float[] b, int bo, int n) {
         int i = 0;
         FloatVector acc = FloatVector.zero(S);
