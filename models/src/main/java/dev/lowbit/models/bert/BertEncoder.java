@@ -231,7 +231,7 @@ public final class BertEncoder implements AutoCloseable {
 
     /** Calibration: an fp32 product with {@code weight [in, out]} on this encoder's kernels and threads. */
     Linear fp32Gemm(int in, int out, float[] weight) {
-        return new Fp32Linear(in, out, weight, new float[out], pool, threads);
+        return new Fp32Linear(in, out, weight, new float[out], workers);
     }
 
     private Linear linear(QuantResult r, BertWeights.Dense d, MatmulOps ops, BertQuantization quant) {
