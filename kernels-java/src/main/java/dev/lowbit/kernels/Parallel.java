@@ -74,6 +74,8 @@ public final class Parallel {
         private final Worker[] workers;
         private final AtomicBoolean busy = new AtomicBoolean();
         private volatile Job current;
+        /** Whether the workers were started: at the first job, so that a pool never used holds no thread. */
+        private boolean started;
         private volatile boolean closed;
 
         /** A pool of {@code parallelism} threads in all: the caller and {@code parallelism - 1} workers. */
@@ -93,7 +95,6 @@ public final class Parallel {
             this.workers = new Worker[parallelism - 1];
             for (int i = 0; i < workers.length; i++) {
                 workers[i] = new Worker("lowbit-worker-" + (i + 1));
-                workers[i].start();
             }
         }
 
@@ -102,7 +103,7 @@ public final class Parallel {
             return parallelism;
         }
 
-        /** The worker threads (not the caller), for tests and monitoring. */
+        /** The worker threads (not the caller), for tests and monitoring; started at the first job of several pieces. */
         public List<Thread> threads() {
             return List.of(workers);
         }
@@ -131,6 +132,12 @@ public final class Parallel {
             }
             Job job = new Job(count, piece);
             try {
+                if (!started) { // only one caller at a time gets here (busy)
+                    started = true;
+                    for (Worker w : workers) {
+                        w.start();
+                    }
+                }
                 current = job;
                 for (Worker w : workers) {
                     if (w.parked) {

@@ -149,6 +149,15 @@ class ParallelTest {
     }
 
     @Test
+    void aPoolNeverUsedHoldsNoThread() {
+        Parallel.Workers pool = new Parallel.Workers(3);
+        pool.run(1, i -> { }); // one piece runs on the caller
+        pool.threads().forEach(t -> assertFalse(t.isAlive(), t.getName()));
+        pool.close();
+        pool.threads().forEach(t -> assertFalse(t.isAlive(), t.getName()));
+    }
+
+    @Test
     void closeStopsTheWorkers() throws InterruptedException {
         Parallel.Workers pool = new Parallel.Workers(4);
         pool.run(10, i -> { });
