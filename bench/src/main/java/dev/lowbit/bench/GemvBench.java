@@ -7,6 +7,7 @@ import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulKernels;
 import dev.lowbit.kernels.MatmulOps;
+import dev.lowbit.kernels.Parallel;
 import dev.lowbit.kernels.QuantOps;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -72,7 +73,15 @@ public class GemvBench {
     @Param({"4096"})
     public int k;
 
-    private ForkJoinPool pool;
+    /**
+     * What runs the pieces: {@code fj}, a {@code ForkJoinPool} of {@code threads} threads (the caller waits), or
+     * {@code workers}, lowbit's {@link Parallel.Workers} ({@code threads - 1} spinning workers and the caller).
+     */
+    @Param({"fj"})
+    public String pool;
+
+    private ForkJoinPool fjPool;
+    private Parallel.Workers workers;
     private Arena arena;
     private MatmulOps ops;
     private QuantizedTensor[] weights;
@@ -94,14 +103,18 @@ public class GemvBench {
             throw new IllegalStateException(impl + " matmuls cannot run here: " + (impl.equals("native")
                     ? KernelProvider.nativeUnavailable() : KernelProvider.vectorUnavailable()));
         }
-        pool = new ForkJoinPool(threads);
+        fjPool = new ForkJoinPool(threads);
         arena = Arena.ofShared();
-        ops = new MatmulOps(m, KernelProvider.kernels(), pool);
+        ops = switch (pool) {
+            case "fj" -> new MatmulOps(m, KernelProvider.kernels(), fjPool);
+            case "workers" -> new MatmulOps(m, KernelProvider.kernels(), workers = new Parallel.Workers(threads));
+            default -> throw new IllegalArgumentException("pool must be fj or workers, not " + pool);
+        };
         long bytes = rows * f.rowBytes(k);
         int count = cold ? (int) (COLD_BYTES / bytes + 1) : 1;
         weights = new QuantizedTensor[count];
         float[] w = QuantizeBench.gaussian(7, rows * k);
-        QuantOps q = new QuantOps(KernelProvider.kernels(), pool);
+        QuantOps q = new QuantOps(KernelProvider.kernels(), fjPool);
         for (int i = 0; i < count; i++) {
             w[i] += 1f; // each matrix differs from the others in one value
             weights[i] = q.quantize(f, w, rows, k, arena);
@@ -125,7 +138,10 @@ public class GemvBench {
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        pool.shutdown();
+        fjPool.shutdown();
+        if (workers != null) {
+            workers.close();
+        }
         arena.close();
     }
 

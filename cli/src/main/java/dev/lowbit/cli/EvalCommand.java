@@ -122,8 +122,7 @@ final class EvalCommand implements Command {
         }
         if (methods.contains(BertQuantization.GPTQ)) {
             GptqCalibration cal = GptqCalibration.defaults();
-            out.println("gptq calibration: " + cal.sequences().size() + " sentences, " + cal.tokens() + " tokens ("
-                    + cal.describe() + ")");
+            out.println("gptq calibration: " + cal.describe());
         }
         byte[] fp32 = BuiltinModels.miniLmOnnx();
         byte[] int8 = resource(INT8_RESOURCE);
