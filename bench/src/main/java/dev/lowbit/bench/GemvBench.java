@@ -93,16 +93,7 @@ public class GemvBench {
     @Setup(Level.Trial)
     public void setup() {
         QuantFormat f = QuantFormat.parse(format);
-        MatmulKernels m = switch (impl) {
-            case "scalar" -> KernelProvider.scalarMatmul();
-            case "vector" -> KernelProvider.vectorMatmul();
-            case "native" -> KernelProvider.nativeMatmul();
-            default -> throw new IllegalArgumentException("impl must be scalar, vector or native, not " + impl);
-        };
-        if (m == null) {
-            throw new IllegalStateException(impl + " matmuls cannot run here: " + (impl.equals("native")
-                    ? KernelProvider.nativeUnavailable() : KernelProvider.vectorUnavailable()));
-        }
+        MatmulKernels m = MatmulChecks.kernels(impl);
         fjPool = new ForkJoinPool(threads);
         arena = Arena.ofShared();
         ops = switch (pool) {

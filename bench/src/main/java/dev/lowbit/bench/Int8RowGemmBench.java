@@ -74,16 +74,7 @@ public class Int8RowGemmBench {
         String[] rk = shape.split("x");
         int rows = Integer.parseInt(rk[0]);
         int k = Integer.parseInt(rk[1]);
-        MatmulKernels m = switch (impl) {
-            case "scalar" -> KernelProvider.scalarMatmul();
-            case "vector" -> KernelProvider.vectorMatmul();
-            case "native" -> KernelProvider.nativeMatmul();
-            default -> throw new IllegalArgumentException("impl must be scalar, vector or native, not " + impl);
-        };
-        if (m == null) {
-            throw new IllegalStateException(impl + " matmuls cannot run here: " + (impl.equals("native")
-                    ? KernelProvider.nativeUnavailable() : KernelProvider.vectorUnavailable()));
-        }
+        MatmulKernels m = MatmulChecks.kernels(impl);
         pool = new ForkJoinPool(threads);
         arena = Arena.ofShared();
         ops = new MatmulOps(m, KernelProvider.kernels(), pool);

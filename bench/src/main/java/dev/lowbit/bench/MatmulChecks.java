@@ -5,6 +5,7 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
+import dev.lowbit.kernels.MatmulKernels;
 import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.QuantizedActivations;
 import dev.lowbit.kernels.QuantOps;
@@ -14,6 +15,21 @@ import java.util.Arrays;
 /** Matmul benchmarks refuse to report a number for a kernel that disagrees with the scalar reference. */
 final class MatmulChecks {
     private MatmulChecks() {
+    }
+
+    /** The matmul kernels named {@code scalar}, {@code vector} or {@code native}, or an exception saying why not. */
+    static MatmulKernels kernels(String impl) {
+        MatmulKernels m = switch (impl) {
+            case "scalar" -> KernelProvider.scalarMatmul();
+            case "vector" -> KernelProvider.vectorMatmul();
+            case "native" -> KernelProvider.nativeMatmul();
+            default -> throw new IllegalArgumentException("impl must be scalar, vector or native, not " + impl);
+        };
+        if (m == null) {
+            throw new IllegalStateException(impl + " matmuls cannot run here: " + (impl.equals("native")
+                    ? KernelProvider.nativeUnavailable() : KernelProvider.vectorUnavailable()));
+        }
+        return m;
     }
 
     /**
