@@ -59,6 +59,7 @@ static inline __attribute__((always_inline)) void x8_tile(const int q4, const in
                                                           float *y, int64_t ldy, int32_t r, int32_t valid) {
     const int64_t sbb = q4 ? X8_SB_Q4 : X8_SB_Q8;
     __m256 acc[4];
+#pragma GCC unroll 4
     for (int j = 0; j < T; j++) {
         float *yj = y + (t + j) * ldy + r;
         if (b0 == 0) {
@@ -74,12 +75,14 @@ static inline __attribute__((always_inline)) void x8_tile(const int q4, const in
     for (int32_t b = b0; b < b1; b++) {
         const uint8_t *sb = wg + b * sbb;
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) sb));
+#pragma GCC unroll 4
         for (int j = 0; j < T; j++) {
             __m256i isum = x8_dot(q4, sb + 16, xc + (t + j) * pk + (int64_t) b * 32, corr[j * X8_CHUNK + b - b0]);
             __m256 c = _mm256_mul_ps(dw, _mm256_set1_ps(xs[(int64_t) (t + j) * xs_tok + (int64_t) b * xs_blk]));
             acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(c, _mm256_cvtepi32_ps(isum)));
         }
     }
+#pragma GCC unroll 4
     for (int j = 0; j < T; j++) {
         float *yj = y + (t + j) * ldy + r;
         if (valid == 8) {
