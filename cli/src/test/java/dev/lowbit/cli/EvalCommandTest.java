@@ -21,15 +21,15 @@ class EvalCommandTest {
     @Test
     void smallRun() {
         CommandsTest.Ran r = lowbit("eval", "--sentences", "40", "--speed-sentences", "4", "--rounds", "1",
-                "--threads", "1", "--batches", "4", "--bits", "8,4", "--method", "rtn-sym,mse");
+                "--threads", "1", "--batches", "4", "--bits", "8,4", "--method", "rtn-sym,mse", "--group", "row,32");
         assertEquals(0, r.status(), r.err());
         String out = r.out();
         assertTrue(column(out, "lowbit fp32", 1) >= 0.99999, out);
         assertTrue(column(out, "lowbit fp32", 3) >= 0.99999, out);
-        assertTrue(column(out, "lowbit rtn-sym W8A8 g32", 1) > 0.99, out);
+        assertTrue(column(out, "lowbit rtn-sym W8A8 per-row", 1) > 0.99, out);
         assertTrue(column(out, "lowbit mse W4A8 g32", 1) > 0.9, out);
         assertTrue(column(out, "onnxruntime int8", 1) > 0.97, out);
-        for (String enc : new String[]{"onnxruntime fp32", "onnxruntime int8", "lowbit fp32", "lowbit rtn-sym W8A8 g32",
+        for (String enc : new String[]{"onnxruntime fp32", "onnxruntime int8", "lowbit fp32", "lowbit rtn-sym W8A8 per-row",
                 "lowbit mse W4A8 g32"}) {
             assertTrue(Pattern.compile("(?m)^" + Pattern.quote(enc) + "\\s+[0-9.]+ s/s\\s+[0-9]+ t/s$").matcher(out).find(),
                     "no speed row for " + enc + " in:\n" + out);
@@ -41,6 +41,8 @@ class EvalCommandTest {
         assertEquals(2, lowbit("eval", "--method", "nf4").status());
         assertEquals(2, lowbit("eval", "--bits", "2").status());
         assertEquals(2, lowbit("eval", "--bits", "8,4", "--method", "rtn,mse,hqq").status());
+        assertEquals(2, lowbit("eval", "--bits", "8,4", "--group", "row,32,64").status());
+        assertEquals(2, lowbit("eval", "--group", "16").status());
         assertEquals(2, lowbit("eval", "--threads", "0").status());
         assertEquals(2, lowbit("eval", "--model", "bert-large").status());
     }
