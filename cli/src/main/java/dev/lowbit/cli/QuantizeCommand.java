@@ -42,100 +42,57 @@ final class QuantizeCommand implements Command {
     }
 
     private static void help(PrintStream out) {
-        out.println("Usage: lowbit quantize --model FILE --out FILE [--method M] [--bits B] [--group G] [OPTIONS]");
+        out.println("Usage: lowbit quantize --model FILE|minilm --out FILE [--method M] [--bits B] [--group G] [OPTIONS]");
         out.println();
-        out.println("Quantizes the weight matrices of a model and writes them with the model's other tensors.");
-        out.println("  --model FILE     .onnx (the MatMul/Gemm weights, transposed to [out, in] rows),");
-        out.println("                   .safetensors or .gguf (every 2-D float tensor, as [rows, cols])");
-        out.println("  --out FILE       .safetensors (lowbit's planes, any method) or .gguf (ggml blocks: RTN only)");
-        out.println("  --method M       " + String.join(", ", Runs.METHODS) + " (default rtn; rtn-sym is symmetric RTN)");
-        out.println("  --bits B         2, 3, 4 or 8 (default 4; nf4 is 4 only)");
-        out.println("  --group G        group size: " + Options.GROUP_HELP + " (default 64; 32 for .gguf)");
+        out.println("Quantizes the weight matrices of a model and writes them with every other tensor unchanged.");
+        out.println("  --model FILE     .onnx (the MatMul/Gemm weights, transposed to [out, in] rows), .safetensors or");
+        out.println("                   .gguf (every 2-D float tensor, as [rows, cols]); minilm: the built-in model");
+        out.println("  --out FILE       .safetensors (lowbit's planes, any method) or .gguf (ggml blocks); an existing");
+        out.println("                   file is replaced only with --force, and never when it is the --model file");
+        out.println("  --method M       " + String.join(", ", Methods.ALL) + " (default rtn)");
+        out.println("  --bits B         2, 3, 4 or 8 (default 4; nf4, q4_0 and q4_1 are 4 only, q8_0 is 8 only)");
+        out.println("  --group G        group size: " + Options.GROUP_HELP + " (default 64; 32 for .gguf and q4_0, q4_1, q8_0)");
         out.println(Options.LAYERS_HELP);
         out.println(Options.THREADS_HELP);
+        out.println("  --scales T       f16 or f32: the type of stored scales (default f16)");
+        out.println("  --non-finite P   refuse (default) or clamp: NaN becomes 0, an infinity the row's largest finite value");
+        out.println("  --force          replace an existing --out");
+        out.println("  --verbose        list every tensor: quantized, or kept as it was and why");
         out.println();
-        out.println("A .gguf file holds Q4_1 (--method rtn --bits 4), Q4_0 (rtn-sym --bits 4) or Q8_0 (--bits 8),");
-        out.println("groups of 32. NUPES at widths other than 4 stores codes and scales; its exponent goes to the");
-        out.println("safetensors metadata as \"" + EXPONENTS_KEY + "<tensor>\". The relative error, SQNR and size");
-        out.println("of the result are printed.");
+        out.println("rtn-sym is RTN on the symmetric grid +-(2^(b-1) - 1); q4_0, q4_1 and q8_0 are ggml's own rules.");
+        out.println("A method writes the same codes to either format. A .gguf file holds rtn-sym at 4 or 8 bits");
+        out.println("(as Q4_0 or Q8_0 blocks) and q4_0, q4_1, q8_0; a matrix whose rows are not whole blocks of 32");
+        out.println("is kept as F32 or F16. NUPES at widths other than 4 stores codes and scales; its exponent goes to");
+        out.println("the safetensors metadata as \"" + EXPONENTS_KEY + "<tensor>\". The summary counts the tensors");
+        out.println("quantized and kept (by reason), with the bytes read and written, the relative error and SQNR.");
     }
 
     @Override
     public int run(List<String> argList, PrintStream out, PrintStream err) throws Exception {
-        Args args = new Args(name(), argList, Set.of("model", "out", "method", "bits", "group", "layers", "threads"), Set.of());
+        Args args = new Args(name(), argList, Set.of("model", "out", "method", "bits", "group", "layers", "threads",
+                "non-finite", "scales"), Set.of("force", "verbose"));
         if (args.help()) {
             help(out);
             return 0;
         }
         args.positional(0, 0, "");
-        Path model = Path.of(args.required("model"));
-        Path outFile = Path.of(args.required("out"));
-        ModelFile outType = ModelFile.require(outFile, "--out", ModelFile.SAFETENSORS, ModelFile.GGUF);
-        ModelFile.require(model, "--model", ModelFile.values());
-        String method = Options.method(args.get("method", "rtn"));
-        int bits = Options.bits(args.get("bits", "4"));
-        int group = Options.group(args.get("group", outType == ModelFile.GGUF ? "32" : "64"));
-        if (!Runs.supports(method, bits)) {
-            throw new UsageException("nf4 is a 4-bit codebook: use --bits 4");
+        String bits = args.get("bits", null);
+        String group = args.get("group", null);
+        String nonFinite = args.get("non-finite", "refuse");
+        if (!nonFinite.equals("refuse") && !nonFinite.equals("clamp")) {
+            throw new UsageException("--non-finite must be refuse or clamp, got '" + nonFinite + "'");
         }
-        QuantFormat ggml = outType == ModelFile.GGUF ? GgmlRtn.formatFor(method, bits, group) : null;
-        if (outFile.toAbsolutePath().normalize().equals(model.toAbsolutePath().normalize())) {
-            throw new UsageException("--out must not be the --model file");
+        String scales = args.get("scales", "f16");
+        if (!scales.equals("f16") && !scales.equals("f32")) {
+            throw new UsageException("--scales must be f16 or f32, got '" + scales + "'");
         }
-        Path parent = outFile.toAbsolutePath().getParent();
-        if (parent != null && !Files.isDirectory(parent)) {
-            throw new IllegalArgumentException("the folder of --out does not exist: " + parent);
-        }
-        QuantSpec spec = new QuantSpec(bits, group, ScaleType.F16);
-        try (Arena arena = Arena.ofShared(); ExecutorService pool = Options.pool(args)) {
-            Weights w = Weights.read(model, Options.layers(args.get("layers", null)), arena);
-            if (w.matrices().isEmpty()) {
-                throw new IllegalArgumentException(model + " has no weight matrix to quantize"
-                        + (args.get("layers", null) != null ? " that matches --layers" : ""));
-            }
-            Map<String, QuantizedTensor> quantized = new LinkedHashMap<>();
-            Map<String, String> metadata = new LinkedHashMap<>();
-            Runs.Sink keep = (m, r) -> {
-                quantized.put(m.name(), r.tensor());
-                if (r.exponents() != null && !r.exponentsInTensor()) {
-                    metadata.put(EXPONENTS_KEY + m.name(), exponents(r));
-                }
-            };
-            // The tensors kept as they are must fit GGUF too: found out before the work, not after it.
-            List<GgufTensor> keptInGguf = ggml != null ? keptInGguf(w) : null;
-            Runs.Run run = ggml != null
-                    ? runGgml(ggml, spec, w, pool, arena, keep, err)
-                    : Runs.run(method, spec, w, pool, arena, keep, err);
-            if (ggml != null) {
-                writeGguf(outFile, w, keptInGguf, quantized, method, bits);
-            } else {
-                w.metadata().forEach(metadata::putIfAbsent);
-                metadata.put("quantized_by", "lowbit quantize --method " + method + " --bits " + bits + " --group "
-                        + Options.groupName(group));
-                metadata.put("source", w.source().getFileName().toString());
-                if (w.type() == ModelFile.ONNX) {
-                    metadata.put("layout", "quantized tensors are [out, in]: the ONNX MatMul weights transposed");
-                }
-                Map<String, DenseTensor> dense = new LinkedHashMap<>(w.others());
-                Map<String, QuantizedTensor> all = new LinkedHashMap<>(w.quantized());
-                for (Map.Entry<String, QuantizedTensor> e : quantized.entrySet()) {
-                    if (all.put(e.getKey(), e.getValue()) != null) {
-                        throw new IllegalArgumentException("tensor '" + e.getKey() + "' appears twice in " + model);
-                    }
-                }
-                Safetensors.write(outFile, dense, all, metadata);
-            }
-            long fp32 = 4 * w.parameters();
-            out.println(Units.f("%s: %d matrices, %s parameters quantized with %s, %d bits, group %s (%s)", outFile,
-                    run.layers().size(), Units.count(w.parameters()), method, bits, Options.groupName(group),
-                    run.layers().get(0).format()));
-            out.println(Units.f("relative error %.4e (worst layer %.4e, %s), SQNR %.2f dB, outliers %.3f%%",
-                    run.relativeError(), run.worst().relativeError(), run.worst().name(), run.sqnrDb(),
-                    100 * run.outlierFraction()));
-            out.println(Units.f("matrices: %d bytes (%.3f bits/weight) from %d bytes of fp32; file %d bytes; %.1f s",
-                    run.bytes(), 8.0 * run.bytes() / w.parameters(), fp32, Files.size(outFile), run.seconds()));
-        }
-        return 0;
+        QuantizeJob.Settings s = new QuantizeJob.Settings(args.required("model"), Path.of(args.required("out")),
+                args.get("method", "rtn"), bits == null ? null : Options.bits(bits),
+                group == null ? null : Options.group(group), Options.layers(args.get("layers", null)),
+                args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1, 1024),
+                args.flag("force"), args.flag("verbose"), nonFinite.equals("clamp"),
+                scales.equals("f32") ? ScaleType.F32 : ScaleType.F16);
+        return QuantizeJob.run(s, out, err);
     }
 
     /** The exponents as decimal floats that parse back to the same values, comma-separated. */
@@ -155,44 +112,5 @@ final class QuantizeCommand implements Command {
             a[i] = Float.parseFloat(p[i]);
         }
         return a;
-    }
-
-    private static Runs.Run runGgml(QuantFormat f, QuantSpec spec, Weights w, ExecutorService pool, Arena arena,
-                                    Runs.Sink keep, PrintStream err) throws java.io.IOException {
-        GgmlRtn q = new GgmlRtn(f, pool);
-        QuantOps.get(); // the kernels log their choice now, not in the middle of the progress bar
-        Progress p = new Progress(err, Units.f("%-9s %d-bit", f.name(), spec.bits()), w.parameters());
-        List<Runs.Layer> layers = new ArrayList<>();
-        for (Weights.Matrix m : w.matrices()) {
-            long t0 = System.nanoTime();
-            QuantResult r = q.quantize(m.values(), m.rows(), m.cols(), arena);
-            layers.add(new Runs.Layer(m.name(), m.rows(), m.cols(), r.squaredError(), r.energy(), 0,
-                    r.tensor().byteSize(), (System.nanoTime() - t0) / 1e9, null, f.name()));
-            keep.accept(m, r);
-            p.add(m.elements());
-        }
-        Runs.Run run = new Runs.Run(f.name(), spec, List.copyOf(layers), p.seconds());
-        p.finish(null);
-        return run;
-    }
-
-    /** The model's other tensors as GGUF holds them; an {@link IllegalArgumentException} for one it cannot hold. */
-    private static List<GgufTensor> keptInGguf(Weights w) {
-        List<GgufTensor> tensors = new ArrayList<>();
-        for (DenseTensor d : w.others().values()) {
-            tensors.add(GgufTensor.of(d));
-        }
-        w.quantized().forEach((k, v) -> tensors.add(GgufTensor.of(k, v)));
-        return tensors;
-    }
-
-    private static void writeGguf(Path out, Weights w, List<GgufTensor> kept, Map<String, QuantizedTensor> quantized,
-                                  String method, int bits) throws java.io.IOException {
-        List<GgufTensor> tensors = new ArrayList<>(kept);
-        quantized.forEach((k, v) -> tensors.add(GgufTensor.of(k, v)));
-        Map<String, GgufValue> meta = new LinkedHashMap<>(w.gguf());
-        meta.put("general.quantized_by", GgufValue.string("lowbit quantize --method " + method + " --bits " + bits));
-        meta.put("general.source.file", GgufValue.string(w.source().getFileName().toString()));
-        GgufFile.write(out, meta, tensors);
     }
 }

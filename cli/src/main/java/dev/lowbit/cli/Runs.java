@@ -121,14 +121,27 @@ final class Runs {
      */
     static Run run(String method, QuantSpec spec, Weights w, Executor executor, Arena arena, Sink sink,
                    PrintStream err) throws java.io.IOException {
-        Quantizer q = quantizer(method, spec, executor);
+        return run(method, quantizer(method, spec, executor), spec, w, arena, sink, err);
+    }
+
+    /**
+     * {@link #run(String, QuantSpec, Weights, Executor, Arena, Sink, PrintStream)} with the quantizer given;
+     * {@code method} labels the run. A matrix the quantizer refuses is named in the message.
+     */
+    static Run run(String method, Quantizer q, QuantSpec spec, Weights w, Arena arena, Sink sink,
+                   PrintStream err) throws java.io.IOException {
         QuantOps.get(); // the kernels log their choice now, not in the middle of the progress bar
         Progress p = new Progress(err, Units.f("%-9s %d-bit", method, spec.bits()), w.parameters());
         List<Layer> layers = new ArrayList<>();
         for (Weights.Matrix m : w.matrices()) {
             long t0 = System.nanoTime();
             try (Arena own = arena == null ? Arena.ofShared() : null) {
-                QuantResult r = q.quantize(m.values(), m.rows(), m.cols(), arena == null ? own : arena);
+                QuantResult r;
+                try {
+                    r = q.quantize(m.values(), m.rows(), m.cols(), arena == null ? own : arena);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("tensor '" + m.name() + "': " + e.getMessage(), e);
+                }
                 double s = (System.nanoTime() - t0) / 1e9;
                 long bytes = r.tensor().byteSize() + (r.exponents() != null && !r.exponentsInTensor() ? 4L * r.exponents().length : 0);
                 layers.add(new Layer(m.name(), m.rows(), m.cols(), r.squaredError(), r.energy(), r.outliers(), bytes, s,

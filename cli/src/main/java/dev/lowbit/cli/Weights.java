@@ -38,9 +38,30 @@ import java.util.regex.Pattern;
  * @param quantized tensors that the file already holds quantized (safetensors and GGUF), kept as they are
  * @param metadata  a safetensors file's metadata (lowbit's own keys left out); else empty
  * @param gguf      a GGUF file's metadata; else empty
+ * @param kept      why each tensor of {@code others} and {@code quantized} is kept as it is, by name
  */
 record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, DenseTensor> others,
-               Map<String, QuantizedTensor> quantized, Map<String, String> metadata, Map<String, GgufValue> gguf) {
+               Map<String, QuantizedTensor> quantized, Map<String, String> metadata, Map<String, GgufValue> gguf,
+               Map<String, Kept> kept) {
+
+    /** Why a tensor is written as the file holds it, in the order {@code quantize}'s summary lists them. */
+    enum Kept {
+        NOT_FLOAT("not float"),
+        ALREADY_QUANTIZED("already quantized"),
+        NOT_2D("not 2-D"),
+        NOT_LINEAR("not a MatMul/Gemm weight"),
+        NOT_SELECTED("not selected by --layers"),
+        PARTIAL_BLOCK("row not a multiple of the group");
+
+        final String reason;
+
+        Kept(String reason) {
+            this.reason = reason;
+        }
+    }
+
+    /** The longest tensor name a {@code --layers} pattern is matched against (longer names are refused). */
+    static final int MAX_NAME_CHARS = 4096;
 
     /**
      * A weight matrix.
@@ -74,61 +95,109 @@ record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, D
      */
     static Weights read(Path path, Pattern only, Arena arena) throws IOException {
         ModelFile type = ModelFile.require(path, "--model", ModelFile.values());
-        if (!Files.isRegularFile(path)) {
-            throw new java.nio.file.NoSuchFileException(path.toString());
-        }
+        requireRegularFile(path, "--model");
         return switch (type) {
             case ONNX -> ofOnnx(OnnxReader.read(path), only);
             case SAFETENSORS -> {
                 Safetensors.Contents c = Safetensors.read(path, arena);
+                if (!c.unsupported().isEmpty()) {
+                    Map.Entry<String, String> e = c.unsupported().entrySet().iterator().next();
+                    throw new IllegalArgumentException(path + ": tensor '" + e.getKey() + "' has dtype " + e.getValue()
+                            + ", which lowbit cannot copy through; nothing was written");
+                }
                 List<Matrix> ms = new ArrayList<>();
                 Map<String, DenseTensor> others = new LinkedHashMap<>();
+                Map<String, Kept> kept = new LinkedHashMap<>();
                 for (DenseTensor d : c.dense().values()) {
-                    if (d.rank() == 2 && selected(only, d.name())) {
-                        ms.add(matrix(d, false));
-                    } else {
-                        others.put(d.name(), d);
-                    }
+                    classify(d, only, ms, others, kept);
                 }
-                yield new Weights(path, type, ms, others, c.quantized(), c.metadata(), Map.of());
+                c.quantized().keySet().forEach(k -> kept.put(k, Kept.ALREADY_QUANTIZED));
+                yield new Weights(path, type, ms, others, c.quantized(), c.metadata(), Map.of(), kept);
             }
             case GGUF -> {
                 GgufFile.Contents c = GgufFile.read(path, arena);
                 List<Matrix> ms = new ArrayList<>();
                 Map<String, DenseTensor> others = new LinkedHashMap<>();
                 Map<String, QuantizedTensor> quantized = new LinkedHashMap<>();
+                Map<String, Kept> kept = new LinkedHashMap<>();
                 for (GgufTensor g : c.tensors().values()) {
                     if (g.type().format() != null) {
                         quantized.put(g.name(), g.toQuantized());
+                        kept.put(g.name(), Kept.ALREADY_QUANTIZED);
                         continue;
                     }
-                    DenseTensor d = g.toDense();
-                    if (d.rank() == 2 && selected(only, d.name())) {
-                        ms.add(matrix(d, false));
-                    } else {
-                        others.put(d.name(), d);
-                    }
+                    classify(g.toDense(), only, ms, others, kept);
                 }
-                yield new Weights(path, type, ms, others, quantized, Map.of(), c.metadata());
+                yield new Weights(path, type, ms, others, quantized, Map.of(), c.metadata(), kept);
             }
         };
+    }
+
+    /** A file that exists and is a regular file (a folder, FIFO or device is named as what it is). */
+    static void requireRegularFile(Path path, String option) throws IOException {
+        if (!Files.exists(path)) {
+            throw new java.nio.file.NoSuchFileException(path.toString());
+        }
+        if (Files.isDirectory(path)) {
+            throw new IllegalArgumentException(option + " " + path + " is a folder, not a model file");
+        }
+        if (!Files.isRegularFile(path)) {
+            throw new IllegalArgumentException(option + " " + path + " is not a regular file (a FIFO, socket or device)");
+        }
     }
 
     private static Weights ofOnnx(OnnxModel m, Pattern only) {
         Map<String, DenseTensor> linear = m.linearWeights();
         List<Matrix> ms = new ArrayList<>();
         Map<String, DenseTensor> others = new LinkedHashMap<>();
+        Map<String, Kept> kept = new LinkedHashMap<>();
         for (DenseTensor d : m.initializers().values()) {
-            if (linear.containsKey(d.name()) && selected(only, d.name())) {
+            Kept why = !quantizable(d) ? Kept.NOT_FLOAT
+                    : d.rank() != 2 ? Kept.NOT_2D
+                    : !linear.containsKey(d.name()) ? Kept.NOT_LINEAR
+                    : !selected(only, d.name()) ? Kept.NOT_SELECTED : null;
+            if (why == null) {
                 ms.add(matrix(d, true));
             } else {
                 others.put(d.name(), d);
+                kept.put(d.name(), why);
             }
         }
-        return new Weights(m.source(), ModelFile.ONNX, ms, others, Map.of(), Map.of(), Map.of());
+        return new Weights(m.source(), ModelFile.ONNX, ms, others, Map.of(), Map.of(), Map.of(), kept);
     }
 
-    private static boolean selected(Pattern only, String name) {
+    /** A dense tensor of a safetensors or GGUF file: a matrix to quantize, or kept with its reason. */
+    private static void classify(DenseTensor d, Pattern only, List<Matrix> ms, Map<String, DenseTensor> others,
+                                 Map<String, Kept> kept) {
+        Kept why = !quantizable(d) ? Kept.NOT_FLOAT
+                : d.rank() != 2 ? Kept.NOT_2D
+                : !selected(only, d.name()) ? Kept.NOT_SELECTED : null;
+        if (why == null) {
+            ms.add(matrix(d, false));
+        } else {
+            others.put(d.name(), d);
+            kept.put(d.name(), why);
+        }
+    }
+
+    /** Whether lowbit quantizes tensors of this element type: the float types F32, F16 and BF16. */
+    static boolean quantizable(DenseTensor d) {
+        return switch (d.dtype().name()) {
+            case "F32", "F16", "BF16" -> true;
+            default -> false;
+        };
+    }
+
+    /**
+     * Whether {@code only} (a {@code --layers} pattern, or null for all) finds {@code name}. A name longer
+     * than {@link #MAX_NAME_CHARS} is refused before any pattern sees it: a backtracking pattern on a
+     * long name could run for minutes.
+     */
+    static boolean selected(Pattern only, String name) {
+        if (name.length() > MAX_NAME_CHARS) {
+            throw new IllegalArgumentException("tensor name '" + name.substring(0, 40) + "...' has " + name.length()
+                    + " characters; lowbit takes at most " + MAX_NAME_CHARS);
+        }
         return only == null || only.matcher(name).find();
     }
 
