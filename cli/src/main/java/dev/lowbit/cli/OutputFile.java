@@ -123,7 +123,10 @@ record OutputFile(Path asked, Path target) {
         try {
             probe = Files.createTempFile(folder, ".lowbit-probe-", ".tmp");
         } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException("the folder of --out does not exist: " + folder);
+            if (!Files.isDirectory(folder)) {
+                throw new IllegalArgumentException("the folder of --out does not exist: " + folder);
+            }
+            throw new IllegalArgumentException("cannot write " + out + ": its folder " + folder + " does not take new files");
         } catch (IOException e) {
             String why = e instanceof java.nio.file.AccessDeniedException ? "permission denied"
                     : e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason()

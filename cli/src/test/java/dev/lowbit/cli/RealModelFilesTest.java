@@ -51,7 +51,7 @@ class RealModelFilesTest {
      * the same file.
      */
     @ParameterizedTest
-    @CsvSource({"rtn, 4, Q4_1", "rtn-sym, 4, Q4_0", "rtn, 8, Q8_0"})
+    @CsvSource({"q4_1, 4, Q4_1", "q4_0, 4, Q4_0", "q8_0, 8, Q8_0"})
     void ggufReadsBackBitIdentical(String method, int bits, GgmlType type) throws Exception {
         Path out = dir.resolve(method + bits + ".gguf");
         CommandsTest.Ran r = CommandsTest.lowbit("quantize", "--model", onnx.toString(), "--method", method,
