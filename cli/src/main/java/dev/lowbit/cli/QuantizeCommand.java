@@ -5,12 +5,14 @@ import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.NonFinitePolicy;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.models.DenseTensor;
 import dev.lowbit.models.GgufFile;
 import dev.lowbit.models.GgufTensor;
 import dev.lowbit.models.GgufValue;
 import dev.lowbit.models.Safetensors;
+import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -20,61 +22,83 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ExecutorService;
 
 /**
  * {@code lowbit quantize}: one method at one width over a model's weight matrices, written to a
  * safetensors file (any method) or a GGUF file (ggml's RTN blocks).
  */
-final class QuantizeCommand implements Command {
+@picocli.CommandLine.Command(name = "quantize",
+        description = {"quantize a model's weight matrices with one method and write .safetensors or .gguf",
+                "",
+                "Quantizes the weight matrices of a model and writes them with the model's other tensors.",
+                ""},
+        footer = {"",
+                "A .gguf file holds Q4_1 (--method rtn --bits 4), Q4_0 (rtn-sym --bits 4) or Q8_0 (--bits 8), groups of "
+                        + "32. NUPES at widths other than 4 stores codes and scales; its exponent goes to the "
+                        + "safetensors metadata as \"" + QuantizeCommand.EXPONENTS_KEY + "<tensor>\". The relative "
+                        + "error, SQNR and size of the result are printed."})
+final class QuantizeCommand extends Command {
     /** safetensors metadata key of a NUPES tensor's exponents when its format cannot hold them. */
     static final String EXPONENTS_KEY = "nupes.exponents.";
 
-    @Override
-    public String name() {
-        return "quantize";
-    }
+    @Option(names = "--model", paramLabel = "FILE", required = true,
+            description = {".onnx (the MatMul/Gemm weights, transposed to [out, in] rows), .safetensors or .gguf "
+                    + "(every 2-D float tensor, as [rows, cols])"})
+    String modelOption;
+
+    @Option(names = "--out", paramLabel = "FILE", required = true,
+            description = ".safetensors (lowbit's planes, any method) or .gguf (ggml blocks: RTN only)")
+    String outOption;
+
+    @Option(names = "--method", paramLabel = "M", completionCandidates = Options.Methods.class,
+            description = "${COMPLETION-CANDIDATES} (default rtn; rtn-sym is symmetric RTN)")
+    String methodOption = "rtn";
+
+    @Option(names = "--bits", paramLabel = "B", completionCandidates = Options.Bits.class,
+            description = "2, 3, 4 or 8 (default 4; nf4 is 4 only)")
+    String bitsOption = "4";
+
+    @Option(names = "--group", paramLabel = "G", completionCandidates = Options.Groups.class,
+            description = "group size: " + Options.GROUP_HELP + " (default 64; 32 for .gguf)")
+    String groupOption;
+
+    @Option(names = "--layers", paramLabel = "REGEX", description = Options.LAYERS_HELP)
+    String layers;
+
+    @Option(names = "--threads", paramLabel = "N", description = Options.THREADS_HELP)
+    String threads;
+
+    /** {@code --force}: replace an existing --out file. */
+    @Option(names = "--force", description = "replace --out when it exists")
+    boolean force;
+
+    /** {@code --verbose}: list every tensor. */
+    @Option(names = "--verbose", description = "list every tensor")
+    boolean verbose;
+
+    /** {@code --non-finite}: what to do with NaN and infinities in the weights. */
+    @Option(names = "--non-finite", paramLabel = "P", converter = Options.NonFinite.class,
+            completionCandidates = Options.NonFinite.class,
+            description = "refuse (default: stop at the first NaN or infinity, naming its tensor and index) or clamp "
+                    + "(NaN to 0, an infinity to its row's largest finite magnitude)")
+    NonFinitePolicy nonFinite = NonFinitePolicy.REJECT;
+
+    /** {@code --scales}: the type of the quantization scales (and zero points). */
+    @Option(names = "--scales", paramLabel = "T", converter = Options.Scales.class,
+            completionCandidates = Options.Scales.class,
+            description = "f16 (default) or f32: the type of the scales of lowbit's formats")
+    ScaleType scales = ScaleType.F16;
 
     @Override
-    public String summary() {
-        return "quantize a model's weight matrices with one method and write .safetensors or .gguf";
-    }
-
-    private static void help(PrintStream out) {
-        out.println("Usage: lowbit quantize --model FILE --out FILE [--method M] [--bits B] [--group G] [OPTIONS]");
-        out.println();
-        out.println("Quantizes the weight matrices of a model and writes them with the model's other tensors.");
-        out.println("  --model FILE     .onnx (the MatMul/Gemm weights, transposed to [out, in] rows),");
-        out.println("                   .safetensors or .gguf (every 2-D float tensor, as [rows, cols])");
-        out.println("  --out FILE       .safetensors (lowbit's planes, any method) or .gguf (ggml blocks: RTN only)");
-        out.println("  --method M       " + String.join(", ", Runs.METHODS) + " (default rtn; rtn-sym is symmetric RTN)");
-        out.println("  --bits B         2, 3, 4 or 8 (default 4; nf4 is 4 only)");
-        out.println("  --group G        group size: " + Options.GROUP_HELP + " (default 64; 32 for .gguf)");
-        out.println(Options.LAYERS_HELP);
-        out.println(Options.THREADS_HELP);
-        out.println();
-        out.println("A .gguf file holds Q4_1 (--method rtn --bits 4), Q4_0 (rtn-sym --bits 4) or Q8_0 (--bits 8),");
-        out.println("groups of 32. NUPES at widths other than 4 stores codes and scales; its exponent goes to the");
-        out.println("safetensors metadata as \"" + EXPONENTS_KEY + "<tensor>\". The relative error, SQNR and size");
-        out.println("of the result are printed.");
-    }
-
-    @Override
-    public int run(List<String> argList, PrintStream out, PrintStream err) throws Exception {
-        Args args = new Args(name(), argList, Set.of("model", "out", "method", "bits", "group", "layers", "threads"), Set.of());
-        if (args.help()) {
-            help(out);
-            return 0;
-        }
-        args.positional(0, 0, "");
-        Path model = Path.of(args.required("model"));
-        Path outFile = Path.of(args.required("out"));
+    int run(PrintStream out, PrintStream err) throws Exception {
+        Path model = Path.of(modelOption);
+        Path outFile = Path.of(outOption);
         ModelFile outType = ModelFile.require(outFile, "--out", ModelFile.SAFETENSORS, ModelFile.GGUF);
         ModelFile.require(model, "--model", ModelFile.values());
-        String method = Options.method(args.get("method", "rtn"));
-        int bits = Options.bits(args.get("bits", "4"));
-        int group = Options.group(args.get("group", outType == ModelFile.GGUF ? "32" : "64"));
+        String method = Options.method(methodOption);
+        int bits = Options.bits(bitsOption);
+        int group = Options.group(groupOption != null ? groupOption : outType == ModelFile.GGUF ? "32" : "64");
         if (!Runs.supports(method, bits)) {
             throw new UsageException("nf4 is a 4-bit codebook: use --bits 4");
         }
@@ -87,11 +111,11 @@ final class QuantizeCommand implements Command {
             throw new IllegalArgumentException("the folder of --out does not exist: " + parent);
         }
         QuantSpec spec = new QuantSpec(bits, group, ScaleType.F16);
-        try (Arena arena = Arena.ofShared(); ExecutorService pool = Options.pool(args)) {
-            Weights w = Weights.read(model, Options.layers(args.get("layers", null)), arena);
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Options.pool(threads)) {
+            Weights w = Weights.read(model, Options.layers(layers), arena);
             if (w.matrices().isEmpty()) {
                 throw new IllegalArgumentException(model + " has no weight matrix to quantize"
-                        + (args.get("layers", null) != null ? " that matches --layers" : ""));
+                        + (layers != null ? " that matches --layers" : ""));
             }
             Map<String, QuantizedTensor> quantized = new LinkedHashMap<>();
             Map<String, String> metadata = new LinkedHashMap<>();
