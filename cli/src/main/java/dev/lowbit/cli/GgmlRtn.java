@@ -25,24 +25,6 @@ final class GgmlRtn implements Quantizer {
         this.ops = QuantOps.get().withExecutor(executor);
     }
 
-    /**
-     * The ggml format for {@code method} at {@code bits} and {@code group}, or a {@link UsageException}
-     * saying what GGUF can hold.
-     */
-    static QuantFormat formatFor(String method, int bits, int group) {
-        boolean rtn = method.equals("rtn") || method.equals("rtn-sym");
-        if (!rtn || (bits != 4 && bits != 8) || group != QuantFormat.GGML_BLOCK) {
-            throw new UsageException("a .gguf file holds ggml's Q8_0, Q4_0 and Q4_1 blocks, which are round-to-nearest "
-                    + "in groups of 32: use --method rtn (Q4_1, Q8_0) or rtn-sym (Q4_0, Q8_0) with --bits 4 or 8 and "
-                    + "--group 32, or write a .safetensors file (got --method " + method + " --bits " + bits + " --group "
-                    + Options.groupName(group) + ")");
-        }
-        if (bits == 8) {
-            return QuantFormat.Q8_0;
-        }
-        return method.equals("rtn") ? QuantFormat.Q4_1 : QuantFormat.Q4_0;
-    }
-
     @Override
     public String name() {
         return format.name();

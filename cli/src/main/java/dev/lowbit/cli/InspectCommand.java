@@ -8,6 +8,7 @@ import dev.lowbit.models.GgufValue;
 import dev.lowbit.models.OnnxModel;
 import dev.lowbit.models.OnnxReader;
 import dev.lowbit.models.Safetensors;
+import picocli.CommandLine.Parameters;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -15,38 +16,23 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /** {@code lowbit inspect FILE}: every tensor of a model file with its type, shape and size, and the totals. */
-final class InspectCommand implements Command {
+@picocli.CommandLine.Command(name = "inspect",
+        description = {"list the tensors of an .onnx, .safetensors or .gguf file: formats, shapes, sizes",
+                "",
+                "Lists every tensor of FILE (.onnx, .safetensors or .gguf) with its type or lowbit format, its "
+                        + "shape, its size in bytes and bits per weight, then the totals and the file's metadata. "
+                        + "Quantized tensors that lowbit wrote show their format (e.g. int4_asym_g64_f16, "
+                        + "cb4_g64_f16, q4_0) and their sparse outliers.",
+                ""})
+final class InspectCommand extends Command {
+    @Parameters(paramLabel = "FILE", arity = "1", description = "the model file")
+    String fileName;
 
     @Override
-    public String name() {
-        return "inspect";
-    }
-
-    @Override
-    public String summary() {
-        return "list the tensors of an .onnx, .safetensors or .gguf file: formats, shapes, sizes";
-    }
-
-    private static void help(PrintStream out) {
-        out.println("Usage: lowbit inspect FILE");
-        out.println();
-        out.println("Lists every tensor of FILE (.onnx, .safetensors or .gguf) with its type or lowbit format,");
-        out.println("its shape, its size in bytes and bits per weight, then the totals and the file's metadata.");
-        out.println("Quantized tensors that lowbit wrote show their format (e.g. int4_asym_g64_f16, cb4_g64_f16,");
-        out.println("q4_0) and their sparse outliers.");
-    }
-
-    @Override
-    public int run(List<String> argList, PrintStream out, PrintStream err) throws Exception {
-        Args args = new Args(name(), argList, Set.of(), Set.of());
-        if (args.help()) {
-            help(out);
-            return 0;
-        }
-        Path file = Path.of(args.positional(1, 1, "a FILE to inspect").get(0));
+    int run(PrintStream out, PrintStream err) throws Exception {
+        Path file = Path.of(fileName);
         ModelFile type = ModelFile.require(file, "FILE", ModelFile.values());
         if (!Files.isRegularFile(file)) {
             throw new java.nio.file.NoSuchFileException(file.toString());

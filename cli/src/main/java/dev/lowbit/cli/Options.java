@@ -1,6 +1,9 @@
 package dev.lowbit.cli;
 
 import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.NonFinitePolicy;
+import picocli.CommandLine;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -83,13 +86,95 @@ final class Options {
         }
     }
 
-    /** A pool of {@code --threads} workers (default: one per core); the caller closes it. */
-    static ExecutorService pool(Args args) {
-        int n = args.intValue("threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
+    /** {@code v} as an int within [min, max], or {@code fallback} when it is null (the option is not given). */
+    static int intValue(String name, String v, int fallback, int min, int max) {
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            int i = Integer.parseInt(v);
+            if (i >= min && i <= max) {
+                return i;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new UsageException("--" + name + " must be a whole number from " + min + " to " + max + ", got '" + v + "'");
+    }
+
+    /** A pool of {@code --threads} workers (null: one per core); the caller closes it. */
+    static ExecutorService pool(String threads) {
+        int n = intValue("threads", threads, Runtime.getRuntime().availableProcessors(), 1, 1024);
         return new ForkJoinPool(n);
     }
 
-    static final String THREADS_HELP = "  --threads N      worker threads (default: one per core, here "
-            + Runtime.getRuntime().availableProcessors() + ")";
-    static final String LAYERS_HELP = "  --layers REGEX   quantize only the matrices whose name matches REGEX (the others are kept as they are)";
+    static final String THREADS_HELP = "worker threads (default: one per core)";
+    static final String LAYERS_HELP = "quantize only the matrices whose name matches REGEX (the others are kept as they are)";
+
+    /** The methods, for the help ({@code ${COMPLETION-CANDIDATES}}) and shell completion. */
+    static final class Methods implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return Runs.METHODS.iterator();
+        }
+    }
+
+    /** The methods {@code quantize} takes (lowbit's and ggml's rules), for its help and shell completion. */
+    static final class QuantizeMethods implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return dev.lowbit.cli.Methods.ALL.iterator();
+        }
+    }
+
+    /** The bit widths, for the help and shell completion. */
+    static final class Bits implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return List.of("2", "3", "4", "8").iterator();
+        }
+    }
+
+    /** The group sizes, for the help and shell completion. */
+    static final class Groups implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return List.of("32", "64", "128", "row").iterator();
+        }
+    }
+
+    /** {@code --non-finite refuse|clamp}. */
+    static final class NonFinite implements CommandLine.ITypeConverter<NonFinitePolicy>, Iterable<String> {
+        @Override
+        public NonFinitePolicy convert(String v) {
+            return switch (v) {
+                case "refuse" -> NonFinitePolicy.REJECT;
+                case "clamp" -> NonFinitePolicy.CLAMP;
+                default -> throw new CommandLine.TypeConversionException(
+                        "--non-finite must be refuse or clamp, got '" + v + "'");
+            };
+        }
+
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return List.of("refuse", "clamp").iterator();
+        }
+    }
+
+    /** {@code --scales f16|f32}. */
+    static final class Scales implements CommandLine.ITypeConverter<ScaleType>, Iterable<String> {
+        @Override
+        public ScaleType convert(String v) {
+            return switch (v) {
+                case "f16" -> ScaleType.F16;
+                case "f32" -> ScaleType.F32;
+                default -> throw new CommandLine.TypeConversionException("--scales must be f16 or f32, got '" + v + "'");
+            };
+        }
+
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return List.of("f16", "f32").iterator();
+        }
+    }
 }

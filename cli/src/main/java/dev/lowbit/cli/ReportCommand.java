@@ -2,69 +2,71 @@ package dev.lowbit.cli;
 
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.ScaleType;
+import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.ExecutorService;
 
 /**
  * {@code lowbit report}: several methods at several widths over one model, per layer and in total, as
  * text and as a self-contained HTML page with charts.
  */
-final class ReportCommand implements Command {
+@picocli.CommandLine.Command(name = "report",
+        description = {"compare methods and bit-widths on a model, per layer and in total (text and HTML)",
+                "",
+                "Quantizes every weight matrix of a model with each method at each width (nothing is written but "
+                        + "the report) and prints, per layer and in total: the relative error ||W-Ŵ||²/||W||², the "
+                        + "worst layer, the SQNR, the outlier fraction, the bytes and the time.",
+                ""})
+final class ReportCommand extends Command {
     static final String DEFAULT_HTML = "lowbit-report.html";
 
-    @Override
-    public String name() {
-        return "report";
-    }
+    @Option(names = "--model", paramLabel = "FILE",
+            description = ".onnx, .safetensors or .gguf (default: the built-in all-MiniLM-L6-v2)")
+    String model;
+
+    @Option(names = "--methods", paramLabel = "LIST", completionCandidates = Options.Methods.class,
+            description = "comma-separated, from ${COMPLETION-CANDIDATES} (default all; nf4 runs at 4 bits only)")
+    String methods;
+
+    @Option(names = "--bits", paramLabel = "LIST", description = "comma-separated, from 2,3,4,8 (default 4,3)")
+    String bits = "4,3";
+
+    @Option(names = "--group", paramLabel = "G", completionCandidates = Options.Groups.class,
+            description = "group size for every method: " + Options.GROUP_HELP + " (default 64)")
+    String group = "64";
+
+    @Option(names = "--html", paramLabel = "FILE", description = "the HTML page (default " + DEFAULT_HTML + ")")
+    String html = DEFAULT_HTML;
+
+    @Option(names = "--no-layers", description = "print the totals only (the HTML page has the layers anyway)")
+    boolean noLayers;
+
+    @Option(names = "--layers", paramLabel = "REGEX", description = Options.LAYERS_HELP)
+    String layers;
+
+    @Option(names = "--threads", paramLabel = "N", description = Options.THREADS_HELP)
+    String threads;
 
     @Override
-    public String summary() {
-        return "compare methods and bit-widths on a model, per layer and in total (text and HTML)";
-    }
-
-    private static void help(PrintStream out) {
-        out.println("Usage: lowbit report [--model FILE] [--methods M,...] [--bits B,...] [--group G] [OPTIONS]");
-        out.println();
-        out.println("Quantizes every weight matrix of a model with each method at each width (nothing is written");
-        out.println("but the report) and prints, per layer and in total: the relative error ||W-Ŵ||²/||W||²,");
-        out.println("the worst layer, the SQNR, the outlier fraction, the bytes and the time.");
-        out.println("  --model FILE     .onnx, .safetensors or .gguf (default: the built-in all-MiniLM-L6-v2)");
-        out.println("  --methods LIST   from " + String.join(",", Runs.METHODS) + " (default all; nf4 runs at 4 bits only)");
-        out.println("  --bits LIST      from 2,3,4,8 (default 4,3)");
-        out.println("  --group G        group size for every method: " + Options.GROUP_HELP + " (default 64)");
-        out.println("  --html FILE      the HTML page (default " + DEFAULT_HTML + ")");
-        out.println("  --no-layers      print the totals only (the HTML page has the layers anyway)");
-        out.println(Options.LAYERS_HELP);
-        out.println(Options.THREADS_HELP);
-    }
-
-    @Override
-    public int run(List<String> argList, PrintStream out, PrintStream err) throws Exception {
-        Args args = new Args(name(), argList, Set.of("model", "methods", "bits", "group", "html", "layers", "threads"),
-                Set.of("no-layers"));
-        if (args.help()) {
-            help(out);
-            return 0;
-        }
-        args.positional(0, 0, "");
-        Path html = Path.of(args.get("html", DEFAULT_HTML));
-        if (!html.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".html")) {
+    int run(PrintStream out, PrintStream err) throws Exception {
+        Path htmlFile = Path.of(html);
+        if (!htmlFile.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".html")) {
             throw new UsageException("--html must name a .html file, got '" + html + "'");
         }
-        return report(args, out, err, args.get("model", null), Options.methods(args.get("methods", String.join(",", Runs.METHODS))),
-                Options.bitsList(args.get("bits", "4,3")), html, !args.flag("no-layers"));
+        return report(out, err, model, Options.methods(methods == null ? String.join(",", Runs.METHODS) : methods),
+                Options.bitsList(bits), group, htmlFile, !noLayers, layers, threads);
     }
 
     /** Runs the comparison and prints it; shared with {@code lowbit demo}. */
-    static int report(Args args, PrintStream out, PrintStream err, String model, List<String> methods, List<Integer> bits,
-                      Path html, boolean layers) throws Exception {
-        int group = Options.group(args.get("group", "64"));
+    static int report(PrintStream out, PrintStream err, String model, List<String> methods, List<Integer> bits,
+                      String groupOption, Path html, boolean layers, String layersOption, String threads) throws Exception {
+        int group = Options.group(groupOption);
+        java.util.regex.Pattern only = Options.layers(layersOption);
         if (html != null) {
             Path parent = html.toAbsolutePath().getParent();
             if (parent != null && !java.nio.file.Files.isDirectory(parent)) {
@@ -72,8 +74,7 @@ final class ReportCommand implements Command {
             }
         }
         long start = System.nanoTime();
-        try (Arena arena = Arena.ofShared(); ExecutorService pool = Options.pool(args)) {
-            java.util.regex.Pattern only = Options.layers(args.get("layers", null));
+        try (Arena arena = Arena.ofShared(); ExecutorService pool = Options.pool(threads)) {
             Weights w = model == null ? Weights.miniLm(only) : Weights.read(Path.of(model), only, arena);
             if (w.matrices().isEmpty()) {
                 throw new IllegalArgumentException(w.source() + " has no weight matrix to quantize"

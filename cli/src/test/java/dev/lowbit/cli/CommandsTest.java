@@ -111,19 +111,32 @@ class CommandsTest {
                 List.of("demo", "now"));
     }
 
-    private static void oneClearMessage(Ran r, String what) {
+    static void oneClearMessage(Ran r, String what) {
         assertFalse(r.err().contains("Exception") || r.err().contains("\tat "), what + ": " + r.err());
         assertTrue(r.err().startsWith("lowbit"), what + ": " + r.err());
-        assertTrue(r.err().lines().count() <= 2, what + ": " + r.err());
+        assertEquals(1, r.err().lines().count(), what + ": " + r.err());
         assertEquals("", r.out(), what);
+    }
+
+    /**
+     * A usage error: status 2 and exactly one line on stderr, {@code lowbit COMMAND: MESSAGE (see 'lowbit COMMAND
+     * --help')}, whose message contains {@code says}.
+     */
+    static void usageError(Ran r, String command, String says, String what) {
+        assertEquals(2, r.status(), what + ": " + r.err());
+        oneClearMessage(r, what);
+        String line = r.err().strip();
+        String name = command.isEmpty() ? "lowbit" : "lowbit " + command;
+        assertTrue(line.startsWith(name + ": "), what + ": " + line);
+        assertTrue(line.endsWith(" (see '" + name + " --help')"), what + ": " + line);
+        assertTrue(line.contains(says), what + ": no '" + says + "' in " + line);
     }
 
     @ParameterizedTest
     @MethodSource("badCommandLines")
     void badArgumentsGiveStatusTwoAndOneMessage(List<String> args) {
         Ran r = lowbit(args.toArray(String[]::new));
-        assertEquals(2, r.status(), args + ": " + r.err());
-        oneClearMessage(r, args.toString());
+        usageError(r, args.get(0).equals("frobnicate") ? "" : args.get(0), "", args.toString());
     }
 
     @Test
