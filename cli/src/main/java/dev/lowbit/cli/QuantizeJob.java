@@ -74,12 +74,9 @@ final class QuantizeJob {
             Weights.requireRegularFile(model, "--model");
         }
         try (Arena arena = Arena.ofShared(); ExecutorService pool = new ForkJoinPool(s.threads())) {
-            long t0 = System.nanoTime();
+            Progress reading = new Progress(err, "reading " + (builtin ? "the built-in model" : model.toString()), 1);
             Weights w = builtin ? Weights.miniLm(s.layers()) : Weights.read(model, s.layers(), arena);
-            double readSeconds = (System.nanoTime() - t0) / 1e9;
-            if (readSeconds > 2) {
-                err.println(Units.f("read %s in %.1f s", w.source(), readSeconds));
-            }
+            reading.finish(null);
             Ledger ledger = new Ledger(w);
             List<Weights.Matrix> todo = new ArrayList<>();
             for (Weights.Matrix m : w.matrices()) {
@@ -119,11 +116,13 @@ final class QuantizeJob {
             String how = "lowbit quantize --method " + s.method() + " --bits " + choice.spec().bits() + " --group "
                     + Options.groupName(choice.spec().groupSize()) + (s.clamp() ? " --non-finite clamp" : "")
                     + (choice.spec().scaleType() == ScaleType.F32 ? " --scales f32" : "");
+            Progress writing = new Progress(err, "writing " + s.out(), 1);
             if (outType == ModelFile.GGUF) {
                 writeGguf(target.target(), w, keptInGguf, quantized, how, choice, err);
             } else {
                 writeSafetensors(target.target(), w, quantized, metadata, how);
             }
+            writing.finish(null);
             for (Runs.Layer l : run.layers()) {
                 ledger.quantized(l);
             }
