@@ -74,9 +74,9 @@ final class QuantizeJob {
             Weights.requireRegularFile(model, "--model");
         }
         try (Arena arena = Arena.ofShared(); ExecutorService pool = new ForkJoinPool(s.threads())) {
-            Progress reading = new Progress(err, "reading " + (builtin ? "the built-in model" : model.toString()), 1);
+            long t0 = System.nanoTime();
             Weights w = builtin ? Weights.miniLm(s.layers()) : Weights.read(model, s.layers(), arena);
-            reading.finish(null);
+            slowPhase(err, "reading " + w.source(), t0);
             Ledger ledger = new Ledger(w);
             List<Weights.Matrix> todo = new ArrayList<>();
             for (Weights.Matrix m : w.matrices()) {
@@ -116,13 +116,13 @@ final class QuantizeJob {
             String how = "lowbit quantize --method " + s.method() + " --bits " + choice.spec().bits() + " --group "
                     + Options.groupName(choice.spec().groupSize()) + (s.clamp() ? " --non-finite clamp" : "")
                     + (choice.spec().scaleType() == ScaleType.F32 ? " --scales f32" : "");
-            Progress writing = new Progress(err, "writing " + s.out(), 1);
+            long t1 = System.nanoTime();
             if (outType == ModelFile.GGUF) {
                 writeGguf(target.target(), w, keptInGguf, quantized, how, choice, err);
             } else {
                 writeSafetensors(target.target(), w, quantized, metadata, how);
             }
-            writing.finish(null);
+            slowPhase(err, "writing " + s.out(), t1);
             for (Runs.Layer l : run.layers()) {
                 ledger.quantized(l);
             }
@@ -145,6 +145,14 @@ final class QuantizeJob {
                     run.bytes(), 8.0 * run.bytes() / run.elements(), 4 * run.elements(), run.seconds()));
         }
         return 0;
+    }
+
+    /** One line for a phase that took over 2 seconds (quick ones stay quiet, so a refusal stays one line). */
+    private static void slowPhase(PrintStream err, String what, long startNanos) {
+        double s = (System.nanoTime() - startNanos) / 1e9;
+        if (s > 2) {
+            err.println(Units.f("%s: done in %.1f s", what, s));
+        }
     }
 
     /** A scale beyond fp16's range: the message with the option that stores wider scales. */
