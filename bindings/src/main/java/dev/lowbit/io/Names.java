@@ -51,17 +51,23 @@ public final class Names {
      * with {@code start}.
      */
     public static String tooLong(String what, long bytes, String start) {
-        return what + " of " + Long.toUnsignedString(bytes) + " bytes is longer than the " + MAX_BYTES + "-byte limit (it starts "
-                + start(start) + ")";
+        // A name past the limit is always longer than what is quoted of it.
+        return what + " of " + Long.toUnsignedString(bytes) + " bytes is longer than the " + MAX_BYTES + "-byte limit (it starts '"
+                + printable(head(start)) + "...')";
     }
 
     /** The first characters of {@code name}, quoted, control characters escaped, for a one-line message. */
     public static String start(String name) {
+        String head = head(name);
+        return "'" + printable(head) + (head.length() < name.length() ? "...'" : "'");
+    }
+
+    private static String head(String name) {
         int end = Math.min(name.length(), QUOTED);
         if (end > 0 && end < name.length() && Character.isHighSurrogate(name.charAt(end - 1))) {
             end--;
         }
-        return "'" + printable(name.substring(0, end)) + (end < name.length() ? "...'" : "'");
+        return name.substring(0, end);
     }
 
     /** {@code s} with control characters shown as {@code \\uXXXX}, so that a message stays one line. */

@@ -4,6 +4,7 @@ import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.WireFormat;
 import dev.lowbit.format.Layouts;
 import dev.lowbit.io.CorruptFileException;
+import dev.lowbit.io.Names;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -99,7 +100,13 @@ public final class OnnxReader {
         long len = in.readRawVarint64();
         int at = outer.start + in.getTotalBytesRead();
         long left = (long) outer.start + outer.length - at;
-        if (len < 0 || len > left) {
+        if (len > buf.length - at || len < 0) {
+            // Past the end of the file itself, not just of its message: most likely a file cut off.
+            throw bad("truncated: expected " + new java.math.BigInteger(Long.toUnsignedString(len)).add(
+                    java.math.BigInteger.valueOf(at)) + " bytes, file has " + buf.length + " (" + what + " claims "
+                    + Long.toUnsignedString(len) + " bytes at offset " + at + " but only " + left + " remain)");
+        }
+        if (len > left) {
             throw bad(what + " claims " + Long.toUnsignedString(len) + " bytes at offset " + at + " but only " + left
                     + " remain in its enclosing message");
         }
@@ -117,7 +124,7 @@ public final class OnnxReader {
         Span all = new Span(0, buf.length);
         CodedInputStream in = all.open(buf);
         Span graph = null;
-        for (int tag; (tag = in.readTag()) != 0; ) {
+        for (int tag; (tag = topLevelTag(in)) != 0; ) {
             if (WireFormat.getTagFieldNumber(tag) == 7) {
                 wire(tag, WireFormat.WIRETYPE_LENGTH_DELIMITED, "ModelProto.graph");
                 if (graph != null) {
@@ -132,6 +139,33 @@ public final class OnnxReader {
             throw bad("no graph: not an ONNX model");
         }
         return graph(graph);
+    }
+
+    /**
+     * The next tag of the ModelProto, or 0 at its end; a field cut off at the end of the file (its varint
+     * value, say: length-delimited fields are caught by {@link #span}) is reported as truncation.
+     */
+    private int topLevelTag(CodedInputStream in) throws IOException {
+        int at = in.getTotalBytesRead();
+        int tag = in.readTag();
+        if (tag == 0) {
+            return 0;
+        }
+        try {
+            if (WireFormat.getTagFieldNumber(tag) != 7) {
+                // Read the field here (as skipping it), so that a cut-off value is caught.
+                CodedInputStream probe = CodedInputStream.newInstance(buf, in.getTotalBytesRead(),
+                        buf.length - in.getTotalBytesRead());
+                probe.skipField(tag);
+            }
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            if (e.getMessage() != null && e.getMessage().contains("ended unexpectedly")) {
+                throw bad("truncated: expected more than " + buf.length + " bytes, file has " + buf.length
+                        + " (the field at offset " + at + " is cut off)");
+            }
+            throw e;
+        }
+        return tag;
     }
 
     /** An initializer of a type this reader does not convert. */
@@ -308,7 +342,13 @@ public final class OnnxReader {
         if ((dtype == DType.F32 ? ints.size : floats.size) != 0) {
             throw bad(where + " is " + typeName(dataType) + " but carries " + (dtype == DType.F32 ? "int32_data" : "float_data"));
         }
-        long want = n * dtype.bytes();
+        long want;
+        try {
+            want = Math.multiplyExact(n, dtype.bytes());
+        } catch (ArithmeticException e) {
+            throw bad(where + " has shape " + Arrays.toString(shape) + ", which overflows a 64-bit byte count of "
+                    + typeName(dataType));
+        }
         if (raw != null) {
             if (typedCount != 0) {
                 throw bad(where + " has both raw_data and " + typed);
@@ -346,7 +386,12 @@ public final class OnnxReader {
         return type >= 0 && type < TYPE_NAMES.length ? TYPE_NAMES[type] + " (" + type + ")" : "unknown (" + type + ")";
     }
 
+    /** A name (of a tensor, an input or output, an op type): at most {@link Names#MAX_BYTES} bytes of UTF-8. */
     private String utf8(Span s, String what) throws CorruptFileException {
+        if (s.length > Names.MAX_BYTES) {
+            String start = new String(buf, s.start, Math.min(s.length, 40), java.nio.charset.StandardCharsets.UTF_8);
+            throw bad(Names.tooLong(what, s.length, start));
+        }
         try {
             return java.nio.charset.StandardCharsets.UTF_8.newDecoder()
                     .decode(java.nio.ByteBuffer.wrap(buf, s.start, s.length)).toString();
