@@ -26,8 +26,11 @@ import java.util.Map;
  * of other types (a model's INT64 position ids and shape constants, for example) are listed by name
  * and type but not converted; {@link OnnxModel#initializer} refuses them with a message naming the
  * tensor. External data, segmented tensors and sparse initializers make the whole file refused. Every length is checked against the bytes that remain in its enclosing message, and the
- * data of every tensor against its shape, so a damaged file is a {@link CorruptFileException} and never
- * a wrong tensor. Initializers of subgraphs (inside node attributes) are not read.
+ * data of every tensor against its shape (byte counts in exact 64-bit arithmetic), so a damaged file is a
+ * {@link CorruptFileException} naming the file and never a wrong tensor; a length that runs past the end
+ * of the file says {@code truncated: expected N bytes, file has M}. Names (of initializers, node inputs
+ * and outputs, op types) are at most {@link Names#MAX_BYTES} bytes. Initializers of subgraphs (inside
+ * node attributes) are not read.
  */
 public final class OnnxReader {
     // TensorProto.DataType values.
