@@ -55,7 +55,10 @@ class MappedInputTest {
         try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(in, StandardOpenOption.READ)) {
             MemorySegment m = MappedInput.map(ch, in, SIZE, arena);
             MemorySegment view = m.asSlice(1000, SIZE - 2000).asReadOnly();
-            String crc = ContainerPlanes.crc32c(view);
+            // Before the file changes, the guarded checksum is the checksum of the bytes.
+            CRC32C direct = new CRC32C();
+            direct.update(Files.readAllBytes(in), 1000, SIZE - 2000);
+            assertEquals(ContainerPlanes.hex(direct), ContainerPlanes.crc32c(view));
             truncate(in, 4096);
             String want = changed(in, 4096, SIZE);
 
@@ -77,7 +80,6 @@ class MappedInputTest {
                     .getMessage());
             assertFalse(Files.exists(out));
             assertEquals(List.of("in.bin"), Files.list(dir).map(p -> p.getFileName().toString()).toList());
-            assertEquals(64, crc.length() * 8, "the checksum of the whole view was taken before");
         }
     }
 
