@@ -261,7 +261,7 @@ public final class OnnxReader {
             int field = WireFormat.getTagFieldNumber(tag);
             int type = WireFormat.getTagWireType(tag);
             switch (field) {
-                case 1 -> varints(in, tag, span, dims, where + " dims", true);
+                case 1 -> varints(in, tag, span, dims, where + " dims", true, MAX_DIMS);
                 case 2 -> {
                     wire(tag, WireFormat.WIRETYPE_VARINT, where + " data_type");
                     dataType = in.readInt32();
@@ -282,7 +282,7 @@ public final class OnnxReader {
                         }
                     }
                 }
-                case 5 -> varints(in, tag, span, ints, where + " int32_data", false);
+                case 5 -> varints(in, tag, span, ints, where + " int32_data", false, Integer.MAX_VALUE - 8);
                 case 8 -> {
                     wire(tag, WireFormat.WIRETYPE_LENGTH_DELIMITED, where + " name");
                     Span s = span(in, span, where + " name");
@@ -403,19 +403,30 @@ public final class OnnxReader {
         }
     }
 
-    /** A repeated integer field, packed (one length-delimited run) or not (one varint per tag). */
-    private void varints(CodedInputStream in, int tag, Span outer, LongList out, String what, boolean int64)
+    /**
+     * A repeated integer field, packed (one length-delimited run) or not (one varint per tag), of at most
+     * {@code max} values, refused as soon as it has more (the dims of a damaged file could otherwise grow a
+     * list eight times the file's size).
+     */
+    private void varints(CodedInputStream in, int tag, Span outer, LongList out, String what, boolean int64, int max)
             throws IOException {
         if (WireFormat.getTagWireType(tag) == WireFormat.WIRETYPE_VARINT) {
-            out.add(int64 ? in.readInt64() : in.readInt32());
+            add(out, int64 ? in.readInt64() : in.readInt32(), what, max);
             return;
         }
         wire(tag, WireFormat.WIRETYPE_LENGTH_DELIMITED, what);
         Span s = span(in, outer, what);
         CodedInputStream p = s.open(buf);
         while (!p.isAtEnd()) {
-            out.add(int64 ? p.readInt64() : p.readInt32());
+            add(out, int64 ? p.readInt64() : p.readInt32(), what, max);
         }
+    }
+
+    private void add(LongList out, long v, String what, int max) throws CorruptFileException {
+        if (out.size >= max) {
+            throw bad(what + " has more than " + max + " values");
+        }
+        out.add(v);
     }
 
     /** A growable long[]; its size is bounded by the bytes of the message it is read from. */

@@ -266,6 +266,19 @@ class OnnxReaderTest {
     }
 
     @Test
+    void tooManyDimsAreRefusedAsTheyAreRead() {
+        byte[] many = message(o -> run(() -> {
+            o.writeString(8, "deep");
+            for (int i = 0; i < 33; i++) {
+                o.writeInt64(1, 1);
+            }
+            o.writeInt32(2, 1);
+        }));
+        CorruptFileException e = assertThrows(CorruptFileException.class, () -> OnnxReader.read(model(many), SRC));
+        assertEquals("test.onnx: initializer 'deep' dims has more than 32 values", e.getMessage());
+    }
+
+    @Test
     void namesOfMoreThan4096BytesAreRefused() throws IOException {
         String name = "x".repeat(5000);
         refused(model(rawF32(name, new long[]{1}, 1)), "test.onnx: initializer #1 name of 5000 bytes is longer than the"
