@@ -2,6 +2,7 @@ package dev.lowbit.io;
 
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.io.internal.ContainerReader;
+import dev.lowbit.io.internal.MappedInput;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -27,9 +28,9 @@ final class LowbitReader {
             // Checksums and CSR checks run over a private mapping, so that a corrupt file leaves no
             // mapping behind in the caller's arena (which might be the global one).
             try (Arena scratch = Arena.ofConfined()) {
-                r.tensors(ch.map(FileChannel.MapMode.READ_ONLY, 0, r.size(), scratch), true);
+                r.tensors(MappedInput.map(ch, path, r.size(), scratch), true);
             }
-            Map<String, QuantizedTensor> tensors = r.tensors(ch.map(FileChannel.MapMode.READ_ONLY, 0, r.size(), arena), false);
+            Map<String, QuantizedTensor> tensors = r.tensors(MappedInput.map(ch, path, r.size(), arena), false);
             return new LowbitFile.Contents(tensors, r.userMetadata());
         }
     }

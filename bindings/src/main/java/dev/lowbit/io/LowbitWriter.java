@@ -43,6 +43,10 @@ final class LowbitWriter {
         for (Map.Entry<String, String> e : user.entrySet()) {
             Objects.requireNonNull(e.getKey(), "metadata key");
             Objects.requireNonNull(e.getValue(), "value of metadata key " + e.getKey());
+            String tooLong = Names.tooLong("metadata key", e.getKey());
+            if (tooLong != null) {
+                throw new IllegalArgumentException(tooLong);
+            }
             if (e.getKey().startsWith(ContainerPlanes.PREFIX)) {
                 throw new IllegalArgumentException("metadata key '" + e.getKey() + "' is reserved: keys starting with "
                         + ContainerPlanes.PREFIX + " are lowbit's own");
@@ -55,6 +59,10 @@ final class LowbitWriter {
             String key = ContainerPlanes.PREFIX + name;
             if (name.isEmpty() || key.equals(ContainerPlanes.VERSION_KEY) || key.equals(ContainerPlanes.METADATA_CRC_KEY)) {
                 throw new IllegalArgumentException("tensor name '" + name + "' is empty or reserved");
+            }
+            String tooLong = ContainerPlanes.nameTooLong(name);
+            if (tooLong != null) {
+                throw new IllegalArgumentException(tooLong);
             }
             List<MemorySegment> segs = ContainerPlanes.segments(t);
             List<ContainerPlanes.Spec> specs = ContainerPlanes.expected(t.format(), t.rows(), t.cols(),

@@ -348,6 +348,113 @@ class LowbitFileTest {
         expectCorrupt(Arrays.copyOf(whole, whole.length + 1), "a stray byte at the end", "cover");
     }
 
+    /** A cut-off file says how long it should be and how long it is, in one line naming the file. */
+    @Test
+    void truncationSaysHowManyBytesAreMissing() throws IOException {
+        byte[] whole = sample();
+        int headerEnd = (int) (8 + headerLength(whole));
+        Path f = dir.resolve("bad.lowbit");
+        for (int len : new int[] {0, 7}) {
+            assertEquals(f + ": truncated: expected at least 8 bytes, file has " + len
+                    + " (it is shorter than the 8-byte header length)",
+                    expectCorrupt(Arrays.copyOf(whole, len), "cut to " + len).getMessage());
+        }
+        for (int len : new int[] {8, headerEnd / 2, headerEnd - 1}) {
+            assertEquals(f + ": truncated: expected " + headerEnd + " bytes, file has " + len + " (the header length "
+                    + headerLength(whole) + " does not fit)", expectCorrupt(Arrays.copyOf(whole, len), "cut to " + len).getMessage());
+        }
+        for (int len : new int[] {headerEnd, headerEnd + 1, (headerEnd + whole.length) / 2, whole.length - 1}) {
+            String m = expectCorrupt(Arrays.copyOf(whole, len), "cut to " + len).getMessage();
+            String want = f + ": truncated: expected " + whole.length + " bytes, file has " + len + " (plane '";
+            assertTrue(m.startsWith(want) && m.endsWith("-byte buffer)") && !m.contains("\n"), m);
+        }
+    }
+
+    private CorruptFileException corrupt(Consumer<Parts> edit) throws Exception {
+        Parts p = parts();
+        edit.accept(p);
+        p.fixChecksums();
+        return expectCorrupt(p.bytes(), "edited");
+    }
+
+    /** Missing and unknown fields are listed in one fixed order, the same in every run. */
+    @Test
+    void fieldsAreListedInAFixedOrder() throws Exception {
+        Path f = dir.resolve("bad.lowbit");
+        assertEquals(f + ": plane 'b.data' lacks fields [shape, data_offsets]; an entry has the fields [dtype, shape,"
+                + " data_offsets]", corrupt(p -> {
+                    p.entry("b.data").remove("data_offsets");
+                    p.entry("b.data").remove("shape");
+                }).getMessage());
+        assertEquals(f + ": plane 'b.data' lacks field [data_offsets]; an entry has the fields [dtype, shape,"
+                + " data_offsets]", corrupt(p -> p.entry("b.data").remove("data_offsets")).getMessage());
+        assertEquals(f + ": plane 'b.data' lacks field [dtype] and has unknown fields [zz, aa]; an entry has the"
+                + " fields [dtype, shape, data_offsets]", corrupt(p -> {
+                    p.entry("b.data").remove("dtype");
+                    p.entry("b.data").put("zz", 1L);
+                    p.entry("b.data").put("aa", 2L);
+                }).getMessage());
+        assertEquals(f + ": metadata lowbit.b has unknown fields [zz, aa]; a descriptor may have the fields [format,"
+                + " rows, cols, nnz, crc32c]", corrupt(p -> p.editDescriptor("b", d -> {
+                    d.put("zz", 1L);
+                    d.put("aa", 2L);
+                })).getMessage());
+    }
+
+    /** Names and metadata keys of more than 4,096 bytes are refused on both sides. */
+    @Test
+    void namesHaveABoundedLength() throws Exception {
+        Path f = dir.resolve("bad.lowbit");
+        String key = "k".repeat(4097);
+        assertEquals(f + ": metadata key of 4097 bytes is longer than the 4096-byte limit (it starts '"
+                + "k".repeat(40) + "...')", corrupt(p -> p.meta().put(key, "v")).getMessage());
+        String plane = "\u00e9".repeat(2500);
+        assertEquals(f + ": tensor name of 5000 bytes is longer than the 4096-byte limit (it starts '"
+                + "\u00e9".repeat(40) + "...')", corrupt(p -> p.header.put(plane, new LinkedHashMap<>(Map.of(
+                        "dtype", "U8", "shape", List.of(0L), "data_offsets", List.of(0L, 0L))))).getMessage());
+        try (Arena arena = Arena.ofConfined()) {
+            QuantizedTensor t = random(QuantFormat.Q4_0, 1, 32, 4, arena);
+            Path target = dir.resolve("names.lowbit");
+            // The longest plane name, <name>.outliers.row_ptr, adds 17 bytes.
+            String longest = "n".repeat(4096 - 17);
+            LowbitFile.write(target, Map.of(longest, t));
+            assertEquals(List.of(longest), List.copyOf(LowbitFile.map(target, arena).keySet()));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> LowbitFile.write(target, Map.of(longest + "n", t)));
+            assertEquals("quantized tensor name '" + "n".repeat(40) + "...' of 4080 bytes is too long: its plane names,"
+                    + " up to 4097 bytes, would pass the 4096-byte limit", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> LowbitFile.write(target, Map.of("t", t), Map.of(key, "v")));
+            assertTrue(e.getMessage().startsWith("metadata key of 4097 bytes is longer than the 4096-byte limit"),
+                    e.getMessage());
+        }
+    }
+
+    /**
+     * A file mapped by {@link LowbitFile#map}, then cut short by someone else, then written elsewhere: the
+     * write ends in one line naming the input (before, the checksum of the mapped plane died of SIGBUS).
+     */
+    @Test
+    void rewritingAFileThatShrankNamesIt() throws IOException {
+        Path in = dir.resolve("in.lowbit");
+        try (Arena arena = Arena.ofConfined()) {
+            LowbitFile.write(in, Map.of("w", random(QuantFormat.Q8_0, 512, 1024, 5, arena)));
+        }
+        long was = Files.size(in);
+        try (Arena arena = Arena.ofConfined()) {
+            Map<String, QuantizedTensor> t = LowbitFile.map(in, arena);
+            try (FileChannel ch = FileChannel.open(in, StandardOpenOption.WRITE)) {
+                ch.truncate(100);
+            }
+            Path out = dir.resolve("out.lowbit");
+            MappedInputException e = assertThrows(MappedInputException.class, () -> LowbitFile.write(out, t));
+            assertEquals(in + ": the file changed while being read (it is now 100 bytes, was " + was + ")", e.getMessage());
+            assertEquals(in, e.file());
+            try (var files = Files.list(dir)) {
+                assertEquals(List.of(in), files.toList(), "no output and no temporary file");
+            }
+        }
+    }
+
     @Test
     void headerLengthThatDoesNotFit() throws IOException {
         byte[] whole = sample();

@@ -1,7 +1,10 @@
 package dev.lowbit.models;
 
 import dev.lowbit.format.Layouts;
+import dev.lowbit.io.internal.MappedInput;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Objects;
@@ -9,7 +12,8 @@ import java.util.Objects;
 /**
  * An unquantized tensor: a name, an element type, a shape (slowest-varying dimension first, as in ONNX
  * and safetensors) and its little-endian bytes, held as a read-only view. Keeping the bytes rather than
- * fp32 values lets an F16 or BF16 tensor be written back bit for bit.
+ * fp32 values lets a tensor of any {@link DType} be written back bit for bit; only the float types convert
+ * to fp32 ({@link #toFloats}).
  */
 public final class DenseTensor {
     private final String name;
@@ -25,15 +29,15 @@ public final class DenseTensor {
         this.name = Objects.requireNonNull(name, "name");
         this.dtype = Objects.requireNonNull(dtype, "dtype");
         this.shape = Objects.requireNonNull(shape, "shape").clone();
-        long n = elements(this.shape);
-        if (n < 0 || n > Long.MAX_VALUE / dtype.bytes()) {
+        long want = byteSize(dtype, this.shape);
+        if (want < 0) {
             throw new IllegalArgumentException("tensor '" + name + "' shape " + Arrays.toString(shape)
-                    + " has a negative dimension or too many elements");
+                    + " has a negative dimension or more bytes of " + dtype + " than 64 bits count");
         }
         Objects.requireNonNull(bytes, "bytes");
-        if (bytes.byteSize() != n * dtype.bytes()) {
+        if (bytes.byteSize() != want) {
             throw new IllegalArgumentException("tensor '" + name + "' is " + dtype + " " + Arrays.toString(shape)
-                    + ", which needs " + n * dtype.bytes() + " bytes, got " + bytes.byteSize());
+                    + ", which needs " + want + " bytes, got " + bytes.byteSize());
         }
         this.bytes = bytes.asReadOnly();
     }
@@ -48,13 +52,30 @@ public final class DenseTensor {
     /** The product of the dimensions, or -1 if one is negative or the product overflows. */
     static long elements(long[] shape) {
         long n = 1;
-        for (long d : shape) {
-            if (d < 0 || (d != 0 && n > Long.MAX_VALUE / d)) {
-                return -1;
+        try {
+            for (long d : shape) {
+                if (d < 0) {
+                    return -1;
+                }
+                n = Math.multiplyExact(n, d);
             }
-            n *= d;
+        } catch (ArithmeticException e) {
+            return -1;
         }
         return n;
+    }
+
+    /** The bytes of a tensor of this type and shape, or -1 if a dimension is negative or the count overflows. */
+    static long byteSize(DType dtype, long[] shape) {
+        long n = elements(shape);
+        if (n < 0) {
+            return -1;
+        }
+        try {
+            return Math.multiplyExact(n, dtype.bytes());
+        } catch (ArithmeticException e) {
+            return -1;
+        }
     }
 
     public String name() {
@@ -84,22 +105,40 @@ public final class DenseTensor {
     }
 
     /**
-     * The values as fp32, row-major.
+     * The values as fp32, row-major. The bytes are copied to the heap first, through the guarded path that
+     * turns a mapped file shrinking underneath into an exception rather than a crash.
      *
-     * @throws IllegalStateException if the tensor has more elements than a Java array holds
+     * @throws IllegalStateException if the type is not F32, F16 or BF16 ({@link DType#quantizable()}), or
+     *                               the tensor has more elements than a Java array holds
+     * @throws UncheckedIOException  with a {@link dev.lowbit.io.MappedInputException} if the tensor is a
+     *                               view of a file that changed while mapped
      */
     public float[] toFloats() {
+        if (!dtype.quantizable()) {
+            throw new IllegalStateException("tensor '" + name + "' is " + dtype + ", which does not convert to floats:"
+                    + " only F32, F16 and BF16 tensors do (the others are kept as they are)");
+        }
         long n = elements();
         if (n > Integer.MAX_VALUE - 8) {
             throw new IllegalStateException("tensor '" + name + "' has " + n + " elements, too many for a float[]");
         }
         float[] out = new float[(int) n];
-        if (dtype == DType.F32) {
-            MemorySegment.copy(bytes, Layouts.F32, 0, out, 0, out.length);
-        } else {
-            for (int i = 0; i < out.length; i++) {
-                out[i] = dtype.get(bytes, i);
-            }
+        int[] at = {0};
+        try {
+            MappedInput.read(bytes, (buf, len) -> {
+                MemorySegment chunk = MemorySegment.ofArray(buf).asSlice(0, len);
+                int count = len / dtype.bytes();
+                if (dtype == DType.F32) {
+                    MemorySegment.copy(chunk, Layouts.F32, 0, out, at[0], count);
+                } else {
+                    for (int i = 0; i < count; i++) {
+                        out[at[0] + i] = dtype.get(chunk, i);
+                    }
+                }
+                at[0] += count;
+            });
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
         return out;
     }

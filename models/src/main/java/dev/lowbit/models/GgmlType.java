@@ -2,22 +2,34 @@ package dev.lowbit.models;
 
 import dev.lowbit.format.QuantFormat;
 
-/** The ggml tensor types lowbit reads and writes in GGUF files, with their ggml ids and block sizes. */
+/**
+ * The ggml tensor types lowbit reads and writes in GGUF files, with their ggml ids and block sizes: the
+ * plain types (one element per block), which hold a {@link DenseTensor} byte for byte, and the block types
+ * Q4_0, Q4_1 and Q8_0, which hold a lowbit quantized tensor.
+ */
 public enum GgmlType {
-    F32(0, 1, 4),
-    F16(1, 1, 2),
-    Q4_0(2, 32, 18),
-    Q4_1(3, 32, 20),
-    Q8_0(8, 32, 34);
+    F32(0, 1, 4, DType.F32),
+    F16(1, 1, 2, DType.F16),
+    Q4_0(2, 32, 18, null),
+    Q4_1(3, 32, 20, null),
+    Q8_0(8, 32, 34, null),
+    I8(24, 1, 1, DType.I8),
+    I16(25, 1, 2, DType.I16),
+    I32(26, 1, 4, DType.I32),
+    I64(27, 1, 8, DType.I64),
+    F64(28, 1, 8, DType.F64),
+    BF16(30, 1, 2, DType.BF16);
 
     private final int id;
     private final int blockElements;
     private final int blockBytes;
+    private final DType dtype;
 
-    GgmlType(int id, int blockElements, int blockBytes) {
+    GgmlType(int id, int blockElements, int blockBytes, DType dtype) {
         this.id = id;
         this.blockElements = blockElements;
         this.blockBytes = blockBytes;
+        this.dtype = dtype;
     }
 
     /** The ggml_type id stored in a GGUF tensor info. */
@@ -25,13 +37,18 @@ public enum GgmlType {
         return id;
     }
 
-    /** Elements per block (1 for F32 and F16); a row's length {@code ne[0]} must be a multiple of it. */
+    /** Elements per block (1 for the plain types); a row's length {@code ne[0]} must be a multiple of it. */
     public int blockElements() {
         return blockElements;
     }
 
     public int blockBytes() {
         return blockBytes;
+    }
+
+    /** The element type of a plain type, or null for a block type. */
+    public DType dtype() {
+        return dtype;
     }
 
     /** The type with ggml id {@code id}, or null if lowbit does not handle it. */
@@ -44,7 +61,17 @@ public enum GgmlType {
         return null;
     }
 
-    /** The lowbit format of a block type, or null for F32 and F16. */
+    /** The types lowbit reads, as {@code NAME (id)}, for messages. */
+    static String supported() {
+        StringBuilder sb = new StringBuilder();
+        GgmlType[] all = values();
+        for (int i = 0; i < all.length; i++) {
+            sb.append(i == 0 ? "" : i == all.length - 1 ? " and " : ", ").append(all[i]).append(" (").append(all[i].id).append(')');
+        }
+        return sb.toString();
+    }
+
+    /** The lowbit format of a block type, or null for a plain type. */
     public QuantFormat format() {
         return switch (this) {
             case Q4_0 -> QuantFormat.Q4_0;
@@ -62,5 +89,15 @@ public enum GgmlType {
             case Q8_0 -> Q8_0;
             default -> null;
         };
+    }
+
+    /** The plain type that holds {@code d}, or null if GGUF has none (unsigned integers, BOOL, FP8). */
+    public static GgmlType of(DType d) {
+        for (GgmlType t : values()) {
+            if (t.dtype == d) {
+                return t;
+            }
+        }
+        return null;
     }
 }

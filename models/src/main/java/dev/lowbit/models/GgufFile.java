@@ -2,7 +2,9 @@ package dev.lowbit.models;
 
 import dev.lowbit.format.Layouts;
 import dev.lowbit.io.CorruptFileException;
+import dev.lowbit.io.Names;
 import dev.lowbit.io.internal.AtomicWrite;
+import dev.lowbit.io.internal.MappedInput;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -32,10 +34,13 @@ import java.util.Set;
  * offset), zero padding to the alignment ({@code general.alignment}, a UINT32, default 32), then the tensor
  * data, each tensor at its offset from the start of the data and padded to the alignment.
  *
- * <p>Tensors are F32, F16, Q4_0, Q4_1 or Q8_0. The writer lays out what ggml's own reader demands: tensor
- * names of 1 to 63 bytes, at most 4 dims, whole blocks per row, offsets in order with no gaps beyond the
- * padding. The reader checks the same, and every count, length and offset against the file size, so a
- * damaged file is a {@link CorruptFileException} naming the field.
+ * <p>Tensors are of the plain types F64, F32, F16, BF16, I64, I32, I16 and I8 (read and written byte for
+ * byte as {@link DenseTensor}s) or the block types Q4_0, Q4_1 and Q8_0. The writer lays out what ggml's own
+ * reader demands: tensor names of 1 to 63 bytes, at most 4 dims, whole blocks per row, offsets in order
+ * with no gaps beyond the padding. The reader checks the same, metadata keys of at most
+ * {@link Names#MAX_BYTES} bytes, and every count, length and offset against the file size in exact 64-bit
+ * arithmetic before anything is mapped for the caller, so a damaged file is a {@link CorruptFileException}
+ * naming the file and the field. A cut-off file says {@code truncated: expected N bytes, file has M}.
  */
 public final class GgufFile {
     private GgufFile() {
@@ -80,6 +85,10 @@ public final class GgufFile {
         for (Map.Entry<String, GgufValue> e : metadata.entrySet()) {
             if (e.getKey().isEmpty()) {
                 throw new IllegalArgumentException("a metadata key is empty");
+            }
+            String tooLong = Names.tooLong("metadata key", e.getKey());
+            if (tooLong != null) {
+                throw new IllegalArgumentException(tooLong);
             }
             h.string(e.getKey());
             h.u32(e.getValue().type().id());
@@ -197,15 +206,22 @@ public final class GgufFile {
      * file is refused.
      *
      * @throws CorruptFileException if anything in the file is inconsistent or of a type lowbit does not read
+     * @throws dev.lowbit.io.MappedInputException if another process shrinks the file while it is read
      */
     public static Contents read(Path path, Arena arena) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
             Parsed p;
             try (Arena scratch = Arena.ofConfined()) {
-                p = new Reader(path, ch.map(FileChannel.MapMode.READ_ONLY, 0, size, scratch)).parse();
+                p = new Reader(path, MappedInput.map(ch, path, size, scratch)).parse();
+            } catch (InternalError e) {
+                // The header is parsed from the mapping: a page cut off underneath faults.
+                if (MappedInput.isFault(e)) {
+                    throw MappedInput.changed(path, size, e);
+                }
+                throw e;
             }
-            MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
+            MemorySegment file = MappedInput.map(ch, path, size, arena);
             Map<String, GgufTensor> tensors = new LinkedHashMap<>();
             for (Info i : p.infos) {
                 tensors.put(i.name, new GgufTensor(i.name, i.type, i.dims, file.asSlice(p.dataStart + i.offset, i.bytes)));
@@ -238,8 +254,22 @@ public final class GgufFile {
 
         private void need(long n, String what) throws CorruptFileException {
             if (n < 0 || n > file.byteSize() - pos) {
-                throw bad(what + " needs " + Long.toUnsignedString(n) + " bytes at offset " + pos + " but the file is "
-                        + file.byteSize() + " bytes");
+                // pos < 2^63 and n < 2^64 as unsigned: the sum needs more than a long.
+                String expected = java.math.BigInteger.valueOf(pos).add(new java.math.BigInteger(Long.toUnsignedString(n)))
+                        .toString();
+                throw bad("truncated: expected " + expected + " bytes, file has " + file.byteSize() + " (" + what
+                        + " needs " + Long.toUnsignedString(n) + " bytes at offset " + pos + ")");
+            }
+        }
+
+        /** Refuses a count of {@code count} items of at least {@code each} bytes that cannot fit after {@code pos}. */
+        private void fits(long count, int each, String what) throws CorruptFileException {
+            if (count < 0 || count > (file.byteSize() - pos) / each) {
+                java.math.BigInteger least = new java.math.BigInteger(Long.toUnsignedString(count))
+                        .multiply(java.math.BigInteger.valueOf(each)).add(java.math.BigInteger.valueOf(pos));
+                throw bad("truncated: expected at least " + least + " bytes, file has " + file.byteSize() + " (the "
+                        + what + " " + Long.toUnsignedString(count) + " needs at least " + each + " bytes each after offset "
+                        + pos + ")");
             }
         }
 
@@ -258,8 +288,19 @@ public final class GgufFile {
         }
 
         private String string(String what) throws CorruptFileException {
+            return string(what, Long.MAX_VALUE);
+        }
+
+        /** A string of at most {@code max} bytes; a longer one is refused before it is read. */
+        private String string(String what, long max) throws CorruptFileException {
             long n = u64(what + " length");
+            // A length past the end is a cut-off (or damaged) file before it is a long name.
             need(n, what);
+            if (n > max) {
+                String start = new String(file.asSlice(pos, Math.min(40, n)).toArray(ValueLayout.JAVA_BYTE),
+                        StandardCharsets.UTF_8);
+                throw bad(Names.tooLong(what, n, start));
+            }
             if (n > Integer.MAX_VALUE - 8) {
                 throw bad(what + " is " + n + " bytes long, more than a string holds");
             }
@@ -286,15 +327,11 @@ public final class GgufFile {
             long tensorCount = u64("the tensor count");
             long kvCount = u64("the metadata count");
             // Each pair takes at least 13 bytes and each tensor info at least 28: bound the counts by the file.
-            if (kvCount < 0 || kvCount > (file.byteSize() - pos) / 13) {
-                throw bad("metadata count " + Long.toUnsignedString(kvCount) + " cannot fit in the file");
-            }
-            if (tensorCount < 0 || tensorCount > (file.byteSize() - pos) / 28) {
-                throw bad("tensor count " + Long.toUnsignedString(tensorCount) + " cannot fit in the file");
-            }
+            fits(kvCount, 13, "metadata count");
+            fits(tensorCount, 28, "tensor count");
             Map<String, GgufValue> meta = new LinkedHashMap<>();
             for (long i = 0; i < kvCount; i++) {
-                String key = string("metadata key #" + i);
+                String key = string("metadata key #" + i, Names.MAX_BYTES);
                 if (key.isEmpty()) {
                     throw bad("metadata key #" + i + " is empty");
                 }
@@ -308,8 +345,10 @@ public final class GgufFile {
             int alignment = DEFAULT_ALIGNMENT;
             GgufValue a = meta.get(ALIGNMENT_KEY);
             if (a != null) {
-                if (a.type() != GgufValue.Type.UINT32 || !powerOfTwo((Integer) a.value() & 0xFFFFFFFFL)) {
-                    throw bad(ALIGNMENT_KEY + " is " + a.type() + " " + a.value() + ", not a UINT32 power of two");
+                // As a signed int: 2^31, a UINT32 power of two, is taken as damage rather than a 2 GiB alignment.
+                if (a.type() != GgufValue.Type.UINT32 || !powerOfTwo((Integer) a.value())) {
+                    throw bad(ALIGNMENT_KEY + " is " + a.type() + " " + (a.value() instanceof Integer i
+                            ? Integer.toUnsignedString(i) : a.value()) + ", not a UINT32 power of two up to 2^30");
                 }
                 alignment = (Integer) a.value();
             }
@@ -317,7 +356,7 @@ public final class GgufFile {
             Set<String> names = new HashSet<>();
             long expected = 0;
             for (long i = 0; i < tensorCount; i++) {
-                String name = string("tensor #" + i + " name");
+                String name = string("tensor #" + i + " name", Names.MAX_BYTES);
                 String where = "tensor '" + name + "'";
                 if (!names.add(name)) {
                     throw bad("two tensors are named '" + name + "'");
@@ -334,7 +373,7 @@ public final class GgufFile {
                 GgmlType type = GgmlType.ofId(typeId);
                 if (type == null) {
                     throw bad(where + " has ggml type " + Integer.toUnsignedString(typeId)
-                            + ", unsupported: lowbit reads F32 (0), F16 (1), Q4_0 (2), Q4_1 (3) and Q8_0 (8)");
+                            + ", unsupported: lowbit reads " + GgmlType.supported());
                 }
                 String problem = GgufTensor.check(name, type, dims);
                 if (problem != null) {
@@ -347,15 +386,24 @@ public final class GgufFile {
                 }
                 long bytes = GgufTensor.bytes(type, dims);
                 infos.add(new Info(name, type, dims, offset, bytes));
-                if (bytes > Long.MAX_VALUE - alignment - expected) {
-                    throw bad(where + " makes the data section overflow");
+                long next;
+                try {
+                    next = Math.addExact(offset, Math.addExact(bytes, alignment - 1) / alignment * alignment);
+                } catch (ArithmeticException e) {
+                    throw bad(where + " of " + bytes + " bytes makes the data section overflow a 64-bit offset");
                 }
-                expected = offset + pad(bytes, alignment);
+                // The data section lies inside the file: bound every offset by its size before going on.
+                if (next > file.byteSize()) {
+                    throw bad("truncated: expected at least " + next + " bytes, file has " + file.byteSize() + " (" + where
+                            + " data would end at offset " + next + " of the data section)");
+                }
+                expected = next;
             }
             long dataStart = pad(pos, alignment);
             long size = file.byteSize();
             if (dataStart > size && tensorCount > 0) {
-                throw bad("the tensor data would start at " + dataStart + " but the file is " + size + " bytes");
+                throw bad("truncated: expected " + dataStart + " bytes, file has " + size + " (the tensor data would start"
+                        + " at byte " + dataStart + ")");
             }
             for (long p = pos; p < Math.min(dataStart, size); p++) {
                 if (file.get(ValueLayout.JAVA_BYTE, p) != 0) {
@@ -363,17 +411,18 @@ public final class GgufFile {
                 }
             }
             if (!infos.isEmpty()) {
-                Info last = infos.getLast();
-                long end = dataStart + last.offset + last.bytes;
-                if (end > size || end < 0) {
-                    throw bad("tensor data ends at byte " + end + " (tensor '" + last.name + "') but the file is " + size
-                            + " bytes: truncated");
-                }
+                // dataStart <= size and expected <= size: no overflow.
+                long end = dataStart + expected;
                 // ggml pads the last tensor too, and its reader loads the padded size.
-                if (size != dataStart + expected) {
+                if (size < end) {
+                    Info last = infos.getLast();
+                    throw bad("truncated: expected " + end + " bytes, file has " + size + " (tensor '" + last.name
+                            + "' ends at byte " + (dataStart + last.offset + last.bytes) + ", padded to " + alignment
+                            + " bytes)");
+                }
+                if (size > end) {
                     throw bad("the file is " + size + " bytes but its tensors, each padded to " + alignment
-                            + " bytes, end at " + (dataStart + expected)
-                            + (size < dataStart + expected ? ": truncated" : ": bytes after the last tensor"));
+                            + " bytes, end at " + end + ": bytes after the last tensor");
                 }
             } else if (size > dataStart) {
                 throw bad("the file has " + (size - dataStart) + " bytes after a header that names no tensors");

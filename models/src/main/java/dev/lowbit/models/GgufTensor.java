@@ -53,7 +53,8 @@ public final class GgufTensor {
             return "tensor '" + name + "' has " + dims.length + " dims; ggml takes 1 to " + MAX_DIMS;
         }
         if (DenseTensor.elements(dims) < 0 || bytes(type, dims) < 0) {
-            return "tensor '" + name + "' dims " + Arrays.toString(dims) + " have a negative entry or overflow";
+            return "tensor '" + name + "' dims " + Arrays.toString(dims) + " of " + type
+                    + " have a negative entry or overflow a 64-bit byte count";
         }
         if (dims[0] % type.blockElements() != 0) {
             return "tensor '" + name + "' is " + type + " with rows of " + dims[0] + " elements, not a multiple of the "
@@ -62,16 +63,23 @@ public final class GgufTensor {
         return null;
     }
 
-    /** Bytes of a tensor, or -1 if the count overflows (dims are assumed non-negative). */
+    /** Bytes of a tensor (whole blocks per row), or -1 if a dim is negative or the count overflows. */
     static long bytes(GgmlType type, long[] dims) {
-        long n = dims[0] / type.blockElements() * type.blockBytes();
-        for (int i = 1; i < dims.length; i++) {
-            if (dims[i] != 0 && n > Long.MAX_VALUE / dims[i]) {
+        try {
+            if (dims[0] < 0) {
                 return -1;
             }
-            n *= dims[i];
+            long n = Math.multiplyExact(dims[0] / type.blockElements(), type.blockBytes());
+            for (int i = 1; i < dims.length; i++) {
+                if (dims[i] < 0) {
+                    return -1;
+                }
+                n = Math.multiplyExact(n, dims[i]);
+            }
+            return n;
+        } catch (ArithmeticException e) {
+            return -1;
         }
-        return n;
     }
 
     /**
@@ -92,17 +100,18 @@ public final class GgufTensor {
     }
 
     /**
-     * An F32 or F16 tensor; its shape is reversed into ggml order.
+     * A dense tensor of a type GGUF holds (F64, F32, F16, BF16, I64, I32, I16, I8), its bytes unchanged;
+     * its shape is reversed into ggml order.
      *
-     * @throws IllegalArgumentException for BF16 (not written by lowbit to GGUF) or more than 4 dims
+     * @throws IllegalArgumentException for the types GGUF has no plain type for (unsigned integers, BOOL,
+     *                                  FP8), or more than 4 dims
      */
     public static GgufTensor of(DenseTensor t) {
-        GgmlType type = switch (t.dtype()) {
-            case F32 -> GgmlType.F32;
-            case F16 -> GgmlType.F16;
-            case BF16 -> throw new IllegalArgumentException("tensor '" + t.name() + "' is BF16; lowbit writes F32, F16, "
-                    + "Q8_0, Q4_0 and Q4_1 to GGUF");
-        };
+        GgmlType type = GgmlType.of(t.dtype());
+        if (type == null) {
+            throw new IllegalArgumentException("tensor '" + t.name() + "' is " + t.dtype() + ", which GGUF cannot hold:"
+                    + " its plain types are F64, F32, F16, BF16, I64, I32, I16 and I8");
+        }
         long[] shape = t.shape();
         long[] dims = new long[Math.max(shape.length, 1)];
         Arrays.fill(dims, 1);
@@ -115,12 +124,12 @@ public final class GgufTensor {
     /**
      * The tensor as a lowbit quantized matrix: {@code cols = dims[0]}, rows the product of the others.
      *
-     * @throws IllegalStateException for F32 and F16, or more rows than an int holds
+     * @throws IllegalStateException for the plain types, or more rows than an int holds
      */
     public QuantizedTensor toQuantized() {
         QuantFormat f = type.format();
         if (f == null) {
-            throw new IllegalStateException("tensor '" + name + "' is " + type + ", not a quantized type");
+            throw new IllegalStateException("tensor '" + name + "' is " + type + ", not a quantized type; use toDense()");
         }
         long rows = DenseTensor.elements(Arrays.copyOfRange(dims, 1, dims.length));
         if (rows > Integer.MAX_VALUE || dims[0] > Integer.MAX_VALUE) {
@@ -130,16 +139,16 @@ public final class GgufTensor {
     }
 
     /**
-     * An F32 or F16 tensor as a dense tensor, its shape in row-major order (dims reversed).
+     * A tensor of a plain type as a dense tensor over the same bytes, its shape in row-major order (dims
+     * reversed). Integer types come back as I8 to I64 tensors, which {@link DenseTensor#toFloats} refuses.
      *
      * @throws IllegalStateException for quantized types
      */
     public DenseTensor toDense() {
-        DType d = switch (type) {
-            case F32 -> DType.F32;
-            case F16 -> DType.F16;
-            default -> throw new IllegalStateException("tensor '" + name + "' is " + type + "; use toQuantized()");
-        };
+        DType d = type.dtype();
+        if (d == null) {
+            throw new IllegalStateException("tensor '" + name + "' is " + type + ", a quantized type; use toQuantized()");
+        }
         long[] shape = new long[dims.length];
         for (int i = 0; i < dims.length; i++) {
             shape[i] = dims[dims.length - 1 - i];

@@ -4,6 +4,7 @@ import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.WireFormat;
 import dev.lowbit.format.Layouts;
 import dev.lowbit.io.CorruptFileException;
+import dev.lowbit.io.Names;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -25,8 +26,11 @@ import java.util.Map;
  * of other types (a model's INT64 position ids and shape constants, for example) are listed by name
  * and type but not converted; {@link OnnxModel#initializer} refuses them with a message naming the
  * tensor. External data, segmented tensors and sparse initializers make the whole file refused. Every length is checked against the bytes that remain in its enclosing message, and the
- * data of every tensor against its shape, so a damaged file is a {@link CorruptFileException} and never
- * a wrong tensor. Initializers of subgraphs (inside node attributes) are not read.
+ * data of every tensor against its shape (byte counts in exact 64-bit arithmetic), so a damaged file is a
+ * {@link CorruptFileException} naming the file and never a wrong tensor; a length that runs past the end
+ * of the file says {@code truncated: expected N bytes, file has M}. Names (of initializers, node inputs
+ * and outputs, op types) are at most {@link Names#MAX_BYTES} bytes. Initializers of subgraphs (inside
+ * node attributes) are not read.
  */
 public final class OnnxReader {
     // TensorProto.DataType values.
@@ -99,7 +103,13 @@ public final class OnnxReader {
         long len = in.readRawVarint64();
         int at = outer.start + in.getTotalBytesRead();
         long left = (long) outer.start + outer.length - at;
-        if (len < 0 || len > left) {
+        if (len > buf.length - at || len < 0) {
+            // Past the end of the file itself, not just of its message: most likely a file cut off.
+            throw bad("truncated: expected " + new java.math.BigInteger(Long.toUnsignedString(len)).add(
+                    java.math.BigInteger.valueOf(at)) + " bytes, file has " + buf.length + " (" + what + " claims "
+                    + Long.toUnsignedString(len) + " bytes at offset " + at + " but only " + left + " remain)");
+        }
+        if (len > left) {
             throw bad(what + " claims " + Long.toUnsignedString(len) + " bytes at offset " + at + " but only " + left
                     + " remain in its enclosing message");
         }
@@ -117,7 +127,7 @@ public final class OnnxReader {
         Span all = new Span(0, buf.length);
         CodedInputStream in = all.open(buf);
         Span graph = null;
-        for (int tag; (tag = in.readTag()) != 0; ) {
+        for (int tag; (tag = topLevelTag(in)) != 0; ) {
             if (WireFormat.getTagFieldNumber(tag) == 7) {
                 wire(tag, WireFormat.WIRETYPE_LENGTH_DELIMITED, "ModelProto.graph");
                 if (graph != null) {
@@ -132,6 +142,33 @@ public final class OnnxReader {
             throw bad("no graph: not an ONNX model");
         }
         return graph(graph);
+    }
+
+    /**
+     * The next tag of the ModelProto, or 0 at its end; a field cut off at the end of the file (its varint
+     * value, say: length-delimited fields are caught by {@link #span}) is reported as truncation.
+     */
+    private int topLevelTag(CodedInputStream in) throws IOException {
+        int at = in.getTotalBytesRead();
+        int tag = in.readTag();
+        if (tag == 0) {
+            return 0;
+        }
+        try {
+            if (WireFormat.getTagFieldNumber(tag) != 7) {
+                // Read the field here (as skipping it), so that a cut-off value is caught.
+                CodedInputStream probe = CodedInputStream.newInstance(buf, in.getTotalBytesRead(),
+                        buf.length - in.getTotalBytesRead());
+                probe.skipField(tag);
+            }
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            if (e.getMessage() != null && e.getMessage().contains("ended unexpectedly")) {
+                throw bad("truncated: expected more than " + buf.length + " bytes, file has " + buf.length
+                        + " (the field at offset " + at + " is cut off)");
+            }
+            throw e;
+        }
+        return tag;
     }
 
     /** An initializer of a type this reader does not convert. */
@@ -224,7 +261,7 @@ public final class OnnxReader {
             int field = WireFormat.getTagFieldNumber(tag);
             int type = WireFormat.getTagWireType(tag);
             switch (field) {
-                case 1 -> varints(in, tag, span, dims, where + " dims", true);
+                case 1 -> varints(in, tag, span, dims, where + " dims", true, MAX_DIMS);
                 case 2 -> {
                     wire(tag, WireFormat.WIRETYPE_VARINT, where + " data_type");
                     dataType = in.readInt32();
@@ -245,7 +282,7 @@ public final class OnnxReader {
                         }
                     }
                 }
-                case 5 -> varints(in, tag, span, ints, where + " int32_data", false);
+                case 5 -> varints(in, tag, span, ints, where + " int32_data", false, Integer.MAX_VALUE - 8);
                 case 8 -> {
                     wire(tag, WireFormat.WIRETYPE_LENGTH_DELIMITED, where + " name");
                     Span s = span(in, span, where + " name");
@@ -308,7 +345,13 @@ public final class OnnxReader {
         if ((dtype == DType.F32 ? ints.size : floats.size) != 0) {
             throw bad(where + " is " + typeName(dataType) + " but carries " + (dtype == DType.F32 ? "int32_data" : "float_data"));
         }
-        long want = n * dtype.bytes();
+        long want;
+        try {
+            want = Math.multiplyExact(n, dtype.bytes());
+        } catch (ArithmeticException e) {
+            throw bad(where + " has shape " + Arrays.toString(shape) + ", which overflows a 64-bit byte count of "
+                    + typeName(dataType));
+        }
         if (raw != null) {
             if (typedCount != 0) {
                 throw bad(where + " has both raw_data and " + typed);
@@ -346,7 +389,12 @@ public final class OnnxReader {
         return type >= 0 && type < TYPE_NAMES.length ? TYPE_NAMES[type] + " (" + type + ")" : "unknown (" + type + ")";
     }
 
+    /** A name (of a tensor, an input or output, an op type): at most {@link Names#MAX_BYTES} bytes of UTF-8. */
     private String utf8(Span s, String what) throws CorruptFileException {
+        if (s.length > Names.MAX_BYTES) {
+            String start = new String(buf, s.start, Math.min(s.length, 40), java.nio.charset.StandardCharsets.UTF_8);
+            throw bad(Names.tooLong(what, s.length, start));
+        }
         try {
             return java.nio.charset.StandardCharsets.UTF_8.newDecoder()
                     .decode(java.nio.ByteBuffer.wrap(buf, s.start, s.length)).toString();
@@ -355,19 +403,30 @@ public final class OnnxReader {
         }
     }
 
-    /** A repeated integer field, packed (one length-delimited run) or not (one varint per tag). */
-    private void varints(CodedInputStream in, int tag, Span outer, LongList out, String what, boolean int64)
+    /**
+     * A repeated integer field, packed (one length-delimited run) or not (one varint per tag), of at most
+     * {@code max} values, refused as soon as it has more (the dims of a damaged file could otherwise grow a
+     * list eight times the file's size).
+     */
+    private void varints(CodedInputStream in, int tag, Span outer, LongList out, String what, boolean int64, int max)
             throws IOException {
         if (WireFormat.getTagWireType(tag) == WireFormat.WIRETYPE_VARINT) {
-            out.add(int64 ? in.readInt64() : in.readInt32());
+            add(out, int64 ? in.readInt64() : in.readInt32(), what, max);
             return;
         }
         wire(tag, WireFormat.WIRETYPE_LENGTH_DELIMITED, what);
         Span s = span(in, outer, what);
         CodedInputStream p = s.open(buf);
         while (!p.isAtEnd()) {
-            out.add(int64 ? p.readInt64() : p.readInt32());
+            add(out, int64 ? p.readInt64() : p.readInt32(), what, max);
         }
+    }
+
+    private void add(LongList out, long v, String what, int max) throws CorruptFileException {
+        if (out.size >= max) {
+            throw bad(what + " has more than " + max + " values");
+        }
+        out.add(v);
     }
 
     /** A growable long[]; its size is bounded by the bytes of the message it is read from. */

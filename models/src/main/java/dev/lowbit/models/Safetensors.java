@@ -3,9 +3,11 @@ package dev.lowbit.models;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.io.CorruptFileException;
 import dev.lowbit.io.Json;
+import dev.lowbit.io.Names;
 import dev.lowbit.io.internal.AtomicWrite;
 import dev.lowbit.io.internal.ContainerPlanes;
 import dev.lowbit.io.internal.ContainerReader;
+import dev.lowbit.io.internal.MappedInput;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -31,15 +33,19 @@ import java.util.Set;
  * entry {@code {"dtype", "shape", "data_offsets"}} per tensor and an optional {@code __metadata__} object of
  * strings), then the tensor bytes, which the entries tile exactly.
  *
- * <p>Dense tensors are F32, F16 or BF16. lowbit's quantized tensors are stored as the planes of its own
+ * <p>Dense tensors are of any safetensors dtype ({@link DType}): the float types lowbit quantizes (F32, F16,
+ * BF16) and the others (I64 position ids, U8 or BOOL masks, F64, FP8...), which are read and written back
+ * byte for byte. lowbit's quantized tensors are stored as the planes of its own
  * container ({@code docs/formats.md}, "safetensors"): {@code <name>.data} (U8), {@code <name>.scales},
  * {@code <name>.zeros} (F16/F32), {@code <name>.levels} (F32), {@code <name>.outliers.*} (I32/F32), with
  * the format, shape and a CRC-32C per plane in {@code __metadata__["lowbit.<name>"]}. A file holding only
  * quantized tensors is therefore also a file that {@code dev.lowbit.io.LowbitFile} reads.
  *
- * <p>The reader trusts no header: every offset must lie inside the file and match its dtype and shape,
- * the entries must tile the data with no hole or overlap, and lowbit's planes must match their checksums.
- * Entries of other dtypes (I64 position ids, for example) are listed by name but not read.
+ * <p>The reader trusts no header: every offset must lie inside the file and match its dtype and shape (in
+ * exact 64-bit arithmetic), the entries must tile the data with no hole or overlap, names and metadata keys
+ * are at most {@link Names#MAX_BYTES} bytes, and lowbit's planes must match their checksums. A refusal is
+ * a {@link CorruptFileException} naming the file; a cut-off file says
+ * {@code truncated: expected N bytes, file has M}.
  */
 public final class Safetensors {
     private Safetensors() {
@@ -54,9 +60,11 @@ public final class Safetensors {
     /**
      * What a file holds.
      *
-     * @param dense       F32, F16 and BF16 tensors, in file order
+     * @param dense       the dense tensors of every dtype, in file order ({@link DType#quantizable()} tells the
+     *                    float types lowbit quantizes)
      * @param quantized   lowbit quantized tensors, in file order
-     * @param unsupported entries of other dtypes, name to dtype
+     * @param unsupported always empty: every safetensors dtype is read into {@code dense}, and an unknown
+     *                    dtype makes the file refused
      * @param metadata    the caller's metadata, without lowbit's own {@code lowbit.} keys
      */
     public record Contents(Map<String, DenseTensor> dense, Map<String, QuantizedTensor> quantized,
@@ -73,7 +81,10 @@ public final class Safetensors {
      * any file at {@code path} atomically.
      *
      * @throws IllegalArgumentException if two entries would have the same name, a metadata key starts with
-     *                                  {@code lowbit.}, or a name is empty
+     *                                  {@code lowbit.}, or a name is empty or longer than
+     *                                  {@link Names#MAX_BYTES} bytes
+     * @throws dev.lowbit.io.MappedInputException if a tensor is a view of a mapped file that changed while
+     *                                  it was copied
      */
     public static void write(Path path, Map<String, DenseTensor> dense, Map<String, QuantizedTensor> quantized,
                              Map<String, String> metadata) throws IOException {
@@ -97,6 +108,10 @@ public final class Safetensors {
             if (name.isEmpty() || (PREFIX + name).equals(VERSION_KEY) || (PREFIX + name).equals(METADATA_CRC_KEY)) {
                 throw new IllegalArgumentException("quantized tensor name '" + name + "' is empty or reserved");
             }
+            String tooLong = ContainerPlanes.nameTooLong(name);
+            if (tooLong != null) {
+                throw new IllegalArgumentException(tooLong);
+            }
             long nnz = t.outliers() == null ? -1 : t.outliers().nnz();
             List<ContainerPlanes.Spec> specs = ContainerPlanes.expected(t.format(), t.rows(), t.cols(), nnz);
             List<MemorySegment> segs = ContainerPlanes.segments(t);
@@ -117,6 +132,10 @@ public final class Safetensors {
             meta.put(PREFIX + name, Json.write(desc));
         }
         for (Map.Entry<String, String> e : metadata.entrySet()) {
+            String tooLong = Names.tooLong("metadata key", e.getKey());
+            if (tooLong != null) {
+                throw new IllegalArgumentException(tooLong);
+            }
             if (e.getKey().startsWith(PREFIX)) {
                 throw new IllegalArgumentException("metadata key '" + e.getKey() + "' is reserved: keys starting with "
                         + PREFIX + " are lowbit's own");
@@ -134,6 +153,10 @@ public final class Safetensors {
         for (Entry e : entries) {
             if (e.key.isEmpty() || e.key.equals(METADATA) || !keys.add(e.key)) {
                 throw new IllegalArgumentException("tensor name '" + e.key + "' is empty, reserved or used twice");
+            }
+            String tooLong = Names.tooLong("tensor name", e.key);
+            if (tooLong != null) {
+                throw new IllegalArgumentException(tooLong);
             }
             Map<String, Object> d = new LinkedHashMap<>();
             d.put("dtype", e.dtype);
@@ -180,6 +203,7 @@ public final class Safetensors {
      * while the arena is alive. Nothing is left mapped in {@code arena} when the file is refused.
      *
      * @throws CorruptFileException if anything in the file is inconsistent
+     * @throws dev.lowbit.io.MappedInputException if another process shrinks the file while it is read
      */
     public static Contents read(Path path, Arena arena) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
@@ -187,23 +211,19 @@ public final class Safetensors {
             // Checksums and CSR checks run over a private mapping first, so that a corrupt file leaves
             // nothing mapped in the caller's arena.
             try (Arena scratch = Arena.ofConfined()) {
-                r.tensors(ch.map(FileChannel.MapMode.READ_ONLY, 0, r.size(), scratch), true);
+                r.tensors(MappedInput.map(ch, path, r.size(), scratch), true);
             }
-            MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, r.size(), arena);
+            MemorySegment file = MappedInput.map(ch, path, r.size(), arena);
             Map<String, QuantizedTensor> quantized = r.tensors(file, false);
             Map<String, DenseTensor> dense = new LinkedHashMap<>();
-            Map<String, String> unsupported = new LinkedHashMap<>();
             for (ContainerReader.Entry e : r.others()) {
-                if (e.dtype().equals("F32") || e.dtype().equals("F16") || e.dtype().equals("BF16")) {
-                    long[] shape = e.shape().stream().mapToLong(Long::longValue).toArray();
-                    dense.put(e.key(), new DenseTensor(e.key(), DType.valueOf(e.dtype()), shape,
-                            file.asSlice(r.bufferStart() + e.begin(), e.end() - e.begin())));
-                } else {
-                    unsupported.put(e.key(), e.dtype());
-                }
+                // The container reader knows the same dtypes and has checked the bytes against the shape.
+                DType dtype = DType.ofSafetensors(e.dtype());
+                long[] shape = e.shape().stream().mapToLong(Long::longValue).toArray();
+                dense.put(e.key(), new DenseTensor(e.key(), dtype, shape,
+                        file.asSlice(r.bufferStart() + e.begin(), e.end() - e.begin())));
             }
-            return new Contents(Collections.unmodifiableMap(dense), quantized, Collections.unmodifiableMap(unsupported),
-                    r.userMetadata());
+            return new Contents(Collections.unmodifiableMap(dense), quantized, Map.of(), r.userMetadata());
         }
     }
 }

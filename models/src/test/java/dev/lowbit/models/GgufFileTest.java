@@ -278,6 +278,137 @@ class GgufFileTest {
         refused(longer, "bytes after the last tensor");
     }
 
+    /**
+     * An F32 tensor of 2^62 + 8 elements needs 2^64 + 32 bytes, which wraps to 32 in 64-bit arithmetic: the
+     * reader must refuse it rather than take it for the 8-element tensor whose bytes follow.
+     */
+    @Test
+    void byteCountsThatWrapPast64BitsAreRefused() throws IOException {
+        Path p = dir.resolve("wrap.gguf");
+        GgufFile.write(p, Map.of(), List.of(GgufTensor.of(DenseTensor.ofFloats("b", new long[]{8}, new float[8]))));
+        byte[] b = Files.readAllBytes(p);
+        // Header: magic, version, two counts (24 bytes), then 'b': name length and name, n_dims, ne[0].
+        int ne0 = 24 + 8 + 1 + 4;
+        assertEquals(8, ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getLong(ne0));
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(ne0, (1L << 62) + 8);
+        refused(b, "bad.gguf: ", "tensor 'b'", "[4611686018427387912]", "overflow");
+        // The constructor and the writer refuse the same dims.
+        String problem = GgufTensor.check("b", GgmlType.F32, new long[]{(1L << 62) + 8});
+        assertTrue(problem != null && problem.contains("overflow"), problem);
+        assertEquals(-1, GgufTensor.bytes(GgmlType.F32, new long[]{(1L << 62) + 8}));
+        assertEquals(-1, GgufTensor.bytes(GgmlType.F32, new long[]{4, 1L << 61}));
+    }
+
+    /** Token-type tables (I32) and the other plain ggml types are read and written back byte for byte. */
+    @Test
+    void plainTypesPassThroughByteForByte() throws IOException {
+        long seed = new Random().nextLong();
+        Random r = new Random(seed);
+        List<GgufTensor> in = new ArrayList<>();
+        for (GgmlType t : GgmlType.values()) {
+            if (t.dtype() == null) {
+                continue;
+            }
+            byte[] b = new byte[2 * 3 * t.blockBytes()];
+            r.nextBytes(b);
+            in.add(GgufTensor.of(new DenseTensor("plain." + t, t.dtype(), new long[]{2, 3}, MemorySegment.ofArray(b))));
+        }
+        assertEquals(8, in.size());
+        Path a = dir.resolve("a.gguf");
+        Path b = dir.resolve("b.gguf");
+        GgufFile.write(a, Map.of(), in);
+        try (Arena arena = Arena.ofConfined()) {
+            GgufFile.Contents c = GgufFile.read(a, arena);
+            for (GgufTensor t : in) {
+                GgufTensor back = c.tensors().get(t.name());
+                assertEquals(t.type(), back.type());
+                assertArrayEquals(new long[]{3, 2}, back.dims());
+                assertEquals(-1, t.data().mismatch(back.data()), "seed " + seed + ", " + t.name());
+                DenseTensor d = back.toDense();
+                assertEquals(t.type().dtype(), d.dtype());
+                assertArrayEquals(new long[]{2, 3}, d.shape());
+            }
+            DenseTensor ids = c.tensors().get("plain.I32").toDense();
+            assertEquals(DType.I32, ids.dtype());
+            IllegalStateException e = assertThrows(IllegalStateException.class, ids::toFloats);
+            assertTrue(e.getMessage().startsWith("tensor 'plain.I32' is I32, which does not convert to floats"), e.getMessage());
+            e = assertThrows(IllegalStateException.class, () -> c.tensors().get("plain.I32").toQuantized());
+            assertEquals("tensor 'plain.I32' is I32, not a quantized type; use toDense()", e.getMessage());
+            // Through a dense tensor and back: the same file.
+            List<GgufTensor> again = new ArrayList<>();
+            for (GgufTensor t : c.tensors().values()) {
+                again.add(GgufTensor.of(t.toDense()));
+            }
+            GgufFile.write(b, c.metadata(), again);
+        }
+        assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b), "seed " + seed);
+        // ggml's ids.
+        assertEquals(26, GgmlType.I32.id());
+        assertEquals(30, GgmlType.BF16.id());
+        assertEquals(GgmlType.I32, GgmlType.ofId(26));
+        DenseTensor u8 = new DenseTensor("mask", DType.U8, new long[]{4}, MemorySegment.ofArray(new byte[4]));
+        IllegalArgumentException x = assertThrows(IllegalArgumentException.class, () -> GgufTensor.of(u8));
+        assertEquals("tensor 'mask' is U8, which GGUF cannot hold: its plain types are F64, F32, F16, BF16, I64, I32,"
+                + " I16 and I8", x.getMessage());
+    }
+
+    @Test
+    void truncationSaysHowManyBytesAreMissing() throws IOException {
+        byte[] good;
+        try (Arena arena = Arena.ofConfined()) {
+            good = Files.readAllBytes(written(arena));
+        }
+        Path p = withBytes(java.util.Arrays.copyOf(good, good.length - 40));
+        try (Arena arena = Arena.ofConfined()) {
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> GgufFile.read(p, arena));
+            assertTrue(e.getMessage().startsWith(p + ": truncated: expected " + good.length + " bytes, file has "
+                    + (good.length - 40) + " (tensor 'b' ends at byte "), e.getMessage());
+        }
+        // Cut inside the header: the field being read says what it needed. At 87: the count of 't.list'.
+        Path q = withBytes(java.util.Arrays.copyOf(good, 90));
+        try (Arena arena = Arena.ofConfined()) {
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> GgufFile.read(q, arena));
+            assertEquals(q + ": truncated: expected 95 bytes, file has 90 (metadata 't.list' array length needs 8 bytes"
+                    + " at offset 87)", e.getMessage());
+        }
+        // Too short for the counts it states.
+        Path r = withBytes(java.util.Arrays.copyOf(good, 30));
+        try (Arena arena = Arena.ofConfined()) {
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> GgufFile.read(r, arena));
+            assertEquals(r + ": truncated: expected at least 50 bytes, file has 30 (the metadata count 2 needs at least"
+                    + " 13 bytes each after offset 24)", e.getMessage());
+        }
+    }
+
+    @Test
+    void namesAndKeysOfMoreThan4096BytesAreRefused() throws IOException {
+        String key = "k".repeat(4097);
+        Path p = dir.resolve("keys.gguf");
+        IllegalArgumentException w = assertThrows(IllegalArgumentException.class,
+                () -> GgufFile.write(p, Map.of(key, GgufValue.uint8((byte) 1)), List.of()));
+        assertTrue(w.getMessage().startsWith("metadata key of 4097 bytes is longer than the 4096-byte limit"), w.getMessage());
+        // A key of exactly 4096 bytes is written and read; one byte more in the file is refused.
+        GgufFile.write(p, Map.of(key.substring(1), GgufValue.uint8((byte) 1)), List.of());
+        try (Arena arena = Arena.ofConfined()) {
+            assertEquals(java.util.Set.of(key.substring(1)), GgufFile.read(p, arena).metadata().keySet());
+        }
+        byte[] b = Files.readAllBytes(p);
+        ByteBuffer bb = ByteBuffer.allocate(b.length + 1).order(ByteOrder.LITTLE_ENDIAN);
+        bb.put(b, 0, 24).putLong(4097).put((byte) 'k').put(b, 32, b.length - 32);
+        refused(bb.array(), "bad.gguf: metadata key #0 of 4097 bytes is longer than the 4096-byte limit (it starts '"
+                + "k".repeat(40) + "...')");
+        // A tensor name: ggml takes 63 bytes, but a name past the limit is refused before it is read.
+        try (Arena arena = Arena.ofConfined()) {
+            GgufFile.write(p, Map.of(), List.of(GgufTensor.of(DenseTensor.ofFloats("t", new long[]{1}, new float[1]))));
+        }
+        b = Files.readAllBytes(p);
+        byte[] big = new byte[b.length + 5000];
+        ByteBuffer g = ByteBuffer.wrap(big).order(ByteOrder.LITTLE_ENDIAN);
+        g.put(b, 0, 24).putLong(5001).put("t".repeat(5001).getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                .put(b, 33, b.length - 33);
+        refused(big, "bad.gguf: tensor #0 name of 5001 bytes is longer than the 4096-byte limit");
+    }
+
     @Test
     void writerRefusesWhatGgmlCannotLoad() throws IOException {
         try (Arena arena = Arena.ofConfined()) {

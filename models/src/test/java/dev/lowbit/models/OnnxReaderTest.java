@@ -244,4 +244,53 @@ class OnnxReaderTest {
         refused(message(o -> run(() -> o.writeInt64(1, 8))), "no graph");
         refused(new byte[]{(byte) 0xFF, (byte) 0xFF}, "malformed protobuf");
     }
+
+    @Test
+    void truncationSaysHowManyBytesAreMissing() {
+        byte[] good = model(rawF32("w", new long[]{2, 3}, 1, 2, 3, 4, 5, 6));
+        // The graph is the model's last field: a file cut anywhere inside it is short by the graph's own claim.
+        for (int n = good.length - 30; n < good.length; n++) {
+            byte[] cut = Arrays.copyOf(good, n);
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> OnnxReader.read(cut, SRC));
+            String want = "test.onnx: truncated: expected " + good.length + " bytes, file has " + n + " (ModelProto.graph claims ";
+            assertTrue(e.getMessage().startsWith(want), e.getMessage());
+        }
+    }
+
+    @Test
+    void shapesThatOverflowNameTheFileAndTensor() {
+        CorruptFileException e = assertThrows(CorruptFileException.class,
+                () -> OnnxReader.read(model(rawF32("w", new long[]{1L << 62}, 1)), SRC));
+        assertEquals("test.onnx: initializer 'w' has shape [4611686018427387904], which overflows a 64-bit byte count of"
+                + " FLOAT (1)", e.getMessage());
+    }
+
+    @Test
+    void tooManyDimsAreRefusedAsTheyAreRead() {
+        byte[] many = message(o -> run(() -> {
+            o.writeString(8, "deep");
+            for (int i = 0; i < 33; i++) {
+                o.writeInt64(1, 1);
+            }
+            o.writeInt32(2, 1);
+        }));
+        CorruptFileException e = assertThrows(CorruptFileException.class, () -> OnnxReader.read(model(many), SRC));
+        assertEquals("test.onnx: initializer 'deep' dims has more than 32 values", e.getMessage());
+    }
+
+    @Test
+    void namesOfMoreThan4096BytesAreRefused() throws IOException {
+        String name = "x".repeat(5000);
+        refused(model(rawF32(name, new long[]{1}, 1)), "test.onnx: initializer #1 name of 5000 bytes is longer than the"
+                + " 4096-byte limit (it starts '" + "x".repeat(40) + "...')");
+        byte[] node = message(o -> run(() -> {
+            o.writeString(1, name);
+            o.writeString(4, "MatMul");
+        }));
+        byte[] graph = message(o -> put(o, 1, node));
+        refused(message(o -> put(o, 7, graph)), "test.onnx: node #1 input of 5000 bytes is longer than the 4096-byte limit");
+        // 4096 bytes are read.
+        String most = "y".repeat(4096);
+        assertEquals(java.util.Set.of(most), OnnxReader.read(model(rawF32(most, new long[]{1}, 1)), SRC).initializers().keySet());
+    }
 }

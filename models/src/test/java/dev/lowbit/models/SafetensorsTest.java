@@ -148,16 +148,167 @@ class SafetensorsTest {
     }
 
     @Test
-    void readsOtherWritersFilesAndListsOtherDtypes() throws IOException {
+    void readsOtherWritersFilesWithEveryDtype() throws IOException {
         Path p = file("{\"ids\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[8,16]},"
                 + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"__metadata__\":{\"format\":\"pt\"}}",
                 new byte[]{0, 0, (byte) 0x80, 0x3F, 0, 0, 0, (byte) 0xC0, 1, 0, 0, 0, 0, 0, 0, 0});
         try (Arena arena = Arena.ofConfined()) {
             Safetensors.Contents c = Safetensors.read(p, arena);
             assertArrayEquals(new float[]{1f, -2f}, c.dense().get("w").toFloats());
-            assertEquals(Map.of("ids", "I64"), c.unsupported());
+            DenseTensor ids = c.dense().get("ids");
+            assertEquals(DType.I64, ids.dtype());
+            assertArrayEquals(new long[]{1}, ids.shape());
+            assertEquals(1L, ids.bytes().get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0));
+            assertEquals(List.of("ids", "w"), List.copyOf(c.dense().keySet()));
+            assertEquals(Map.of(), c.unsupported());
             assertEquals(Map.of("format", "pt"), c.metadata());
+            IllegalStateException e = assertThrows(IllegalStateException.class, ids::toFloats);
+            assertEquals("tensor 'ids' is I64, which does not convert to floats: only F32, F16 and BF16 tensors do"
+                    + " (the others are kept as they are)", e.getMessage());
         }
+    }
+
+    /** A tensor of {@code n} seeded random elements of {@code type}. */
+    private static DenseTensor random(String name, DType type, long[] shape, Random r) {
+        byte[] b = new byte[(int) DenseTensor.elements(shape) * type.bytes()];
+        r.nextBytes(b);
+        if (type == DType.BOOL) {
+            for (int i = 0; i < b.length; i++) {
+                b[i] &= 1;
+            }
+        }
+        return new DenseTensor(name, type, shape, MemorySegment.ofArray(b));
+    }
+
+    /** Position ids (I64), a mask (U8) and every other dtype are read and written back byte for byte. */
+    @Test
+    void everyDtypePassesThroughByteForByte() throws IOException {
+        long seed = new Random().nextLong();
+        Random r = new Random(seed);
+        Map<String, DenseTensor> in = new LinkedHashMap<>();
+        in.put("embeddings.position_ids", random("embeddings.position_ids", DType.I64, new long[]{1, 512}, r));
+        in.put("mask", random("mask", DType.U8, new long[]{3, 7}, r));
+        for (DType t : DType.values()) {
+            in.put("all." + t, random("all." + t, t, new long[]{5, 3}, r));
+        }
+        Path a = dir.resolve("a.safetensors");
+        Path b = dir.resolve("b.safetensors");
+        try (Arena arena = Arena.ofConfined()) {
+            Safetensors.write(a, in, Map.of(), Map.of());
+            Safetensors.Contents c = Safetensors.read(a, arena);
+            assertEquals(List.copyOf(in.keySet()), List.copyOf(c.dense().keySet()), "seed " + seed);
+            for (DenseTensor t : in.values()) {
+                DenseTensor back = c.dense().get(t.name());
+                assertEquals(t.dtype(), back.dtype(), t.name());
+                assertArrayEquals(t.shape(), back.shape(), t.name());
+                assertEquals(-1, t.bytes().mismatch(back.bytes()), "seed " + seed + ", " + t.name());
+            }
+            assertEquals(Map.of(), c.unsupported());
+            Safetensors.write(b, c.dense(), c.quantized(), c.metadata());
+        }
+        assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b), "seed " + seed);
+        // The header names each dtype as safetensors does.
+        String header = new String(Files.readAllBytes(a), 8, 4000, StandardCharsets.UTF_8);
+        assertTrue(header.contains("\"embeddings.position_ids\":{\"dtype\":\"I64\",\"shape\":[1,512]"), header);
+        assertTrue(header.contains("\"mask\":{\"dtype\":\"U8\""), header);
+        assertTrue(header.contains("\"all.F8_E4M3\":{\"dtype\":\"F8_E4M3\""), header);
+    }
+
+    /** The models module's dtypes and the container's table agree on every name and width. */
+    @Test
+    void dtypesMatchTheContainersTable() {
+        assertEquals(dev.lowbit.io.internal.ContainerPlanes.DTYPE_BYTES.keySet(),
+                java.util.Arrays.stream(DType.values()).map(DType::name).collect(java.util.stream.Collectors.toSet()));
+        for (DType t : DType.values()) {
+            assertEquals(dev.lowbit.io.internal.ContainerPlanes.DTYPE_BYTES.get(t.name()), t.bytes(), t.name());
+            assertEquals(t, DType.ofSafetensors(t.name()));
+            assertEquals(t == DType.F32 || t == DType.F16 || t == DType.BF16, t.quantizable(), t.name());
+        }
+        assertEquals(null, DType.ofSafetensors("Q4"));
+    }
+
+    @Test
+    void truncationSaysHowManyBytesAreMissing() throws IOException {
+        byte[] good;
+        try (Arena arena = Arena.ofConfined()) {
+            Path p = dir.resolve("t.safetensors");
+            Safetensors.write(p, Map.of("b", DenseTensor.ofFloats("b", new long[]{100}, new float[100])), Map.of(), Map.of());
+            good = Files.readAllBytes(p);
+        }
+        long headerEnd = 8 + ByteBuffer.wrap(good).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+        Path bad = dir.resolve("bad.safetensors");
+        Files.write(bad, java.util.Arrays.copyOf(good, good.length - 10));
+        try (Arena arena = Arena.ofConfined()) {
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> Safetensors.read(bad, arena));
+            assertEquals(bad + ": truncated: expected " + good.length + " bytes, file has " + (good.length - 10)
+                    + " (plane 'b' data_offsets [0, 400] end beyond the 390-byte buffer)", e.getMessage());
+            Files.write(bad, java.util.Arrays.copyOf(good, 20));
+            e = assertThrows(CorruptFileException.class, () -> Safetensors.read(bad, arena));
+            assertEquals(bad + ": truncated: expected " + headerEnd + " bytes, file has 20 (the header length "
+                    + (headerEnd - 8) + " does not fit)", e.getMessage());
+        }
+    }
+
+    /** The fields an entry lacks are listed in the order safetensors defines them, the same in every run. */
+    @Test
+    void missingFieldsAreListedInAFixedOrder() throws IOException {
+        Path p = file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", new byte[8]);
+        try (Arena arena = Arena.ofConfined()) {
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> Safetensors.read(p, arena));
+            assertEquals(p + ": plane 'w' lacks field [data_offsets]; an entry has the fields [dtype, shape,"
+                    + " data_offsets]", e.getMessage());
+        }
+        Path q = file("{\"w\":{\"x\":1}}", new byte[0]);
+        try (Arena arena = Arena.ofConfined()) {
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> Safetensors.read(q, arena));
+            assertEquals(q + ": plane 'w' lacks fields [dtype, shape, data_offsets] and has unknown field [x]; an entry"
+                    + " has the fields [dtype, shape, data_offsets]", e.getMessage());
+        }
+    }
+
+    @Test
+    void shapesThatOverflowNameTheFile() throws IOException {
+        Path p = file("{\"w\":{\"dtype\":\"I64\",\"shape\":[2305843009213693952],\"data_offsets\":[0,0]}}", new byte[0]);
+        try (Arena arena = Arena.ofConfined()) {
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> Safetensors.read(p, arena));
+            assertEquals(p + ": plane 'w' shape [2305843009213693952] of I64 overflows a 64-bit byte count", e.getMessage());
+        }
+    }
+
+    @Test
+    void namesAndKeysOfMoreThan4096BytesAreRefused() throws IOException {
+        String name = "a".repeat(4097);
+        Path p = file("{\"" + name + "\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8]);
+        try (Arena arena = Arena.ofConfined()) {
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> Safetensors.read(p, arena));
+            assertEquals(p + ": tensor name of 4097 bytes is longer than the 4096-byte limit (it starts '" + "a".repeat(40)
+                    + "...')", e.getMessage());
+        }
+        Path q = file("{\"__metadata__\":{\"" + "\\n".repeat(5000) + "\":\"v\"},"
+                + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", new byte[8]);
+        try (Arena arena = Arena.ofConfined()) {
+            CorruptFileException e = assertThrows(CorruptFileException.class, () -> Safetensors.read(q, arena));
+            assertEquals(q + ": metadata key of 5000 bytes is longer than the 4096-byte limit (it starts '"
+                    + "\\u000a".repeat(40) + "...')", e.getMessage());
+            assertTrue(!e.getMessage().contains("\n"), "one line");
+        }
+        // A name of exactly 4096 bytes is read.
+        String most = "\u4e2d".repeat(1365) + "a";
+        Path ok = dir.resolve("ok.safetensors");
+        Safetensors.write(ok, Map.of(most, DenseTensor.ofFloats(most, new long[]{1}, new float[]{3f})), Map.of(),
+                Map.of("k".repeat(4096), "v"));
+        try (Arena arena = Arena.ofConfined()) {
+            assertArrayEquals(new float[]{3f}, Safetensors.read(ok, arena).dense().get(most).toFloats());
+        }
+        // The writer refuses what the reader would.
+        DenseTensor t = DenseTensor.ofFloats(name, new long[]{1}, new float[1]);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Safetensors.write(dir.resolve("w.safetensors"), Map.of(name, t), Map.of(), Map.of()));
+        assertTrue(e.getMessage().startsWith("tensor name of 4097 bytes is longer than the 4096-byte limit"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> Safetensors.write(dir.resolve("w.safetensors"), Map.of(),
+                Map.of(), Map.of(name, "v")));
+        assertTrue(e.getMessage().startsWith("metadata key of 4097 bytes"), e.getMessage());
+        assertTrue(!Files.exists(dir.resolve("w.safetensors")));
     }
 
     @Test

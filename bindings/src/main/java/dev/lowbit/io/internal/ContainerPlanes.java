@@ -6,10 +6,10 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.io.Json;
+import dev.lowbit.io.Names;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.util.ArrayList;
@@ -47,7 +47,7 @@ public final class ContainerPlanes {
     public static final String COL_IDX = "outliers.col_idx";
     public static final String VALUES = "outliers.values";
 
-    /** asByteBuffer holds at most 2 GiB, so planes are streamed in slices of this size. */
+    /** The largest slice of a plane written at once (its heap staging is smaller still). */
     public static final long CHUNK = 1L << 30;
 
     /** The safetensors dtypes and their widths in bytes. */
@@ -56,6 +56,20 @@ public final class ContainerPlanes {
             Map.entry("F8_E4M3", 1), Map.entry("I16", 2), Map.entry("U16", 2), Map.entry("F16", 2),
             Map.entry("BF16", 2), Map.entry("I32", 4), Map.entry("U32", 4), Map.entry("F32", 4),
             Map.entry("I64", 8), Map.entry("U64", 8), Map.entry("F64", 8));
+
+    /**
+     * Why a quantized tensor called {@code name} cannot be written, or null: its longest plane name,
+     * {@code <name>.outliers.row_ptr}, must stay within {@link Names#MAX_BYTES}, which readers enforce.
+     */
+    public static String nameTooLong(String name) {
+        long n = Names.utf8Length(name);
+        long longest = n + 1 + ROW_PTR.length();
+        if (longest <= Names.MAX_BYTES) {
+            return null;
+        }
+        return "quantized tensor name " + Names.start(name) + " of " + n + " bytes is too long: its plane names, up to "
+                + longest + " bytes, would pass the " + Names.MAX_BYTES + "-byte limit";
+    }
 
     /** One plane as the header describes it; {@code part} is the name after {@code "<tensor>."}. */
     public record Spec(String part, String dtype, List<Long> shape) {
@@ -92,12 +106,15 @@ public final class ContainerPlanes {
         return HexFormat.of().toHexDigits((int) crc.getValue());
     }
 
-    /** CRC-32C of a segment of any size. */
-    public static String crc32c(MemorySegment s) {
+    /**
+     * CRC-32C of a segment of any size, taken over heap copies made by {@link MappedInput#read}: the
+     * CRC-32C intrinsic cannot survive a mapped page that vanishes, the guarded copy can.
+     *
+     * @throws dev.lowbit.io.MappedInputException if {@code s} is a view of a file that shrank while mapped
+     */
+    public static String crc32c(MemorySegment s) throws IOException {
         CRC32C crc = new CRC32C();
-        for (long off = 0; off < s.byteSize(); off += CHUNK) {
-            crc.update(s.asSlice(off, Math.min(CHUNK, s.byteSize() - off)).asByteBuffer());
-        }
+        MappedInput.read(s, (buf, n) -> crc.update(buf, 0, n));
         return hex(crc);
     }
 
@@ -111,17 +128,20 @@ public final class ContainerPlanes {
     }
 
     /**
-     * Writes {@code seg} at {@code position} in slices of at most {@code chunk} bytes, feeding the same
-     * bytes to {@code crc} so that the checksum describes exactly what reached the file.
+     * Writes {@code seg} at {@code position} in slices of at most {@code chunk} bytes (and at most
+     * {@link MappedInput#CHUNK}), feeding the same bytes to {@code crc} so that the checksum describes exactly
+     * what reached the file. Each slice is first copied to the heap by {@link MappedInput}, so a mapped
+     * input that shrinks underneath is a {@link dev.lowbit.io.MappedInputException}, not a crash.
      */
     public static void write(FileChannel ch, long position, MemorySegment seg, CRC32C crc, long chunk) throws IOException {
-        // A heap segment over a non-byte array has no ByteBuffer view: stage it through a byte[].
-        long step = seg.isNative() ? chunk : Math.min(chunk, 1 << 20);
+        int step = (int) Math.min(Math.min(chunk, MappedInput.CHUNK), Math.max(seg.byteSize(), 1));
+        byte[] stage = new byte[step];
+        MemorySegment st = MemorySegment.ofArray(stage);
         for (long off = 0; off < seg.byteSize(); off += step) {
-            MemorySegment part = seg.asSlice(off, Math.min(step, seg.byteSize() - off));
-            ByteBuffer b = seg.isNative() ? part.asByteBuffer() : ByteBuffer.wrap(part.toArray(ValueLayout.JAVA_BYTE));
-            crc.update(b);
-            b.rewind();
+            int n = (int) Math.min(step, seg.byteSize() - off);
+            MappedInput.copy(seg, off, st, 0, n);
+            crc.update(stage, 0, n);
+            ByteBuffer b = ByteBuffer.wrap(stage, 0, n);
             long at = position + off;
             while (b.hasRemaining()) {
                 at += ch.write(b, at);

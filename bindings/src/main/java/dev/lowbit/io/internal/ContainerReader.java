@@ -4,6 +4,7 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.io.CorruptFileException;
 import dev.lowbit.io.Json;
+import dev.lowbit.io.Names;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -34,8 +35,10 @@ public final class ContainerReader {
     /** The largest header accepted, so that a damaged length cannot make the reader allocate gigabytes. */
     public static final long MAX_HEADER = 100L << 20;
 
-    private static final Set<String> ENTRY_FIELDS = Set.of("dtype", "shape", "data_offsets");
-    private static final Set<String> DESCRIPTOR_FIELDS = Set.of("format", "rows", "cols", "nnz", "crc32c");
+    /** The fields of a header entry, in the order messages list them. */
+    private static final List<String> ENTRY_FIELDS = List.of("dtype", "shape", "data_offsets");
+    /** The fields a tensor descriptor may have, in the order messages list them. */
+    private static final List<String> DESCRIPTOR_FIELDS = List.of("format", "rows", "cols", "nnz", "crc32c");
 
     /** A header entry: a byte range of the buffer, already checked against its dtype and shape. */
     public record Entry(String key, String dtype, List<Long> shape, long begin, long end) {
@@ -98,13 +101,18 @@ public final class ContainerReader {
 
     private String readHeader(FileChannel ch) throws IOException {
         if (size < 8) {
-            throw bad("file is " + size + " bytes, shorter than the 8-byte header length");
+            throw bad("truncated: expected at least 8 bytes, file has " + size
+                    + " (it is shorter than the 8-byte header length)");
         }
         long n = read(ch, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
         // n is unsigned on disk: a negative long is a length of 2^63 or more.
-        if (n < 0 || n > MAX_HEADER || n > size - 8) {
+        if (n < 0 || n > MAX_HEADER) {
             throw bad("header length " + Long.toUnsignedString(n) + " does not fit: the file is " + size
                     + " bytes and a header may be at most " + MAX_HEADER);
+        }
+        if (n > size - 8) {
+            throw bad("truncated: expected " + (8 + n) + " bytes, file has " + size + " (the header length " + n
+                    + " does not fit)");
         }
         bufferStart = 8 + n;
         try {
@@ -119,7 +127,8 @@ public final class ContainerReader {
         ByteBuffer b = ByteBuffer.allocate(n);
         while (b.hasRemaining()) {
             if (ch.read(b, at + b.position()) < 0) {
-                throw bad("file ended at byte " + (at + b.position()) + " while reading the header");
+                throw bad("truncated: expected " + (at + n) + " bytes, file has " + (at + b.position())
+                        + " (it shrank while its header was read)");
             }
         }
         return b.flip();
@@ -133,6 +142,7 @@ public final class ContainerReader {
             metadata = Map.of();
         }
         for (Map.Entry<?, ?> e : object(metadata, "header field " + ContainerPlanes.METADATA).entrySet()) {
+            name("metadata key", (String) e.getKey());
             if (!(e.getValue() instanceof String s)) {
                 throw bad("metadata '" + e.getKey() + "' is " + e.getValue() + ", not a string");
             }
@@ -192,44 +202,87 @@ public final class ContainerReader {
         return x;
     }
 
+    /** Refuses a name or key longer than {@link Names#MAX_BYTES}. */
+    private void name(String what, String name) throws CorruptFileException {
+        String problem = Names.tooLong(what, name);
+        if (problem != null) {
+            throw bad(problem);
+        }
+    }
+
+    /** What {@code fields} lack and have beyond {@code allowed}, in {@code allowed}'s order then the file's. */
+    private static String fieldProblem(Set<?> fields, List<String> required, List<String> allowed) {
+        List<String> missing = required.stream().filter(f -> !fields.contains(f)).toList();
+        List<Object> unknown = fields.stream().filter(f -> !allowed.contains(f)).map(f -> (Object) f).toList();
+        if (missing.isEmpty() && unknown.isEmpty()) {
+            return null;
+        }
+        String out = "";
+        if (!missing.isEmpty()) {
+            out = "lacks " + (missing.size() == 1 ? "field " : "fields ") + missing;
+        }
+        if (!unknown.isEmpty()) {
+            out += (out.isEmpty() ? "has " : " and has ") + (unknown.size() == 1 ? "unknown field " : "unknown fields ")
+                    + unknown;
+        }
+        return out + "; " + (required.equals(allowed) ? "an entry has the fields " + required
+                : "a descriptor may have the fields " + allowed);
+    }
+
     /** Every entry but the metadata, checked on its own and then for tiling the buffer exactly. */
     private Map<String, Entry> entries(Map<?, ?> header) throws CorruptFileException {
         long bufferSize = size - bufferStart;
         Map<String, Entry> out = new LinkedHashMap<>();
+        Map<String, Long> needs = new LinkedHashMap<>();
         for (Map.Entry<?, ?> e : header.entrySet()) {
             String key = (String) e.getKey();
             if (key.equals(ContainerPlanes.METADATA)) {
                 continue;
             }
+            name("tensor name", key);
             String where = "plane '" + key + "'";
             Map<?, ?> d = object(e.getValue(), where);
-            if (!ENTRY_FIELDS.equals(d.keySet())) {
-                throw bad(where + " has fields " + d.keySet() + ", expected " + ENTRY_FIELDS);
+            String fields = fieldProblem(d.keySet(), ENTRY_FIELDS, ENTRY_FIELDS);
+            if (fields != null) {
+                throw bad(where + " " + fields);
             }
             Integer width = d.get("dtype") instanceof String s ? ContainerPlanes.DTYPE_BYTES.get(s) : null;
             if (width == null) {
-                throw bad(where + " has unknown dtype " + d.get("dtype"));
+                throw bad(where + " has unknown dtype " + d.get("dtype") + "; safetensors dtypes are "
+                        + ContainerPlanes.DTYPE_BYTES.keySet().stream().sorted().toList());
             }
             List<Long> shape = integers(d.get("shape"), where + " shape", -1);
             List<Long> offsets = integers(d.get("data_offsets"), where + " data_offsets", 2);
             long bytes = width;
-            for (long dim : shape) {
-                if (dim != 0 && bytes > Long.MAX_VALUE / dim) {
-                    throw bad(where + " shape " + shape + " overflows a 64-bit byte count");
+            try {
+                for (long dim : shape) {
+                    bytes = Math.multiplyExact(bytes, dim);
                 }
-                bytes *= dim;
+            } catch (ArithmeticException x) {
+                throw bad(where + " shape " + shape + " of " + d.get("dtype") + " overflows a 64-bit byte count");
             }
             long begin = offsets.get(0);
             long end = offsets.get(1);
-            if (begin > end || end > bufferSize) {
-                throw bad(where + " data_offsets " + offsets + " are not a range within the " + bufferSize
-                        + "-byte buffer");
-            }
-            if (end - begin != bytes) {
-                throw bad(where + " data_offsets " + offsets + " hold " + (end - begin) + " bytes, but "
-                        + d.get("dtype") + " " + shape + " needs " + bytes);
+            if (begin > end) {
+                throw bad(where + " data_offsets " + offsets + " are not a range: the start is after the end");
             }
             out.put(key, new Entry(key, (String) d.get("dtype"), shape, begin, end));
+            needs.put(key, bytes);
+        }
+        // The end furthest out first: in a cut-off file every later check would fail for that reason.
+        Entry last = out.values().stream().max(Comparator.comparingLong(Entry::end)).orElse(null);
+        if (last != null && last.end > bufferSize) {
+            // bufferStart + end < 2^64, so the unsigned sum is exact.
+            throw bad("truncated: expected " + Long.toUnsignedString(bufferStart + last.end) + " bytes, file has " + size
+                    + " (plane '" + last.key + "' data_offsets [" + last.begin + ", " + last.end
+                    + "] end beyond the " + bufferSize + "-byte buffer)");
+        }
+        for (Entry p : out.values()) {
+            long bytes = needs.get(p.key);
+            if (p.end - p.begin != bytes) {
+                throw bad("plane '" + p.key + "' data_offsets " + List.of(p.begin, p.end) + " hold " + (p.end - p.begin)
+                        + " bytes, but " + p.dtype + " " + p.shape + " needs " + bytes);
+            }
         }
         List<Entry> sorted = new ArrayList<>(out.values());
         sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
@@ -264,8 +317,10 @@ public final class ContainerReader {
     private Layout layout(String name, String text, Map<String, Entry> entries) throws CorruptFileException {
         String where = "metadata " + ContainerPlanes.PREFIX + name;
         Map<?, ?> d = object(parseJson(text, where), where);
-        if (!DESCRIPTOR_FIELDS.containsAll(d.keySet())) {
-            throw bad(where + " has fields " + d.keySet() + ", expected some of " + DESCRIPTOR_FIELDS);
+        // A missing field is reported by its own check below, with the value it lacks.
+        String fields = fieldProblem(d.keySet(), List.of(), DESCRIPTOR_FIELDS);
+        if (fields != null) {
+            throw bad(where + " " + fields);
         }
         QuantFormat f;
         try {
@@ -309,7 +364,7 @@ public final class ContainerReader {
      * Builds the lowbit tensors over {@code file} (a mapping of the whole file), in file order, first
      * checking each plane's checksum when {@code verify} is set.
      */
-    public Map<String, QuantizedTensor> tensors(MemorySegment file, boolean verify) throws CorruptFileException {
+    public Map<String, QuantizedTensor> tensors(MemorySegment file, boolean verify) throws IOException {
         Map<String, QuantizedTensor> out = new LinkedHashMap<>();
         for (Layout l : layouts) {
             List<MemorySegment> s = new ArrayList<>();
@@ -327,11 +382,17 @@ public final class ContainerReader {
         return Collections.unmodifiableMap(out);
     }
 
-    private QuantizedTensor tensor(Layout l, List<MemorySegment> s) throws CorruptFileException {
+    private QuantizedTensor tensor(Layout l, List<MemorySegment> s) throws IOException {
         try {
             return ContainerPlanes.tensor(l.format, l.rows, l.cols, l.outliers, s);
         } catch (IllegalArgumentException e) {
             throw new CorruptFileException(path, "tensor '" + l.name + "': " + e.getMessage(), e);
+        } catch (InternalError e) {
+            // The levels and the outliers' CSR are read from the mapping to be checked.
+            if (MappedInput.isFault(e)) {
+                throw MappedInput.changed(path, size, e);
+            }
+            throw e;
         }
     }
 }
