@@ -182,10 +182,7 @@ record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, D
 
     /** Whether lowbit quantizes tensors of this element type: the float types F32, F16 and BF16. */
     static boolean quantizable(DenseTensor d) {
-        return switch (d.dtype().name()) {
-            case "F32", "F16", "BF16" -> true;
-            default -> false;
-        };
+        return d.dtype().quantizable();
     }
 
     /**

@@ -45,12 +45,12 @@ public record OnnxModel(Path source, Map<String, DenseTensor> initializers, Map<
         String type = unsupported.get(name);
         if (type != null) {
             throw new IllegalArgumentException("initializer '" + name + "' of " + source + " has data type " + type
-                    + ", unsupported: lowbit reads FLOAT, FLOAT16 and BFLOAT16 initializers");
+                    + ", unsupported: lowbit reads FLOAT, FLOAT16, BFLOAT16, integer, BOOL and DOUBLE initializers");
         }
         throw new IllegalArgumentException(source + " has no initializer '" + name + "'");
     }
 
-    /** The 2-D initializers, in file order: weight matrices and embedding tables. */
+    /** The 2-D float initializers, in file order: weight matrices and embedding tables. */
     public Map<String, DenseTensor> matrices() {
         return select(false);
     }
@@ -67,7 +67,7 @@ public record OnnxModel(Path source, Map<String, DenseTensor> initializers, Map<
         Map<String, DenseTensor> out = new java.util.LinkedHashMap<>();
         initializers.forEach((k, v) -> {
             java.util.Set<String> ops = consumers.getOrDefault(k, java.util.Set.of());
-            if (v.rank() == 2 && (!linearOnly || ops.contains("MatMul") || ops.contains("Gemm"))) {
+            if (v.rank() == 2 && v.dtype().quantizable() && (!linearOnly || ops.contains("MatMul") || ops.contains("Gemm"))) {
                 out.put(k, v);
             }
         });

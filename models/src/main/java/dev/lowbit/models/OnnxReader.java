@@ -22,10 +22,12 @@ import java.util.Map;
  * raw_data (9), external_data (13) and data_location (14); and of each node of the main graph its op_type and the
  * names of its inputs and outputs (attributes are not read).
  *
- * <p>FLOAT, FLOAT16 and BFLOAT16 tensors are read, from raw_data or from the typed fields. Initializers
- * of other types (a model's INT64 position ids and shape constants, for example) are listed by name
- * and type but not converted; {@link OnnxModel#initializer} refuses them with a message naming the
- * tensor. External data, segmented tensors and sparse initializers make the whole file refused. Every length is checked against the bytes that remain in its enclosing message, and the
+ * <p>FLOAT, FLOAT16 and BFLOAT16 tensors are read, from raw_data or from the typed fields. Integer,
+ * BOOL and DOUBLE initializers (a model's INT64 position ids and shape constants, for example) are read
+ * as their bytes, from raw_data, int32_data or int64_data, so that they can be written through unchanged;
+ * they are never converted to floats. Initializers of the other types (strings, complex numbers, or
+ * values in double_data and uint64_data) are listed by name and type; {@link OnnxModel#initializer}
+ * refuses them with a message naming the tensor. External data, segmented tensors and sparse initializers make the whole file refused. Every length is checked against the bytes that remain in its enclosing message, and the
  * data of every tensor against its shape (byte counts in exact 64-bit arithmetic), so a damaged file is a
  * {@link CorruptFileException} naming the file and never a wrong tensor; a length that runs past the end
  * of the file says {@code truncated: expected N bytes, file has M}. Names (of initializers, node inputs
@@ -254,6 +256,7 @@ public final class OnnxReader {
         Span raw = null;
         FloatList floats = new FloatList();
         LongList ints = new LongList();
+        LongList longs = new LongList();
         boolean external = false;
         int location = 0;
         String otherData = null;
@@ -301,10 +304,13 @@ public final class OnnxReader {
                     wire(tag, WireFormat.WIRETYPE_VARINT, where + " data_location");
                     location = in.readInt32();
                 }
-                case 6, 7, 10, 11 -> {
+                case 7 -> {
+                    varints(in, tag, span, longs, where + " int64_data", true, Integer.MAX_VALUE - 8);
+                    otherData = otherData == null ? "int64_data" : otherData;
+                }
+                case 6, 10, 11 -> {
                     otherData = switch (field) {
                         case 6 -> "string_data";
-                        case 7 -> "int64_data";
                         case 10 -> "double_data";
                         default -> "uint64_data";
                     };
@@ -335,7 +341,7 @@ public final class OnnxReader {
             throw bad(where + " has shape " + Arrays.toString(shape) + ": a negative dimension or an overflowing size");
         }
         if (dtype == null) {
-            return new Skipped(name, typeName(dataType));
+            return other(name, where, dataType, shape, n, raw, ints, longs, floats.size, otherData);
         }
         String typed = dtype == DType.F32 ? "float_data" : "int32_data";
         int typedCount = dtype == DType.F32 ? floats.size : ints.size;
@@ -380,6 +386,76 @@ public final class OnnxReader {
                     throw bad(where + " int32_data[" + i + "] is " + v + ", not a 16-bit pattern");
                 }
                 seg.setAtIndex(Layouts.F16, i, (short) v);
+            }
+        }
+        return new DenseTensor(name, dtype, shape, seg);
+    }
+
+    /**
+     * An initializer of a type lowbit does not quantize (integers, booleans, doubles): its bytes as stored,
+     * from raw_data, or from int32_data (types of 32 bits and less) or int64_data (INT64) written out
+     * little-endian. A type or a field this reader does not take (strings, complex numbers, double_data,
+     * uint64_data) is listed by name and type.
+     */
+    private Object other(String name, String where, int dataType, long[] shape, long n, Span raw, LongList ints,
+                         LongList longs, int floats, String otherData) throws CorruptFileException {
+        DType dtype = switch (dataType) {
+            case 2 -> DType.U8;
+            case 3 -> DType.I8;
+            case 4 -> DType.U16;
+            case 5 -> DType.I16;
+            case 6 -> DType.I32;
+            case 7 -> DType.I64;
+            case 9 -> DType.BOOL;
+            case 11 -> DType.F64;
+            case 12 -> DType.U32;
+            case 13 -> DType.U64;
+            default -> null;
+        };
+        boolean fromInts = dtype != null && dtype != DType.I64 && dtype.bytes() <= 4 && dtype != DType.U32;
+        boolean fromLongs = dtype == DType.I64;
+        if (dtype == null || floats != 0 || (otherData != null && !(fromLongs && otherData.equals("int64_data")))
+                || (ints.size != 0 && !fromInts)) {
+            return new Skipped(name, typeName(dataType));
+        }
+        long want;
+        try {
+            want = Math.multiplyExact(n, dtype.bytes());
+        } catch (ArithmeticException e) {
+            throw bad(where + " has shape " + Arrays.toString(shape) + ", which overflows a 64-bit byte count of "
+                    + typeName(dataType));
+        }
+        int typedCount = fromLongs ? longs.size : ints.size;
+        if (raw != null) {
+            if (typedCount != 0) {
+                throw bad(where + " has both raw_data and " + (fromLongs ? "int64_data" : "int32_data"));
+            }
+            if (raw.length != want) {
+                throw bad(where + " raw_data is " + raw.length + " bytes but " + typeName(dataType) + " "
+                        + Arrays.toString(shape) + " needs " + want);
+            }
+            return new DenseTensor(name, dtype, shape, MemorySegment.ofArray(buf).asSlice(raw.start, raw.length));
+        }
+        if (!fromInts && !fromLongs) {
+            return new Skipped(name, typeName(dataType));
+        }
+        if (typedCount != n) {
+            throw bad(where + " has " + typedCount + " values in " + (fromLongs ? "int64_data" : "int32_data")
+                    + " (and no raw_data) but shape " + Arrays.toString(shape) + " has " + n + " elements");
+        }
+        if (want > Integer.MAX_VALUE - 8) {
+            throw bad(where + " needs " + want + " bytes, too many for one array");
+        }
+        MemorySegment seg = MemorySegment.ofArray(new byte[(int) want]);
+        for (int i = 0; i < typedCount; i++) {
+            long v = fromLongs ? longs.values[i] : ints.values[i];
+            switch (dtype.bytes()) {
+                case 8 -> seg.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN),
+                        8L * i, v);
+                case 4 -> seg.set(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN),
+                        4L * i, (int) v);
+                case 2 -> seg.set(Layouts.F16, 2L * i, (short) v);
+                default -> seg.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, (byte) v);
             }
         }
         return new DenseTensor(name, dtype, shape, seg);
