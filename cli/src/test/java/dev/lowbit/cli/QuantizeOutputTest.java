@@ -182,6 +182,56 @@ class QuantizeOutputTest {
         }
     }
 
+    /** Tensors that are not float (I64 ids, a U8 mask, a BOOL flag) come out byte for byte, in their dtype. */
+    @Test
+    void nonFloatTensorsComeOutByteIdentical() throws Exception {
+        Random rnd = new Random(5);
+        byte[] ids = new byte[8 * 12];
+        rnd.nextBytes(ids);
+        byte[] mask = new byte[7];
+        rnd.nextBytes(mask);
+        Map<String, DenseTensor> dense = new LinkedHashMap<>();
+        dense.put("position_ids", new DenseTensor("position_ids", dev.lowbit.models.DType.I64, new long[]{1, 12},
+                java.lang.foreign.MemorySegment.ofArray(ids)));
+        dense.put("w", DenseTensor.ofFloats("w", new long[]{4, 64}, CommandsTest.gaussian(rnd, 256)));
+        dense.put("mask", new DenseTensor("mask", dev.lowbit.models.DType.U8, new long[]{7},
+                java.lang.foreign.MemorySegment.ofArray(mask)));
+        Path in = dir.resolve("ints.safetensors");
+        Safetensors.write(in, dense, Map.of(), Map.of());
+        Path out = dir.resolve("ints-out.safetensors");
+        CommandsTest.Ran r = lowbit("quantize", "--model", in.toString(), "--out", out.toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("quantized 1, kept as they were 2 (not float 2)"), r.out());
+        try (Arena arena = Arena.ofConfined()) {
+            Safetensors.Contents c = Safetensors.read(out, arena);
+            assertEquals(dev.lowbit.models.DType.I64, c.dense().get("position_ids").dtype());
+            assertArrayEquals(new long[]{1, 12}, c.dense().get("position_ids").shape());
+            assertArrayEquals(ids, c.dense().get("position_ids").bytes().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            assertArrayEquals(mask, c.dense().get("mask").bytes().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+        }
+        // GGUF has I64 but no U8: refused before the work, naming the tensor.
+        Path gguf = dir.resolve("ints-out.gguf");
+        r = lowbit("quantize", "--model", in.toString(), "--out", gguf.toString(), "--method", "q8_0");
+        assertEquals(1, r.status(), r.err());
+        oneLine(r, "tensor 'mask'", "U8", "GGUF");
+        assertFalse(r.err().contains("done in"), r.err());
+    }
+
+    /** The built-in model's INT64 position ids survive ONNX to safetensors. */
+    @Test
+    void onnxIntegerInitializersAreKept() throws Exception {
+        Path out = dir.resolve("minilm-ids.safetensors");
+        CommandsTest.Ran r = lowbit("quantize", "--model", "minilm", "--out", out.toString(), "--layers", "MatMul_812$");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("not float 1"), r.out());
+        try (Arena arena = Arena.ofConfined()) {
+            DenseTensor ids = Safetensors.read(out, arena).dense().get("embeddings.position_ids");
+            DenseTensor want = dev.lowbit.models.BuiltinModels.miniLm().initializer("embeddings.position_ids");
+            assertEquals(dev.lowbit.models.DType.I64, ids.dtype());
+            assertEquals(-1, want.bytes().mismatch(ids.bytes()));
+        }
+    }
+
     /**
      * GGUF takes no partial block: a matrix with rows of 100 stays F32 and is listed; the file carries the
      * metadata GGUF readers check.
