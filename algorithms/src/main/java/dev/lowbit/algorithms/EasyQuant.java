@@ -109,13 +109,14 @@ public final class EasyQuant implements Quantizer {
                 for (int i = goff; i < goff + len; i++) {
                     s0 = Math.max(s0, Math.abs(dense[i]));
                 }
-                float d0 = Rows.storable(s0 / n, spec.scaleType(), r);
+                Rows.Group at = new Rows.Group(dense, off, r, g, g * gl, g * gl + len);
+                float d0 = Rows.storable(s0 / n, spec.scaleType(), at);
                 double e0 = error(dense, goff, len, d0, n);
                 float d = d0;
                 double e = e0;
                 if (s0 > 0f && iterations > 0) {
                     float best = descend(dense, goff, len, s0, n, grad);
-                    float db = Rows.storable(best / n, spec.scaleType(), r);
+                    float db = Rows.storable(best / n, spec.scaleType(), at);
                     double eb = error(dense, goff, len, db, n);
                     if (eb < e0) {
                         d = db;
