@@ -1,6 +1,7 @@
 package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
+import dev.lowbit.kernels.NonFinitePolicy;
 
 import java.lang.foreign.Arena;
 import java.util.Arrays;
@@ -205,6 +206,16 @@ public final class Gptq {
             planes.writeRow(r, codes, scales, zeros);
         });
         return Rows.measure(NAME, planes.tensor(null), w, ex, 0, null, null, null);
+    }
+
+    /**
+     * {@link #quantize(float[], int, int, double[], QuantSpec, Options, Executor, Arena)} with NaN and infinities in
+     * {@code w} handled by {@code policy}, as {@link Quantizer#quantize(float[], int, int, Arena, NonFinitePolicy)}
+     * handles them (CLAMP: a clamped copy is quantized and measured). The Hessian must be finite either way.
+     */
+    public static QuantResult quantize(float[] w, int rows, int cols, double[] hessian, QuantSpec spec, Options options,
+                                       Executor executor, Arena arena, NonFinitePolicy policy) {
+        return quantize(Rows.applyPolicy(w, rows, cols, policy), rows, cols, hessian, spec, options, executor, arena);
     }
 
     private static void checkHessian(double[] h, int cols) {

@@ -4,6 +4,7 @@ import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.NonFinitePolicy;
 import dev.lowbit.kernels.Parallel;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.ScaleRule;
@@ -40,6 +41,22 @@ final class Rows {
                 throw new IllegalArgumentException(QuantOps.nonFiniteMessage(w[i], i / cols, cols, i % cols));
             }
         }
+    }
+
+    /** {@code w} itself for {@link NonFinitePolicy#REJECT}; for CLAMP a copy with every row clamped by QuantOps' rule. */
+    static float[] applyPolicy(float[] w, int rows, int cols, NonFinitePolicy policy) {
+        if (policy == null) {
+            throw new IllegalArgumentException("policy must not be null");
+        }
+        if (policy == NonFinitePolicy.REJECT) {
+            return w;
+        }
+        checkShape(rows, cols, w == null ? -1 : w.length, "w");
+        float[] c = w.clone();
+        for (int r = 0; r < rows; r++) {
+            QuantOps.clampNonFinite(c, r * cols, cols);
+        }
+        return c;
     }
 
     static Executor orCommon(Executor e) {

@@ -3,6 +3,7 @@ package dev.lowbit.algorithms;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.NonFinitePolicy;
 import dev.lowbit.kernels.QuantOps;
 import org.junit.jupiter.api.Test;
 
@@ -14,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -319,6 +321,69 @@ class TinyWeightsTest {
                             () -> run(method, new QuantSpec(4, 64, ScaleType.F16), w, identity, arena), method);
                     assertEquals("value " + v + " at index " + (2 * COLS + 5) + " (row 2, column 5) is not finite",
                             e.getMessage(), method);
+                }
+            }
+        }
+    }
+
+    /**
+     * With {@link NonFinitePolicy#CLAMP} every method quantizes the clamped copy (NaN to 0, an infinity to the
+     * row's largest finite magnitude): the bytes of quantizing that copy, finite scales and values; a row of
+     * infinities only becomes zeros. REJECT is the plain call.
+     */
+    @Test
+    void nonFiniteWeightsAreClampedByEveryMethod() {
+        SplittableRandom rnd = new SplittableRandom(SEED);
+        float[] w = new float[ROWS * COLS];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (gaussian(rnd) * 0.02);
+        }
+        w[5] = Float.NaN;
+        w[COLS + 17] = Float.POSITIVE_INFINITY;
+        w[COLS + 18] = Float.NEGATIVE_INFINITY;
+        for (int c = 0; c < COLS; c++) {
+            w[2 * COLS + c] = c % 2 == 0 ? Float.POSITIVE_INFINITY : Float.NaN;
+        }
+        float big = 0f;
+        for (int c = 0; c < COLS; c++) {
+            big = Float.isFinite(w[COLS + c]) ? Math.max(big, Math.abs(w[COLS + c])) : big;
+        }
+        float[] clamped = w.clone();
+        clamped[5] = 0f;
+        clamped[COLS + 17] = big;
+        clamped[COLS + 18] = -big;
+        Arrays.fill(clamped, 2 * COLS, 3 * COLS, 0f);
+        double[] h = hessian(COLS, SEED);
+        try (Arena arena = Arena.ofConfined()) {
+            for (String method : METHODS) {
+                QuantSpec spec = new QuantSpec(4, 64, ScaleType.F16);
+                QuantResult got = switch (method) {
+                    case "rtn-sym" -> new Rtn(spec, true, null).quantize(w, ROWS, COLS, arena, NonFinitePolicy.CLAMP);
+                    case "nupes-row" -> new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, MethodKernels.get())
+                            .quantize(w, ROWS, COLS, arena, NonFinitePolicy.CLAMP);
+                    case "gptq" -> Gptq.quantize(w, ROWS, COLS, h, spec, Gptq.Options.DEFAULT, null, arena,
+                            NonFinitePolicy.CLAMP);
+                    case "gptq-mse-sym" -> Gptq.quantize(w, ROWS, COLS, identity(COLS), spec,
+                            Gptq.Options.DEFAULT.withMseGrid(true).withSymmetric(true), null, arena, NonFinitePolicy.CLAMP);
+                    default -> Quantizers.byName(method, spec, null).quantize(w, ROWS, COLS, arena, NonFinitePolicy.CLAMP);
+                };
+                QuantResult want = run(method, spec, clamped, h, arena);
+                Reference.Unpacked a = Reference.unpack(got.tensor());
+                Reference.Unpacked b = Reference.unpack(want.tensor());
+                assertArrayEquals(b.codes(), a.codes(), method);
+                assertArrayEquals(b.scales(), a.scales(), method);
+                for (float v : a.scales()) {
+                    assertTrue(Float.isFinite(v), method + ": scale " + v);
+                }
+                assertEquals(want.squaredError(), got.squaredError(), method);
+                assertTrue(Double.isFinite(got.squaredError()), method);
+                if (!method.startsWith("gptq")) {
+                    Quantizer q = method.equals("rtn-sym") ? new Rtn(spec, true, null) : method.equals("nupes-row")
+                            ? new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, MethodKernels.get())
+                            : Quantizers.byName(method, spec, null);
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> q.quantize(w, ROWS, COLS, arena, NonFinitePolicy.REJECT), method);
+                    assertEquals("value NaN at index 5 (row 0, column 5) is not finite", e.getMessage(), method);
                 }
             }
         }
