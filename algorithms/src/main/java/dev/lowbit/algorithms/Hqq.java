@@ -186,7 +186,8 @@ public final class Hqq implements Quantizer {
 
     /**
      * HQQ's parameters of an iterated group, {@code 1/S} and the best zero point, rounded to the scale type, and the
-     * codes recomputed from them. False, with the outputs to be overwritten, when the type cannot hold them, or
+     * codes recomputed from them. False, with the outputs to be overwritten, when the type cannot hold them, when
+     * a code would decode beyond the largest float (fp32 steps of weights near 3.4e38), or
      * holds the scale only as a subnormal (a coarse step, floored to {@code 2^-24} in fp16 for tiny groups) with
      * which the group would decode with a larger squared error than all zeros: the zero point is a free float,
      * so HQQ's grid need not hold 0, and a floored step lands every code away from 0. (At normal scales HQQ's own
@@ -207,7 +208,7 @@ public final class Hqq implements Quantizer {
             err += e * e;
         }
         float minNormal = spec.scaleType() == ScaleType.F16 ? 0x1p-14f : Float.MIN_NORMAL;
-        if (Math.abs(d) < minNormal && err > Rows.energy(w, off + from, off + to)) {
+        if (!Double.isFinite(err) || Math.abs(d) < minNormal && err > Rows.energy(w, off + from, off + to)) {
             return false;
         }
         scales[g] = d;

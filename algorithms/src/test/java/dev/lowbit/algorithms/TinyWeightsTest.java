@@ -288,6 +288,33 @@ class TinyWeightsTest {
         }
     }
 
+    /** Weights at the largest float with F32 scales: EasyQuant's and HQQ's outermost levels stay finite. */
+    @Test
+    void largestFloatsDecodeToFiniteValues() {
+        float max = Float.MAX_VALUE;
+        float[] w = new float[3 * 32];
+        Arrays.fill(w, 0, 32, max);
+        Arrays.fill(w, 32, 64, -max);
+        for (int i = 64; i < 96; i++) {
+            w[i] = i % 4 == 0 ? max : i % 4 == 1 ? max / 3 : i % 4 == 2 ? 1f : 0f;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            for (String method : new String[] {"easyquant", "hqq"}) {
+                for (int bits : new int[] {2, 3, 4, 8}) {
+                    QuantResult r = Quantizers.byName(method, new QuantSpec(bits, 32, ScaleType.F32), null)
+                            .quantize(w, 3, 32, arena);
+                    float[] back = new float[w.length];
+                    QuantOps.get().dequantize(r.tensor(), back);
+                    for (int i = 0; i < w.length; i++) {
+                        assertTrue(Float.isFinite(back[i]), method + " " + bits + " bits: element " + i + " decodes to "
+                                + back[i]);
+                    }
+                    assertTrue(r.squaredError() <= r.energy(), method + " " + bits + " bits: " + r.squaredError());
+                }
+            }
+        }
+    }
+
     /** The floor on tiny groups: all-1e-40 weights decode to exactly 0, with finite scales. */
     @Test
     void subnormalGroupsDecodeToZero() {
