@@ -66,7 +66,8 @@ final class Rows {
     /**
      * Runs {@code body} for every row, in contiguous chunks on {@code executor} (inline when
      * {@code parallel} is false, for memory confined to the caller). Each row's work depends only
-     * on the row, so the result does not depend on how rows are split.
+     * on the row, so the result does not depend on how rows are split; nor does a failure: a chunk
+     * stops at its first failing row, and the failure of the lowest row is thrown.
      */
     static void forEach(int rows, Executor executor, boolean parallel, RowBody body) {
         int threads = executor instanceof ForkJoinPool p ? p.getParallelism() : Runtime.getRuntime().availableProcessors();
@@ -78,16 +79,42 @@ final class Rows {
             return;
         }
         List<Runnable> pieces = new ArrayList<>(chunks);
+        LowestFailure lowest = new LowestFailure();
         for (int c = 0; c < chunks; c++) {
             int from = (int) ((long) rows * c / chunks);
             int to = (int) ((long) rows * (c + 1) / chunks);
             pieces.add(() -> {
                 for (int r = from; r < to; r++) {
-                    body.run(r);
+                    try {
+                        body.run(r);
+                    } catch (RuntimeException e) {
+                        lowest.record(r, e);
+                        return;
+                    }
                 }
             });
         }
         Parallel.runAll(pieces, executor);
+        lowest.rethrow();
+    }
+
+    /** The failure of the lowest row among those recorded. */
+    private static final class LowestFailure {
+        private int row = Integer.MAX_VALUE;
+        private RuntimeException failure;
+
+        synchronized void record(int r, RuntimeException e) {
+            if (r < row) {
+                row = r;
+                failure = e;
+            }
+        }
+
+        synchronized void rethrow() {
+            if (failure != null) {
+                throw failure;
+            }
+        }
     }
 
     private static final Thread OTHER_THREAD = new Thread(() -> { });

@@ -265,6 +265,33 @@ class TinyWeightsTest {
         }
     }
 
+    /** Of several rows that cannot be stored, the lowest is named, whatever the number of threads. */
+    @Test
+    void refusalNamesTheLowestRowOnAnyThreads() {
+        int rows = 64;
+        int cols = 64;
+        float[] w = new float[rows * cols];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (i % 5 - 2) * 0.01f;
+        }
+        w[61 * cols + 3] = 1e9f;
+        w[23 * cols + 40] = -1e9f;
+        java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(4);
+        try (Arena arena = Arena.ofShared()) {
+            for (String method : new String[] {"rtn", "mse", "hqq", "nupes", "nf4"}) {
+                for (int attempt = 0; attempt < 5; attempt++) {
+                    Quantizer q = Quantizers.byName(method, new QuantSpec(4, 32, ScaleType.F16), pool);
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> q.quantize(w, rows, cols, arena), method);
+                    assertTrue(e.getMessage().startsWith("row 23, group 1 (columns 32..63): value -1.0E9 at column 40"),
+                            method + ": " + e.getMessage());
+                }
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
     /** A group whose values span more than the largest float is refused, F32 scales or not, with both values. */
     @Test
     void spanBeyondTheLargestFloatIsRefused() {
