@@ -9,7 +9,9 @@ import dev.lowbit.format.ScaleType;
  * that rounding would clamp the extreme element by more than half a step, widened (see {@link #widen}).
  *
  * <p>Uniform formats quantize an element as {@code q = clamp(rint((x - sub) / d) + add, lo, hi)};
- * a group whose scale is 0 (all elements 0) takes {@code clamp(add, lo, hi)}.
+ * a group whose scale is 0 (all elements 0) takes {@code clamp(add, lo, hi)}. A non-zero ideal scale that
+ * rounds to 0 is floored to the type's smallest step ({@link ScaleRule#round}); a group that cannot be stored
+ * throws {@link ScaleRangeException}, which {@link #refusal} turns into a message naming the group.
  */
 final class GroupParams {
     private GroupParams() {
