@@ -109,13 +109,14 @@ public final class EasyQuant implements Quantizer {
                 for (int i = goff; i < goff + len; i++) {
                     s0 = Math.max(s0, Math.abs(dense[i]));
                 }
-                float d0 = Rows.storable(s0 / n, spec.scaleType(), r);
+                Rows.Group at = new Rows.Group(dense, off, r, g, g * gl, g * gl + len);
+                float d0 = finite(Rows.storable(s0 / n, spec.scaleType(), at), n);
                 double e0 = error(dense, goff, len, d0, n);
                 float d = d0;
                 double e = e0;
                 if (s0 > 0f && iterations > 0) {
                     float best = descend(dense, goff, len, s0, n, grad);
-                    float db = Rows.storable(best / n, spec.scaleType(), r);
+                    float db = finite(Rows.storable(best / n, spec.scaleType(), at), n);
                     double eb = error(dense, goff, len, db, n);
                     if (eb < e0) {
                         d = db;
@@ -186,6 +187,18 @@ public final class EasyQuant implements Quantizer {
             s = (float) Math.max(s - step, floor);
         }
         return best;
+    }
+
+    /**
+     * {@code d}, stepped down while the outermost level {@code n·d} overflows a float (fp32 steps of weights near
+     * 3.4e38; never an fp16 step, whose largest level is at most {@code 127·65504}), so that every code decodes to
+     * a finite value.
+     */
+    private static float finite(float d, int n) {
+        while (Float.isInfinite(n * d)) {
+            d = Math.nextDown(d);
+        }
+        return d;
     }
 
     /** {@code clamp(rint(x/d), -n, n)}; 0 for a zero step. */

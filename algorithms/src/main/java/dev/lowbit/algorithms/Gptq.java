@@ -1,7 +1,7 @@
 package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
-import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.NonFinitePolicy;
 
 import java.lang.foreign.Arena;
 import java.util.Arrays;
@@ -208,6 +208,16 @@ public final class Gptq {
         return Rows.measure(NAME, planes.tensor(null), w, ex, 0, null, null, null);
     }
 
+    /**
+     * {@link #quantize(float[], int, int, double[], QuantSpec, Options, Executor, Arena)} with NaN and infinities in
+     * {@code w} handled by {@code policy}, as {@link Quantizer#quantize(float[], int, int, Arena, NonFinitePolicy)}
+     * handles them (CLAMP: a clamped copy is quantized and measured). The Hessian must be finite either way.
+     */
+    public static QuantResult quantize(float[] w, int rows, int cols, double[] hessian, QuantSpec spec, Options options,
+                                       Executor executor, Arena arena, NonFinitePolicy policy) {
+        return quantize(Rows.applyPolicy(w, rows, cols, policy), rows, cols, hessian, spec, options, executor, arena);
+    }
+
     private static void checkHessian(double[] h, int cols) {
         if (h == null) {
             throw new IllegalArgumentException("hessian must not be null");
@@ -346,7 +356,10 @@ public final class Gptq {
             this.half = 1 << (spec.bits() - 1);
         }
 
-        /** Sets {@code scales[g]}, {@code zeros[g]} for the group {@code x[0, len)}. */
+        /**
+         * Sets {@code scales[g]}, {@code zeros[g]} for group {@code g} of row {@code row}, whose values (as the
+         * error feedback has left them) are {@code x[0, len)}.
+         */
         void find(float[] x, int len, int row, float[] scales, float[] zeros, int g) {
             float min = 0f;
             float max = 0f;
@@ -354,12 +367,13 @@ public final class Gptq {
                 min = Math.min(min, x[i]);
                 max = Math.max(max, x[i]);
             }
-            float absmax = Math.max(-min, max);
+            int from = spec.groupSize() == QuantFormat.ROW ? 0 : g * spec.groupSize();
+            Rows.Group at = new Rows.Group(x, -from, row, g, from, from + len);
             if (mse) {
                 float[] d = new float[STEPS];
                 float[] z = new float[STEPS];
                 double[] err = new double[STEPS];
-                MseClip.candidates(min, max, STEPS, symmetric, spec, maxq, half, row, d, z);
+                MseClip.candidates(min, max, STEPS, symmetric, spec, maxq, half, at, d, z);
                 kernels.candidateErrors(x, 0, len, d, z, STEPS, symmetric ? 1 : 0, maxq, NORM, err);
                 int best = 0;
                 for (int i = 1; i < STEPS; i++) {
@@ -372,16 +386,10 @@ public final class Gptq {
                 return;
             }
             // Min-max: the rule of lowbit's quantizer (GroupParams.uniform), so that RTN and GPTQ share one grid.
-            ScaleType t = spec.scaleType();
-            if (symmetric) {
-                scales[g] = widen(absmax / (half - 1), absmax, half - 1, t, false, row);
-                zeros[g] = half;
-            } else {
-                float range = max - min;
-                float d = widen(range / maxq, range, maxq, t, true, row);
-                scales[g] = d;
-                zeros[g] = d == 0f ? 0f : (float) Math.rint(-min / d) + 0f;
-            }
+            float[] dz = new float[2];
+            Rows.minMaxGrid(min, max, symmetric, spec.bits(), spec.scaleType(), at, dz);
+            scales[g] = dz[0];
+            zeros[g] = dz[1];
         }
 
         /** The code of {@code v}: {@code clamp(rint(v/d) + z, lo, maxq)} as lowbit's quantizer computes it. */
@@ -394,26 +402,6 @@ public final class Gptq {
             }
             float q = (float) Math.rint(v / d) + z;
             return Math.max(0, Math.min(maxq, (int) q));
-        }
-
-        /**
-         * {@code d} rounded to the scale type, never 0 for a non-zero extent; widened (strict: until
-         * {@code extent/d <= limit}; else until {@code extent/d <= limit + 0.5}, only for subnormal fp16) as
-         * lowbit's quantizer widens.
-         */
-        private static float widen(float d, float extent, int limit, ScaleType t, boolean strict, int row) {
-            float r = Rows.storable(d, t, row);
-            if (r == 0f && extent > 0f) {
-                r = t.nextAway(0f);
-            }
-            if (!strict && Math.abs(r) >= (t == ScaleType.F16 ? 0x1p-14f : Float.MIN_NORMAL)) {
-                return r;
-            }
-            float lim = strict ? limit : limit + 0.5f;
-            while (extent > 0f && extent / Math.abs(r) > lim) {
-                r = t.nextAway(r);
-            }
-            return r;
         }
     }
 }

@@ -1,6 +1,8 @@
 package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.ScaleRule;
 
 import java.lang.foreign.Arena;
 import java.util.concurrent.Executor;
@@ -76,7 +78,9 @@ public final class Hqq implements Quantizer {
             float[] wq = new float[cols];
             float[] wr = new float[cols];
             float[] pw = new float[cols];
-            boolean[] exact = new boolean[gpr];
+            boolean[] fixed = new boolean[gpr];
+            float[] mins = new float[gpr];
+            float[] maxs = new float[gpr];
             for (int g = 0; g < gpr; g++) {
                 int from = g * gl;
                 int to = Math.min(cols, from + gl);
@@ -86,11 +90,15 @@ public final class Hqq implements Quantizer {
                     min = Math.min(min, w[off + i]);
                     max = Math.max(max, w[off + i]);
                 }
-                if (max > min && Float.isFinite(maxq / (max - min))) {
-                    s[g] = maxq / (max - min);
+                mins[g] = min;
+                maxs[g] = max;
+                float inv = maxq / (max - min);
+                if (max > min && Float.isFinite(inv) && inv > 0f) {
+                    s[g] = inv;
                     z[g] = -min * s[g];
                 } else {
-                    exact[g] = true; // a constant group: stored exactly below
+                    // A constant group, or one too narrow (or too wide) for a float S: no iteration, see below.
+                    fixed[g] = true;
                     s[g] = 1f;
                     z[g] = 0f;
                 }
@@ -135,21 +143,20 @@ public final class Hqq implements Quantizer {
             int[] codes = new int[cols];
             float[] scales = new float[gpr];
             float[] zeros = new float[gpr];
+            float[] grid = new float[2];
             for (int g = 0; g < gpr; g++) {
                 int from = g * gl;
                 int to = Math.min(cols, from + gl);
-                if (exact[g]) {
-                    float v = w[off + from];
-                    scales[g] = Rows.storable(Math.abs(v), spec.scaleType(), r);
-                    zeros[g] = v < 0f ? 1f : 0f;
+                if (!(fixed[g] ? mins[g] == maxs[g] && constant(w[off + from], from, to, g, codes, scales, zeros)
+                        : iterated(w, off, from, to, s[g], bestZ[g], maxq, g, codes, scales, zeros))) {
+                    // The scale type cannot hold HQQ's parameters closely enough: the min-max grid of RTN.
+                    Rows.minMaxGrid(mins[g], maxs[g], false, spec.bits(), spec.scaleType(),
+                            new Rows.Group(w, off, r, g, from, to), grid);
+                    scales[g] = grid[0];
+                    zeros[g] = grid[1];
                     for (int i = from; i < to; i++) {
-                        codes[i] = v > 0f ? 1 : 0;
-                    }
-                } else {
-                    scales[g] = Rows.storable(1f / s[g], spec.scaleType(), r);
-                    zeros[g] = Rows.storable(bestZ[g], spec.scaleType(), r);
-                    for (int i = from; i < to; i++) {
-                        codes[i] = (int) Math.rint(Math.min(Math.max(w[off + i] / scales[g] + zeros[g], 0f), maxq));
+                        codes[i] = grid[0] == 0f ? (int) grid[1]
+                                : Math.max(0, Math.min(maxq, (int) ((float) Math.rint(w[off + i] / grid[0]) + grid[1])));
                     }
                 }
                 ranges[r * gpr + g] = scales[g] * maxq;
@@ -157,5 +164,55 @@ public final class Hqq implements Quantizer {
             planes.writeRow(r, codes, scales, zeros);
         });
         return Rows.measure(name(), planes.tensor(null), w, executor, 0, null, ranges, null);
+    }
+
+    /**
+     * A constant group of value {@code v}: scale {@code |v|} rounded to the scale type, zero point 0 (or 1 for a
+     * negative {@code v}) and one code. False, with nothing written, when the rounded scale would decode further
+     * from {@code v} than 0 is (a subnormal fp16 {@code |v|} floored to {@code 2^-24}) or the type cannot hold it.
+     */
+    private boolean constant(float v, int from, int to, int g, int[] codes, float[] scales, float[] zeros) {
+        float d = ScaleRule.round(Math.abs(v), v != 0f, spec.scaleType());
+        if (!Float.isFinite(d) || (v != 0f && !(Math.abs(d - Math.abs(v)) < Math.abs(v)))) {
+            return false;
+        }
+        scales[g] = d;
+        zeros[g] = v < 0f ? 1f : 0f;
+        for (int i = from; i < to; i++) {
+            codes[i] = v > 0f ? 1 : 0;
+        }
+        return true;
+    }
+
+    /**
+     * HQQ's parameters of an iterated group, {@code 1/S} and the best zero point, rounded to the scale type, and the
+     * codes recomputed from them. False, with the outputs to be overwritten, when the type cannot hold them, when
+     * a code would decode beyond the largest float (fp32 steps of weights near 3.4e38), or
+     * holds the scale only as a subnormal (a coarse step, floored to {@code 2^-24} in fp16 for tiny groups) with
+     * which the group would decode with a larger squared error than all zeros: the zero point is a free float,
+     * so HQQ's grid need not hold 0, and a floored step lands every code away from 0. (At normal scales HQQ's own
+     * result is kept even where it is worse than all zeros, which its L_p objective allows at 2 bits.)
+     */
+    private boolean iterated(float[] w, int off, int from, int to, float s, float z, int maxq, int g, int[] codes,
+                             float[] scales, float[] zeros) {
+        float d = ScaleRule.round(1f / s, true, spec.scaleType());
+        float zs = ScaleRule.round(z, z != 0f, spec.scaleType());
+        if (!Float.isFinite(d) || !Float.isFinite(zs)) {
+            return false;
+        }
+        double err = 0;
+        for (int i = from; i < to; i++) {
+            int q = (int) Math.rint(Math.min(Math.max(w[off + i] / d + zs, 0f), maxq));
+            codes[i] = q;
+            double e = (double) w[off + i] - (q - zs) * d;
+            err += e * e;
+        }
+        float minNormal = spec.scaleType() == ScaleType.F16 ? 0x1p-14f : Float.MIN_NORMAL;
+        if (!Double.isFinite(err) || Math.abs(d) < minNormal && err > Rows.energy(w, off + from, off + to)) {
+            return false;
+        }
+        scales[g] = d;
+        zeros[g] = zs;
+        return true;
     }
 }

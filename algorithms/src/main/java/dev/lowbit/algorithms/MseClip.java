@@ -76,7 +76,8 @@ public final class MseClip implements Quantizer {
                     min = Math.min(min, w[i]);
                     max = Math.max(max, w[i]);
                 }
-                candidates(min, max, steps, symmetric, spec, maxq, half, r, d, z);
+                candidates(min, max, steps, symmetric, spec, maxq, half, new Rows.Group(w, r * cols, r, g, g * gl,
+                        g * gl + len), d, z);
                 kernels.candidateErrors(w, off, len, d, z, steps, lo, maxq, norm, err);
                 int best = 0;
                 for (int i = 1; i < steps; i++) {
@@ -102,17 +103,20 @@ public final class MseClip implements Quantizer {
      * (symmetric: {@code p·absmax} on the narrow grid, zero point {@code half}).
      */
     static void candidates(float min, float max, int steps, boolean symmetric, QuantSpec spec, int maxq, int half,
-                           int row, float[] d, float[] z) {
+                           Rows.Group at, float[] d, float[] z) {
         float absmax = Math.max(-min, max);
+        if (!symmetric && !Float.isFinite(max - min)) {
+            throw Rows.spanTooWide(at);
+        }
         for (int i = 0; i < steps; i++) {
             float p = 1f - i / 100f;
             if (symmetric) {
-                d[i] = Rows.storable(p * absmax / (half - 1), spec.scaleType(), row);
+                d[i] = Rows.storable(p * absmax / (half - 1), spec.scaleType(), at);
                 z[i] = half;
             } else {
                 float cmin = p * min;
                 float cmax = p * max;
-                d[i] = Rows.storable((cmax - cmin) / maxq, spec.scaleType(), row);
+                d[i] = Rows.storable((cmax - cmin) / maxq, spec.scaleType(), at);
                 z[i] = d[i] == 0f ? 0f : Math.min(Math.max((float) Math.rint(-cmin / d[i]), 0f), maxq);
             }
         }

@@ -112,7 +112,7 @@ public final class Nupes implements Quantizer {
             for (int g = 0; g < gpr; g++) {
                 int from = g * gl;
                 int to = Math.min(cols, from + gl);
-                float d = scale(w, off + from, to - from, r);
+                float d = scale(new Rows.Group(w, off, r, g, from, to));
                 float tm = power(d, a);
                 scales[g] = d;
                 ranges[r * gpr + g] = d;
@@ -180,7 +180,7 @@ public final class Nupes implements Quantizer {
         double err = 0;
         for (int from = 0; from < cols; from += gl) {
             int to = Math.min(cols, from + gl);
-            float d = scale(w, off + from, to - from, -1);
+            float d = scale(new Rows.Group(w, off, off / cols, from / gl, from, to));
             float tm = power(d, a);
             for (int i = from; i < to; i++) {
                 double e = (double) w[off + i] - lv[code(tx[i], tm, n) + n] * d;
@@ -190,12 +190,13 @@ public final class Nupes implements Quantizer {
         return err;
     }
 
-    private float scale(float[] w, int off, int len, int row) {
+    /** The group's absmax, rounded to the scale type by {@link Rows#storable}. */
+    private float scale(Rows.Group at) {
         float m = 0f;
-        for (int i = off; i < off + len; i++) {
-            m = Math.max(m, Math.abs(w[i]));
+        for (int i = at.rowOff() + at.from(); i < at.rowOff() + at.to(); i++) {
+            m = Math.max(m, Math.abs(at.w()[i]));
         }
-        return Rows.storable(m, spec.scaleType(), row);
+        return Rows.storable(m, spec.scaleType(), at);
     }
 
     private static float power(float x, float a) {
@@ -204,7 +205,14 @@ public final class Nupes implements Quantizer {
 
     /** {@code clamp(rint(N·tx/tm), -N, N)}; 0 for an all-zero group. */
     private static int code(float tx, float tm, int n) {
-        return tm == 0f ? 0 : (int) Math.rint(Math.min(Math.max(n * tx / tm, -n), n));
+        if (tm == 0f) {
+            return 0;
+        }
+        float t = n * tx / tm;
+        if (Float.isInfinite(t)) {
+            t = (float) ((double) n * tx / tm); // n·tx beyond the largest float (weights near 3e38)
+        }
+        return (int) Math.rint(Math.min(Math.max(t, -n), n));
     }
 
     /** The 2N+1 reconstruction levels {@code sign(q)·(|q|/N)^(1/a)}, index {@code q + N}. */

@@ -1,5 +1,8 @@
 package dev.lowbit.algorithms;
 
+import dev.lowbit.kernels.NonFinitePolicy;
+import dev.lowbit.kernels.QuantOps;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -15,8 +18,24 @@ public interface Quantizer {
     /** A short stable name: {@code rtn}, {@code mse}, {@code hqq}, {@code easyquant}, {@code nupes}, {@code nf4}. */
     String name();
 
-    /** Quantizes {@code w} into planes allocated in {@code arena}. */
+    /**
+     * Quantizes {@code w} into planes allocated in {@code arena}.
+     *
+     * @throws IllegalArgumentException before any work for a shape that does not match or a NaN or infinity (naming
+     *                                  its index, row and column); for a group whose scale the scale type cannot
+     *                                  hold (naming the row, the group, the weight and the remedy)
+     */
     QuantResult quantize(float[] w, int rows, int cols, Arena arena);
+
+    /**
+     * Quantizes {@code w} with NaN and infinities handled by {@code policy}: {@link NonFinitePolicy#REJECT} is
+     * {@link #quantize(float[], int, int, Arena)}; {@link NonFinitePolicy#CLAMP} quantizes a copy whose rows are
+     * clamped as {@link QuantOps#clampNonFinite} clamps them (NaN to 0, an infinity to the row's largest finite
+     * magnitude with its sign), as lowbit's quantizer does, and measures the result's error against that copy.
+     */
+    default QuantResult quantize(float[] w, int rows, int cols, Arena arena, NonFinitePolicy policy) {
+        return quantize(Rows.applyPolicy(w, rows, cols, policy), rows, cols, arena);
+    }
 
     /** Quantizes fp32 values (native byte order) from a segment of exactly {@code rows*cols*4} bytes. */
     default QuantResult quantize(MemorySegment w, int rows, int cols, Arena arena) {

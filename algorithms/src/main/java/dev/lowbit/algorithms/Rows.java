@@ -4,8 +4,10 @@ import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.NonFinitePolicy;
 import dev.lowbit.kernels.Parallel;
 import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.ScaleRule;
 import dev.lowbit.kernels.TensorPlanes;
 
 import java.lang.foreign.Arena;
@@ -28,15 +30,33 @@ final class Rows {
         QuantOps.checkShape(rows, cols, have, name);
     }
 
-    /** Checks shape and values: a NaN or infinity is refused with its index. */
+    /**
+     * Checks shape and values: the first NaN or infinity is refused with its index, row and column, in the words
+     * of {@link QuantOps#nonFiniteMessage} (every method runs this check before any work).
+     */
     static void checkInput(float[] w, int rows, int cols) {
         checkShape(rows, cols, w == null ? -1 : w.length, "w");
         for (int i = 0; i < w.length; i++) {
             if (!Float.isFinite(w[i])) {
-                throw new IllegalArgumentException("value " + w[i] + " at index " + i + " (row " + i / Math.max(cols, 1)
-                        + ", column " + i % Math.max(cols, 1) + ") is not finite");
+                throw new IllegalArgumentException(QuantOps.nonFiniteMessage(w[i], i / cols, cols, i % cols));
             }
         }
+    }
+
+    /** {@code w} itself for {@link NonFinitePolicy#REJECT}; for CLAMP a copy with every row clamped by QuantOps' rule. */
+    static float[] applyPolicy(float[] w, int rows, int cols, NonFinitePolicy policy) {
+        if (policy == null) {
+            throw new IllegalArgumentException("policy must not be null");
+        }
+        if (policy == NonFinitePolicy.REJECT) {
+            return w;
+        }
+        checkShape(rows, cols, w == null ? -1 : w.length, "w");
+        float[] c = w.clone();
+        for (int r = 0; r < rows; r++) {
+            QuantOps.clampNonFinite(c, r * cols, cols);
+        }
+        return c;
     }
 
     static Executor orCommon(Executor e) {
@@ -46,7 +66,8 @@ final class Rows {
     /**
      * Runs {@code body} for every row, in contiguous chunks on {@code executor} (inline when
      * {@code parallel} is false, for memory confined to the caller). Each row's work depends only
-     * on the row, so the result does not depend on how rows are split.
+     * on the row, so the result does not depend on how rows are split; nor does a failure: a chunk
+     * stops at its first failing row, and the failure of the lowest row is thrown.
      */
     static void forEach(int rows, Executor executor, boolean parallel, RowBody body) {
         int threads = executor instanceof ForkJoinPool p ? p.getParallelism() : Runtime.getRuntime().availableProcessors();
@@ -58,16 +79,42 @@ final class Rows {
             return;
         }
         List<Runnable> pieces = new ArrayList<>(chunks);
+        LowestFailure lowest = new LowestFailure();
         for (int c = 0; c < chunks; c++) {
             int from = (int) ((long) rows * c / chunks);
             int to = (int) ((long) rows * (c + 1) / chunks);
             pieces.add(() -> {
                 for (int r = from; r < to; r++) {
-                    body.run(r);
+                    try {
+                        body.run(r);
+                    } catch (RuntimeException e) {
+                        lowest.record(r, e);
+                        return;
+                    }
                 }
             });
         }
         Parallel.runAll(pieces, executor);
+        lowest.rethrow();
+    }
+
+    /** The failure of the lowest row among those recorded. */
+    private static final class LowestFailure {
+        private int row = Integer.MAX_VALUE;
+        private RuntimeException failure;
+
+        synchronized void record(int r, RuntimeException e) {
+            if (r < row) {
+                row = r;
+                failure = e;
+            }
+        }
+
+        synchronized void rethrow() {
+            if (failure != null) {
+                throw failure;
+            }
+        }
     }
 
     private static final Thread OTHER_THREAD = new Thread(() -> { });
@@ -78,17 +125,102 @@ final class Rows {
         return probe.isAccessibleBy(OTHER_THREAD);
     }
 
-    /** {@code v} rounded to the scale type; a positive value never becomes 0; too large for the type is refused. */
-    static float storable(float v, ScaleType t, int row) {
-        float r = t.round(v);
-        if (r == 0f && v != 0f) {
-            r = t.nextAway(Math.copySign(0f, v));
-        }
+    /**
+     * Group {@code group} of row {@code row}: columns {@code [from, to)} of the row that starts at {@code w[rowOff]},
+     * for the messages of {@link #storable}.
+     */
+    record Group(float[] w, int rowOff, int row, int group, int from, int to) {
+    }
+
+    /**
+     * {@code v}, the {@code what} ("scale", "zero point") of group {@code at}, by {@link ScaleRule#round}: rounded
+     * to the scale type, a non-zero value never 0. A value the type cannot hold is refused in one line that
+     * names the row, the group and its largest-magnitude weight ({@link ScaleRule#beyondRange}).
+     */
+    static float storable(float v, ScaleType t, String what, Group at) {
+        float r = ScaleRule.round(v, v != 0f, t);
         if (!Float.isFinite(r)) {
-            throw new IllegalArgumentException("row " + row + ": a group needs the value " + v + ", beyond the " + t
-                    + " range" + (t == ScaleType.F16 ? "; use F32 scales" : ""));
+            int c = ScaleRule.argAbsMax(at.w(), at.rowOff() + at.from(), at.rowOff() + at.to()) - at.rowOff();
+            throw new IllegalArgumentException(ScaleRule.beyondRange(null, t, at.row(), at.group(), at.from(), at.to(),
+                    at.w()[at.rowOff() + c], c, what, v));
         }
         return r;
+    }
+
+    /** A scale of group {@code at} by {@link #storable}. */
+    static float storable(float v, ScaleType t, Group at) {
+        return storable(v, t, "scale", at);
+    }
+
+    /**
+     * The min-max grid of lowbit's round to nearest ({@code GroupParams.uniform}, bit for bit) for a group whose
+     * values lie in {@code [min, max]}, into {@code out} = {scale, zero point}: symmetric, {@code absmax/(2^(b-1)-1)}
+     * with the zero point {@code 2^(b-1)}; asymmetric, the range widened to hold 0 over {@code 2^b - 1} steps with
+     * the integer zero point {@code rint(-lo/d)}. The grid holds 0, so no element decodes further from its value
+     * than 0 is. Refused, naming the group, when the range is wider than the largest float or the scale type
+     * cannot hold the scale.
+     */
+    static void minMaxGrid(float min, float max, boolean symmetric, int bits, ScaleType t, Group at, float[] out) {
+        float lo = Math.min(min, 0f);
+        float hi = Math.max(max, 0f);
+        if (symmetric) {
+            int half = 1 << (bits - 1);
+            float absmax = Math.max(-lo, hi);
+            out[0] = widen(absmax / (half - 1), absmax, half - 1, t, false, at);
+            out[1] = half;
+        } else {
+            int maxq = (1 << bits) - 1;
+            float range = hi - lo;
+            if (!Float.isFinite(range)) {
+                throw spanTooWide(at);
+            }
+            float d = widen(range / maxq, range, maxq, t, true, at);
+            out[0] = d;
+            out[1] = d == 0f ? 0f : (float) Math.rint(-lo / d) + 0f;
+        }
+    }
+
+    /**
+     * {@code d} rounded to the scale type, never 0 for a non-zero extent; widened (strict: until
+     * {@code extent/d <= limit}; else until {@code extent/d <= limit + 0.5}, only for subnormal fp16) as
+     * lowbit's quantizer widens.
+     */
+    private static float widen(float d, float extent, int limit, ScaleType t, boolean strict, Group at) {
+        float r = storable(d, t, at);
+        if (r == 0f && extent > 0f) {
+            r = t.nextAway(0f);
+        }
+        if (!strict && Math.abs(r) >= (t == ScaleType.F16 ? 0x1p-14f : Float.MIN_NORMAL)) {
+            return r;
+        }
+        float lim = strict ? limit : limit + 0.5f;
+        while (extent > 0f && extent / Math.abs(r) > lim) {
+            r = t.nextAway(r);
+        }
+        return r;
+    }
+
+    /** The refusal of group {@code at}, whose values lie further apart than the largest float. */
+    static IllegalArgumentException spanTooWide(Group at) {
+        int a = at.rowOff() + at.from();
+        int b = at.rowOff() + at.to();
+        int cl = a;
+        int ch = a;
+        for (int i = a; i < b; i++) {
+            cl = at.w()[i] < at.w()[cl] ? i : cl;
+            ch = at.w()[i] > at.w()[ch] ? i : ch;
+        }
+        return new IllegalArgumentException(ScaleRule.spanTooWide(null, at.row(), at.group(), at.from(), at.to(),
+                at.w()[cl], cl - at.rowOff(), at.w()[ch], ch - at.rowOff()));
+    }
+
+    /** {@code Σ x²} over {@code x[from, to)}, in double. */
+    static double energy(float[] x, int from, int to) {
+        double s = 0;
+        for (int i = from; i < to; i++) {
+            s += (double) x[i] * x[i];
+        }
+        return s;
     }
 
     /** Writable planes for one format and shape; rows are filled by {@link #writeRow}. */

@@ -9,7 +9,9 @@ import dev.lowbit.format.ScaleType;
  * that rounding would clamp the extreme element by more than half a step, widened (see {@link #widen}).
  *
  * <p>Uniform formats quantize an element as {@code q = clamp(rint((x - sub) / d) + add, lo, hi)};
- * a group whose scale is 0 (all elements 0) takes {@code clamp(add, lo, hi)}.
+ * a group whose scale is 0 (all elements 0) takes {@code clamp(add, lo, hi)}. A non-zero ideal scale that
+ * rounds to 0 is floored to the type's smallest step ({@link ScaleRule#round}); a group that cannot be stored
+ * throws {@link ScaleRangeException}, which {@link #refusal} turns into a message naming the group.
  */
 final class GroupParams {
     private GroupParams() {
@@ -83,7 +85,7 @@ final class GroupParams {
     /** Q4_1: the minimum, rounded down to fp16 so that no element lies below it. */
     static float q4_1Min(float min) {
         float m = ScaleType.F16.roundDown(min);
-        checkRange(m, ScaleType.F16);
+        checkRange(m, ScaleType.F16, "minimum", min);
         return m;
     }
 
@@ -142,32 +144,86 @@ final class GroupParams {
         return r;
     }
 
-    /** {@code d} rounded to the storage type; never 0 when {@code extent > 0}; finite or an exception. */
+    /**
+     * {@code d} rounded to the storage type by {@link ScaleRule#round} (never 0 when {@code extent > 0});
+     * finite or an exception.
+     */
     private static float storable(float d, float extent, ScaleType t) {
+        if (!Float.isFinite(extent)) {
+            throw new ScaleRangeException(null, extent);
+        }
         if (!Float.isFinite(d)) {
-            throw new ScaleRangeException("the group spans " + extent + ", beyond what a float scale can step over");
+            throw new ScaleRangeException("scale", d);
         }
-        float r = t.round(d);
-        if (r == 0f && extent > 0f) {
-            r = t.nextAway(Math.copySign(0f, d));
-        }
-        checkRange(r, t);
+        float r = ScaleRule.round(d, extent > 0f, t);
+        checkRange(r, t, "scale", d);
         return r;
     }
 
-    private static void checkRange(float v, ScaleType t) {
+    private static void checkRange(float v, ScaleType t, String what, float needed) {
         if (!Float.isFinite(v)) {
-            throw new ScaleRangeException("a group needs a scale or minimum beyond the " + t
-                    + " range" + (t == ScaleType.F16 ? "; use F32 scales" : ""));
+            throw new ScaleRangeException(what, needed);
         }
     }
 
-    /** Thrown when a group's values need a scale the format cannot store; the caller adds the position. */
+    /**
+     * Thrown when a group's values need a scale or minimum the format cannot store ({@code what} names it and
+     * {@code needed} is its value), or span more than the largest float ({@code what} null); {@link #refusal}
+     * turns it into the message that names the group.
+     */
     static final class ScaleRangeException extends RuntimeException {
         private static final long serialVersionUID = 1L;
+        final String what;
+        final float needed;
 
-        ScaleRangeException(String message) {
-            super(message);
+        ScaleRangeException(String what, float needed) {
+            super(what == null ? "the group's values lie further apart than the largest float"
+                    : "the group needs a " + what + " of " + needed + ", beyond its scale type's range", null, false,
+                    false);
+            this.what = what;
+            this.needed = needed;
         }
+    }
+
+    /**
+     * The one-line message for row {@code row} ({@code src[off, off + cols)}), whose quantization threw a
+     * {@link ScaleRangeException}: the parameters are worked out again group by group until the first group that
+     * cannot be stored, which the message names with its extreme value ({@link ScaleRule#beyondRange},
+     * {@link ScaleRule#spanTooWide}).
+     */
+    static String refusal(QuantFormat f, Codebook cb, float[] src, int off, int cols, int row, ScaleRangeException e) {
+        int gl = f.groupLength(cols);
+        float[] p = new float[4];
+        for (int g = 0, start = 0; start < cols; g++, start += gl) {
+            int end = Math.min(cols, start + gl);
+            int lo = off + start;
+            int hi = off + start;
+            for (int i = off + start; i < off + end; i++) {
+                if (src[i] < src[lo]) {
+                    lo = i;
+                }
+                if (src[i] > src[hi]) {
+                    hi = i;
+                }
+            }
+            float min = src[lo];
+            float max = src[hi];
+            float absmax = Math.max(Math.abs(min), Math.abs(max));
+            try {
+                if (f.kind() == QuantFormat.Kind.CODEBOOK4) {
+                    codebookScale(absmax, cb.reach(), f.scaleType());
+                } else {
+                    uniform(f, min, max, absmax, p);
+                }
+            } catch (ScaleRangeException x) {
+                ScaleType t = f.isGgml() ? ScaleType.F16 : f.scaleType();
+                if (x.what == null) {
+                    return ScaleRule.spanTooWide(f, row, g, start, end, min, lo - off, max, hi - off);
+                }
+                int at = "minimum".equals(x.what) ? lo : ScaleRule.argAbsMax(src, off + start, off + end);
+                return ScaleRule.beyondRange(f, t, row, g, start, end, src[at], at - off, x.what, x.needed);
+            }
+        }
+        return "row " + row + ": " + e.getMessage();
     }
 }

@@ -131,20 +131,22 @@ public final class QuantOps {
                                     + " that is not there");
                         }
                         if (o.nonFinite() == NonFinitePolicy.REJECT) {
-                            fail.record(r, "value " + buf[off + bad] + " at index " + ((long) r * cols + bad) + " (row "
-                                    + r + ", column " + bad + ") is not finite; pass NonFinitePolicy.CLAMP to clamp it");
+                            fail.record(r, nonFiniteMessage(buf[off + bad], r, cols, bad)
+                                    + "; pass NonFinitePolicy.CLAMP to clamp it");
                             return;
                         }
                         if (buf != scratch) {
                             System.arraycopy(buf, off, scratch, 0, cols);
                         }
-                        clampRow(scratch, cols);
+                        clampNonFinite(scratch, 0, cols);
+                        buf = scratch;
+                        off = 0;
                         if (!kernels.quantizeRow(f, cb, scratch, 0, cols, rowBuf, scales, zeros)) {
                             throw new IllegalStateException("row " + r + " is still not finite after clamping");
                         }
                     }
                 } catch (GroupParams.ScaleRangeException e) {
-                    fail.record(r, "row " + r + ": " + e.getMessage());
+                    fail.record(r, GroupParams.refusal(f, cb, buf, off, cols, r, e));
                     return;
                 }
                 MemorySegment.copy(rowBuf, 0, dst.data(), Layouts.U8, r * rowBytes, (int) rowBytes);
@@ -170,14 +172,18 @@ public final class QuantOps {
         }
     }
 
-    private static void clampRow(float[] row, int n) {
+    /**
+     * {@link NonFinitePolicy#CLAMP} on one row {@code row[off, off + n)}, in place: NaN becomes 0 and an
+     * infinity the row's largest finite magnitude with its sign (0 when the row has no finite value).
+     */
+    public static void clampNonFinite(float[] row, int off, int n) {
         float big = 0f;
-        for (int i = 0; i < n; i++) {
+        for (int i = off; i < off + n; i++) {
             if (Float.isFinite(row[i])) {
                 big = Math.max(big, Math.abs(row[i]));
             }
         }
-        for (int i = 0; i < n; i++) {
+        for (int i = off; i < off + n; i++) {
             float v = row[i];
             if (Float.isNaN(v)) {
                 row[i] = 0f;
@@ -185,6 +191,16 @@ public final class QuantOps {
                 row[i] = Math.copySign(big, v);
             }
         }
+    }
+
+    /**
+     * The refusal of a NaN or infinity {@code v} at column {@code col} of row {@code row} in a matrix of
+     * {@code cols} columns, shared by {@link QuantOps} and the methods of the {@code algorithms} module:
+     * {@code value NaN at index 4 (row 1, column 1) is not finite}.
+     */
+    public static String nonFiniteMessage(float v, int row, int cols, int col) {
+        return "value " + v + " at index " + ((long) row * cols + col) + " (row " + row + ", column " + col
+                + ") is not finite";
     }
 
     // ---------------------------------------------------------------- dequantize
