@@ -118,7 +118,7 @@ public final class FuzzHarness {
         LOWBIT("lowbit", ".lowbit") {
             @Override
             public long readAndTouch(byte[] input, Path scratch) throws IOException {
-                Files.write(scratch, input);
+                Files.write(scratch, StructuredLowbit.is(input) ? StructuredLowbit.build(input) : input);
                 try (Arena arena = Arena.ofConfined()) {
                     LowbitFile.Contents c = LowbitFile.open(scratch, arena);
                     long h = c.metadata().toString().length();

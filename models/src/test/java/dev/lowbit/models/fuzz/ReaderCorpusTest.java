@@ -64,6 +64,27 @@ class ReaderCorpusTest {
         }
     }
 
+    @Test
+    void randomLowbitRecipesBuildAndMeetTheContract() {
+        long seed = 20261207L;
+        java.util.SplittableRandom random = new java.util.SplittableRandom(seed);
+        int read = 0;
+        for (int i = 0; i < 300; i++) {
+            byte[] recipe = java.util.Arrays.copyOf(StructuredLowbit.MAGIC, 4 + random.nextInt(200));
+            for (int j = 4; j < recipe.length; j++) {
+                recipe[j] = (byte) random.nextInt(256);
+            }
+            FuzzHarness.check(FuzzHarness.Reader.LOWBIT, recipe, dir.resolve("recipe.lowbit"));
+            try {
+                FuzzHarness.Reader.LOWBIT.readAndTouch(recipe, dir.resolve("recipe.lowbit"));
+                read++;
+            } catch (Exception refused) {
+                // The contract allows a refusal; the count below checks that recipes are not all refused.
+            }
+        }
+        assertTrue(read >= 30, "only " + read + " of 300 recipes (seed " + seed + ") made a file the reader accepts");
+    }
+
     // ---------------------------------------------------------------- the harness itself
 
     @Test

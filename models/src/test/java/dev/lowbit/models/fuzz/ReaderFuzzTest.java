@@ -16,7 +16,7 @@ import java.util.stream.Stream;
  * saved findings in every build. See {@code docs/robustness.md}.
  */
 class ReaderFuzzTest {
-    @TempDir
+    @TempDir(factory = MemoryTempDir.class)
     static Path dir;
 
     private static Stream<Arguments> seeds(FuzzHarness.Reader r) {
@@ -64,7 +64,7 @@ class ReaderFuzzTest {
     @MethodSource("lowbitSeeds")
     @DictionaryEntries({"\"__metadata__\"", "\"dtype\"", "\"shape\"", "\"data_offsets\"", "\"F32\"", "\"F16\"",
             "\"U8\"", "\"I32\"", "\"lowbit.version\"", "\"lowbit.metadata_crc32c\"", "\"crc32c\"", "\"format\"",
-            "\"rows\"", "\"cols\"", "\"nnz\"", "q4_0", "q8_0", "q4_1", "int4_asym_g32_f16", "int3_sym_row_f32", "cb4_g32_f16",
+            "LBFZ", "\"rows\"", "\"cols\"", "\"nnz\"", "q4_0", "q8_0", "q4_1", "int4_asym_g32_f16", "int3_sym_row_f32", "cb4_g32_f16",
             ".outliers.row_ptr", ".outliers.col_idx", ".outliers.values", ".levels", ".zeros", ".scales", ".data"})
     @FuzzTest(maxDuration = "30s")
     void lowbit(byte[] input) {

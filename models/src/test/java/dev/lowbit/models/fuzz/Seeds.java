@@ -27,6 +27,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -180,6 +181,17 @@ final class Seeds {
             QuantOps ops = QuantOps.get();
             LowbitFile.write(p, Map.of("w", ops.quantize(QuantFormat.Q8_0, gaussian(r, 32), 1, 32, arena)));
             out.add(new Seed("lowbit-one-q8_0", bytesOf(p)));
+        }
+        // Recipes for StructuredLowbit: tensors written with correct checksums from the bytes that follow.
+        out.add(new Seed("lowbit-recipe-grouped", recipe(0, 4, 2, 6, 0, 0, 0, 0, 0)));
+        out.add(new Seed("lowbit-recipe-outliers", recipe(1, 8, 3, 4, 3, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3)));
+        return out;
+    }
+
+    private static byte[] recipe(int... bytes) {
+        byte[] out = Arrays.copyOf(StructuredLowbit.MAGIC, StructuredLowbit.MAGIC.length + bytes.length);
+        for (int i = 0; i < bytes.length; i++) {
+            out[StructuredLowbit.MAGIC.length + i] = (byte) bytes[i];
         }
         return out;
     }
