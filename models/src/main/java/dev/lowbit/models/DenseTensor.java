@@ -32,7 +32,7 @@ public final class DenseTensor {
         long want = byteSize(dtype, this.shape);
         if (want < 0) {
             throw new IllegalArgumentException("tensor '" + name + "' shape " + Arrays.toString(shape)
-                    + " has a negative dimension or more bytes of " + dtype + " than 64 bits count");
+                    + " has a negative dimension or a byte count of " + dtype + " that overflows 64 bits");
         }
         Objects.requireNonNull(bytes, "bytes");
         if (bytes.byteSize() != want) {

@@ -95,21 +95,24 @@ class AtomicWriteTest {
     }
 
     /**
-     * A child JVM blocks inside a write; SIGTERM (what {@link Process#destroy} sends) runs the shutdown hook,
-     * which deletes the temporary file. SIGKILL, which runs no hook, shows that the check can see a leftover.
+     * A child JVM blocks inside a write; SIGTERM (what {@link Process#destroy} sends) and SIGINT (Ctrl-C) run
+     * the shutdown hook, which deletes the temporary file. SIGKILL, which runs no hook, shows that the check
+     * can see a leftover.
      */
     @Test
     void aSignalLeavesNoTemporaryFile() throws Exception {
         Path term = Files.createDirectory(dir.resolve("term"));
-        assertEquals(List.of(), stopped(term, false), "after SIGTERM");
+        assertEquals(List.of(), stopped(term, "TERM"), "after SIGTERM");
+        Path interrupt = Files.createDirectory(dir.resolve("int"));
+        assertEquals(List.of(), stopped(interrupt, "INT"), "after SIGINT");
         Path kill = Files.createDirectory(dir.resolve("kill"));
-        List<String> left = stopped(kill, true);
+        List<String> left = stopped(kill, "KILL");
         assertEquals(1, left.size(), "after SIGKILL: " + left);
         assertTrue(left.getFirst().startsWith("blocked.bin") && left.getFirst().endsWith(".tmp"), left.toString());
     }
 
-    /** Runs {@link Blocked} writing into {@code into}, stops it, and returns what is left there. */
-    private static List<String> stopped(Path into, boolean forcibly) throws Exception {
+    /** Runs {@link Blocked} writing into {@code into}, stops it with {@code signal}, and returns what is left there. */
+    private static List<String> stopped(Path into, String signal) throws Exception {
         // Surefire runs in the module's folder; the child takes the compiled classes from the class path.
         String cp = String.join(File.pathSeparator, Path.of("target", "classes").toAbsolutePath().toString(),
                 Path.of("target", "test-classes").toAbsolutePath().toString());
@@ -128,10 +131,10 @@ class AtomicWriteTest {
                 assertEquals(1, s.filter(f -> f.getFileName().toString().endsWith(".tmp")).count(),
                         "the temporary file exists while the write blocks");
             }
-            if (forcibly) {
-                p.destroyForcibly();
-            } else {
-                p.destroy();
+            switch (signal) {
+                case "TERM" -> p.destroy();
+                case "KILL" -> p.destroyForcibly();
+                default -> assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(p.pid())).start().waitFor());
             }
             assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the child did not stop");
         } finally {
