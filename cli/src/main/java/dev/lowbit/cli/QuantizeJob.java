@@ -172,7 +172,7 @@ final class QuantizeJob {
         if (w.type() == ModelFile.ONNX) {
             metadata.put("layout", "quantized tensors are [out, in]: the ONNX MatMul weights transposed");
         }
-        // Every tensor in the order the model file has it: kept ones as they were, quantized ones in their place.
+        // Every tensor: the kept ones as they were (matrices left unquantized among them), then the quantized ones.
         Map<String, DenseTensor> dense = new LinkedHashMap<>(w.others());
         for (Weights.Matrix m : w.matrices()) {
             if (!quantized.containsKey(m.name())) {
