@@ -368,6 +368,7 @@ public final class Gptq {
                 max = Math.max(max, x[i]);
             }
             int from = spec.groupSize() == QuantFormat.ROW ? 0 : g * spec.groupSize();
+            // x holds the group from its first column: column c of the row is x[c - from].
             Rows.Group at = new Rows.Group(x, -from, row, g, from, from + len);
             if (mse) {
                 float[] d = new float[STEPS];

@@ -19,7 +19,10 @@ import java.util.concurrent.Executor;
  * <p>Choices where the spec is silent: the early stop is judged per row (HQQ judges the whole
  * tensor at once), so that rows stay independent; {@code |x|^(p-1)} is taken at {@code |x| + 1e-8}
  * as in HQQ's code; the final scale {@code 1/S} and zero point are rounded to the scale type and the
- * codes recomputed from the stored values, so the tensor decodes to what was measured.
+ * codes recomputed from the stored values, so the tensor decodes to what was measured. A group whose
+ * parameters the scale type cannot hold closely (too narrow for a float {@code S}, a subnormal step that
+ * would decode it worse than all zeros, a step or zero point beyond the type) takes the min-max grid of
+ * lowbit's round to nearest instead, whose integer zero point keeps 0 on the grid.
  */
 public final class Hqq implements Quantizer {
     private final QuantSpec spec;
@@ -187,11 +190,11 @@ public final class Hqq implements Quantizer {
     /**
      * HQQ's parameters of an iterated group, {@code 1/S} and the best zero point, rounded to the scale type, and the
      * codes recomputed from them. False, with the outputs to be overwritten, when the type cannot hold them, when
-     * a code would decode beyond the largest float (fp32 steps of weights near 3.4e38), or
-     * holds the scale only as a subnormal (a coarse step, floored to {@code 2^-24} in fp16 for tiny groups) with
-     * which the group would decode with a larger squared error than all zeros: the zero point is a free float,
-     * so HQQ's grid need not hold 0, and a floored step lands every code away from 0. (At normal scales HQQ's own
-     * result is kept even where it is worse than all zeros, which its L_p objective allows at 2 bits.)
+     * a code would decode beyond the largest float (fp32 steps of weights near 3.4e38), or when the type holds the
+     * scale only as a subnormal (a coarse step, floored to {@code 2^-24} in fp16 for tiny groups) with which the
+     * group would decode with a larger squared error than all zeros: the zero point is a free float, so HQQ's
+     * grid need not hold 0, and a floored step lands every code away from 0. (At normal scales HQQ's own result
+     * is kept even where it is worse than all zeros, which its L_p objective allows at 2 bits.)
      */
     private boolean iterated(float[] w, int off, int from, int to, float s, float z, int maxq, int g, int[] codes,
                              float[] scales, float[] zeros) {

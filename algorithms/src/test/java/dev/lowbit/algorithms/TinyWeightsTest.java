@@ -342,6 +342,24 @@ class TinyWeightsTest {
         }
     }
 
+    /**
+     * HQQ on a group far from 0: its float zero point {@code -min·S} (about -1.5e7 at 8 bits) is beyond fp16, but the
+     * weights are not, so the group takes RTN's grid (integer zero point) instead of being refused.
+     */
+    @Test
+    void hqqGroupFarFromZeroFitsF16() {
+        float[] w = new float[2 * 64];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = 60000f + (i % 9) / 8f;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            QuantResult hqq = new Hqq(new QuantSpec(8, 32, ScaleType.F16), null).quantize(w, 2, 64, arena);
+            QuantResult rtn = new Rtn(new QuantSpec(8, 32, ScaleType.F16), false, null).quantize(w, 2, 64, arena);
+            assertArrayEquals(Reference.unpack(rtn.tensor()).codes(), Reference.unpack(hqq.tensor()).codes());
+            assertEquals(rtn.squaredError(), hqq.squaredError());
+        }
+    }
+
     /** The floor on tiny groups: all-1e-40 weights decode to exactly 0, with finite scales. */
     @Test
     void subnormalGroupsDecodeToZero() {
