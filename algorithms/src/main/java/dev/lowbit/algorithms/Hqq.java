@@ -1,7 +1,6 @@
 package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
-import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.ScaleRule;
 
 import java.lang.foreign.Arena;
@@ -190,11 +189,10 @@ public final class Hqq implements Quantizer {
     /**
      * HQQ's parameters of an iterated group, {@code 1/S} and the best zero point, rounded to the scale type, and the
      * codes recomputed from them. False, with the outputs to be overwritten, when the type cannot hold them, when
-     * a code would decode beyond the largest float (fp32 steps of weights near 3.4e38), or when the type holds the
-     * scale only as a subnormal (a coarse step, floored to {@code 2^-24} in fp16 for tiny groups) with which the
-     * group would decode with a larger squared error than all zeros: the zero point is a free float, so HQQ's
-     * grid need not hold 0, and a floored step lands every code away from 0. (At normal scales HQQ's own result
-     * is kept even where it is worse than all zeros, which its L_p objective allows at 2 bits.)
+     * a code would decode beyond the largest float (fp32 steps of weights near 3.4e38), or when the group would
+     * decode with a larger squared error than all zeros: the zero point is a free float, so HQQ's grid need not
+     * hold 0 (a floored fp16 step of a tiny group lands every code away from 0, and its L_p objective can trade
+     * squared error away at 2 bits); RTN's min-max grid, which holds 0, is never worse than zeros.
      */
     private boolean iterated(float[] w, int off, int from, int to, float s, float z, int maxq, int g, int[] codes,
                              float[] scales, float[] zeros) {
@@ -210,8 +208,7 @@ public final class Hqq implements Quantizer {
             double e = (double) w[off + i] - (q - zs) * d;
             err += e * e;
         }
-        float minNormal = spec.scaleType() == ScaleType.F16 ? 0x1p-14f : Float.MIN_NORMAL;
-        if (!Double.isFinite(err) || Math.abs(d) < minNormal && err > Rows.energy(w, off + from, off + to)) {
+        if (!Double.isFinite(err) || err > Rows.energy(w, off + from, off + to)) {
             return false;
         }
         scales[g] = d;

@@ -149,6 +149,13 @@ public final class QuantOps {
                     fail.record(r, GroupParams.refusal(f, cb, buf, off, cols, r, e));
                     return;
                 }
+                if (!f.isGgml()) {
+                    String beyond = gridBeyondFloat(f, cb, scales, buf, off, cols, r);
+                    if (beyond != null) {
+                        fail.record(r, beyond);
+                        return;
+                    }
+                }
                 MemorySegment.copy(rowBuf, 0, dst.data(), Layouts.U8, r * rowBytes, (int) rowBytes);
                 if (!f.isGgml()) {
                     writeParams(dst.scales(), f.scaleType(), (long) r * gpr, scales, gpr);
@@ -160,6 +167,30 @@ public final class QuantOps {
         });
         fail.rethrow();
         return QuantizedTensor.of(f, rows, cols, dst.data(), dst.scales(), dst.zeros(), cb == null ? null : cb.levels());
+    }
+
+    /**
+     * The message for the first group of row {@code r} whose grid ends beyond the largest float (its scale
+     * times the farthest code distance overflows, for weights within a few ulps of 3.4e38 in fp32 scales),
+     * so that a code would decode to infinity; null when every group's grid is finite. The check runs on the
+     * stored scales, whichever kernels computed them.
+     */
+    private static String gridBeyondFloat(QuantFormat f, Codebook cb, float[] scales, float[] src, int off, int cols,
+                                          int r) {
+        float steps = switch (f.kind()) {
+            case GROUPED -> f.symmetric() ? 1 << (f.bits() - 1) : f.maxCode();
+            case CODEBOOK4 -> cb.reach();
+            default -> 0f;
+        };
+        int gl = f.groupLength(cols);
+        for (int g = 0, start = 0; start < cols; g++, start += gl) {
+            if (!Float.isFinite(scales[g] * steps)) {
+                int end = Math.min(cols, start + gl);
+                int at = ScaleRule.argAbsMax(src, off + start, off + end);
+                return ScaleRule.gridBeyondFloat(f, r, g, start, end, src[at], at - off);
+            }
+        }
+        return null;
     }
 
     private static void writeParams(MemorySegment plane, ScaleType t, long at, float[] v, int n) {

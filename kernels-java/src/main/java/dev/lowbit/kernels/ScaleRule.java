@@ -77,6 +77,17 @@ public final class ScaleRule {
                 + " so no scale steps between them; scale the matrix down";
     }
 
+    /**
+     * The message of a group whose scale is finite but whose grid ends beyond the largest float: a weight
+     * within a few ulps of 3.4e38 would decode to infinity.
+     */
+    public static String gridBeyondFloat(QuantFormat format, int row, int group, int from, int to, float value,
+                                         int column) {
+        return where(format != null && format.isGgml(), row, group, from, to) + ": value " + value + " at column "
+                + column + " is so close to the largest float that the group's outermost code would decode to "
+                + "infinity; scale the matrix down";
+    }
+
     private static String where(boolean ggml, int row, int group, int from, int to) {
         return "row " + row + ", " + (ggml ? "block " : "group ") + group + " (columns " + from + ".." + (to - 1) + ")";
     }
