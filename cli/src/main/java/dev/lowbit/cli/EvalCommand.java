@@ -39,8 +39,8 @@ final class EvalCommand extends Command {
     static final String BITS_ALLOWED = "8 (W8A8) and/or 4 (W4A8), comma-separated";
 
     @Option(names = "--model", paramLabel = "M",
-            description = "minilm (the built-in all-MiniLM-L6-v2), the only model for now")
-    String model = "minilm";
+            description = BuiltinModel.MINILM_HELP + ", the only model for now")
+    String model = BuiltinModel.MINILM;
 
     @Option(names = "--method", paramLabel = "M[,M]",
             description = "rtn-sym, rtn, mse, hqq, easyquant or gptq, one for all bit widths or one per width in "
@@ -84,8 +84,8 @@ final class EvalCommand extends Command {
 
     @Override
     int run(PrintStream out, PrintStream err) throws Exception {
-        if (!model.equals("minilm")) {
-            throw new UsageException("--model must be minilm (the built-in all-MiniLM-L6-v2), got '" + model + "'");
+        if (!BuiltinModel.isMiniLm(model)) {
+            throw new UsageException("--model must be " + BuiltinModel.MINILM_HELP + ", got '" + model + "'");
         }
         List<String> methods = List.of(method.split(","));
         for (String method : methods) {
