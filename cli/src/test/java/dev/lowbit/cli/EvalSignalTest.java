@@ -33,6 +33,7 @@ class EvalSignalTest {
         }
         // A crash would write its hs_err file here, inside the test's own folder.
         cmd.add("-XX:ErrorFile=" + dir.resolve("hs_err_pid%p.log"));
+        cmd.add("-Djava.io.tmpdir=" + dir); // the native libraries the child extracts, too
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(Main.class.getName());
