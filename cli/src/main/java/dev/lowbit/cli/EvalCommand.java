@@ -81,8 +81,16 @@ final class EvalCommand extends Command {
     @Option(names = "--batches", paramLabel = "B[,B]", description = "batch sizes (default 1,32)")
     String batchesOption = "1,32";
 
-    @Override
-    int run(PrintStream out, PrintStream err) throws Exception {
+    /** The evaluation the options ask for, checked. */
+    record Plan(List<BertQuantization> quantizations, int sentences, int speedSentences, int rounds, int[] threads,
+                int[] batches) {
+        boolean gptq() {
+            return quantizations.stream().anyMatch(q -> q.method().equals(BertQuantization.GPTQ));
+        }
+    }
+
+    /** The options, checked: a {@link UsageException} for the first bad one. */
+    Plan plan() {
         if (!BuiltinModel.isMiniLm(model)) {
             throw new UsageException("--model must be " + BuiltinModel.MINILM_HELP + ", got '" + model + "'");
         }
@@ -133,17 +141,24 @@ final class EvalCommand extends Command {
             qs.add(new BertQuantization(methods.get(methods.size() == 1 ? 0 : i), bits.get(i),
                     groups.get(groups.size() == 1 ? 0 : i), act, integerOnly));
         }
-        boolean gptq = methods.contains(BertQuantization.GPTQ);
+        return new Plan(qs, sentences, speedSentences, rounds, threads, batches);
+    }
+
+    @Override
+    int run(PrintStream out, PrintStream err) throws Exception {
+        Plan plan = plan();
         // The stop hook is closed last: after every encoder, so that a SIGTERM waits for them to be closed.
         try (EvalRun.Stop stop = new EvalRun.Stop()) {
             try {
-                evaluate(new EvalRun(qs, threads, batches, rounds, err, stop), sentences, speedSentences, gptq, out);
+                evaluate(new EvalRun(plan.quantizations(), plan.threads(), plan.batches(), plan.rounds(), err, stop),
+                        plan.sentences(), plan.speedSentences(), plan.gptq(), out);
             } catch (RuntimeException | Error e) {
                 if (!stop.stopping()) {
                     throw e;
                 }
                 // Whatever failed once the JVM began to exit (ONNX Runtime, for one, cannot start: its class
-                // initializer adds a shutdown hook) failed because of the signal. Said here, before the JVM exits, which it does once the stop hook is closed.
+                // initializer adds a shutdown hook) failed because of the signal. Said here, before the JVM
+                // exits, which it does once the stop hook is closed.
                 err.println("lowbit " + name() + ": " + stop.stopped().getMessage());
                 err.flush();
                 return 1;
