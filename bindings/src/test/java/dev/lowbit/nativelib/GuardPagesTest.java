@@ -1,6 +1,7 @@
 package dev.lowbit.nativelib;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.File;
 import java.lang.foreign.MemorySegment;
@@ -35,24 +36,28 @@ class GuardPagesTest {
         }
     }
 
-    /** Reads one byte past a guarded segment in a child JVM: it must die of the fault, not pass. */
+    /**
+     * Reads one byte past a guarded segment in a child JVM: it must die of the fault, not pass. The crash report
+     * and anything the child extracts to its temporary folder stay in this test's own folder.
+     */
     @Test
-    void readingPastTheEndCrashes() throws Exception {
+    void readingPastTheEndCrashes(@TempDir Path dir) throws Exception {
         // Surefire runs in the module's folder; the child takes the compiled classes from the class path.
         List<String> path = List.of(Path.of("target", "classes").toAbsolutePath().toString(),
                 Path.of("target", "test-classes").toAbsolutePath().toString());
-        Path errors = Files.createTempDirectory("lowbit-guard");
         List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-XX:-CreateCoredumpOnCrash", "-XX:ErrorFile=" + errors.resolve("hs_err.log"),
+                "-XX:-CreateCoredumpOnCrash", "-XX:ErrorFile=" + dir.resolve("hs_err.log"),
+                "-Djava.io.tmpdir=" + dir,
                 "--enable-native-access=ALL-UNNAMED", "-cp", String.join(File.pathSeparator, path),
                 OverRead.class.getName());
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes());
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "child JVM did not finish");
         assertTrue(out.contains("in bounds: 7"), out);
         assertNotEquals(0, p.exitValue(), out);
         assertTrue(out.contains("SIGSEGV") || out.contains("SIGBUS"), out);
         assertTrue(!out.contains("past the end:"), out);
+        assertTrue(Files.isRegularFile(dir.resolve("hs_err.log")), "the crash report is in the test's folder: " + out);
     }
 
     /** The child: reads the last byte of a guarded segment, then the byte after it through a widened view. */

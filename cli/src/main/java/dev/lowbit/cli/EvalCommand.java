@@ -2,7 +2,6 @@ package dev.lowbit.cli;
 
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.models.BuiltinModels;
-import dev.lowbit.models.bert.BertEvaluation;
 import dev.lowbit.models.bert.BertQuantization;
 import dev.lowbit.models.bert.BertWeights;
 import dev.lowbit.models.bert.EnglishSentences;
@@ -39,8 +38,8 @@ final class EvalCommand extends Command {
     static final String BITS_ALLOWED = "8 (W8A8) and/or 4 (W4A8), comma-separated";
 
     @Option(names = "--model", paramLabel = "M",
-            description = "minilm (the built-in all-MiniLM-L6-v2), the only model for now")
-    String model = "minilm";
+            description = BuiltinModel.MINILM_HELP + ", the only model for now")
+    String model = BuiltinModel.MINILM;
 
     @Option(names = "--method", paramLabel = "M[,M]",
             description = "rtn-sym, rtn, mse, hqq, easyquant or gptq, one for all bit widths or one per width in "
@@ -82,10 +81,18 @@ final class EvalCommand extends Command {
     @Option(names = "--batches", paramLabel = "B[,B]", description = "batch sizes (default 1,32)")
     String batchesOption = "1,32";
 
-    @Override
-    int run(PrintStream out, PrintStream err) throws Exception {
-        if (!model.equals("minilm")) {
-            throw new UsageException("--model must be minilm (the built-in all-MiniLM-L6-v2), got '" + model + "'");
+    /** The evaluation the options ask for, checked. */
+    record Plan(List<BertQuantization> quantizations, int sentences, int speedSentences, int rounds, int[] threads,
+                int[] batches) {
+        boolean gptq() {
+            return quantizations.stream().anyMatch(q -> q.method().equals(BertQuantization.GPTQ));
+        }
+    }
+
+    /** The options, checked: a {@link UsageException} for the first bad one. */
+    Plan plan() {
+        if (!BuiltinModel.isMiniLm(model)) {
+            throw new UsageException("--model must be " + BuiltinModel.MINILM_HELP + ", got '" + model + "'");
         }
         List<String> methods = List.of(method.split(","));
         for (String method : methods) {
@@ -134,20 +141,67 @@ final class EvalCommand extends Command {
             qs.add(new BertQuantization(methods.get(methods.size() == 1 ? 0 : i), bits.get(i),
                     groups.get(groups.size() == 1 ? 0 : i), act, integerOnly));
         }
-        if (methods.contains(BertQuantization.GPTQ)) {
-            GptqCalibration cal = GptqCalibration.defaults();
-            out.println("gptq calibration: " + cal.describe());
+        return new Plan(qs, sentences, speedSentences, rounds, threads, batches);
+    }
+
+    @Override
+    int run(PrintStream out, PrintStream err) throws Exception {
+        Plan plan = plan();
+        // The stop hook is closed last: after every encoder, so that a SIGTERM waits for them to be closed.
+        try (EvalRun.Stop stop = new EvalRun.Stop()) {
+            try {
+                evaluate(new EvalRun(plan.quantizations(), plan.threads(), plan.batches(), plan.rounds(), err, stop),
+                        plan.sentences(), plan.speedSentences(), plan.gptq(), out);
+            } catch (RuntimeException | Error e) {
+                if (!stop.stopping()) {
+                    throw e;
+                }
+                // Whatever failed once the JVM began to exit (ONNX Runtime, for one, cannot start: its class
+                // initializer adds a shutdown hook) failed because of the signal. Said here, before the JVM
+                // exits, which it does once the stop hook is closed.
+                err.println("lowbit " + name() + ": " + stop.stopped().getMessage());
+                err.flush();
+                return 1;
+            }
         }
-        byte[] fp32 = BuiltinModels.miniLmOnnx();
-        byte[] int8 = resource(INT8_RESOURCE);
-        BertWeights weights = BertWeights.fromOnnx(BuiltinModels.miniLm(), 12);
-        new BertEvaluation(qs, sentences, speedSentences, threads, batches, rounds).run(
-                EnglishSentences.europarl(sentences), WordPieceTokenizer.fromJson(BuiltinModels.miniLmTokenizerJson()),
-                weights,
-                new BertEvaluation.Peer("onnxruntime fp32", t -> new OrtEncoder("onnxruntime fp32", fp32, t)),
-                List.of(new BertEvaluation.Peer("onnxruntime int8", t -> new OrtEncoder("onnxruntime int8", int8, t))),
-                out);
         return 0;
+    }
+
+    private static void evaluate(EvalRun run, int sentences, int speedSentences, boolean gptq, PrintStream out) {
+        Loaded in = run.phase(Units.f("loading all-MiniLM-L6-v2, ONNX Runtime's int8 model and %d Europarl sentences%s",
+                sentences, gptq ? ", GPTQ's calibration sentences" : ""), 1, () -> load(sentences, gptq));
+        if (in.calibration() != null) {
+            out.println("gptq calibration: " + in.calibration().describe());
+        }
+        run.run(in.seqs(), speedSentences, in.weights(), in.calibration(),
+                new EvalRun.Peer("onnxruntime fp32", t -> new OrtEncoder("onnxruntime fp32", in.fp32(), t)),
+                List.of(new EvalRun.Peer("onnxruntime int8", t -> new OrtEncoder("onnxruntime int8", in.int8(), t))),
+                out);
+    }
+
+    /** What the evaluation reads before it starts: both models, the weights, the tokenized sentences. */
+    private record Loaded(byte[] fp32, byte[] int8, BertWeights weights, List<int[]> seqs, GptqCalibration calibration) {
+    }
+
+    private static Loaded load(int sentences, boolean gptq) {
+        try {
+            byte[] fp32 = BuiltinModels.miniLmOnnx();
+            byte[] int8 = resource(INT8_RESOURCE);
+            BertWeights weights = BertWeights.fromOnnx(BuiltinModels.miniLm(), 12);
+            WordPieceTokenizer tokenizer = WordPieceTokenizer.fromJson(BuiltinModels.miniLmTokenizerJson());
+            List<String> text = EnglishSentences.europarl(sentences);
+            if (text.size() < sentences) {
+                throw new IllegalArgumentException("--sentences " + sentences + ": the Europarl sample has only "
+                        + text.size());
+            }
+            List<int[]> seqs = new ArrayList<>();
+            for (String s : text.subList(0, sentences)) {
+                seqs.add(tokenizer.encode(s));
+            }
+            return new Loaded(fp32, int8, weights, seqs, gptq ? GptqCalibration.defaults() : null);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     private static byte[] resource(String name) throws IOException {

@@ -8,6 +8,8 @@ import dev.lowbit.models.GgufValue;
 import dev.lowbit.models.OnnxModel;
 import dev.lowbit.models.OnnxReader;
 import dev.lowbit.models.Safetensors;
+import dev.lowbit.models.BuiltinModels;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.PrintStream;
@@ -21,28 +23,43 @@ import java.util.Map;
 @picocli.CommandLine.Command(name = "inspect",
         description = {"list the tensors of an .onnx, .safetensors or .gguf file: formats, shapes, sizes",
                 "",
-                "Lists every tensor of FILE (.onnx, .safetensors or .gguf) with its type or lowbit format, its "
-                        + "shape, its size in bytes and bits per weight, then the totals and the file's metadata. "
+                "Lists every tensor of FILE (.onnx, .safetensors, .gguf, or minilm for the built-in "
+                        + "all-MiniLM-L6-v2) with its type or lowbit format, its shape, its size in bytes and bits "
+                        + "per weight, then the totals and the file's metadata. "
                         + "Quantized tensors that lowbit wrote show their format (e.g. int4_asym_g64_f16, "
                         + "cb4_g64_f16, q4_0) and their sparse outliers.",
                 ""})
 final class InspectCommand extends Command {
-    @Parameters(paramLabel = "FILE", arity = "1", description = "the model file")
+    @Parameters(paramLabel = "FILE", arity = "0..1",
+            description = "the model file, or " + BuiltinModel.MINILM_HELP)
     String fileName;
+
+    @Option(names = "--model", paramLabel = "FILE",
+            description = "the same as FILE: .onnx, .safetensors, .gguf or " + BuiltinModel.MINILM)
+    String model;
 
     @Override
     int run(PrintStream out, PrintStream err) throws Exception {
-        Path file = Path.of(fileName);
-        ModelFile type = ModelFile.require(file, "FILE", ModelFile.values());
-        if (!Files.isRegularFile(file)) {
+        if (fileName != null && model != null) {
+            throw new UsageException("give the model as FILE or as --model, not both");
+        }
+        if (fileName == null && model == null) {
+            throw new UsageException("inspect needs a FILE (or --model " + BuiltinModel.MINILM + ")");
+        }
+        String name = fileName != null ? fileName : model;
+        boolean builtin = BuiltinModel.isMiniLm(name);
+        Path file = builtin ? null : Path.of(name);
+        ModelFile type = builtin ? ModelFile.ONNX : ModelFile.require(file, fileName != null ? "FILE" : "--model",
+                ModelFile.values());
+        if (!builtin && !Files.isRegularFile(file)) {
             throw new java.nio.file.NoSuchFileException(file.toString());
         }
-        Totals totals = new Totals();
+        Totals totals = new Totals(builtin);
         Table t = new Table("tensor", "type", "shape", ">bytes", ">bits/weight");
         try (Arena arena = Arena.ofConfined()) {
             switch (type) {
                 case ONNX -> {
-                    OnnxModel m = OnnxReader.read(file);
+                    OnnxModel m = builtin ? BuiltinModels.miniLm() : OnnxReader.read(file);
                     Map<String, DenseTensor> linear = m.linearWeights();
                     for (DenseTensor d : m.initializers().values()) {
                         totals.add(t, d.name(), d.dtype() + (linear.containsKey(d.name()) ? " (MatMul weight)" : ""),
@@ -105,9 +122,15 @@ final class InspectCommand extends Command {
 
     /** Sums over the listed tensors. */
     private static final class Totals {
+        /** Whether the model is the built-in one, which has no file to measure. */
+        final boolean builtin;
         long tensors;
         long bytes;
         long elements;
+
+        Totals(boolean builtin) {
+            this.builtin = builtin;
+        }
 
         void add(Table t, String name, String type, long[] shape, long byteSize, long n) {
             t.row(name, type, Units.shape(shape), byteSize, n == 0 ? "" : Units.f("%.2f", 8.0 * byteSize / n));
@@ -121,7 +144,13 @@ final class InspectCommand extends Command {
             t.row("total: " + tensors + " tensors, " + Units.count(elements) + " values", "", "", bytes,
                     elements == 0 ? "" : Units.f("%.2f", 8.0 * bytes / elements));
             t.print(out);
-            out.println(file + ": " + Files.size(file) + " bytes (" + Units.bytes(Files.size(file)) + ")");
+            if (builtin) {
+                long size = BuiltinModels.miniLmOnnx().length;
+                out.println(BuiltinModel.MINILM + " (the built-in all-MiniLM-L6-v2, " + BuiltinModels.MINILM_RESOURCE
+                        + "): " + size + " bytes (" + Units.bytes(size) + ")");
+            } else {
+                out.println(file + ": " + Files.size(file) + " bytes (" + Units.bytes(Files.size(file)) + ")");
+            }
         }
     }
 }

@@ -26,7 +26,7 @@ public final class Main {
     }
 
     /** The top level: {@code lowbit --help}, {@code lowbit --version}, and the commands. */
-    @CommandLine.Command(name = "lowbit", mixinStandardHelpOptions = true, versionProvider = Version.class,
+    @CommandLine.Command(name = "lowbit", versionProvider = Version.class,
             synopsisSubcommandLabel = "COMMAND",
             description = "Low-bit quantization of model weights.",
             footer = {"", "'lowbit COMMAND --help' describes a command's options."})
@@ -40,6 +40,13 @@ public final class Main {
         @CommandLine.Spec
         CommandSpec spec;
 
+        @CommandLine.Option(names = {"-h", "--help"}, usageHelp = true, description = "print this help and exit")
+        boolean help;
+
+        @CommandLine.Option(names = {"-V", "--version"}, versionHelp = true,
+                description = "print lowbit's version and the kernels it runs on here, and exit")
+        boolean version;
+
         /** No command: the help, on stderr, and status 2 (see {@link #run(List, PrintStream, PrintStream)}). */
         @Override
         public void run() {
@@ -50,7 +57,7 @@ public final class Main {
     /** Every command, in the order {@code lowbit --help} lists them. */
     static List<Command> commands() {
         return List.of(new DemoCommand(), new QuantizeCommand(), new InspectCommand(), new ReportCommand(),
-                new EvalCommand());
+                new EvalCommand(), new ExportCommand());
     }
 
     public static void main(String[] args) {
@@ -76,7 +83,9 @@ public final class Main {
                 "print a bash/zsh completion script for lowbit: source <(lowbit completion)");
         completion.getCommandSpec().usageMessage().hidden(false);
         top.addSubcommand("completion", completion);
-        top.addSubcommand("help", new CommandLine.HelpCommand());
+        CommandLine help = new CommandLine(new CommandLine.HelpCommand());
+        help.getCommandSpec().usageMessage().description("print a command's help: lowbit help COMMAND");
+        top.addSubcommand("help", help);
         boolean terminal = out == System.out && System.console() != null && System.console().isTerminal();
         top.setColorScheme(CommandLine.Help.defaultColorScheme(terminal ? CommandLine.Help.Ansi.AUTO
                 : CommandLine.Help.Ansi.OFF));
@@ -137,6 +146,9 @@ public final class Main {
             message = t.getMessage(); // lowbit's converters say what is wrong with the option's name
         } else {
             message = lowerFirst(e.getMessage());
+            if (message != null && message.endsWith(".")) {
+                message = message.substring(0, message.length() - 1);
+            }
         }
         return usageLine(spec, message);
     }

@@ -15,6 +15,10 @@ import java.util.Map;
  * ONNX Runtime on a BERT ONNX model (inputs input_ids, attention_mask, token_type_ids; first output the last hidden
  * state): the batch padded to its longest sequence with an attention mask, then the mean pooling and normalization
  * of lowbit's encoder. Intra-op threads as given, inter-op 1, all graph optimizations.
+ *
+ * <p>One thread uses an encoder: {@link EvalRun} builds, runs and closes it on the thread of {@code lowbit eval},
+ * so the session is closed only once no batch is running on it (ONNX Runtime's own intra-op threads finish
+ * within {@code session.run}).
  */
 final class OrtEncoder implements SentenceEncoder {
     private final String name;

@@ -26,7 +26,7 @@ final class ReportCommand extends Command {
     static final String DEFAULT_HTML = "lowbit-report.html";
 
     @Option(names = "--model", paramLabel = "FILE",
-            description = ".onnx, .safetensors or .gguf (default: the built-in all-MiniLM-L6-v2)")
+            description = ".onnx, .safetensors, .gguf or " + BuiltinModel.MINILM_HELP + " (the default)")
     String model;
 
     @Option(names = "--methods", paramLabel = "LIST", completionCandidates = Options.Methods.class,
@@ -75,7 +75,7 @@ final class ReportCommand extends Command {
         }
         long start = System.nanoTime();
         try (Arena arena = Arena.ofShared(); ExecutorService pool = Options.pool(threads)) {
-            Weights w = model == null ? Weights.miniLm(only) : Weights.read(Path.of(model), only, arena);
+            Weights w = model == null || BuiltinModel.isMiniLm(model) ? Weights.miniLm(only) : Weights.read(Path.of(model), only, arena);
             if (w.matrices().isEmpty()) {
                 throw new IllegalArgumentException(w.source() + " has no weight matrix to quantize"
                         + (only != null ? " that matches --layers" : ""));

@@ -38,7 +38,13 @@ final class Version implements CommandLine.IVersionProvider {
      * {@code native generic (portable C)}, {@code vector 512-bit} or {@code scalar}.
      */
     static String kernels() {
-        return describe(KernelProvider.kernels().name());
+        try {
+            return describe(KernelProvider.kernels().name());
+        } catch (RuntimeException | LinkageError e) {
+            // A bad -Dlowbit.kernels or -Dlowbit.native.tier: --version still answers, and says why.
+            Throwable why = e instanceof ExceptionInInitializerError && e.getCause() != null ? e.getCause() : e;
+            return "none chosen: " + Main.message(why);
+        }
     }
 
     /** {@link #kernels()} for a kernel implementation's name ({@code native-avx512}, {@code vector-256}, {@code scalar}). */

@@ -29,6 +29,14 @@ class EvalCommandTest {
         assertTrue(column(out, "lowbit rtn-sym W8A8 per-row", 1) > 0.99, out);
         assertTrue(column(out, "lowbit mse W4A8 g32", 1) > 0.9, out);
         assertTrue(column(out, "onnxruntime int8", 1) > 0.97, out);
+        // Every phase has its progress line on stderr (one plain line each when stderr is not a terminal).
+        for (String phase : new String[]{"loading all-MiniLM-L6-v2, ONNX Runtime's int8 model and 40 Europarl sentences",
+                "loading onnxruntime fp32 (1 thread)", "fidelity of onnxruntime fp32: 40 sentences",
+                "quantizing lowbit rtn-sym W8A8 per-row (1 thread)", "fidelity of lowbit mse W4A8 g32: 40 sentences",
+                "speed t1 b4: 5 encoders, 2 passes of 4 sentences"}) {
+            assertTrue(Pattern.compile("(?m)^" + Pattern.quote(phase) + ": done in [0-9.]+ s$").matcher(r.err()).find(),
+                    "no progress line for " + phase + " in:\n" + r.err());
+        }
         for (String enc : new String[]{"onnxruntime fp32", "onnxruntime int8", "lowbit fp32", "lowbit rtn-sym W8A8 per-row",
                 "lowbit mse W4A8 g32"}) {
             assertTrue(Pattern.compile("(?m)^" + Pattern.quote(enc) + "\\s+[0-9.]+ s/s\\s+[0-9]+ t/s$").matcher(out).find(),
