@@ -32,7 +32,7 @@ final class QuantizeCommand extends Command {
 
     @Option(names = "--model", paramLabel = "FILE", required = true,
             description = {".onnx (the MatMul/Gemm weights, transposed to [out, in] rows), .safetensors or .gguf "
-                    + "(every 2-D float tensor, as [rows, cols]), or " + QuantizeJob.BUILTIN + " (the built-in model)"})
+                    + "(every 2-D float tensor, as [rows, cols]), or " + BuiltinModel.MINILM_HELP})
     String modelOption;
 
     @Option(names = "--out", paramLabel = "FILE", required = true,

@@ -36,7 +36,7 @@ final class QuantizeJob {
     /**
      * What the command line asked for.
      *
-     * @param model     a model file, or {@link #BUILTIN} for the built-in all-MiniLM-L6-v2
+     * @param model     a model file, or {@link BuiltinModel#MINILM} for the built-in all-MiniLM-L6-v2
      * @param out       the file to write
      * @param method    a name of {@link Methods#ALL}
      * @param bits      the width, or null for the method's default
@@ -52,9 +52,6 @@ final class QuantizeJob {
                     boolean force, boolean verbose, boolean clamp, ScaleType scales) {
     }
 
-    /** The word that names the built-in model wherever a command takes {@code --model}. */
-    static final String BUILTIN = "minilm";
-
     /** GGUF's {@code general.quantization_version} for the block layouts lowbit writes (ggml's current one). */
     static final int GGML_QUANTIZATION_VERSION = 2;
 
@@ -63,7 +60,7 @@ final class QuantizeJob {
 
     static int run(Settings s, PrintStream out, PrintStream err) throws Exception {
         ModelFile outType = ModelFile.require(s.out(), "--out", ModelFile.SAFETENSORS, ModelFile.GGUF);
-        boolean builtin = s.model().equals(BUILTIN);
+        boolean builtin = BuiltinModel.isMiniLm(s.model());
         Path model = builtin ? null : Path.of(s.model());
         if (!builtin) {
             ModelFile.require(model, "--model", ModelFile.values());
