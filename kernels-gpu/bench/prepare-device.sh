@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds what run-cuda-bench.sh needs and puts it under .device/ (git-ignored; carried to the device machine):
+# Builds what run-cuda-bench.sh needs and puts it under .device/ (git-ignored; copied to the GPU machine with the working tree):
 # a jlinked JDK 25 runtime, the module jars with every test dependency, and the kernels-gpu test classes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

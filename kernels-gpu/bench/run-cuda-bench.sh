@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs lowbit's CUDA tests and benchmark on the lent GPU machine, in one device call, beside PyTorch's baselines.
-# Prepare here first with kernels-gpu/bench/prepare-device.sh; then give the device tool
-#   carry: [".device"]   command: bash kernels-gpu/bench/run-cuda-bench.sh
+# Runs lowbit's CUDA tests and benchmark on a machine with an NVIDIA GPU, beside PyTorch's baselines, in one go.
+# Prepare on the build machine first with kernels-gpu/bench/prepare-device.sh, copy the working tree with .device/
+# to the GPU machine, and run this script there from the repository root.
 # Results (test report, baselines, the table for docs/gpu.md) are written under $OUT.
 set -euo pipefail
 OUT=${OUT:-/tmp/lowbit-cuda-out}

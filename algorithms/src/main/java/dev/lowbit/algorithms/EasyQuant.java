@@ -8,8 +8,9 @@ import java.lang.foreign.Arena;
 import java.util.concurrent.Executor;
 
 /**
- * EasyQuant (papers.md §1): weight-only, data-free, symmetric on the narrow range {@code ±N},
- * {@code N = 2^(b-1) - 1}.
+ * EasyQuant (H. Tang, Y. Sun, D. Wu, K. Liu, J. Zhu, Z. Kang, "EasyQuant: An Efficient Data-free Quantization
+ * Algorithm for LLMs", EMNLP 2023, arXiv:2403.02775): weight-only, data-free, symmetric on the narrow range
+ * {@code ±N}, {@code N = 2^(b-1) - 1}.
  * <ol>
  *   <li>Outliers: entries with {@code |w - μ| > n·σ} (μ, σ of the row, or of the whole tensor) are
  *       kept in full precision in the tensor's {@link SparseOutliers}; the dense part holds 0 there.</li>

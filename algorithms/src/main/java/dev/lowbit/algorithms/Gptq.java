@@ -8,7 +8,8 @@ import java.util.Arrays;
 import java.util.concurrent.Executor;
 
 /**
- * GPTQ (Frantar et al., ICLR 2023; papers.md §11): quantizes a linear layer's weight rows column by column and
+ * GPTQ (E. Frantar, S. Ashkboos, T. Hoefler, D. Alistarh, "GPTQ: Accurate Post-Training Quantization for Generative
+ * Pre-trained Transformers", ICLR 2023, arXiv:2210.17323): quantizes a linear layer's weight rows column by column and
  * pushes each column's rounding error onto the columns not yet quantized, weighted by the inverse Hessian of the
  * layer's reconstruction error {@code ||W X - Ŵ X||²}, so that the error the layer's outputs see is small rather
  * than the error of the weights themselves.

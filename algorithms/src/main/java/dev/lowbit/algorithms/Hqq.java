@@ -7,7 +7,9 @@ import java.lang.foreign.Arena;
 import java.util.concurrent.Executor;
 
 /**
- * HQQ, half-quadratic quantization without data (papers.md §11). Asymmetric with a float zero point:
+ * HQQ, half-quadratic quantization without data (H. Badri, A. Shaji, "Half-Quadratic Quantization of Large Machine
+ * Learning Models", Mobius Labs blog post, 2023; reference code github.com/mobiusml/hqq). Asymmetric with a float
+ * zero point:
  * {@code Wq = clamp(rint(W·S + Z), 0, 2^b-1)}, {@code Wr = (Wq - Z)/S}, with the inverse step
  * {@code S} fixed at its min-max value per group and the zero point {@code Z} refined by the proximal
  * iteration {@code We = shrink_p(W - Wr, β)}, {@code Z ← mean_group(Wq - (W - We)·S)}, {@code β ← κβ},
@@ -15,7 +17,7 @@ import java.util.concurrent.Executor;
  * mean {@code |W - Wr|} stops improving and keeps the zero points of the best iterate. Defaults:
  * p = 0.7, β0 = 10, κ = 1.01, 20 iterations.
  *
- * <p>Choices where the spec is silent: the early stop is judged per row (HQQ judges the whole
+ * <p>Choices where the reference is silent: the early stop is judged per row (HQQ judges the whole
  * tensor at once), so that rows stay independent; {@code |x|^(p-1)} is taken at {@code |x| + 1e-8}
  * as in HQQ's code; the final scale {@code 1/S} and zero point are rounded to the scale type and the
  * codes recomputed from the stored values, so the tensor decodes to what was measured. A group whose

@@ -6,7 +6,9 @@ import java.lang.foreign.Arena;
 import java.util.concurrent.Executor;
 
 /**
- * MSE-optimal clipping grid (GPTQ's {@code mse=True} search, papers.md §11): for each group, try the
+ * MSE-optimal clipping grid (the {@code mse=True} search of the reference code of GPTQ: E. Frantar, S. Ashkboos,
+ * T. Hoefler, D. Alistarh, "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers",
+ * ICLR 2023, arXiv:2210.17323): for each group, try the
  * ranges {@code [p·min, p·max]} for {@code p = 1 - i/100}, {@code i = 0 .. steps-1}, score each by
  * {@code Σ |Q(x) - x|^norm} with {@link MethodKernels#candidateErrors} (all candidates in one pass),
  * and keep the best (the widest on a tie). As in GPTQ, {@code min} and {@code max} are first widened

@@ -8,14 +8,15 @@ import java.lang.foreign.Arena;
 import java.util.concurrent.Executor;
 
 /**
- * NUPES / PowerQuant, data-free part (papers.md §2): the power quantizer
+ * NUPES / PowerQuant, data-free part (E. Yvinec, A. Dapogny, K. Bailly, "NUPES: Non-Uniform Post-Training
+ * Quantization via Power Exponent Search", arXiv:2308.05600, 2023; IEEE TPAMI 2025): the power quantizer
  * {@code q = clamp(rint(N·t_a(x)/t_a(m)), -N, N)}, {@code x̂ = sign(q)·m·(|q|/N)^(1/a)} with
  * {@code t_a(x) = sign(x)·|x|^a}, {@code N = 2^(b-1) - 1} and {@code m} the group's absmax (stored as
  * the group's scale), and a golden-section search for the exponent {@code a} that minimizes
  * {@code ||W - Ŵ_a||^2}: one exponent per tensor or one per row (channel). Defaults: per tensor,
  * {@code a ∈ [0.1, 1]}, tolerance 1e-3, at most 50 evaluations.
  *
- * <p>Choices where the spec is silent: {@code m} is per group (the spec's per-channel absmax when the
+ * <p>Choices where the paper is silent: {@code m} is per group (the paper's per-channel absmax when the
  * group is the whole row); {@code a = 1} (uniform) is evaluated first whenever it lies in the interval,
  * and the search returns another exponent only when its error is strictly lower, so the result
  * never does worse than plain symmetric quantization on the same grid.

@@ -21,7 +21,7 @@ import java.util.Locale;
  *
  * <p>{@link #defaults()}: the Europarl sentences 2000 to 2255 in {@link EnglishSentences}' order (disjoint from the
  * first 2,000, which {@code lowbit eval} evaluates on), tokenized by the built-in all-MiniLM-L6-v2 tokenizer, with
- * the settings that measured best on all-MiniLM-L6-v2 (asymmetric, MSE grid, act-order; docs/inference.md). For
+ * the settings that measured best on all-MiniLM-L6-v2 (asymmetric, MSE grid, act-order; docs/results/2026-11-23-gptq). For
  * experiments, system properties change the defaults: {@code lowbit.gptq.sentences} (count),
  * {@code lowbit.gptq.first} (index of the first sentence, at least 2000), {@code lowbit.gptq.grid} ({@code minmax}
  * or {@code mse}), {@code lowbit.gptq.symmetric}, {@code lowbit.gptq.actOrder}, {@code lowbit.gptq.sequential}
@@ -122,7 +122,7 @@ public record GptqCalibration(List<int[]> sequences, String source, Gptq.Options
         }
     }
 
-    /** The default settings: those that measured best on all-MiniLM-L6-v2 (docs/inference.md). */
+    /** The default settings: those that measured best on all-MiniLM-L6-v2 (docs/results/2026-11-23-gptq). */
     public static final Gptq.Options DEFAULT_OPTIONS = new Gptq.Options(false, true, true, 0.01, 128);
     /** Whether the default collects Hessians sequentially. */
     public static final boolean DEFAULT_SEQUENTIAL = false;

@@ -82,7 +82,7 @@ class QuantizedForwardTest {
 
     @Test
     void w4a8() {
-        // The target is a mean of 0.98; lowbit's best data-free method reaches 0.971 (docs/inference.md).
+        // The W4A8 target is a mean of 0.98; lowbit's best data-free method reaches 0.971 (docs/inference.md).
         // This bound keeps what is reached from slipping.
         EmbeddingEvaluation.Fidelity f = fidelity(new BertQuantization("mse", 4, 32));
         assertTrue(f.mean() >= 0.968 && f.p1() >= 0.94, "mse W4A8 g32: " + f);
@@ -92,7 +92,7 @@ class QuantizedForwardTest {
     void w4a8Gptq() {
         // GPTQ with the default settings, calibrated on 64 Europarl sentences after the first 2,000 (disjoint from
         // the 300 evaluated here). Measured: mean 0.987317 to 0.987344, p1 0.971930 to 0.973564 (mse, data-free:
-        // 0.971451); the target is a mean of 0.98. lowbit eval's default of 256 sentences gives 0.9894 on
+        // 0.971451); the W4A8 target is a mean of 0.98. lowbit eval's default of 256 sentences gives 0.9894 on
         // 2,000. The spread: the calibration pass is fp32, whose Vector API lane reductions can differ in the last
         // bits before and after C2 compiles them, and which tests ran before this one changes that.
         GptqCalibration cal = GptqCalibration.europarl(WordPieceTokenizer.fromJson(BuiltinModels.miniLmTokenizerJson()),
