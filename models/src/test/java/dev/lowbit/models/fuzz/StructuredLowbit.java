@@ -5,7 +5,6 @@ import dev.lowbit.format.ScaleType;
 import dev.lowbit.io.Json;
 import dev.lowbit.io.internal.ContainerPlanes;
 
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -14,6 +13,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32C;
 
 /**
  * Structure-aware inputs for the lowbit container. Byte mutations of a lowbit file almost always break a
@@ -86,7 +86,9 @@ final class StructuredLowbit {
             for (ContainerPlanes.Spec s : specs) {
                 byte[] bytes = plane(r, s, rows, cols, nnz);
                 planes.add(bytes);
-                crcs.put(s.part(), crc32c(bytes));
+                CRC32C crc = new CRC32C();
+                crc.update(bytes);
+                crcs.put(s.part(), ContainerPlanes.hex(crc));
                 Map<String, Object> e = new LinkedHashMap<>();
                 e.put("dtype", s.dtype());
                 e.put("shape", s.shape());
@@ -171,14 +173,5 @@ final class StructuredLowbit {
             }
         }
         return b.array();
-    }
-
-    /** A heap plane's CRC-32C as the container writes it (eight hex digits). */
-    private static String crc32c(byte[] bytes) {
-        try {
-            return ContainerPlanes.crc32c(MemorySegment.ofArray(bytes));
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
     }
 }
