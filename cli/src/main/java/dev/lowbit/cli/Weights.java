@@ -109,7 +109,7 @@ record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, D
                 Map<String, DenseTensor> others = new LinkedHashMap<>();
                 Map<String, Kept> kept = new LinkedHashMap<>();
                 for (DenseTensor d : c.dense().values()) {
-                    classify(d, only, ms, others, kept);
+                    classify(d, only, null, ms, others, kept);
                 }
                 c.quantized().keySet().forEach(k -> kept.put(k, Kept.ALREADY_QUANTIZED));
                 yield new Weights(path, type, ms, others, c.quantized(), c.metadata(), Map.of(), kept);
@@ -126,7 +126,7 @@ record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, D
                         kept.put(g.name(), Kept.ALREADY_QUANTIZED);
                         continue;
                     }
-                    classify(g.toDense(), only, ms, others, kept);
+                    classify(g.toDense(), only, null, ms, others, kept);
                 }
                 yield new Weights(path, type, ms, others, quantized, Map.of(), c.metadata(), kept);
             }
@@ -152,28 +152,24 @@ record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, D
         Map<String, DenseTensor> others = new LinkedHashMap<>();
         Map<String, Kept> kept = new LinkedHashMap<>();
         for (DenseTensor d : m.initializers().values()) {
-            Kept why = !quantizable(d) ? Kept.NOT_FLOAT
-                    : d.rank() != 2 ? Kept.NOT_2D
-                    : !linear.containsKey(d.name()) ? Kept.NOT_LINEAR
-                    : !selected(only, d.name()) ? Kept.NOT_SELECTED : null;
-            if (why == null) {
-                ms.add(matrix(d, true));
-            } else {
-                others.put(d.name(), d);
-                kept.put(d.name(), why);
-            }
+            classify(d, only, linear, ms, others, kept);
         }
         return new Weights(m.source(), ModelFile.ONNX, ms, others, Map.of(), Map.of(), Map.of(), kept);
     }
 
-    /** A dense tensor of a safetensors or GGUF file: a matrix to quantize, or kept with its reason. */
-    private static void classify(DenseTensor d, Pattern only, List<Matrix> ms, Map<String, DenseTensor> others,
-                                 Map<String, Kept> kept) {
+    /**
+     * A dense tensor: a matrix to quantize, or kept with its reason. {@code linear}, for an ONNX file, holds the
+     * MatMul/Gemm weights (stored {@code [in, out]}, so transposed); null for safetensors and GGUF, where every
+     * 2-D float tensor is a matrix.
+     */
+    private static void classify(DenseTensor d, Pattern only, Map<String, DenseTensor> linear, List<Matrix> ms,
+                                 Map<String, DenseTensor> others, Map<String, Kept> kept) {
         Kept why = !quantizable(d) ? Kept.NOT_FLOAT
                 : d.rank() != 2 ? Kept.NOT_2D
+                : linear != null && !linear.containsKey(d.name()) ? Kept.NOT_LINEAR
                 : !selected(only, d.name()) ? Kept.NOT_SELECTED : null;
         if (why == null) {
-            ms.add(matrix(d, false));
+            ms.add(matrix(d, linear != null));
         } else {
             others.put(d.name(), d);
             kept.put(d.name(), why);

@@ -351,13 +351,7 @@ public final class OnnxReader {
         if ((dtype == DType.F32 ? ints.size : floats.size) != 0) {
             throw bad(where + " is " + typeName(dataType) + " but carries " + (dtype == DType.F32 ? "int32_data" : "float_data"));
         }
-        long want;
-        try {
-            want = Math.multiplyExact(n, dtype.bytes());
-        } catch (ArithmeticException e) {
-            throw bad(where + " has shape " + Arrays.toString(shape) + ", which overflows a 64-bit byte count of "
-                    + typeName(dataType));
-        }
+        long want = byteCount(where, shape, n, dtype, dataType);
         if (raw != null) {
             if (typedCount != 0) {
                 throw bad(where + " has both raw_data and " + typed);
@@ -418,13 +412,7 @@ public final class OnnxReader {
                 || (ints.size != 0 && !fromInts)) {
             return new Skipped(name, typeName(dataType));
         }
-        long want;
-        try {
-            want = Math.multiplyExact(n, dtype.bytes());
-        } catch (ArithmeticException e) {
-            throw bad(where + " has shape " + Arrays.toString(shape) + ", which overflows a 64-bit byte count of "
-                    + typeName(dataType));
-        }
+        long want = byteCount(where, shape, n, dtype, dataType);
         int typedCount = fromLongs ? longs.size : ints.size;
         if (raw != null) {
             if (typedCount != 0) {
@@ -459,6 +447,16 @@ public final class OnnxReader {
             }
         }
         return new DenseTensor(name, dtype, shape, seg);
+    }
+
+    /** {@code n} elements of {@code dtype} in bytes, refused when the count overflows 64 bits. */
+    private long byteCount(String where, long[] shape, long n, DType dtype, int dataType) throws CorruptFileException {
+        try {
+            return Math.multiplyExact(n, dtype.bytes());
+        } catch (ArithmeticException e) {
+            throw bad(where + " has shape " + Arrays.toString(shape) + ", which overflows a 64-bit byte count of "
+                    + typeName(dataType));
+        }
     }
 
     private static String typeName(int type) {
