@@ -8,11 +8,15 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The subset of JSON a safetensors header needs: objects, arrays, strings, integers, booleans and
- * null. Parsed objects are {@code Map<String, Object>} in file order, arrays {@code List<Object>},
- * integers {@code Long}, null {@link #NULL}. The parser is strict because its input is untrusted:
- * no fractions or exponents, no duplicate keys, no trailing garbage, bounded nesting. Public for the
- * safetensors reader of the models module.
+ * lowbit's JSON reader and writer. {@link #parse} reads the subset of JSON a safetensors header needs:
+ * objects, arrays, strings, integers, booleans and null. {@link #parseDocument} reads any RFC 8259
+ * document, such as a Hugging Face {@code tokenizer.json}: numbers with a fraction or an exponent too,
+ * and deeper nesting. Parsed objects are unmodifiable {@code Map<String, Object>} in file order, arrays
+ * unmodifiable {@code List<Object>}, integers {@code Long}, other numbers {@code Double}, null
+ * {@link #NULL}. Both parsers are strict because their input is untrusted: no duplicate keys, no
+ * leading zeros, no bad escapes, no trailing garbage, bounded nesting; {@link #parse} also refuses
+ * fractions and exponents, so that every number it returns is exact. Public for the safetensors reader
+ * and the tokenizer of the models module.
  */
 public final class Json {
     private Json() {
@@ -26,7 +30,14 @@ public final class Json {
         }
     };
 
+    /** The deepest nesting {@link #parse} accepts: the top-level value is at depth 1. */
     public static final int MAX_DEPTH = 8;
+
+    /**
+     * The deepest nesting {@link #parseDocument} accepts, the recursion limit of {@code serde_json}, which
+     * reads {@code tokenizer.json} for Hugging Face's own tokenizers.
+     */
+    public static final int MAX_DOCUMENT_DEPTH = 128;
 
     /** Compact JSON for maps, lists, strings, integral numbers, booleans and null. */
     public static String write(Object value) {
@@ -94,9 +105,25 @@ public final class Json {
         sb.append('"');
     }
 
-    /** Parses one JSON value followed only by whitespace. */
+    /**
+     * Parses one JSON value followed only by whitespace, with integers only (no fraction or exponent) and
+     * nesting to {@link #MAX_DEPTH}.
+     */
     public static Object parse(String text) throws ParseException {
-        Parser p = new Parser(text);
+        return parse(text, MAX_DEPTH, false);
+    }
+
+    /**
+     * Parses one JSON value followed only by whitespace, with nesting to {@link #MAX_DOCUMENT_DEPTH}. A number
+     * with a fraction or an exponent is a {@code Double} (one that overflows a double is refused); an integer
+     * is a {@code Long}, as in {@link #parse}.
+     */
+    public static Object parseDocument(String text) throws ParseException {
+        return parse(text, MAX_DOCUMENT_DEPTH, true);
+    }
+
+    private static Object parse(String text, int maxDepth, boolean fractions) throws ParseException {
+        Parser p = new Parser(text, maxDepth, fractions);
         p.skipSpace();
         Object v = p.value(1);
         p.skipSpace();
@@ -108,10 +135,14 @@ public final class Json {
 
     private static final class Parser {
         private final String s;
+        private final int maxDepth;
+        private final boolean fractions;
         private int pos;
 
-        Parser(String s) {
+        Parser(String s, int maxDepth, boolean fractions) {
             this.s = s;
+            this.maxDepth = maxDepth;
+            this.fractions = fractions;
         }
 
         ParseException error(String what) {
@@ -161,8 +192,8 @@ public final class Json {
         }
 
         private void checkDepth(int depth) throws ParseException {
-            if (depth > MAX_DEPTH) {
-                throw error("JSON nested deeper than " + MAX_DEPTH);
+            if (depth > maxDepth) {
+                throw error("JSON nested deeper than " + maxDepth);
             }
         }
 
@@ -283,7 +314,7 @@ public final class Json {
             return v;
         }
 
-        private Long number() throws ParseException {
+        private Object number() throws ParseException {
             int start = pos;
             if (s.charAt(pos) == '-') {
                 pos++;
@@ -299,13 +330,48 @@ public final class Json {
                 throw new ParseException("number with a leading zero at character " + start, start);
             }
             if (pos < s.length() && (s.charAt(pos) == '.' || s.charAt(pos) == 'e' || s.charAt(pos) == 'E')) {
-                throw error("only integers are allowed");
+                if (!fractions) {
+                    throw error("only integers are allowed");
+                }
+                return fraction(start);
             }
             try {
                 return Long.parseLong(s, start, pos, 10);
             } catch (NumberFormatException e) {
                 throw new ParseException("number " + s.substring(start, pos) + " overflows a long at character "
                         + start, start);
+            }
+        }
+
+        /** The rest of a number from its fraction or exponent on ({@code pos} is at '.', 'e' or 'E'). */
+        private Double fraction(int start) throws ParseException {
+            if (s.charAt(pos) == '.') {
+                pos++;
+                digits();
+            }
+            if (pos < s.length() && (s.charAt(pos) == 'e' || s.charAt(pos) == 'E')) {
+                pos++;
+                if (pos < s.length() && (s.charAt(pos) == '+' || s.charAt(pos) == '-')) {
+                    pos++;
+                }
+                digits();
+            }
+            double v = Double.parseDouble(s.substring(start, pos));
+            if (Double.isInfinite(v)) {
+                throw new ParseException("number " + s.substring(start, pos) + " overflows a double at character "
+                        + start, start);
+            }
+            return v;
+        }
+
+        /** One or more ASCII digits. */
+        private void digits() throws ParseException {
+            int from = pos;
+            while (pos < s.length() && s.charAt(pos) >= '0' && s.charAt(pos) <= '9') {
+                pos++;
+            }
+            if (pos == from) {
+                throw error("expected a digit");
             }
         }
     }

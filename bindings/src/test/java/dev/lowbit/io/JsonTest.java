@@ -61,4 +61,62 @@ class JsonTest {
         assertEquals(1L, ((List<?>) ((List<?>) ((List<?>) ((List<?>) ((List<?>) ((List<?>) ((List<?>) ((List<?>)
                 Json.parse("[[[[[[[[1]]]]]]]]")).get(0)).get(0)).get(0)).get(0)).get(0)).get(0)).get(0)).get(0));
     }
+
+    @Test
+    void documentsHaveFractionsAndExponents() throws ParseException {
+        assertEquals(List.of(0.5, -125.0, 0.001, 0.0, -0.0, 2.5e-7, 1e308, 4.9e-324, 0.0, 3L, -0L),
+                Json.parseDocument("[0.5, -1.25e2, 1E-3, 0e0, -0.0, 25E-8, 1e+308, 4.9e-324, 1e-400, 3, -0]"));
+        Map<?, ?> m = (Map<?, ?>) Json.parseDocument("{\"f\":1.5,\"i\":7,\"n\":null,\"s\":\"\\u00e9\"}");
+        assertEquals(1.5, m.get("f"));
+        assertEquals(7L, m.get("i"));
+        assertSame(Json.NULL, m.get("n"));
+        assertEquals("\u00e9", m.get("s"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "", " ", "{", "}", "{\"a\":1,}", "[1,]", "[1 2]", "{\"a\" 1}", "{a:1}", "{\"a\":1}x", "{} {}", "1 1",
+        "{\"a\":1,\"a\":2}", "{\"a\":1.0,\"b\":{},\"a\":2.5}",
+        "9223372036854775808", "-9223372036854775809", "01", "-01", "-", "--1", "+1",
+        "\"abc", "\"a\u0001\"", "\"\\x\"", "\"\\u12\"", "\"\\u12g4\"", "\"\\u\u0661234\"", "tru", "nul", "True", "NaN",
+        "'a'", "\"\\",
+        "1.", ".5", "-.5", "1.e3", "1e", "1E+", "1e-", "1.5.2", "1e3e3", "1e3.5", "01.5", "00.5", "-01e2", "1.5x",
+        "0x10", "Infinity", "-Infinity", "1e309", "-1e309", "1.7976931348623159e308", "[1.5,]", "\u0661.5",
+    })
+    void documentsRefuseWhatIsNotJson(String text) {
+        assertThrows(ParseException.class, () -> Json.parseDocument(text), text);
+    }
+
+    @Test
+    void theHeaderSubsetStillRefusesFractions() {
+        for (String text : List.of("0.5", "1e3", "[1, 2.0]", "{\"a\":-1E-2}")) {
+            assertThrows(ParseException.class, () -> Json.parse(text), text);
+        }
+    }
+
+    @Test
+    void documentsNestTo128() throws ParseException {
+        Object v = Json.parseDocument("[".repeat(Json.MAX_DOCUMENT_DEPTH) + "1.5" + "]".repeat(Json.MAX_DOCUMENT_DEPTH));
+        for (int i = 0; i < Json.MAX_DOCUMENT_DEPTH; i++) {
+            v = ((List<?>) v).getFirst();
+        }
+        assertEquals(1.5, v);
+        int deeper = Json.MAX_DOCUMENT_DEPTH + 1;
+        assertThrows(ParseException.class, () -> Json.parseDocument("[".repeat(deeper) + "]".repeat(deeper)));
+        assertThrows(ParseException.class, () -> Json.parseDocument("{\"a\":".repeat(deeper) + "1" + "}".repeat(deeper)));
+        assertThrows(ParseException.class, () -> Json.parseDocument("[".repeat(100_000)), "no stack overflow");
+    }
+
+    @Test
+    void documentsMayBeLarge() throws ParseException {
+        // A vocabulary the size of BERT's: 30,522 keys in file order.
+        StringBuilder sb = new StringBuilder("{\"vocab\":{");
+        for (int i = 0; i < 30_522; i++) {
+            sb.append(i == 0 ? "" : ", ").append("\"##w").append(i).append("\": ").append(i);
+        }
+        Map<?, ?> vocab = (Map<?, ?>) ((Map<?, ?>) Json.parseDocument(sb.append("}}").toString())).get("vocab");
+        assertEquals(30_522, vocab.size());
+        assertEquals(30_521L, vocab.get("##w30521"));
+        assertEquals("##w0", vocab.keySet().iterator().next());
+    }
 }

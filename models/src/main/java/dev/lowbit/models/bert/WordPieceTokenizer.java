@@ -1,6 +1,9 @@
 package dev.lowbit.models.bert;
 
+import dev.lowbit.io.Json;
+
 import java.text.Normalizer;
+import java.text.ParseException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -66,37 +69,46 @@ public final class WordPieceTokenizer {
     }
 
     /**
-     * The tokenizer of a {@code tokenizer.json}.
+     * The tokenizer of a {@code tokenizer.json}, read with {@link Json#parseDocument}.
      *
      * @throws IllegalArgumentException if the file is not JSON, or not a BERT WordPiece tokenizer
      */
     @SuppressWarnings("unchecked")
     public static WordPieceTokenizer fromJson(String json) {
-        Map<String, Object> root = (Map<String, Object>) Json.parse(json);
+        Object parsed;
+        try {
+            parsed = Json.parseDocument(json);
+        } catch (ParseException e) {
+            throw new IllegalArgumentException("tokenizer.json is not valid JSON: " + e.getMessage(), e);
+        }
+        if (!(parsed instanceof Map<?, ?>)) {
+            throw new IllegalArgumentException("tokenizer.json is not a JSON object");
+        }
+        Map<String, Object> root = (Map<String, Object>) parsed;
         Map<String, Object> model = map(root, "model");
-        if (!"WordPiece".equals(model.get("type"))) {
-            throw new IllegalArgumentException("model.type must be WordPiece, got " + model.get("type"));
+        if (!"WordPiece".equals(get(model, "type"))) {
+            throw new IllegalArgumentException("model.type must be WordPiece, got " + get(model, "type"));
         }
         Map<String, Object> pre = map(root, "pre_tokenizer");
-        if (!"BertPreTokenizer".equals(pre.get("type"))) {
-            throw new IllegalArgumentException("pre_tokenizer.type must be BertPreTokenizer, got " + pre.get("type"));
+        if (!"BertPreTokenizer".equals(get(pre, "type"))) {
+            throw new IllegalArgumentException("pre_tokenizer.type must be BertPreTokenizer, got " + get(pre, "type"));
         }
         Map<String, Object> norm = map(root, "normalizer");
-        if (!"BertNormalizer".equals(norm.get("type"))) {
-            throw new IllegalArgumentException("normalizer.type must be BertNormalizer, got " + norm.get("type"));
+        if (!"BertNormalizer".equals(get(norm, "type"))) {
+            throw new IllegalArgumentException("normalizer.type must be BertNormalizer, got " + get(norm, "type"));
         }
         Map<String, Integer> vocab = new HashMap<>();
-        map(model, "vocab").forEach((k, v) -> vocab.put(k, ((Number) v).intValue()));
+        map(model, "vocab").forEach((k, v) -> vocab.put(k, ((Number) orNull(v)).intValue()));
         boolean lower = flag(norm, "lowercase", true);
-        Object strip = norm.get("strip_accents");
-        Object trunc = root.get("truncation");
+        Object strip = get(norm, "strip_accents");
+        Object trunc = get(root, "truncation");
         int maxLength = trunc instanceof Map<?, ?> t && t.get("max_length") instanceof Number n ? n.intValue() : 512;
         if (maxLength < 2) {
             throw new IllegalArgumentException("truncation.max_length must leave room for [CLS] and [SEP], got " + maxLength);
         }
-        return new WordPieceTokenizer(vocab, (String) model.getOrDefault("unk_token", "[UNK]"),
-                (String) model.getOrDefault("continuing_subword_prefix", "##"),
-                ((Number) model.getOrDefault("max_input_chars_per_word", 100L)).intValue(), maxLength,
+        return new WordPieceTokenizer(vocab, (String) get(model, "unk_token", "[UNK]"),
+                (String) get(model, "continuing_subword_prefix", "##"),
+                ((Number) get(model, "max_input_chars_per_word", 100L)).intValue(), maxLength,
                 flag(norm, "clean_text", true), flag(norm, "handle_chinese_chars", true),
                 strip == null ? lower : (Boolean) strip, lower);
     }
@@ -109,8 +121,23 @@ public final class WordPieceTokenizer {
         return (Map<String, Object>) v;
     }
 
+    /** JSON null as Java null. */
+    private static Object orNull(Object v) {
+        return v == Json.NULL ? null : v;
+    }
+
+    /** The value of {@code key}; null if it is missing or JSON null. */
+    private static Object get(Map<String, Object> m, String key) {
+        return orNull(m.get(key));
+    }
+
+    /** The value of {@code key}; {@code dflt} if it is missing, null if it is JSON null. */
+    private static Object get(Map<String, Object> m, String key, Object dflt) {
+        return m.containsKey(key) ? get(m, key) : dflt;
+    }
+
     private static boolean flag(Map<String, Object> m, String key, boolean dflt) {
-        Object v = m.get(key);
+        Object v = get(m, key);
         return v == null ? dflt : (Boolean) v;
     }
 

@@ -110,4 +110,33 @@ class WordPieceTokenizerTest {
         assertThrows(IllegalArgumentException.class, () -> WordPieceTokenizer.fromJson("{\"model\":{\"type\":\"BPE\"}}"));
         assertThrows(IllegalArgumentException.class, () -> WordPieceTokenizer.fromJson("{\"model\": [1, 2"));
     }
+
+    @Test
+    void readsNullsFractionsAndEscapes() {
+        // JSON null is "not set" (strip_accents then follows lowercase; no truncation means 512); numbers with a
+        // fraction elsewhere in the file are read and ignored; unicode escapes in keys are decoded.
+        String json = """
+                {"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+                 "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
+                                "strip_accents": null, "lowercase": true},
+                 "pre_tokenizer": {"type": "BertPreTokenizer"},
+                 "post_processor": {"type": "Sample", "weights": [0.25, -1.5e-3, 2E+2]},
+                 "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                           "max_input_chars_per_word": 100, "dropout": 0.1,
+                           "vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "hello": 3, "##s": 4, "cafe": 5, "\\u00e9t\\u00e9": 6}}}
+                """;
+        WordPieceTokenizer t = WordPieceTokenizer.fromJson(json);
+        assertEquals(512, t.maxLength());
+        assertEquals(7, t.vocabSize());
+        assertEquals("\u00e9t\u00e9", t.token(6));
+        assertEquals(List.of("[CLS]", "hello", "##s", "cafe", "[UNK]", "[SEP]"), t.tokenize("Hellos Café été"));
+    }
+
+    @Test
+    void refusesWhatIsNotAJsonObject() {
+        for (String json : List.of("", "[1, 2]", "\"model\"", "{\"model\": {}} x", "{\"model\": 01}",
+                "{\"model\": {\"type\": \"WordPiece\"}, \"model\": {\"type\": \"WordPiece\"}}")) {
+            assertThrows(IllegalArgumentException.class, () -> WordPieceTokenizer.fromJson(json), json);
+        }
+    }
 }
