@@ -8,6 +8,10 @@
 #   *_avx512.c   the avx2 flags + -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 #   other .c     the generic flags (caps.c)
 #
+# Headers are never compiled alone. *_impl.h files define exported functions and are included once by each
+# tier's .c file, which stamps out that tier's variants; the other headers hold declarations and static inline
+# helpers only.
+#
 # Each object gets -DLB_TIER=<tier>, which LB_FN(name) in lowbit.h pastes onto its exported names.
 # Never -march=native: the library must run on any x86-64 and pick its tier at run time (lowbit_caps).
 # -ffp-contract=off: C must not fuse a*b+c where the Java reference rounds twice.

@@ -2,7 +2,6 @@
 module dev.lowbit.kernels.gpu {
     requires transitive dev.lowbit.kernels;
 
-    exports dev.lowbit.gpu;
     exports dev.lowbit.gpu.cuda.kernels;
     exports dev.lowbit.gpu.opencl.kernels;
 }

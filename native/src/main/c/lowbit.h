@@ -128,7 +128,7 @@ LB_ALL_TIERS(void, gemm_q4_0_i8, LB_GEMM_I8_PARAMS)
 LB_ALL_TIERS(void, gemm_q8_0_f32, LB_GEMM_F32_PARAMS)
 LB_ALL_TIERS(void, gemm_q4_0_f32, LB_GEMM_F32_PARAMS)
 /*
- * Integer path for the row-interleaved layouts q8_0x8 and q4_0x8 (docs/formats.md, matmul_x8.h):
+ * Integer path for the row-interleaved layouts q8_0x8 and q4_0x8 (docs/formats.md, matmul_x8_impl.h):
  * the same arguments and the same result as gemm_q8_0_i8 / gemm_q4_0_i8 on the plain rows, bit for bit,
  * with w holding groups of 8 rows: group g's nb superblocks of 272 (Q8_0x8) or 144 (Q4_0x8) bytes at
  * w + g * nb * 272 (or 144). Requires r0 a multiple of 8 and the groups up to ceil(r1 / 8) present;
@@ -171,7 +171,7 @@ LB_ALL_TIERS(int32_t, gemm_i8_rowx16_i8, LB_GEMM_I8ROW_PARAMS)
  *
  * Integer path (Q4_1: as gemm_q4_0_i8; grouped: bits 4 or 8, activations as there, nb = ceil(k / 32)): per
  * block the exact int32 sums isum = sum w_j x_j and xsum = sum x_j, then the reference's fp32 step in its
- * order (matmul_grouped.h): every tier gives ScalarMatmulKernels' bits. The activations' padding codes are 0.
+ * order (matmul_planes.h): every tier gives ScalarMatmulKernels' bits. The activations' padding codes are 0.
  *
  * Weight-only path (Q4_1: as gemm_q4_0_f32; grouped: bits 2, 3, 4 or 8; levels non-NULL: a 4-bit codebook
  * with those 16 fp32 levels, bits 4, zeros NULL): generic in the reference's order (its bits); avx2 / avx512

@@ -1,7 +1,7 @@
 /*
  * Integer matmuls with AVX2: Q8_0 and Q4_0 weights times int8 activations (W8A8, W4A8).
  *
- * Per block, each row's 32 products land in 8 int32 lanes; the tiles of matmul_i8_tiles.h (4 rows
+ * Per block, each row's 32 products land in 8 int32 lanes; the tiles of matmul_i8_tiles_impl.h (4 rows
  * by 2 tokens) turn them into block sums and run the fp32 step of matmul_common.h on them.
  *
  * Why each block sum is exact (int8 x int8 reaches 16384 per product, 524288 per block):
@@ -53,7 +53,7 @@ static inline __m256i dot_q4(const uint8_t *q, const mm_x *x) {
     return _mm256_sub_epi32(p, x->b);
 }
 
-#include "matmul_i8_tiles.h"
+#include "matmul_i8_tiles_impl.h"
 
 /*
  * Weight-only path: Q8_0 and Q4_0 weights times fp32 activations. Per whole block the 32 products

@@ -1,7 +1,7 @@
 /*
  * Integer matmuls with AVX-512 VNNI: Q8_0 and Q4_0 weights times int8 activations (W8A8, W4A8).
  *
- * The tiling and the fp32 step are matmul_i8_tiles.h's (4 rows by 2 tokens, hadd tree, same order);
+ * The tiling and the fp32 step are matmul_i8_tiles_impl.h's (4 rows by 2 tokens, hadd tree, same order);
  * the block sums come from vpdpbusd, which multiplies unsigned by signed bytes and adds groups of 4
  * products into int32 lanes without saturation. It runs on 256-bit vectors (AVX512VL): one block of
  * 32 codes is one vector, its 8 lanes meet the hadd tree as they are, and Zen 4 executes 512-bit
@@ -57,7 +57,7 @@ static inline __m256i dot_q4(const uint8_t *q, const mm_x *x) {
     return _mm256_dpbusd_epi32(x->b, n, x->a);
 }
 
-#include "matmul_i8_tiles.h"
+#include "matmul_i8_tiles_impl.h"
 
 /*
  * Weight-only path: Q8_0 and Q4_0 weights times fp32 activations, as matmul_avx2.c does it with 16

@@ -1,5 +1,5 @@
 /*
- * Row-interleaved Q8_0x8 and Q4_0x8 times int8 activations with AVX2 (matmul_x8.h has the layout
+ * Row-interleaved Q8_0x8 and Q4_0x8 times int8 activations with AVX2 (matmul_x8_impl.h has the layout
  * and the tile). A chunk of the superblock holds 4 codes of each of the 8 rows; vpmaddubsw against
  * the broadcast 4 activation codes gives each row two 16-bit pair sums, and vpmaddwd with ones adds
  * them into the row's int32 lane.
@@ -10,7 +10,7 @@
  * nibble n = w + 8; Q8_0 uses u = w + 128 = 16 h + l, with the high and low nibbles summed apart.
  * corr (-8 or -128 times sum(x)) takes the offset back off: every block sum is exact.
  */
-#include "matmul_x8.h"
+#include "matmul_x8_impl.h"
 
 static inline __m256i x8_dot(const int q4, const uint8_t *q, const int8_t *x, int32_t corr) {
     const __m256i m = _mm256_set1_epi8(15);

@@ -1,6 +1,6 @@
 /*
  * Row-interleaved Q8_0x8 and Q4_0x8 times int8 activations with AVX-512 VNNI on 256-bit vectors
- * (matmul_x8.h has the layout and the tile).
+ * (matmul_x8_impl.h has the layout and the tile).
  *
  * vpdpbusd multiplies unsigned by signed bytes and adds each group of 4 products into an int32 lane,
  * without saturation. A chunk of the superblock holds 4 codes of each of the 8 rows, so one vpdpbusd
@@ -9,7 +9,7 @@
  * start from corr = -128 sum(x) or -8 sum(x), which takes the offset back off: the block sum is exact.
  * Per lane: |corr| <= 2^21 and the products add at most 32 * 255 * 128 < 2^21, far inside int32.
  */
-#include "matmul_x8.h"
+#include "matmul_x8_impl.h"
 
 /* Four accumulator chains, so that consecutive vpdpbusd do not wait on each other. */
 static inline __m256i x8_dot(const int q4, const uint8_t *q, const int8_t *x, int32_t corr) {

@@ -1,10 +1,10 @@
 /*
- * Row-interleaved Q8_0x8 and Q4_0x8 times int8 activations in plain C (the layout is in matmul_x8.h):
+ * Row-interleaved Q8_0x8 and Q4_0x8 times int8 activations in plain C (the layout is in matmul_x8_impl.h):
  * row by row in the scalar reference's order, reading each code where the interleaving put it.
  */
 #include "lowbit.h"
 #include "matmul_common.h"
-#include "matmul_x8_f32.h"
+#include "matmul_x8_f32_impl.h"
 
 #define X8_SB_Q8 272
 #define X8_SB_Q4 144

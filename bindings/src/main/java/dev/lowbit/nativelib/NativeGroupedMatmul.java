@@ -14,7 +14,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Downcalls of the matmul kernels for Q4_1, grouped integer planes and 4-bit codebooks
- * ({@code native/src/main/c/matmul_grouped_*.c}), for a range of rows and a range of tokens per call:
+ * ({@code native/src/main/c/matmul_planes_*.c}), for a range of rows and a range of tokens per call:
  * <ul>
  *   <li>the integer path ({@link #gemmInt8}): Q4_1 and grouped 4- or 8-bit weights times int8 activations, in
  *       the scalar reference's order on exact int32 block sums (its bits at every tier);</li>

@@ -27,11 +27,7 @@ extern "C" __global__ void lb_quantize_act_q8_0(const float* __restrict__ x, int
     bool real = c < k;
     float mn = real ? v : __int_as_float(0x7f800000);
     float mx = real ? v : __int_as_float(0xff800000);
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        mn = lb_jmin(mn, __shfl_xor_sync(0xffffffffu, mn, o));
-        mx = lb_jmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    }
+    lb_warp_minmax(&mn, &mx, 32);
     bool bad = false;
     LbParams p = lb_params(LB_Q8_0, 8, 1, 1, 1.0f, mn, mx, &bad);
     if (bad) {
@@ -51,9 +47,6 @@ extern "C" __global__ void lb_quantize_act_q8_0(const float* __restrict__ x, int
 extern "C" __global__ void lb_quantize_act_per_token(const float* __restrict__ x, int n, int k, int paddedK,
                                                      i8* __restrict__ codes, float* __restrict__ scales,
                                                      u64* __restrict__ status) {
-    __shared__ float smin[32];
-    __shared__ float smax[32];
-    __shared__ int sbad[32];
     __shared__ float sd;
     int t = blockIdx.x;
     const float* row = x + (long long) t * k;
@@ -72,26 +65,8 @@ extern "C" __global__ void lb_quantize_act_per_token(const float* __restrict__ x
             mx = lb_jmax(mx, v);
         }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        mn = lb_jmin(mn, __shfl_xor_sync(0xffffffffu, mn, o));
-        mx = lb_jmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-        nonFinite |= __shfl_xor_sync(0xffffffffu, nonFinite, o);
-    }
-    int warp = threadIdx.x >> 5;
-    if ((threadIdx.x & 31) == 0) {
-        smin[warp] = mn;
-        smax[warp] = mx;
-        sbad[warp] = nonFinite;
-    }
-    __syncthreads();
+    lb_block_minmax_any(&mn, &mx, &nonFinite);
     if (threadIdx.x == 0) {
-        int warps = (blockDim.x + 31) >> 5;
-        for (int w = 1; w < warps; w++) {
-            mn = lb_jmin(mn, smin[w]);
-            mx = lb_jmax(mx, smax[w]);
-            nonFinite |= sbad[w];
-        }
         bool bad = false;
         float d = __int_as_float(0x7fc00000);
         if (!nonFinite) {

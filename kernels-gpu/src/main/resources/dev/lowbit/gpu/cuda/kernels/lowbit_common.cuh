@@ -293,6 +293,50 @@ __device__ __forceinline__ float lb_warp_sum(float v) {
     }
     return v;
 }
+
+// Min and max (lb_jmin, lb_jmax) over each aligned run of `lanes` lanes of a warp (a power of two, at most 32;
+// every lane of the warp calls it): every lane of a run ends with its run's values.
+__device__ __forceinline__ void lb_warp_minmax(float* mn, float* mx, int lanes) {
+#pragma unroll
+    for (int o = lanes >> 1; o > 0; o >>= 1) {
+        *mn = lb_jmin(*mn, __shfl_xor_sync(0xffffffffu, *mn, o));
+        *mx = lb_jmax(*mx, __shfl_xor_sync(0xffffffffu, *mx, o));
+    }
+}
+
+// Min and max over the whole warp, and the OR of a flag (a non-finite value seen): every lane ends with them.
+__device__ __forceinline__ void lb_warp_minmax_any(float* mn, float* mx, int* flag) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        *mn = lb_jmin(*mn, __shfl_xor_sync(0xffffffffu, *mn, o));
+        *mx = lb_jmax(*mx, __shfl_xor_sync(0xffffffffu, *mx, o));
+        *flag |= __shfl_xor_sync(0xffffffffu, *flag, o);
+    }
+}
+
+// Min, max and the OR of a flag over the whole block (every thread calls it; at most 1024 threads): each warp
+// reduces its own, then thread 0 combines the warps in order, and only thread 0 holds the block's values after.
+__device__ __forceinline__ void lb_block_minmax_any(float* mn, float* mx, int* flag) {
+    __shared__ float smin[32];
+    __shared__ float smax[32];
+    __shared__ int sbad[32];
+    lb_warp_minmax_any(mn, mx, flag);
+    int warp = threadIdx.x >> 5;
+    if ((threadIdx.x & 31) == 0) {
+        smin[warp] = *mn;
+        smax[warp] = *mx;
+        sbad[warp] = *flag;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int warps = (blockDim.x + 31) >> 5;
+        for (int w = 1; w < warps; w++) {
+            *mn = lb_jmin(*mn, smin[w]);
+            *mx = lb_jmax(*mx, smax[w]);
+            *flag |= sbad[w];
+        }
+    }
+}
 #endif
 
 // Element (row, c) of a quantized tensor, without outliers: Reference.dequantize.

@@ -56,11 +56,7 @@ extern "C" __global__ void lb_quantize_groups(const float* __restrict__ src, int
     if (!__all_sync(0xffffffffu, finite)) {
         return;
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        mn = lb_jmin(mn, __shfl_xor_sync(0xffffffffu, mn, o));
-        mx = lb_jmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-    }
+    lb_warp_minmax(&mn, &mx, 32);
     bool bad = false;
     LbParams p = lb_params(kind, bits, symmetric != 0, f16 != 0, codebook[31], mn, mx, &bad);
     if (bad) {
@@ -154,10 +150,7 @@ extern "C" __global__ void lb_quantize_groups_vec4(const float* __restrict__ src
         mn = __int_as_float(0x7f800000);
         mx = -mn;
     }
-    for (int o = lanesPerGroup >> 1; o > 0; o >>= 1) {
-        mn = lb_jmin(mn, __shfl_xor_sync(full, mn, o));
-        mx = lb_jmax(mx, __shfl_xor_sync(full, mx, o));
-    }
+    lb_warp_minmax(&mn, &mx, lanesPerGroup);
     bool bad = false;
     LbParams p = lb_params(kind, bits, symmetric != 0, f16 != 0, codebook[31], mn, mx, &bad);
     bool write = active && !bad;
@@ -250,9 +243,6 @@ lb_quantize_rows_fused(const float* __restrict__ src, int rows, int cols, int ki
                        const float* __restrict__ codebook, u8* __restrict__ data, u8* __restrict__ scales,
                        u8* __restrict__ zeros, u64* __restrict__ status) {
     __shared__ u8 codes[LB_ROW_MAX];
-    __shared__ float smin[32];
-    __shared__ float smax[32];
-    __shared__ int sbad[32];
     __shared__ float sparams[4];
     int row = blockIdx.x;
     int tid = threadIdx.x;
@@ -277,25 +267,8 @@ lb_quantize_rows_fused(const float* __restrict__ src, int rows, int cols, int ki
             }
         }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        mn = lb_jmin(mn, __shfl_xor_sync(0xffffffffu, mn, o));
-        mx = lb_jmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-        nonFinite |= __shfl_xor_sync(0xffffffffu, nonFinite, o);
-    }
-    int warp = tid >> 5;
-    if ((tid & 31) == 0) {
-        smin[warp] = mn;
-        smax[warp] = mx;
-        sbad[warp] = nonFinite;
-    }
-    __syncthreads();
+    lb_block_minmax_any(&mn, &mx, &nonFinite);
     if (tid == 0) {
-        for (int w = 1; w < LB_ROW_THREADS / 32; w++) {
-            mn = lb_jmin(mn, smin[w]);
-            mx = lb_jmax(mx, smax[w]);
-            nonFinite |= sbad[w];
-        }
         float nan = __int_as_float(0x7fc00000);
         sparams[0] = nan;
         if (!nonFinite) {
@@ -348,9 +321,6 @@ extern "C" __global__ void lb_row_params(const float* __restrict__ src, int rows
                                          const float* __restrict__ codebook, u8* __restrict__ scales,
                                          u8* __restrict__ zeros, float4* __restrict__ params,
                                          u64* __restrict__ status) {
-    __shared__ float smin[32];
-    __shared__ float smax[32];
-    __shared__ int sbad[32];
     int row = blockIdx.x;
     const float* x = src + (long long) row * cols;
     float mn = __int_as_float(0x7f800000);
@@ -368,28 +338,9 @@ extern "C" __global__ void lb_row_params(const float* __restrict__ src, int rows
             mx = lb_jmax(mx, v);
         }
     }
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        mn = lb_jmin(mn, __shfl_xor_sync(0xffffffffu, mn, o));
-        mx = lb_jmax(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-        nonFinite |= __shfl_xor_sync(0xffffffffu, nonFinite, o);
-    }
-    int warp = threadIdx.x >> 5;
-    int lane = threadIdx.x & 31;
-    if (lane == 0) {
-        smin[warp] = mn;
-        smax[warp] = mx;
-        sbad[warp] = nonFinite;
-    }
-    __syncthreads();
+    lb_block_minmax_any(&mn, &mx, &nonFinite);
     if (threadIdx.x != 0) {
         return;
-    }
-    int warps = (blockDim.x + 31) >> 5;
-    for (int w = 1; w < warps; w++) {
-        mn = lb_jmin(mn, smin[w]);
-        mx = lb_jmax(mx, smax[w]);
-        nonFinite |= sbad[w];
     }
     float nan = __int_as_float(0x7fc00000);
     if (nonFinite) {

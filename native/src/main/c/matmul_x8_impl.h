@@ -14,9 +14,11 @@
  * the unsigned offset back off) and the tile over 8 rows and up to 4 tokens, which runs the fp32 step
  * of matmul_common.h in the 8 lanes. Each tier defines x8_dot(q4, codes, x, corr): the 8 rows' exact
  * block sums against one token's block of 32 activation codes, plus corr in every lane.
+ * Defines the tier's exported gemm_q8_0x8_i8 and gemm_q4_0x8_i8 (LB_FN), and through matmul_x8_f32_impl.h
+ * the weight-only ones: include it once per tier.
  */
-#ifndef LOWBIT_MATMUL_X8_H
-#define LOWBIT_MATMUL_X8_H
+#ifndef LOWBIT_MATMUL_X8_IMPL_H
+#define LOWBIT_MATMUL_X8_IMPL_H
 
 #define X8_SB_Q8 272
 #define X8_SB_Q4 144
@@ -27,7 +29,7 @@
 #include <string.h>
 #include "lowbit.h"
 #include "matmul_common.h"
-#include "matmul_x8_f32.h"
+#include "matmul_x8_f32_impl.h"
 
 static inline __m256i x8_dot(const int q4, const uint8_t *q, const int8_t *x, int32_t corr);
 

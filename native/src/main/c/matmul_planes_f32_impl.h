@@ -1,11 +1,12 @@
 /*
- * The weight-only drivers shared by matmul_grouped_avx2.c and matmul_grouped_avx512.c, included by each after
+ * The weight-only drivers shared by matmul_planes_avx2.c and matmul_planes_avx512.c, included by each after
  * it has defined MG_LANES (8 or 16), grouped_row (one row of grouped or codebook codes times nt tokens) and
  * q4_1_row (the same for Q4_1 blocks). Rows go one at a time, tokens by 4, then 2, then 1, sharing each row's
  * unpacked codes; each (row, token) takes the same steps in any tile, so y does not depend on the ranges.
+ * Defines the tier's exported gemm_grouped_f32 and gemm_q4_1_f32 (LB_FN): include it once per tier.
  */
-#ifndef LOWBIT_MATMUL_GROUPED_F32_H
-#define LOWBIT_MATMUL_GROUPED_F32_H
+#ifndef LOWBIT_MATMUL_PLANES_F32_IMPL_H
+#define LOWBIT_MATMUL_PLANES_F32_IMPL_H
 
 static inline __attribute__((always_inline)) void grouped_f32(const int bits, const int cb, const uint8_t *w,
                                                               const void *scales, const void *zeros,

@@ -1,7 +1,7 @@
 /*
  * Matmuls of Q4_1, grouped integer planes and 4-bit codebooks with AVX-512 (VNNI for the integer path).
  *
- * Integer path: the tiles of matmul_grouped_tiles.h on block sums from vpdpbusd on 256-bit vectors (as
+ * Integer path: the tiles of matmul_planes_tiles_impl.h on block sums from vpdpbusd on 256-bit vectors (as
  * matmul_avx512.c does for Q8_0/Q4_0): unsigned stored codes u times signed activations, 4 products per int32
  * lane without saturation, the accumulator starting at -sub * (the lane's sum of x) so that the block sums to
  * sum (u - sub) x exactly. Per lane: |start| <= 128 * 4 * 128 = 65536 and |products| <= 4 * 255 * 128 = 130560.
@@ -15,7 +15,7 @@
  */
 #include <immintrin.h>
 #include "lowbit.h"
-#include "matmul_grouped.h"
+#include "matmul_planes.h"
 
 /* One token's block of activations, prepared once for all rows of a tile. */
 typedef struct {
@@ -47,7 +47,7 @@ static inline __m256i mg_dot(const int mode, const uint8_t *q, const mg_x *x) {
     return _mm256_dpbusd_epi32(x->b, u, x->a);
 }
 
-#include "matmul_grouped_tiles.h"
+#include "matmul_planes_tiles_impl.h"
 
 /* 16 codes of bits each from p (the chunk's first byte; bits * 2 bytes are read). */
 static inline __m512i codes16(const int bits, const uint8_t *p) {
@@ -164,4 +164,4 @@ static inline __attribute__((always_inline)) void q4_1_row(const int nt, const u
 }
 
 #define MG_LANES 16
-#include "matmul_grouped_f32.h"
+#include "matmul_planes_f32_impl.h"

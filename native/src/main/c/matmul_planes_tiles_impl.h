@@ -1,18 +1,19 @@
 /*
- * The integer-path tiles of Q4_1 and grouped 4- and 8-bit weights, shared by matmul_grouped_avx2.c and
- * matmul_grouped_avx512.c. Each includes this after defining its block-sum primitives:
+ * The integer-path tiles of Q4_1 and grouped 4- and 8-bit weights, shared by matmul_planes_avx2.c and
+ * matmul_planes_avx512.c. Each includes this after defining its block-sum primitives:
  *   mg_x mg_prep(mode, sub, need_sum, x)  one token's block of 32 codes, prepared once for the 4 rows of a tile;
  *                                          xsum its exact sum when need_sum;
  *   __m256i mg_dot(mode, q, &x)            8 int32 lanes whose sum is the block's exact sum of (u - sub) * x_j,
  *                                          u the stored codes at q, sub 128, 8 or 0.
- * Modes: see matmul_grouped.h.
+ * Modes: see matmul_planes.h.
  *
  * Tiles of 4 rows by 2 tokens (or 1): a hadd tree turns the 4 rows' lanes into 4 block sums, and the fp32 step of
- * matmul_grouped.h runs on those 4 lanes with the same IEEE operations as the scalar step. The last 1 to 3 rows
+ * matmul_planes.h runs on those 4 lanes with the same IEEE operations as the scalar step. The last 1 to 3 rows
  * run in a tile whose missing rows repeat the last one (stored nowhere), so no element of y depends on the tiling.
+ * Defines the tier's exported gemm_q4_1_i8 and gemm_grouped_i8 (LB_FN): include it once per tier.
  */
-#ifndef LOWBIT_MATMUL_GROUPED_TILES_H
-#define LOWBIT_MATMUL_GROUPED_TILES_H
+#ifndef LOWBIT_MATMUL_PLANES_TILES_IMPL_H
+#define LOWBIT_MATMUL_PLANES_TILES_IMPL_H
 
 /* The weights' side of a call. */
 typedef struct {

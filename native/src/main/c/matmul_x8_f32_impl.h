@@ -1,10 +1,11 @@
 /*
- * Weight-only path for the row-interleaved layouts, included by every tier's matmul_x8 file: each group of 8
+ * Weight-only path for the row-interleaved layouts, included by every tier's matmul_x8_*.c: each group of 8
  * rows is unpacked to plain Q8_0 / Q4_0 rows in a buffer that stays in cache, and the tier's plain kernel
  * (gemm_q8_0_f32 / gemm_q4_0_f32) runs on it. The result is the plain rows' result at that tier, bit for bit.
+ * Defines the tier's exported gemm_q8_0x8_f32 and gemm_q4_0x8_f32 (LB_FN): include it once per tier.
  */
-#ifndef LOWBIT_MATMUL_X8_F32_H
-#define LOWBIT_MATMUL_X8_F32_H
+#ifndef LOWBIT_MATMUL_X8_F32_IMPL_H
+#define LOWBIT_MATMUL_X8_F32_IMPL_H
 
 #include <stdlib.h>
 #include <string.h>

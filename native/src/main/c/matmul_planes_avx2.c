@@ -1,20 +1,20 @@
 /*
  * Matmuls of Q4_1, grouped integer planes and 4-bit codebooks with AVX2.
  *
- * Integer path: the tiles of matmul_grouped_tiles.h on these block sums (exact, as in matmul_avx2.c):
+ * Integer path: the tiles of matmul_planes_tiles_impl.h on these block sums (exact, as in matmul_avx2.c):
  *  - 8-bit codes: the signed code u - 128 (u XOR 0x80) and the activations widened to int16, pair sums by
  *    vpmaddwd (|pair| <= 2 * 128 * 128 = 32768 in int32); vpmaddubsw cannot take u (2 * 255 * 128 saturates).
  *  - 4-bit codes: vpmaddubsw on the nibble u (0..15) and x, pairs at most 2 * 15 * 128 = 3840, widened by
  *    vpmaddwd with ones; sub * sum(x) (sub 8 for symmetric codes), from the same two instructions, comes off.
  *
- * Weight-only path: as matmul_grouped_avx512.c with 8 lanes: codes unpacked by shifts (vpsrlvd), codebook
+ * Weight-only path: as matmul_planes_avx512.c with 8 lanes: codes unpacked by shifts (vpsrlvd), codebook
  * levels by two vpermps and a blend, s = s + v * x by FMA per group, acc = acc + d * s by FMA, lanes added first
  * to last once per row and token, up to 4 tokens per unpacked chunk, a partial last chunk through a zero-padded
  * copy and a masked load. Q4_1 as matmul_avx2.c does Q4_0, plus m * sum(x) per block by FMA.
  */
 #include <immintrin.h>
 #include "lowbit.h"
-#include "matmul_grouped.h"
+#include "matmul_planes.h"
 
 /* One token's block of activations, prepared once for all rows of a tile. */
 typedef struct {
@@ -62,7 +62,7 @@ static inline __m256i mg_dot(const int mode, const uint8_t *q, const mg_x *x) {
     return _mm256_sub_epi32(p, x->b);
 }
 
-#include "matmul_grouped_tiles.h"
+#include "matmul_planes_tiles_impl.h"
 
 /* 8 codes of bits each from p (the chunk's first byte; bits bytes are read). */
 static inline __m256i codes8(const int bits, const uint8_t *p) {
@@ -192,4 +192,4 @@ static inline __attribute__((always_inline)) void q4_1_row(const int nt, const u
 }
 
 #define MG_LANES 8
-#include "matmul_grouped_f32.h"
+#include "matmul_planes_f32_impl.h"

@@ -1,5 +1,5 @@
 /*
- * Shared by matmul_grouped_generic.c, matmul_grouped_avx2.c and matmul_grouped_avx512.c: the matmuls of Q4_1,
+ * Shared by matmul_planes_generic.c, matmul_planes_avx2.c and matmul_planes_avx512.c: the matmuls of Q4_1,
  * grouped integer planes and 4-bit codebooks. Codes and stored parameters are read with quant_scalar.h's helpers
  * (lb_code_at, lb_load_param), the same ones the dequantize kernels use.
  *
@@ -14,8 +14,8 @@
  * conversions, so every tier gives its bits. The activations' padding codes (k up to a multiple of 32) are 0,
  * as QuantizedActivations makes them, so the weights' codes past k never count.
  */
-#ifndef LOWBIT_MATMUL_GROUPED_H
-#define LOWBIT_MATMUL_GROUPED_H
+#ifndef LOWBIT_MATMUL_PLANES_H
+#define LOWBIT_MATMUL_PLANES_H
 
 #include <stdint.h>
 #include <string.h>

@@ -6,9 +6,10 @@
  * Tiles of 4 rows by 2 tokens (or 1): a tree of hadds turns the 4 rows' lane vectors into one
  * vector of 4 block sums, and the fp32 step of matmul_common.h runs on those 4 lanes. Rows past the
  * last full tile take the same steps one at a time, so an element of y does not depend on the tiling.
+ * Defines the tier's exported gemm_q8_0_i8 and gemm_q4_0_i8 (LB_FN): include it once per tier.
  */
-#ifndef LOWBIT_MATMUL_I8_TILES_H
-#define LOWBIT_MATMUL_I8_TILES_H
+#ifndef LOWBIT_MATMUL_I8_TILES_IMPL_H
+#define LOWBIT_MATMUL_I8_TILES_IMPL_H
 
 /* Lane sums of a, b, c, d, in that order. */
 static inline __m128i hsum4(__m256i a, __m256i b, __m256i c, __m256i d) {

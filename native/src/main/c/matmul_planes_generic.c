@@ -1,9 +1,9 @@
 /*
  * Matmuls of Q4_1, grouped integer planes and 4-bit codebooks in plain C: the Java reference's loops, element by
- * element, in its order (matmul_grouped.h). |isum| <= 32 * 255 * 128 < 2^21 and |xsum| <= 4096: int32 is exact.
+ * element, in its order (matmul_planes.h). |isum| <= 32 * 255 * 128 < 2^21 and |xsum| <= 4096: int32 is exact.
  */
 #include "lowbit.h"
-#include "matmul_grouped.h"
+#include "matmul_planes.h"
 
 void LB_FN(gemm_q4_1_i8)(const uint8_t *w, const int8_t *xc, const float *xs, int32_t nb, int32_t xs_tok,
                          int32_t xs_blk, int32_t r0, int32_t r1, int32_t t0, int32_t t1, float *y, int64_t ldy) {

@@ -1,2 +1,0 @@
-/** GPU implementations of lowbit's kernel interface (CUDA and OpenCL). */
-package dev.lowbit.gpu;
