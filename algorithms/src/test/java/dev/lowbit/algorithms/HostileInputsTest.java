@@ -99,8 +99,7 @@ class HostileInputsTest {
 
     private static List<Run> runs(Arena arena) {
         List<Run> out = new ArrayList<>();
-        List<String> methods = new ArrayList<>(Quantizers.NAMES);
-        methods.add(1, "rtn-sym");
+        List<String> methods = MethodRegistry.planes();
         List<QuantSpec> specs = new ArrayList<>();
         for (int bits : BITS) {
             for (int group : GROUPS) {
@@ -111,10 +110,10 @@ class HostileInputsTest {
         }
         for (String method : methods) {
             for (QuantSpec spec : specs) {
-                if (method.equals("nf4") && spec.bits() != 4) {
+                if (!MethodRegistry.get(method).takes(spec.bits())) {
                     continue;
                 }
-                Quantizer q = method.equals("rtn-sym") ? new Rtn(spec, true, null) : Quantizers.byName(method, spec, null);
+                Quantizer q = MethodRegistry.get(method).quantizer(spec, null);
                 String label = method + " " + spec.bits() + "-bit " + (spec.groupSize() == QuantFormat.ROW ? "row" : "g" + spec.groupSize())
                         + " " + spec.scaleType().name().toLowerCase(java.util.Locale.ROOT);
                 out.add(new Run(label, w -> {

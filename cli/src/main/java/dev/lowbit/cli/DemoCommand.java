@@ -1,5 +1,6 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.algorithms.MethodRegistry;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -27,7 +28,7 @@ final class DemoCommand extends Command {
         if (html != null && !html.toLowerCase(java.util.Locale.ROOT).endsWith(".html")) {
             throw new UsageException("--html must name a .html file, got '" + html + "'");
         }
-        return ReportCommand.report(out, err, null, Runs.METHODS, List.of(4, 3), "64", html == null ? null : Path.of(html),
+        return ReportCommand.report(out, err, null, MethodRegistry.planes(), List.of(4, 3), "64", html == null ? null : Path.of(html),
                 false, null, threads);
     }
 }

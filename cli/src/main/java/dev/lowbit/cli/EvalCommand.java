@@ -1,5 +1,6 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.models.BuiltinModels;
 import dev.lowbit.models.bert.BertQuantization;
@@ -85,8 +86,26 @@ final class EvalCommand extends Command {
     record Plan(List<BertQuantization> quantizations, int sentences, int speedSentences, int rounds, int[] threads,
                 int[] batches) {
         boolean gptq() {
-            return quantizations.stream().anyMatch(q -> q.method().equals(BertQuantization.GPTQ));
+            return quantizations.stream().anyMatch(q -> !MethodRegistry.get(q.method()).dataFree());
         }
+    }
+
+    /**
+     * The methods whose tensors the integer kernels run, the default first, and lowbit's data-free methods that have
+     * no integer kernel: {@code rtn-sym, rtn, mse, hqq, easyquant or gptq (nf4 and nupes have no integer kernel)}.
+     */
+    static String methodsHelp() {
+        List<String> taken = new ArrayList<>(List.of(BertQuantization.RTN_SYM));
+        for (String m : MethodRegistry.names(MethodRegistry.Method::integerKernel)) {
+            if (!taken.contains(m)) {
+                taken.add(m);
+            }
+        }
+        List<String> without = new ArrayList<>(MethodRegistry.names(
+                m -> m.kind() == MethodRegistry.Kind.PLANES && !m.integerKernel()));
+        without.sort(null);
+        return String.join(", ", taken.subList(0, taken.size() - 1)) + " or " + taken.getLast() + " ("
+                + String.join(" and ", without) + " have no integer kernel)";
     }
 
     /** The options, checked: a {@link UsageException} for the first bad one. */
@@ -96,9 +115,8 @@ final class EvalCommand extends Command {
         }
         List<String> methods = List.of(method.split(","));
         for (String method : methods) {
-            if (!List.of(BertQuantization.RTN_SYM, "rtn", "mse", "hqq", "easyquant", BertQuantization.GPTQ).contains(method)) {
-                throw new UsageException("--method must be rtn-sym, rtn, mse, hqq, easyquant or gptq (nf4 and nupes have "
-                        + "no integer kernel), got '" + method + "'");
+            if (!MethodRegistry.find(method).map(MethodRegistry.Method::integerKernel).orElse(false)) {
+                throw new UsageException("--method must be " + methodsHelp() + ", got '" + method + "'");
             }
         }
         List<Integer> bits = new ArrayList<>();

@@ -1,5 +1,6 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.models.bert.BertEncoder;
 import dev.lowbit.models.bert.BertQuantization;
 import dev.lowbit.models.bert.BertWeights;
@@ -92,7 +93,7 @@ final class EvalRun {
         encoders.put("lowbit fp32", t -> SentenceEncoder.of("lowbit fp32", BertEncoder.fp32(weights, t)));
         for (BertQuantization q : quantizations) {
             String name = "lowbit " + q;
-            encoders.put(name, t -> SentenceEncoder.of(name, calibration != null && q.method().equals(BertQuantization.GPTQ)
+            encoders.put(name, t -> SentenceEncoder.of(name, calibration != null && !MethodRegistry.get(q.method()).dataFree()
                     ? BertEncoder.quantized(weights, q, t, calibration) : BertEncoder.quantized(weights, q, t)));
         }
 

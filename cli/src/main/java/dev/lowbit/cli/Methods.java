@@ -1,5 +1,6 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.algorithms.Quantizer;
 import dev.lowbit.format.Layouts;
@@ -9,16 +10,15 @@ import dev.lowbit.format.ScaleType;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Executor;
 
 /**
  * What {@code lowbit quantize --method} means, the same in every output format: one grid and one set of
- * codes per name.
+ * codes per name, as {@link MethodRegistry} describes it.
  *
  * <ul>
- *   <li>lowbit's methods ({@link Runs#METHODS}) write lowbit's formats. A {@code .gguf} file takes only
+ *   <li>lowbit's methods ({@link MethodRegistry#planes()}) write lowbit's formats. A {@code .gguf} file takes only
  *       {@code rtn-sym} at 4 or 8 bits in groups of 32, whose codes and fp16 scales ggml's Q4_0 and Q8_0
  *       blocks hold exactly: {@code (q - 8)·d} on the narrow grid ±7, and {@code q·d} on ±127. The blocks
  *       decode to the very values of the {@code .safetensors} output.</li>
@@ -31,16 +31,9 @@ final class Methods {
     private Methods() {
     }
 
-    /** ggml's round-to-nearest block rules, by the name of their format. */
-    static final List<String> GGML = List.of("q4_0", "q4_1", "q8_0");
-
-    /** Every name {@code quantize --method} takes. */
-    static final List<String> ALL;
-
-    static {
-        List<String> all = new ArrayList<>(Runs.METHODS);
-        all.addAll(GGML);
-        ALL = List.copyOf(all);
+    /** Every name {@code quantize --method} takes: lowbit's data-free methods, then ggml's rules. */
+    static List<String> names() {
+        return MethodRegistry.names(m -> m.kind() != MethodRegistry.Kind.CALIBRATED);
     }
 
     /**
@@ -53,7 +46,7 @@ final class Methods {
      */
     record Choice(String label, QuantSpec spec, QuantFormat ggml, boolean repack) {
         Quantizer quantizer(Executor executor) {
-            return ggml != null && !repack ? new GgmlRtn(ggml, executor) : Runs.quantizer(label, spec, executor);
+            return MethodRegistry.get(label).quantizer(spec, executor);
         }
 
         /** The tensor as the output holds it. */
@@ -83,17 +76,15 @@ final class Methods {
      * @param group the group asked for, or null for the default (64; 32 for ggml blocks and for .gguf)
      */
     static Choice choose(String method, Integer bits, Integer group, ScaleType scales, boolean gguf) {
-        if (!ALL.contains(method)) {
-            throw new UsageException("--method must be one of " + String.join(", ", ALL) + ", got '" + method + "'");
+        List<String> names = names();
+        if (!names.contains(method)) {
+            throw new UsageException("--method must be one of " + String.join(", ", names) + ", got '" + method + "'");
         }
-        if (GGML.contains(method)) {
-            QuantFormat f = switch (method) {
-                case "q4_0" -> QuantFormat.Q4_0;
-                case "q4_1" -> QuantFormat.Q4_1;
-                default -> QuantFormat.Q8_0;
-            };
-            if (bits != null && bits != f.bits()) {
-                throw new UsageException(method + " is " + f.bits() + "-bit: drop --bits or give --bits " + f.bits());
+        MethodRegistry.Method m = MethodRegistry.get(method);
+        if (m.kind() == MethodRegistry.Kind.GGML) {
+            QuantFormat f = m.ggml();
+            if (bits != null && !m.takes(bits)) {
+                throw new UsageException(m.widthSentence() + ": drop --bits or give --bits " + f.bits());
             }
             if (group != null && group != QuantFormat.GGML_BLOCK) {
                 throw new UsageException(method + " has blocks of 32: drop --group or give --group 32");
@@ -104,21 +95,23 @@ final class Methods {
             return new Choice(method, new QuantSpec(f.bits(), QuantFormat.GGML_BLOCK, ScaleType.F16), f, false);
         }
         int b = bits == null ? 4 : bits;
-        if (!Runs.supports(method, b)) {
-            throw new UsageException("nf4 is a 4-bit codebook: use --bits 4");
+        if (!m.takes(b)) {
+            throw new UsageException(m.widthSentence() + ": use --bits " + MethodRegistry.widthList(m.widths()));
         }
         int g = group == null ? (gguf ? QuantFormat.GGML_BLOCK : 64) : group;
         QuantSpec spec = new QuantSpec(b, g, scales);
         if (!gguf) {
             return new Choice(method, spec, null, false);
         }
-        if (method.equals("rtn-sym") && (b == 4 || b == 8) && g == QuantFormat.GGML_BLOCK && scales == ScaleType.F16) {
-            return new Choice(method, spec, b == 4 ? QuantFormat.Q4_0 : QuantFormat.Q8_0, true);
+        QuantFormat blocks = m.gguf(spec);
+        if (blocks != null) {
+            return new Choice(method, spec, blocks, m.ggufRepacked());
         }
         throw new UsageException("a .gguf file holds ggml blocks of 32 with fp16 scales, which hold " + method + " "
                 + b + "-bit group " + Options.groupName(g) + (scales == ScaleType.F32 ? " with f32 scales" : "")
                 + " only approximately or not at all: use --method rtn-sym --bits 4|8 --group 32 (lowbit's symmetric "
-                + "grid in Q4_0/Q8_0 blocks), or q4_0, q4_1, q8_0 (ggml's rules), or write a .safetensors file");
+                + "grid in Q4_0/Q8_0 blocks), or " + String.join(", ", MethodRegistry.names(k -> k.kind() == MethodRegistry.Kind.GGML))
+                + " (ggml's rules), or write a .safetensors file");
     }
 
     /**

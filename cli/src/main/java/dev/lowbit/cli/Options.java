@@ -1,5 +1,6 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.NonFinitePolicy;
@@ -55,18 +56,21 @@ final class Options {
     }
 
     static String method(String v) {
-        if (!Runs.METHODS.contains(v)) {
-            throw new UsageException("--method must be one of " + String.join(", ", Runs.METHODS) + ", got '" + v + "'");
+        List<String> methods = MethodRegistry.planes();
+        if (!methods.contains(v)) {
+            throw new UsageException("--method must be one of " + String.join(", ", methods) + ", got '" + v + "'");
         }
         return v;
     }
 
+    /** The methods of a report ({@link MethodRegistry#planes()}), in the order given, each once. */
     static List<String> methods(String v) {
+        List<String> methods = MethodRegistry.planes();
         List<String> out = new ArrayList<>();
         for (String s : v.split(",")) {
             String m = s.trim();
-            if (!Runs.METHODS.contains(m)) {
-                throw new UsageException("--methods takes names from " + String.join(", ", Runs.METHODS) + ", got '" + m + "'");
+            if (!methods.contains(m)) {
+                throw new UsageException("--methods takes names from " + String.join(", ", methods) + ", got '" + m + "'");
             }
             if (!out.contains(m)) {
                 out.add(m);
@@ -111,11 +115,11 @@ final class Options {
     static final String THREADS_HELP = "worker threads (default: one per core)";
     static final String LAYERS_HELP = "quantize only the matrices whose name matches REGEX (the others are kept as they are)";
 
-    /** The methods, for the help ({@code ${COMPLETION-CANDIDATES}}) and shell completion. */
+    /** The methods of a report, for the help ({@code ${COMPLETION-CANDIDATES}}) and shell completion. */
     static final class Methods implements Iterable<String> {
         @Override
         public java.util.Iterator<String> iterator() {
-            return Runs.METHODS.iterator();
+            return MethodRegistry.planes().iterator();
         }
     }
 
@@ -123,7 +127,7 @@ final class Options {
     static final class QuantizeMethods implements Iterable<String> {
         @Override
         public java.util.Iterator<String> iterator() {
-            return dev.lowbit.cli.Methods.ALL.iterator();
+            return dev.lowbit.cli.Methods.names().iterator();
         }
     }
 

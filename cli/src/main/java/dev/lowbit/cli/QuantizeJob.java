@@ -38,7 +38,7 @@ final class QuantizeJob {
      *
      * @param model     a model file, or {@link BuiltinModel#MINILM} for the built-in all-MiniLM-L6-v2
      * @param out       the file to write
-     * @param method    a name of {@link Methods#ALL}
+     * @param method    a name of {@link Methods#names()}
      * @param bits      the width, or null for the method's default
      * @param group     the group size ({@link QuantFormat#ROW} for rows), or null for the default
      * @param layers    the {@code --layers} pattern, or null for every matrix

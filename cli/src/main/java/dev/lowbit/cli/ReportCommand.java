@@ -1,5 +1,6 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.ScaleType;
 import picocli.CommandLine.Option;
@@ -58,7 +59,7 @@ final class ReportCommand extends Command {
         if (!htmlFile.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".html")) {
             throw new UsageException("--html must name a .html file, got '" + html + "'");
         }
-        return report(out, err, model, Options.methods(methods == null ? String.join(",", Runs.METHODS) : methods),
+        return report(out, err, model, Options.methods(methods == null ? String.join(",", MethodRegistry.planes()) : methods),
                 Options.bitsList(bits), group, htmlFile, !noLayers, layers, threads);
     }
 
@@ -89,7 +90,7 @@ final class ReportCommand extends Command {
             for (int b : bits) {
                 QuantSpec spec = new QuantSpec(b, group, ScaleType.F16);
                 for (String m : methods) {
-                    if (!Runs.supports(m, b)) {
+                    if (!MethodRegistry.get(m).takes(b)) {
                         skipped.add(m + " at " + b + " bits");
                         continue;
                     }

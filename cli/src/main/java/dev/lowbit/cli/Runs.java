@@ -2,9 +2,8 @@ package dev.lowbit.cli;
 
 import dev.lowbit.algorithms.QuantResult;
 import dev.lowbit.algorithms.QuantSpec;
+import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.algorithms.Quantizer;
-import dev.lowbit.algorithms.Quantizers;
-import dev.lowbit.algorithms.Rtn;
 import dev.lowbit.kernels.QuantOps;
 
 import java.io.PrintStream;
@@ -18,29 +17,16 @@ final class Runs {
     private Runs() {
     }
 
-    /** The method names the commands take: {@link Quantizers#NAMES} and {@code rtn-sym}, symmetric RTN. */
-    static final List<String> METHODS;
-
-    static {
-        List<String> m = new ArrayList<>(Quantizers.NAMES);
-        m.add(1, "rtn-sym");
-        METHODS = List.copyOf(m);
-    }
-
-    /** The quantizer called {@code method}; {@code rtn-sym} is RTN on the symmetric narrow grid. */
+    /**
+     * The quantizer of lowbit's data-free method called {@code method} ({@link MethodRegistry#planes()}); {@code rtn-sym}
+     * is RTN on the symmetric narrow grid.
+     */
     static Quantizer quantizer(String method, QuantSpec spec, Executor executor) {
-        if (method.equals("rtn-sym")) {
-            return new Rtn(spec, true, executor);
+        List<String> methods = MethodRegistry.planes();
+        if (!methods.contains(method)) {
+            throw new UsageException("the method must be one of " + String.join(", ", methods) + ", got '" + method + "'");
         }
-        if (!Quantizers.NAMES.contains(method)) {
-            throw new UsageException("the method must be one of " + String.join(", ", METHODS) + ", got '" + method + "'");
-        }
-        return Quantizers.byName(method, spec, executor);
-    }
-
-    /** Whether {@code method} works at {@code bits} (NF4 is a 4-bit codebook). */
-    static boolean supports(String method, int bits) {
-        return !method.equals("nf4") || bits == 4;
+        return MethodRegistry.get(method).quantizer(spec, executor);
     }
 
     /**

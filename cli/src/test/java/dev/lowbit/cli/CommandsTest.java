@@ -1,5 +1,6 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.models.DenseTensor;
 import dev.lowbit.models.Safetensors;
@@ -176,7 +177,7 @@ class CommandsTest {
 
     @Test
     void quantizeWritesWhatInspectLists() throws Exception {
-        for (String method : Runs.METHODS) {
+        for (String method : MethodRegistry.planes()) {
             Path out = dir.resolve("small-" + method + ".safetensors");
             Ran r = lowbit("quantize", "--model", small.toString(), "--out", out.toString(), "--method", method,
                     "--bits", "4", "--group", "64", "--threads", "2");

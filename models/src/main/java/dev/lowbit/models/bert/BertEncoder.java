@@ -4,8 +4,7 @@ import dev.lowbit.algorithms.Gptq;
 import dev.lowbit.algorithms.QuantResult;
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.algorithms.Quantizer;
-import dev.lowbit.algorithms.Quantizers;
-import dev.lowbit.algorithms.Rtn;
+import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.Layouts;
@@ -84,8 +83,7 @@ public final class BertEncoder implements AutoCloseable {
             if (quant.method().equals(BertQuantization.GPTQ)) {
                 gptq(quant, spec, ops, calibration != null ? calibration : GptqCalibration.defaults());
             } else {
-                Quantizer q = quant.method().equals(BertQuantization.RTN_SYM) ? new Rtn(spec, true, pool)
-                        : Quantizers.byName(quant.method(), spec, pool);
+                Quantizer q = MethodRegistry.get(quant.method()).quantizer(spec, pool);
                 for (int l = 0; l < layers; l++) {
                     BertWeights.Layer L = w.layers()[l];
                     qkv[l] = quantized(fuse(L.query(), L.key(), L.value()), q, ops, quant);

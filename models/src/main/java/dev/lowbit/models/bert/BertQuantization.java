@@ -1,5 +1,6 @@
 package dev.lowbit.models.bert;
 
+import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.algorithms.Quantizers;
 import dev.lowbit.kernels.ActivationFormat;
 
@@ -7,7 +8,7 @@ import dev.lowbit.kernels.ActivationFormat;
  * How the quantized forward pass is built: the weight method of {@code algorithms} and its bits and group size,
  * how activations are quantized, and whether the non-linear ops run in integers too.
  *
- * @param method      one of {@link Quantizers#NAMES} whose tensors have an integer kernel: {@code rtn},
+ * @param method      a {@link MethodRegistry} name: one of {@link Quantizers#NAMES} whose tensors have an integer kernel: {@code rtn},
  *                    {@code mse}, {@code hqq}, {@code easyquant}; or {@code rtn-sym}, round to nearest with
  *                    symmetric groups ({@code Rtn} with {@code symmetric = true}), whose 8- and 4-bit groups of 32
  *                    are Q8_0 and Q4_0 blocks and run on the row-interleaved kernels; or {@code gptq},
@@ -22,7 +23,7 @@ public record BertQuantization(String method, int bits, int groupSize, Activatio
                                boolean integerOnly) {
 
     public BertQuantization {
-        if (method == null || !Quantizers.NAMES.contains(method) && !method.equals(RTN_SYM) && !method.equals(GPTQ)) {
+        if (method == null || MethodRegistry.find(method).map(m -> m.kind() == MethodRegistry.Kind.GGML).orElse(true)) {
             throw new IllegalArgumentException("method must be one of " + Quantizers.NAMES + ", " + RTN_SYM + " or "
                     + GPTQ + ", got '" + method + "'");
         }

@@ -1,7 +1,5 @@
-package dev.lowbit.cli;
+package dev.lowbit.algorithms;
 
-import dev.lowbit.algorithms.QuantResult;
-import dev.lowbit.algorithms.Quantizer;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.QuantOps;
@@ -11,13 +9,18 @@ import java.util.concurrent.Executor;
 
 /**
  * Round-to-nearest into one of ggml's block formats (Q8_0, Q4_0, Q4_1), the only quantized types a GGUF
- * file holds; the error is measured by decoding the blocks with lowbit's kernels.
+ * file holds, by ggml's own rules ({@code q8_0}, {@code q4_0}, {@code q4_1} in {@link MethodRegistry}); the error
+ * is measured by decoding the blocks with lowbit's kernels.
  */
-final class GgmlRtn implements Quantizer {
+public final class GgmlRtn implements Quantizer {
     private final QuantFormat format;
     private final QuantOps ops;
 
-    GgmlRtn(QuantFormat format, Executor executor) {
+    /**
+     * @param format   Q8_0, Q4_0 or Q4_1
+     * @param executor where rows run; null for the common pool
+     */
+    public GgmlRtn(QuantFormat format, Executor executor) {
         if (!format.isGgml()) {
             throw new IllegalArgumentException(format + " is not a ggml block format");
         }
