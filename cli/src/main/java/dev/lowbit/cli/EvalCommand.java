@@ -3,6 +3,7 @@ package dev.lowbit.cli;
 import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.models.BuiltinModels;
+import dev.lowbit.models.bert.BertEvaluation;
 import dev.lowbit.models.bert.BertQuantization;
 import dev.lowbit.models.bert.BertWeights;
 import dev.lowbit.models.bert.EnglishSentences;
@@ -192,8 +193,8 @@ final class EvalCommand extends Command {
             out.println("gptq calibration: " + in.calibration().describe());
         }
         run.run(in.seqs(), speedSentences, in.weights(), in.calibration(),
-                new EvalRun.Peer("onnxruntime fp32", t -> new OrtEncoder("onnxruntime fp32", in.fp32(), t)),
-                List.of(new EvalRun.Peer("onnxruntime int8", t -> new OrtEncoder("onnxruntime int8", in.int8(), t))),
+                new BertEvaluation.Peer("onnxruntime fp32", t -> new OrtEncoder("onnxruntime fp32", in.fp32(), t)),
+                List.of(new BertEvaluation.Peer("onnxruntime int8", t -> new OrtEncoder("onnxruntime int8", in.int8(), t))),
                 out);
     }
 

@@ -1,19 +1,13 @@
 package dev.lowbit.cli;
 
-import dev.lowbit.algorithms.MethodRegistry;
-import dev.lowbit.models.bert.BertEncoder;
+import dev.lowbit.models.bert.BertEvaluation;
 import dev.lowbit.models.bert.BertQuantization;
 import dev.lowbit.models.bert.BertWeights;
-import dev.lowbit.models.bert.EmbeddingEvaluation;
 import dev.lowbit.models.bert.GptqCalibration;
 import dev.lowbit.models.bert.SentenceEncoder;
 
 import java.io.PrintStream;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -34,11 +28,7 @@ import java.util.function.Supplier;
  * close every encoder and say so; the JVM exits only then, so no ONNX Runtime session is in use, or torn down
  * by the exiting process, while a batch runs.
  */
-final class EvalRun {
-    /** A peer: its label and how to build it with a number of threads. */
-    record Peer(String name, IntFunction<SentenceEncoder> factory) {
-    }
-
+final class EvalRun implements BertEvaluation.Phases {
     private final List<BertQuantization> quantizations;
     private final int[] threads;
     private final int[] batches;
@@ -58,7 +48,8 @@ final class EvalRun {
     }
 
     /** Runs {@code work} as one phase: its progress line on stderr, {@code total} units counted by the encoders. */
-    <T> T phase(String label, long total, Supplier<T> work) {
+    @Override
+    public <T> T phase(String label, long total, Supplier<T> work) {
         stop.check();
         Progress p = new Progress(err, label, total);
         current = p;
@@ -72,102 +63,24 @@ final class EvalRun {
     }
 
     /**
-     * Runs the evaluation over {@code seqs} (tokenized; the first {@code speedSentences} for speed) and prints the
-     * tables to {@code out}.
+     * Runs the evaluation ({@link BertEvaluation}) over {@code seqs} (tokenized; the first {@code speedSentences} for
+     * speed) with every phase reported and stoppable, and prints the tables to {@code out}.
      *
      * @param calibration GPTQ's calibration, or null when no quantization is {@code gptq}
      */
-    void run(List<int[]> seqs, int speedSentences, BertWeights weights, GptqCalibration calibration, Peer reference,
-             List<Peer> others, PrintStream out) {
-        long tokens = seqs.stream().mapToLong(a -> a.length).sum();
-        List<int[]> speedSeqs = seqs.subList(0, Math.min(speedSentences, seqs.size()));
-        long speedTokens = speedSeqs.stream().mapToLong(a -> a.length).sum();
-        out.printf(Locale.ROOT, "all-MiniLM-L6-v2: %d sentences (%d tokens) for fidelity, the first %d (%d tokens) for speed%n",
-                seqs.size(), tokens, speedSeqs.size(), speedTokens);
-
-        Map<String, IntFunction<SentenceEncoder>> encoders = new LinkedHashMap<>();
-        encoders.put(reference.name(), reference.factory());
-        for (Peer p : others) {
-            encoders.put(p.name(), p.factory());
-        }
-        encoders.put("lowbit fp32", t -> SentenceEncoder.of("lowbit fp32", BertEncoder.fp32(weights, t)));
-        for (BertQuantization q : quantizations) {
-            String name = "lowbit " + q;
-            encoders.put(name, t -> SentenceEncoder.of(name, calibration != null && !MethodRegistry.get(q.method()).dataFree()
-                    ? BertEncoder.quantized(weights, q, t, calibration) : BertEncoder.quantized(weights, q, t)));
-        }
-
-        int fidelityThreads = threads[threads.length - 1];
-        float[][] ref;
-        try (SentenceEncoder r = build(reference.name(), reference.factory(), fidelityThreads)) {
-            ref = encodeAll(r, seqs);
-        }
-        List<String> rows = new ArrayList<>();
-        for (Map.Entry<String, IntFunction<SentenceEncoder>> e : encoders.entrySet()) {
-            if (e.getKey().equals(reference.name())) {
-                continue;
-            }
-            try (SentenceEncoder enc = build(e.getKey(), e.getValue(), fidelityThreads)) {
-                EmbeddingEvaluation.Fidelity f = EmbeddingEvaluation.fidelity(ref, encodeAll(enc, seqs));
-                rows.add(String.format(Locale.ROOT, "%-44s %10.7f %10.7f %10.7f", e.getKey(), f.mean(), f.p1(), f.min()));
-            }
-        }
-        out.println();
-        out.println("Fidelity: cosine similarity of sentence embeddings to " + reference.name());
-        out.printf(Locale.ROOT, "%-44s %10s %10s %10s%n", "encoder", "mean", "p1", "min");
-        rows.forEach(out::println);
-        out.flush();
-
-        List<String> names = new ArrayList<>(encoders.keySet());
-        String[][] cells = new String[names.size()][threads.length * batches.length];
-        for (int ti = 0; ti < threads.length; ti++) {
-            int t = threads[ti];
-            List<SentenceEncoder> built = new ArrayList<>();
-            try {
-                for (Map.Entry<String, IntFunction<SentenceEncoder>> e : encoders.entrySet()) {
-                    built.add(build(e.getKey(), e.getValue(), t));
-                }
-                for (int bi = 0; bi < batches.length; bi++) {
-                    int b = batches[bi];
-                    EmbeddingEvaluation.Speed[] best = phase(Units.f("speed t%d b%d: %d encoders, %d passes of %d sentences",
-                                    t, b, built.size(), rounds + 1, speedSeqs.size()),
-                            (long) built.size() * (rounds + 1) * speedSeqs.size(),
-                            () -> EmbeddingEvaluation.speedInTurns(built, speedSeqs, b, t, rounds));
-                    for (int e = 0; e < built.size(); e++) {
-                        cells[e][ti * batches.length + bi] = String.format(Locale.ROOT, " %7.1f s/s %7.0f t/s",
-                                best[e].sentencesPerSecond(), best[e].tokensPerSecond());
-                    }
-                }
-            } finally {
-                built.forEach(SentenceEncoder::close);
-            }
-        }
-        out.println();
-        out.println("Speed: sentences/s and tokens/s (threads t, batch b), the best of " + rounds + " rounds in which the "
-                + "encoders take turns");
-        StringBuilder head = new StringBuilder(String.format(Locale.ROOT, "%-44s", "encoder"));
-        for (int t : threads) {
-            for (int b : batches) {
-                head.append(String.format(Locale.ROOT, " %20s", "t" + t + " b" + b));
-            }
-        }
-        out.println(head);
-        for (int e = 0; e < names.size(); e++) {
-            out.printf(Locale.ROOT, "%-44s%s%n", names.get(e), String.join("", cells[e]));
-        }
+    void run(List<int[]> seqs, int speedSentences, BertWeights weights, GptqCalibration calibration,
+             BertEvaluation.Peer reference, List<BertEvaluation.Peer> others, PrintStream out) {
+        new BertEvaluation(quantizations, seqs.size(), speedSentences, threads, batches, rounds)
+                .run(seqs, weights, calibration, reference, others, out, this);
     }
 
     /** Builds one encoder as a phase (quantizing and calibrating included), counted and stoppable. */
-    private SentenceEncoder build(String name, IntFunction<SentenceEncoder> factory, int t) {
+    @Override
+    public SentenceEncoder build(String name, IntFunction<SentenceEncoder> factory, int t) {
         String what = name.startsWith("lowbit ") && !name.equals("lowbit fp32") ? "quantizing " : "loading ";
         SentenceEncoder e = phase(what + name + Units.f(" (%d thread%s)", t, t == 1 ? "" : "s"), 1,
                 () -> factory.apply(t));
         return new Metered(e);
-    }
-
-    private float[][] encodeAll(SentenceEncoder e, List<int[]> seqs) {
-        return phase(Units.f("fidelity of %s: %d sentences", e.name(), seqs.size()), seqs.size(),
-                () -> EmbeddingEvaluation.encodeAll(e, seqs, 32));
     }
 
     /** An encoder that counts its sentences into the current phase and refuses a batch once {@link Stop} is set. */
