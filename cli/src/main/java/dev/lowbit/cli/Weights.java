@@ -147,6 +147,11 @@ record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, D
     }
 
     private static Weights ofOnnx(OnnxModel m, Pattern only) {
+        if (!m.unsupported().isEmpty()) {
+            Map.Entry<String, String> e = m.unsupported().entrySet().iterator().next();
+            throw new IllegalArgumentException(m.source() + ": initializer '" + e.getKey() + "' has type " + e.getValue()
+                    + ", which lowbit cannot copy through; nothing was written");
+        }
         Map<String, DenseTensor> linear = m.linearWeights();
         List<Matrix> ms = new ArrayList<>();
         Map<String, DenseTensor> others = new LinkedHashMap<>();

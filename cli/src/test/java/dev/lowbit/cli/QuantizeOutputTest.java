@@ -70,18 +70,23 @@ class QuantizeOutputTest {
         assertArrayEquals(modelBytes, Files.readAllBytes(model), "the input model is untouched");
     }
 
-    /** The input reached through a symbolic link, /proc/self/root, or a linked folder is still the input. */
+    /** The input reached through a symbolic or hard link, /proc/self/root, or a linked folder is still the input. */
     @Test
     void theInputIsNeverTheOutput() throws Exception {
         Path link = dir.resolve("link.safetensors");
         Files.deleteIfExists(link);
         Files.createSymbolicLink(link, model);
+        Path hard = dir.resolve("hard.safetensors");
+        Files.deleteIfExists(hard);
+        Files.createLink(hard, model);
         Path linkedDir = dir.resolve("linked-dir");
         Files.deleteIfExists(linkedDir);
         Files.createSymbolicLink(linkedDir, dir);
         List<List<String>> cases = List.of(
                 List.of("--model", link.toString(), "--out", model.toString()),
                 List.of("--model", model.toString(), "--out", link.toString()),
+                List.of("--model", model.toString(), "--out", hard.toString()),
+                List.of("--model", hard.toString(), "--out", model.toString()),
                 List.of("--model", model.toString(), "--out", "/proc/self/root" + model.toAbsolutePath()),
                 List.of("--model", model.toString(), "--out", linkedDir.resolve("model.safetensors").toString()),
                 List.of("--model", model.toString(), "--out", dir.resolve("x/../model.safetensors").toString()));
@@ -215,6 +220,38 @@ class QuantizeOutputTest {
         assertEquals(1, r.status(), r.err());
         oneLine(r, "tensor 'mask'", "U8", "GGUF");
         assertFalse(r.err().contains("done in"), r.err());
+    }
+
+    /**
+     * An ONNX initializer of a type lowbit cannot copy (STRING) is never dropped in silence: the file is refused,
+     * naming it, and nothing is written.
+     */
+    @Test
+    void anOnnxInitializerThatCannotBeCopiedIsRefused() throws Exception {
+        java.io.ByteArrayOutputStream tensor = new java.io.ByteArrayOutputStream();
+        com.google.protobuf.CodedOutputStream t = com.google.protobuf.CodedOutputStream.newInstance(tensor);
+        t.writeInt64(1, 1);
+        t.writeInt32(2, 8); // STRING
+        t.writeByteArray(6, "hello".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        t.writeString(8, "labels");
+        t.flush();
+        java.io.ByteArrayOutputStream graph = new java.io.ByteArrayOutputStream();
+        com.google.protobuf.CodedOutputStream g = com.google.protobuf.CodedOutputStream.newInstance(graph);
+        g.writeString(2, "g");
+        g.writeByteArray(5, tensor.toByteArray());
+        g.flush();
+        java.io.ByteArrayOutputStream model = new java.io.ByteArrayOutputStream();
+        com.google.protobuf.CodedOutputStream m = com.google.protobuf.CodedOutputStream.newInstance(model);
+        m.writeInt64(1, 8);
+        m.writeByteArray(7, graph.toByteArray());
+        m.flush();
+        Path in = dir.resolve("strings.onnx");
+        Files.write(in, model.toByteArray());
+        Path out = dir.resolve("strings.safetensors");
+        CommandsTest.Ran r = lowbit("quantize", "--model", in.toString(), "--out", out.toString());
+        assertEquals(1, r.status(), r.err());
+        oneLine(r, "initializer 'labels'", "STRING", "nothing was written");
+        assertFalse(Files.exists(out));
     }
 
     /** The built-in model's INT64 position ids survive ONNX to safetensors. */
