@@ -1,6 +1,6 @@
 """PyTorch baselines for lowbit's CUDA benchmark, measured on the same device in the same call.
 
-Writes key=value lines (read by dev.lowbit.gpu.cuda.kernels.CudaBench): copy bandwidth, torch._int_mm at 4096^3
+Writes key=value lines (read by dev.lowbit.kernels.gpu.cuda.CudaBench): copy bandwidth, torch._int_mm at 4096^3
 and 8192^3, and bf16 matmul with K=N=8192 at M=1 and M=16. Operands rotate over copies larger than the 50 MB L2.
 Usage: python3 cuda_baselines.py OUT_FILE
 """

@@ -13,8 +13,8 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=c
 CP='.device/lib/*:.device/test-classes'
 JAVA="java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dlowbit.cuda.cache=/tmp/lowbit-cubin"
 # 1. Correctness first: the GPU tests against the scalar reference.
-$JAVA -cp "$CP" dev.lowbit.gpu.cuda.kernels.GpuTestMain > "$OUT/tests.txt" 2>&1 || echo "GPU tests failed: see tests.txt"
+$JAVA -cp "$CP" dev.lowbit.kernels.gpu.cuda.GpuTestMain > "$OUT/tests.txt" 2>&1 || echo "GPU tests failed: see tests.txt"
 tail -30 "$OUT/tests.txt"
 # 2. PyTorch baselines, then lowbit's benchmark, which prints them side by side.
 python3 kernels-gpu/bench/cuda_baselines.py "$OUT/torch-baselines.txt"
-$JAVA -cp "$CP" dev.lowbit.gpu.cuda.kernels.CudaBench "$OUT/torch-baselines.txt" "$OUT/cuda-bench.md"
+$JAVA -cp "$CP" dev.lowbit.kernels.gpu.cuda.CudaBench "$OUT/torch-baselines.txt" "$OUT/cuda-bench.md"

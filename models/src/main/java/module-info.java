@@ -3,7 +3,7 @@
  * encoder forward pass, fp32 and on the integer kernels.
  */
 module dev.lowbit.models {
-    requires transitive dev.lowbit.bindings;
+    requires transitive dev.lowbit.format;
     requires transitive dev.lowbit.algorithms;
     requires com.google.protobuf;
     requires static jdk.incubator.vector;

@@ -5,7 +5,7 @@
  * A source file defines its functions through LB_FN(name), which pastes the tier that build.sh passes as
  * -DLB_TIER; LB_ALL_TIERS declares the three names at once. lowbit_caps() says which tiers the CPU runs.
  *
- * The Java side (dev.lowbit.nativelib) checks every length, offset and format parameter before a call:
+ * The Java side (dev.lowbit.bindings.nativelib) checks every length, offset and format parameter before a call:
  * these functions trust their arguments. Pointers need no alignment. Formats are those of docs/formats.md.
  */
 #ifndef LOWBIT_H

@@ -2,8 +2,8 @@ package dev.lowbit.bench;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.gpu.opencl.kernels.OpenClKernels;
-import dev.lowbit.gpu.opencl.kernels.OpenClMatmulKernels;
+import dev.lowbit.kernels.gpu.opencl.OpenClKernels;
+import dev.lowbit.kernels.gpu.opencl.OpenClMatmulKernels;
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;

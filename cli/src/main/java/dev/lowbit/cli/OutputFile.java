@@ -22,7 +22,7 @@ import java.util.List;
  *       read-only folder is found before the work, not after it.</li>
  * </ul>
  *
- * The result is written through {@code dev.lowbit.io.internal.AtomicWrite}: a temporary file in the same
+ * The result is written through {@code dev.lowbit.format.io.internal.AtomicWrite}: a temporary file in the same
  * folder, renamed over {@link #target()} when complete and deleted on failure or on SIGINT/SIGTERM.
  *
  * @param asked  the path as the user gave it, for messages

@@ -1,6 +1,6 @@
 package dev.lowbit.kernels;
 
-import dev.lowbit.nativelib.NativeLibrary;
+import dev.lowbit.bindings.nativelib.NativeLibrary;
 
 import java.util.Locale;
 

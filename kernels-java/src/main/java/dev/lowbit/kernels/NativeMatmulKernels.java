@@ -4,10 +4,10 @@ import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.SparseOutliers;
-import dev.lowbit.nativelib.NativeGroupedMatmul;
-import dev.lowbit.nativelib.NativeLibrary;
-import dev.lowbit.nativelib.NativeLibrary.Tier;
-import dev.lowbit.nativelib.NativeMatmul;
+import dev.lowbit.bindings.nativelib.NativeGroupedMatmul;
+import dev.lowbit.bindings.nativelib.NativeLibrary;
+import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
+import dev.lowbit.bindings.nativelib.NativeMatmul;
 
 import java.lang.foreign.MemorySegment;
 

@@ -2,8 +2,8 @@ package dev.lowbit.kernels;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.nativelib.NativeLibrary;
-import dev.lowbit.nativelib.NativeQuant;
+import dev.lowbit.bindings.nativelib.NativeLibrary;
+import dev.lowbit.bindings.nativelib.NativeQuant;
 
 import java.lang.foreign.MemorySegment;
 

@@ -1,6 +1,6 @@
 package dev.lowbit.kernels;
 
-import dev.lowbit.nativelib.NativeLibrary;
+import dev.lowbit.bindings.nativelib.NativeLibrary;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;

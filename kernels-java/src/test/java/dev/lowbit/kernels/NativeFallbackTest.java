@@ -1,6 +1,6 @@
 package dev.lowbit.kernels;
 
-import dev.lowbit.nativelib.NativeLibrary;
+import dev.lowbit.bindings.nativelib.NativeLibrary;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -34,7 +34,7 @@ class NativeFallbackTest {
 
     private static String run(String... props) throws Exception {
         List<String> cp = new ArrayList<>();
-        for (Class<?> c : new Class<?>[] {KernelProvider.class, NativeLibrary.class}) {
+        for (Class<?> c : new Class<?>[] {KernelProvider.class, NativeLibrary.class, dev.lowbit.format.QuantFormat.class}) {
             cp.add(Path.of(c.getProtectionDomain().getCodeSource().getLocation().toURI()).toString());
         }
         cp.add(Path.of("target", "test-classes").toAbsolutePath().toString());

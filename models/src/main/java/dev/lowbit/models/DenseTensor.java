@@ -1,7 +1,7 @@
 package dev.lowbit.models;
 
 import dev.lowbit.format.Layouts;
-import dev.lowbit.io.internal.MappedInput;
+import dev.lowbit.format.io.internal.MappedInput;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -110,7 +110,7 @@ public final class DenseTensor {
      *
      * @throws IllegalStateException if the type is not F32, F16 or BF16 ({@link DType#quantizable()}), or
      *                               the tensor has more elements than a Java array holds
-     * @throws UncheckedIOException  with a {@link dev.lowbit.io.MappedInputException} if the tensor is a
+     * @throws UncheckedIOException  with a {@link dev.lowbit.format.io.MappedInputException} if the tensor is a
      *                               view of a file that changed while mapped
      */
     public float[] toFloats() {

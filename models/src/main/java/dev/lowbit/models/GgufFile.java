@@ -1,10 +1,10 @@
 package dev.lowbit.models;
 
 import dev.lowbit.format.Layouts;
-import dev.lowbit.io.CorruptFileException;
-import dev.lowbit.io.Names;
-import dev.lowbit.io.internal.AtomicWrite;
-import dev.lowbit.io.internal.MappedInput;
+import dev.lowbit.format.io.CorruptFileException;
+import dev.lowbit.format.io.Names;
+import dev.lowbit.format.io.internal.AtomicWrite;
+import dev.lowbit.format.io.internal.MappedInput;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -206,7 +206,7 @@ public final class GgufFile {
      * file is refused.
      *
      * @throws CorruptFileException if anything in the file is inconsistent or of a type lowbit does not read
-     * @throws dev.lowbit.io.MappedInputException if another process shrinks the file while it is read
+     * @throws dev.lowbit.format.io.MappedInputException if another process shrinks the file while it is read
      */
     public static Contents read(Path path, Arena arena) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {

@@ -3,8 +3,8 @@ package dev.lowbit.models;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.WireFormat;
 import dev.lowbit.format.Layouts;
-import dev.lowbit.io.CorruptFileException;
-import dev.lowbit.io.Names;
+import dev.lowbit.format.io.CorruptFileException;
+import dev.lowbit.format.io.Names;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;

@@ -1,13 +1,13 @@
 package dev.lowbit.models;
 
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.io.CorruptFileException;
-import dev.lowbit.io.Json;
-import dev.lowbit.io.Names;
-import dev.lowbit.io.internal.AtomicWrite;
-import dev.lowbit.io.internal.ContainerPlanes;
-import dev.lowbit.io.internal.ContainerReader;
-import dev.lowbit.io.internal.MappedInput;
+import dev.lowbit.format.io.CorruptFileException;
+import dev.lowbit.format.io.Json;
+import dev.lowbit.format.io.Names;
+import dev.lowbit.format.io.internal.AtomicWrite;
+import dev.lowbit.format.io.internal.ContainerPlanes;
+import dev.lowbit.format.io.internal.ContainerReader;
+import dev.lowbit.format.io.internal.MappedInput;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -39,7 +39,7 @@ import java.util.Set;
  * container ({@code docs/formats.md}, "safetensors"): {@code <name>.data} (U8), {@code <name>.scales},
  * {@code <name>.zeros} (F16/F32), {@code <name>.levels} (F32), {@code <name>.outliers.*} (I32/F32), with
  * the format, shape and a CRC-32C per plane in {@code __metadata__["lowbit.<name>"]}. A file holding only
- * quantized tensors is therefore also a file that {@code dev.lowbit.io.LowbitFile} reads.
+ * quantized tensors is therefore also a file that {@code dev.lowbit.format.io.LowbitFile} reads.
  *
  * <p>The reader trusts no header: every offset must lie inside the file and match its dtype and shape (in
  * exact 64-bit arithmetic), the entries must tile the data with no hole or overlap, names and metadata keys
@@ -83,7 +83,7 @@ public final class Safetensors {
      * @throws IllegalArgumentException if two entries would have the same name, a metadata key starts with
      *                                  {@code lowbit.}, or a name is empty or longer than
      *                                  {@link Names#MAX_BYTES} bytes
-     * @throws dev.lowbit.io.MappedInputException if a tensor is a view of a mapped file that changed while
+     * @throws dev.lowbit.format.io.MappedInputException if a tensor is a view of a mapped file that changed while
      *                                  it was copied
      */
     public static void write(Path path, Map<String, DenseTensor> dense, Map<String, QuantizedTensor> quantized,
@@ -203,7 +203,7 @@ public final class Safetensors {
      * while the arena is alive. Nothing is left mapped in {@code arena} when the file is refused.
      *
      * @throws CorruptFileException if anything in the file is inconsistent
-     * @throws dev.lowbit.io.MappedInputException if another process shrinks the file while it is read
+     * @throws dev.lowbit.format.io.MappedInputException if another process shrinks the file while it is read
      */
     public static Contents read(Path path, Arena arena) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {

@@ -2,7 +2,7 @@ package dev.lowbit.models;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.io.MappedInputException;
+import dev.lowbit.format.io.MappedInputException;
 import dev.lowbit.kernels.QuantOps;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -2,7 +2,7 @@ package dev.lowbit.models;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedOutputStream;
-import dev.lowbit.io.CorruptFileException;
+import dev.lowbit.format.io.CorruptFileException;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;

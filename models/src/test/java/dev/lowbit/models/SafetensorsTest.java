@@ -4,8 +4,8 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
-import dev.lowbit.io.CorruptFileException;
-import dev.lowbit.io.LowbitFile;
+import dev.lowbit.format.io.CorruptFileException;
+import dev.lowbit.format.io.LowbitFile;
 import dev.lowbit.kernels.QuantOps;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -217,10 +217,10 @@ class SafetensorsTest {
     /** The models module's dtypes and the container's table agree on every name and width. */
     @Test
     void dtypesMatchTheContainersTable() {
-        assertEquals(dev.lowbit.io.internal.ContainerPlanes.DTYPE_BYTES.keySet(),
+        assertEquals(dev.lowbit.format.io.internal.ContainerPlanes.DTYPE_BYTES.keySet(),
                 java.util.Arrays.stream(DType.values()).map(DType::name).collect(java.util.stream.Collectors.toSet()));
         for (DType t : DType.values()) {
-            assertEquals(dev.lowbit.io.internal.ContainerPlanes.DTYPE_BYTES.get(t.name()), t.bytes(), t.name());
+            assertEquals(dev.lowbit.format.io.internal.ContainerPlanes.DTYPE_BYTES.get(t.name()), t.bytes(), t.name());
             assertEquals(t, DType.ofSafetensors(t.name()));
             assertEquals(t == DType.F32 || t == DType.F16 || t == DType.BF16, t.quantizable(), t.name());
         }

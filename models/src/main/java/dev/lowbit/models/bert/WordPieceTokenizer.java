@@ -1,6 +1,6 @@
 package dev.lowbit.models.bert;
 
-import dev.lowbit.io.Json;
+import dev.lowbit.format.io.Json;
 
 import java.text.Normalizer;
 import java.text.ParseException;

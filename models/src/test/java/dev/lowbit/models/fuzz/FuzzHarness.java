@@ -1,7 +1,7 @@
 package dev.lowbit.models.fuzz;
 
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.io.LowbitFile;
+import dev.lowbit.format.io.LowbitFile;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.models.DenseTensor;
 import dev.lowbit.models.GgufFile;

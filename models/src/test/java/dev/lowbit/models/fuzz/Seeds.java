@@ -6,7 +6,7 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
-import dev.lowbit.io.LowbitFile;
+import dev.lowbit.format.io.LowbitFile;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.models.DType;
 import dev.lowbit.models.DenseTensor;

@@ -2,8 +2,8 @@ package dev.lowbit.models.fuzz;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.ScaleType;
-import dev.lowbit.io.Json;
-import dev.lowbit.io.internal.ContainerPlanes;
+import dev.lowbit.format.io.Json;
+import dev.lowbit.format.io.internal.ContainerPlanes;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;

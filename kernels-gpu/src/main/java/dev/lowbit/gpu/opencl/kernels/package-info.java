@@ -1,6 +1,0 @@
-/**
- * lowbit's kernel interface on OpenCL devices: {@link dev.lowbit.gpu.opencl.kernels.OpenClKernels} opens a device and
- * builds the kernels ({@code dev/lowbit/gpu/opencl/kernels/*.cl}); its quantize family reproduces the scalar
- * reference bit for bit, its GEMV family sums integer blocks exactly and fp32 within the bound of its order.
- */
-package dev.lowbit.gpu.opencl.kernels;

@@ -1,0 +1,417 @@
+package dev.lowbit.kernels.gpu.opencl;
+
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
+import dev.lowbit.format.ScaleType;
+import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.kernels.ActivationFormat;
+import dev.lowbit.kernels.KernelProvider;
+import dev.lowbit.kernels.MatmulKernels;
+import dev.lowbit.kernels.MatmulOps;
+import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.QuantizedActivations;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.Arena;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * The OpenCL GEMV family against the scalar reference on the CPU and against an exact recomputation in double
+ * (the bounds of kernels-java's MatmulTest): integer block sums bit for bit, fp32 results within the rounding
+ * their order allows. The kernels sum each block of 32 in column order, blocks per lane, and the 32 lanes in a
+ * tree: at most {@code 32 + ceil(k / 1024) + 5} roundings deep against the reference's {@code 32 + k / 32}.
+ */
+class OpenClMatmulTest {
+    private static final double U = 0x1p-24;
+    private static final int[] K = {1, 31, 32, 33, 65, 127, 128, 129, 300, 1100};
+
+    private static OpenClKernels cl;
+    private static MatmulOps gpu;
+    private static final MatmulOps CPU = ops(KernelProvider.scalarMatmul());
+    private static final QuantOps QUANT = new QuantOps(KernelProvider.scalar(), Runnable::run);
+
+    @BeforeAll
+    static void open() {
+        cl = TestInputs.openIfAvailable();
+        if (cl != null) {
+            gpu = ops(cl.matmul());
+        }
+    }
+
+    @BeforeEach
+    void assumeDevice() {
+        TestInputs.assumeDevice();
+    }
+
+    @AfterAll
+    static void close() {
+        if (cl != null) {
+            cl.close();
+        }
+    }
+
+    static MatmulOps ops(MatmulKernels k) {
+        return new MatmulOps(k, KernelProvider.scalar(), Runnable::run);
+    }
+
+    static List<QuantFormat> intFormats() {
+        return TestInputs.intFormats();
+    }
+
+    static List<QuantFormat> allFormats() {
+        return TestInputs.allFormats();
+    }
+
+    static QuantizedTensor weights(QuantFormat f, int rows, int k, long seed, boolean outliers, Arena arena) {
+        float[] w = TestInputs.gaussian(seed, rows * k);
+        SparseOutliers o = null;
+        if (outliers) {
+            w[0] = 40f;
+            w[w.length - 1] = -33f;
+            o = SparseOutliers.extract(w, rows, k, 20f, arena);
+        }
+        QuantizedTensor t = QUANT.quantize(f, w, rows, k, arena);
+        return o == null ? t : t.withOutliers(o);
+    }
+
+    @ParameterizedTest
+    @MethodSource("intFormats")
+    void integerPathWithinTheBoundOfItsOrder(QuantFormat f) {
+        try (Arena arena = Arena.ofConfined()) {
+            for (int k : K) {
+                for (int rows : new int[] {1, 3, 17}) {
+                    QuantizedTensor w = weights(f, rows, k, k * 31L + rows, k > 64, arena);
+                    for (int n : new int[] {1, 2, 5}) {
+                        for (ActivationFormat af : ActivationFormat.values()) {
+                            QuantizedActivations x = CPU.quantizeActivations(TestInputs.gaussian(k + n, n * k), n, k, af);
+                            float[] y = new float[n * rows];
+                            gpu.gemm(w, x, y);
+                            checkAgainstExact(w, x, y, "opencl " + f + " " + af + " rows=" + rows + " n=" + n + " k=" + k);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** MatmulTest's bound: the reference's integer sums are exact; recompute them in long and the rest in double. */
+    static void checkAgainstExact(QuantizedTensor w, QuantizedActivations x, float[] y, String what) {
+        QuantFormat f = w.format();
+        int k = w.cols();
+        int gl = f.groupLength(k);
+        for (int t = 0; t < x.n(); t++) {
+            for (int r = 0; r < w.rows(); r++) {
+                double exact = 0;
+                double mag = 0;
+                for (int c = 0; c < k; c++) {
+                    double wv = Reference.value(f, Reference.code(w, r, c), Reference.scale(w, r, c / gl),
+                            Reference.zero(w, r, c / gl), w.levels());
+                    double term = wv * x.codes()[t * x.paddedK() + c] * (double) x.scale(t, c / 32);
+                    exact += term;
+                    mag += Math.abs(term) + Math.abs(Reference.scale(w, r, c / gl) * 16.0 * x.scale(t, c / 32));
+                }
+                SparseOutliers o = w.outliers();
+                if (o != null) {
+                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
+                        int c = o.col(e);
+                        double term = o.value(e) * (double) x.codes()[t * x.paddedK() + c] * x.scale(t, c / 32);
+                        exact += term;
+                        mag += Math.abs(term);
+                    }
+                }
+                // One rounding per product and per addition over at most k/32 blocks plus outliers, 4 ulps per
+                // block of headroom for the scale products, and the lanes' tree.
+                double bound = (4.0 * (k / 32 + 2) + 8 + 16) * U * mag;
+                double err = Math.abs(y[t * w.rows() + r] - exact);
+                if (err > bound) {
+                    fail(what + " y[" + t + "][" + r + "] = " + y[t * w.rows() + r] + ", exact " + exact + ", error " + err
+                            + " > " + bound);
+                }
+            }
+        }
+    }
+
+    /**
+     * With unit scales every partial sum is an integer, so any order of additions is exact: the device must then
+     * equal the reference bit for bit, codes and activations over their full ranges. The block sums themselves are
+     * compared with sums recomputed on the host.
+     */
+    @ParameterizedTest
+    @MethodSource("intFormats")
+    void integerSumsAreExact(QuantFormat f) {
+        SplittableRandom rnd = new SplittableRandom(f.name().hashCode());
+        int top = f.bits() == 8 ? 256 : 16;
+        try (Arena arena = Arena.ofConfined()) {
+            for (int k : new int[] {31, 32, 97, 300, 1000}) {
+                int rows = 6;
+                int n = 4;
+                int[] codes = new int[rows * k];
+                for (int i = 0; i < codes.length; i++) {
+                    codes[i] = rnd.nextInt(top) - (f.kind() == QuantFormat.Kind.Q8_0 ? 128 : 0);
+                }
+                int groups = rows * f.groupsPerRow(k);
+                float[] scales = new float[groups];
+                Arrays.fill(scales, 1f);
+                float[] zeros = null;
+                if (f.kind() == QuantFormat.Kind.Q4_1) {
+                    zeros = new float[groups];
+                    for (int g = 0; g < groups; g++) {
+                        zeros[g] = rnd.nextInt(-8, 9);
+                    }
+                } else if (f.hasZeroPlane()) {
+                    zeros = new float[groups];
+                    for (int g = 0; g < groups; g++) {
+                        zeros[g] = rnd.nextInt(top);
+                    }
+                }
+                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, zeros, null, arena);
+                int pk = QuantizedActivations.paddedK(k);
+                byte[] xc = new byte[n * pk];
+                for (int t = 0; t < n; t++) {
+                    for (int c = 0; c < k; c++) {
+                        xc[t * pk + c] = (byte) rnd.nextInt(-128, 128);
+                    }
+                }
+                float[] xs = new float[n * (pk / 32)];
+                Arrays.fill(xs, 1f);
+                QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
+                float[] a = new float[n * rows];
+                float[] b = new float[n * rows];
+                CPU.gemm(w, x, a);
+                gpu.gemm(w, x, b);
+                for (int i = 0; i < a.length; i++) {
+                    // Equal values; a zero's sign may differ with the order of additions.
+                    assertEquals(a[i], b[i], 0f, f + " k=" + k + " y[" + i + "]: reference " + a[i] + ", opencl " + b[i]);
+                }
+                int[] sums = cl.matmul().blockSums(w, x);
+                int nb = (k + 31) / 32;
+                for (int t = 0; t < n; t++) {
+                    for (int r = 0; r < rows; r++) {
+                        for (int blk = 0; blk < nb; blk++) {
+                            long isum = 0;
+                            long xsum = 0;
+                            for (int c = blk * 32; c < blk * 32 + 32; c++) {
+                                int xv = xc[t * pk + c];
+                                xsum += xv;
+                                if (c < k) {
+                                    isum += (long) signedCode(w, r, c) * xv;
+                                }
+                            }
+                            int at = 2 * ((t * rows + r) * nb + blk);
+                            if (sums[at] != isum || sums[at + 1] != xsum) {
+                                fail(f + " k=" + k + " token " + t + " row " + r + " block " + blk + ": sums (" + sums[at]
+                                        + ", " + sums[at + 1] + "), exact (" + isum + ", " + xsum + ")");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** The code the integer path multiplies: centred where the zero point is a constant, as WeightRows.codes. */
+    static int signedCode(QuantizedTensor w, int r, int c) {
+        QuantFormat f = w.format();
+        int q = Reference.code(w, r, c);
+        return switch (f.kind()) {
+            case Q4_0 -> q - 8;
+            case GROUPED -> f.symmetric() ? q - (1 << (f.bits() - 1)) : q - OpenClMatmulKernels.codeOffset(f);
+            default -> q;
+        };
+    }
+
+    @Test
+    void largestMagnitudesDoNotOverflow() {
+        // Every weight code -128 (Q8_0) or -8 (Q4_0) and every activation code -128, over k = 4096:
+        // each block sums 32 * 16384 = 524288, and the row 128 such blocks.
+        int k = 4096;
+        int rows = 2;
+        try (Arena arena = Arena.ofConfined()) {
+            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.grouped(8, 128, true, ScaleType.F32))) {
+                int[] codes = new int[rows * k];
+                Arrays.fill(codes, f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0);
+                float[] scales = new float[rows * f.groupsPerRow(k)];
+                Arrays.fill(scales, 1f);
+                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
+                byte[] xc = new byte[k];
+                Arrays.fill(xc, (byte) -128);
+                float[] xs = new float[k / 32];
+                Arrays.fill(xs, 1f);
+                QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, 1, k, xc, xs);
+                int wq = f.kind() == QuantFormat.Kind.Q4_0 ? -8 : -128;
+                float want = (float) ((long) wq * -128 * k);
+                float[] y = new float[rows];
+                gpu.gemm(w, x, y);
+                assertEquals(want, y[0], 0f, f.toString());
+                assertEquals(want, y[1], 0f, f.toString());
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("allFormats")
+    void fp32PathWithinTheReorderingBound(QuantFormat f) {
+        try (Arena arena = Arena.ofConfined()) {
+            for (int k : K) {
+                for (int rows : new int[] {1, 5}) {
+                    int n = 2;
+                    QuantizedTensor w = weights(f, rows, k, k + rows, k > 64, arena);
+                    float[] x = TestInputs.gaussian(k + 7, n * k);
+                    float[] y = new float[n * rows];
+                    gpu.gemm(w, x, n, y);
+                    checkFp32AgainstExact(w, x, n, y, "opencl " + f + " rows=" + rows + " k=" + k);
+                }
+            }
+        }
+    }
+
+    /**
+     * MatmulTest's bound for the fp32 path: each order of a k-term sum is within (k + 2) u times the sum of the
+     * terms' magnitudes (Q4_1, whose two parts cancel, by its parts); the lanes' tree adds 5 levels, inside the
+     * (k + 4) allowed for every k >= 1.
+     */
+    static void checkFp32AgainstExact(QuantizedTensor w, float[] x, int n, float[] y, String what) {
+        int rows = w.rows();
+        int k = w.cols();
+        float[] dense = new float[rows * k];
+        QUANT.dequantize(w.withOutliers(null), dense);
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++) {
+                double exact = 0;
+                double mag = 0;
+                for (int c = 0; c < k; c++) {
+                    double term = (double) dense[r * k + c] * x[t * k + c];
+                    exact += term;
+                    mag += Math.abs(term);
+                }
+                SparseOutliers o = w.outliers();
+                if (o != null) {
+                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
+                        double term = o.value(e) * (double) x[t * k + o.col(e)];
+                        exact += term;
+                        mag += Math.abs(term);
+                    }
+                }
+                if (w.format().kind() == QuantFormat.Kind.Q4_1) {
+                    mag *= 4;
+                    for (int c = 0; c < k; c++) {
+                        mag += Math.abs(Reference.zero(w, r, c / 32) * x[t * k + c]) * 4;
+                    }
+                }
+                double bound = (k + 4) * U * mag + 1e-30;
+                float got = y[t * rows + r];
+                if (Math.abs(got - exact) > bound) {
+                    fail(what + ": y[" + t + "][" + r + "] = " + got + ", exact " + exact + ", bound " + bound);
+                }
+            }
+        }
+    }
+
+    /**
+     * Each element of y is computed the same way whatever rows and tokens a call covers: tiles of the matrix, at
+     * offsets and with a leading dimension, give the bits of the whole call.
+     */
+    @Test
+    void tilesGiveTheBitsOfTheWholeCall() {
+        int rows = 23;
+        int k = 200;
+        int n = 5;
+        try (Arena arena = Arena.ofConfined()) {
+            for (QuantFormat f : List.of(QuantFormat.Q4_0, QuantFormat.grouped(4, 64, false, ScaleType.F16),
+                    QuantFormat.codebook4(QuantFormat.ROW, ScaleType.F32))) {
+                QuantizedTensor w = weights(f, rows, k, 99, true, arena);
+                float[] x = TestInputs.gaussian(5, n * k);
+                float[] whole = new float[n * rows];
+                float[] tiled = new float[n * rows];
+                MatmulKernels m = cl.matmul();
+                m.gemmF32(w, x, 0, rows, 0, n, whole, rows);
+                for (int[] tile : new int[][] {{0, 7, 0, 2}, {7, 23, 0, 2}, {0, 11, 2, 5}, {11, 23, 2, 5}}) {
+                    m.gemmF32(w, x, tile[0], tile[1], tile[2], tile[3], tiled, rows);
+                }
+                assertEquals(Arrays.toString(whole), Arrays.toString(tiled), f + " fp32 path");
+                if (OpenClMatmulKernels.intPath(f)) {
+                    QuantizedActivations xa = CPU.quantizeActivations(x, n, k, ActivationFormat.Q8_0);
+                    m.gemmInt8(w, xa, 0, rows, 0, n, whole, rows);
+                    Arrays.fill(tiled, Float.NaN);
+                    for (int[] tile : new int[][] {{0, 16, 0, 5}, {16, 23, 0, 3}, {16, 23, 3, 5}}) {
+                        m.gemmInt8(w, xa, tile[0], tile[1], tile[2], tile[3], tiled, rows);
+                    }
+                    assertEquals(Arrays.toString(whole), Arrays.toString(tiled), f + " integer path");
+                }
+            }
+        }
+    }
+
+    /** Resident weights give the bits of the per-call path, and their buffers are released on close. */
+    @Test
+    void residentWeightsGiveTheBitsOfThePerCallPath() {
+        int rows = 37;
+        int k = 321;
+        int n = 3;
+        int base = cl.liveObjects();
+        try (Arena arena = Arena.ofConfined()) {
+            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1,
+                    QuantFormat.grouped(3, 32, false, ScaleType.F16), QuantFormat.codebook4(64, ScaleType.F16))) {
+                QuantizedTensor w = weights(f, rows, k, 17, true, arena);
+                float[] x = TestInputs.gaussian(3, n * k);
+                float[] a = new float[n * rows];
+                float[] b = new float[n * rows];
+                try (OpenClMatmulKernels.DeviceWeights dw = cl.matmul().upload(w)) {
+                    gpu.gemm(w, x, n, a);
+                    cl.matmul().gemv(dw, x, n, b);
+                    assertEquals(Arrays.toString(a), Arrays.toString(b), f + " fp32 path");
+                    if (OpenClMatmulKernels.intPath(f)) {
+                        QuantizedActivations xa = CPU.quantizeActivations(x, n, k, ActivationFormat.Q8_0);
+                        gpu.gemm(w, xa, a);
+                        cl.matmul().gemv(dw, xa, b);
+                        assertEquals(Arrays.toString(a), Arrays.toString(b), f + " integer path");
+                    }
+                }
+            }
+        }
+        assertEquals(base, cl.liveObjects());
+    }
+
+    /** Activations quantized on the device (MatmulOps over the OpenCL quantize kernels) are the reference's. */
+    @Test
+    void activationsQuantizedOnTheDeviceAreTheReferences() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(cl.quantUnavailableReason() == null,
+                () -> "skipped: " + cl.quantUnavailableReason());
+        MatmulOps device = new MatmulOps(cl.matmul(), cl.quant(), Runnable::run);
+        for (int k : new int[] {1, 31, 32, 33, 300}) {
+            int n = 3;
+            float[] x = TestInputs.tricky(k, n * k);
+            for (ActivationFormat af : ActivationFormat.values()) {
+                QuantizedActivations a = CPU.quantizeActivations(x, n, k, af);
+                QuantizedActivations b = device.quantizeActivations(x, n, k, af);
+                assertEquals(Arrays.toString(a.codes()), Arrays.toString(b.codes()), af + " codes k=" + k);
+                assertEquals(Arrays.toString(a.scales()), Arrays.toString(b.scales()), af + " scales k=" + k);
+            }
+        }
+    }
+
+    @Test
+    void everyHandleIsReleased() {
+        int base = cl.liveObjects();
+        try (Arena arena = Arena.ofConfined()) {
+            QuantizedTensor w = weights(QuantFormat.Q8_0, 9, 64, 1, true, arena);
+            float[] x = TestInputs.gaussian(2, 64);
+            for (int i = 0; i < 500; i++) {
+                gpu.gemm(w, x, 1, new float[9]);
+                gpu.gemm(w, x, 1, new float[9], ActivationFormat.Q8_0);
+            }
+        }
+        assertEquals(base, cl.liveObjects());
+    }
+}
