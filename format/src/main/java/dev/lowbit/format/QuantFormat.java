@@ -29,6 +29,8 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
      * runs different code (its own kernel or loop).
      */
     public enum Kind {
+        // ggml blocks?, codes, label, block bytes, code offset in a block, ggml_type, llama_ftype, code widths
+
         /** ggml Q8_0: blocks of 32, fp16 scale then 32 int8 codes (34 bytes). */
         Q8_0(true, Codes.SIGNED, "q8_0", 34, 2, 8, 7, 8),
         /** ggml Q4_0: blocks of 32, fp16 scale then 16 bytes of split nibbles (18 bytes). */
@@ -341,8 +343,8 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
         }
         String[] p = name.split("_");
         try {
-            if (p.length == 4 && p[0].startsWith("int")) {
-                int bits = Integer.parseInt(p[0].substring(3));
+            if (p.length == 4 && p[0].startsWith(Kind.GROUPED.label())) {
+                int bits = Integer.parseInt(p[0].substring(Kind.GROUPED.label().length()));
                 boolean sym = switch (p[1]) {
                     case "sym" -> true;
                     case "asym" -> false;
@@ -350,7 +352,7 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
                 };
                 return grouped(bits, parseGroup(p[2]), sym, ScaleType.valueOf(p[3].toUpperCase(java.util.Locale.ROOT)));
             }
-            if (p.length == 3 && p[0].equals("cb4")) {
+            if (p.length == 3 && p[0].equals(Kind.CODEBOOK4.label())) {
                 return codebook4(parseGroup(p[1]), ScaleType.valueOf(p[2].toUpperCase(java.util.Locale.ROOT)));
             }
         } catch (IllegalArgumentException e) {
