@@ -95,12 +95,15 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
             return codeOffset;
         }
 
-        /** ggml's {@code ggml_type} id of the block format, or {@link #NONE}. */
+        /** ggml's {@code ggml_type} id of the block format, or {@link QuantFormat#NONE}. */
         public int ggmlType() {
             return ggmlType;
         }
 
-        /** llama.cpp's {@code llama_ftype} of a file of such blocks (GGUF {@code general.file_type}), or {@link #NONE}. */
+        /**
+         * llama.cpp's {@code llama_ftype} of a file of such blocks (GGUF {@code general.file_type}), or
+         * {@link QuantFormat#NONE}.
+         */
         public int ggufFileType() {
             return ggufFileType;
         }
