@@ -59,12 +59,10 @@ final class Methods {
             if (ggml == null) {
                 throw new IllegalStateException(label + " writes no ggml blocks");
             }
-            return switch (ggml.kind()) {
-                case Q4_0 -> 2;
-                case Q4_1 -> 3;
-                case Q8_0 -> 7;
-                default -> throw new IllegalStateException(ggml + " is not a ggml block format");
-            };
+            if (ggml.kind().ggufFileType() == QuantFormat.NONE) {
+                throw new IllegalStateException(ggml + " is not a ggml block format");
+            }
+            return ggml.kind().ggufFileType();
         }
     }
 

@@ -58,12 +58,13 @@ public final class InterleavedTensor {
         /** The layout holding {@code f}'s values. */
         public static Layout of(QuantFormat f) {
             Objects.requireNonNull(f, "format");
-            return switch (f.kind()) {
-                case Q8_0 -> Q8_0_X8;
-                case Q4_0 -> Q4_0_X8;
-                default -> throw new IllegalArgumentException("only Q8_0 and Q4_0 weights have an interleaved layout, not "
-                        + f);
-            };
+            for (Layout l : values()) {
+                if (l.plain.equals(f)) {
+                    return l;
+                }
+            }
+            throw new IllegalArgumentException("only Q8_0 and Q4_0 weights have an interleaved layout, not "
+                    + f);
         }
     }
 

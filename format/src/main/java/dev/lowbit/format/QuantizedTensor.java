@@ -41,7 +41,7 @@ public final class QuantizedTensor {
         this.scales = planes ? checkPlane("scales", scales, groups * format.scaleType().bytes()) : absent("scales", scales);
         this.zeros = format.hasZeroPlane() ? checkPlane("zeros", zeros, groups * format.scaleType().bytes())
                 : absent("zeros", zeros);
-        if (format.kind() == QuantFormat.Kind.CODEBOOK4) {
+        if (format.hasLevels()) {
             this.levels = Codebooks.checkLevels(levels);
         } else if (levels != null) {
             throw new IllegalArgumentException("levels are only for codebook formats, not " + format);

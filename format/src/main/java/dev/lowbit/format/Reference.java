@@ -55,10 +55,10 @@ public final class Reference {
     /** Zero point of group {@code g} of row {@code r}: Q4_1 minimum, grouped zero point, or 0. */
     public static float zero(QuantizedTensor t, int r, int g) {
         QuantFormat f = t.format();
-        if (f.kind() == QuantFormat.Kind.Q4_1) {
+        if (f.hasMinimum()) {
             return Float.float16ToFloat(t.data().get(Layouts.F16, blockOffset(t, r, g) + 2));
         }
-        if (f.kind() == QuantFormat.Kind.GROUPED) {
+        if (f.kind().codes() == QuantFormat.Codes.ZERO_POINT) {
             return f.symmetric() ? symmetricZero(f)
                     : readParam(t.zeros(), f.scaleType(), (long) r * f.groupsPerRow(t.cols()) + g);
         }
@@ -73,7 +73,7 @@ public final class Reference {
             case Q8_0 -> d.get(Layouts.U8, blockOffset(t, r, c / 32) + 2 + c % 32);
             case Q4_0, Q4_1 -> {
                 int j = c % 32;
-                long at = blockOffset(t, r, c / 32) + (f.kind() == QuantFormat.Kind.Q4_0 ? 2 : 4) + (j & 15);
+                long at = blockOffset(t, r, c / 32) + f.blockCodeOffset() + (j & 15);
                 int b = d.get(Layouts.U8, at) & 0xFF;
                 yield j < 16 ? b & 15 : b >>> 4;
             }
@@ -134,13 +134,13 @@ public final class Reference {
         if (scales.length != groups) {
             throw new IllegalArgumentException("scales must hold " + groups + " values, got " + scales.length);
         }
-        boolean wantZeros = f.kind() == QuantFormat.Kind.Q4_1 || f.hasZeroPlane();
+        boolean wantZeros = f.hasZeros();
         if (wantZeros != (zeros != null) || (zeros != null && zeros.length != groups)) {
             throw new IllegalArgumentException(wantZeros ? f + " needs " + groups + " zero points"
                     : f + " takes no zero points");
         }
-        int lo = f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0;
-        int hi = f.kind() == QuantFormat.Kind.Q8_0 ? 127 : f.maxCode();
+        int lo = f.minStoredCode();
+        int hi = f.maxStoredCode();
         for (int i = 0; i < codes.length; i++) {
             if (codes[i] < lo || codes[i] > hi) {
                 throw new IllegalArgumentException("code " + codes[i] + " at index " + i + " is outside [" + lo + ", " + hi
@@ -152,7 +152,8 @@ public final class Reference {
         MemorySegment sc = null;
         MemorySegment ze = null;
         if (f.isGgml()) {
-            int codeOff = f.kind() == QuantFormat.Kind.Q4_1 ? 4 : 2;
+            int codeOff = f.blockCodeOffset();
+            boolean byteCodes = f.bits() == 8;
             for (int r = 0; r < rows; r++) {
                 for (int b = 0; b < gpr; b++) {
                     long base = r * rowBytes + (long) b * f.blockBytes();
@@ -162,8 +163,8 @@ public final class Reference {
                     }
                     for (int j = 0; j < 32 && b * 32 + j < cols; j++) {
                         int code = codes[r * cols + b * 32 + j];
-                        if (f.kind() == QuantFormat.Kind.Q8_0) {
-                            data.set(Layouts.U8, base + 2 + j, (byte) code);
+                        if (byteCodes) {
+                            data.set(Layouts.U8, base + codeOff + j, (byte) code);
                         } else {
                             long at = base + codeOff + (j & 15);
                             int old = data.get(Layouts.U8, at) & 0xFF;
@@ -190,7 +191,7 @@ public final class Reference {
                 }
             }
         }
-        return QuantizedTensor.of(f, rows, cols, data, sc, ze, f.kind() == QuantFormat.Kind.CODEBOOK4 ? levels : null);
+        return QuantizedTensor.of(f, rows, cols, data, sc, ze, f.hasLevels() ? levels : null);
     }
 
     /** Unpacks every code and per-group parameter of {@code t} (outliers are not part of it). */
@@ -201,7 +202,7 @@ public final class Reference {
         int gpr = f.groupsPerRow(cols);
         int[] codes = new int[Math.toIntExact((long) rows * cols)];
         float[] scales = new float[rows * gpr];
-        boolean hasZeros = f.kind() == QuantFormat.Kind.Q4_1 || f.hasZeroPlane();
+        boolean hasZeros = f.hasZeros();
         float[] zeros = hasZeros ? new float[rows * gpr] : null;
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {

@@ -19,11 +19,11 @@ final class GroupParams {
 
     /** Code range of uniform formats: {@code lo}, {@code hi}. */
     static int lo(QuantFormat f) {
-        return f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0;
+        return f.minStoredCode();
     }
 
     static int hi(QuantFormat f) {
-        return f.kind() == QuantFormat.Kind.Q8_0 ? 127 : f.maxCode();
+        return f.maxStoredCode();
     }
 
     /**
@@ -194,6 +194,7 @@ final class GroupParams {
     static String refusal(QuantFormat f, Codebook cb, float[] src, int off, int cols, int row, ScaleRangeException e) {
         int gl = f.groupLength(cols);
         float[] p = new float[4];
+        boolean codebook = f.hasLevels();
         for (int g = 0, start = 0; start < cols; g++, start += gl) {
             int end = Math.min(cols, start + gl);
             int lo = off + start;
@@ -210,7 +211,7 @@ final class GroupParams {
             float max = src[hi];
             float absmax = Math.max(Math.abs(min), Math.abs(max));
             try {
-                if (f.kind() == QuantFormat.Kind.CODEBOOK4) {
+                if (codebook) {
                     codebookScale(absmax, cb.reach(), f.scaleType());
                 } else {
                     uniform(f, min, max, absmax, p);

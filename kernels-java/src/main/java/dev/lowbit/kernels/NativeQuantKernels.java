@@ -80,7 +80,7 @@ public final class NativeQuantKernels implements QuantKernels {
         MemorySegment ze = f.hasZeroPlane() ? MemorySegment.ofArray(zeros) : MemorySegment.NULL;
         MemorySegment mid = MemorySegment.NULL;
         float reach = 0f;
-        if (f.kind() == QuantFormat.Kind.CODEBOOK4) {
+        if (f.hasLevels()) {
             mid = MemorySegment.ofArray(cb.midpoints());
             reach = cb.reach();
         }
@@ -102,7 +102,7 @@ public final class NativeQuantKernels implements QuantKernels {
         if (row < 0 || row >= t.rows()) {
             throw new IllegalArgumentException("row " + row + " is outside [0, " + t.rows() + ")");
         }
-        MemorySegment levels = f.kind() == QuantFormat.Kind.CODEBOOK4 ? MemorySegment.ofArray(t.levels())
+        MemorySegment levels = f.hasLevels() ? MemorySegment.ofArray(t.levels())
                 : MemorySegment.NULL;
         nq.dequantize(f, t.data(), orNull(t.scales()), orNull(t.zeros()), levels, row, 1, t.cols(),
                 MemorySegment.ofArray(dst), off);

@@ -96,7 +96,7 @@ public final class QuantOps {
             throw new IllegalArgumentException("planes are for " + dst.format() + ", not " + f);
         }
         int cols = src.cols;
-        Codebook cb = f.kind() == QuantFormat.Kind.CODEBOOK4 ? Codebook.of(o.levels()) : null;
+        Codebook cb = f.hasLevels() ? Codebook.of(o.levels()) : null;
         long rowBytes = f.rowBytes(cols);
         int gpr = f.groupsPerRow(cols);
         Failure fail = new Failure();
@@ -177,11 +177,9 @@ public final class QuantOps {
      */
     private static String gridBeyondFloat(QuantFormat f, Codebook cb, float[] scales, float[] src, int off, int cols,
                                           int r) {
-        float steps = switch (f.kind()) {
-            case GROUPED -> f.symmetric() ? 1 << (f.bits() - 1) : f.maxCode();
-            case CODEBOOK4 -> cb.reach();
-            default -> 0f;
-        };
+        float steps = f.isGgml() ? 0f
+                : f.hasLevels() ? cb.reach()
+                : f.symmetric() ? 1 << (f.bits() - 1) : f.maxCode();
         int gl = f.groupLength(cols);
         for (int g = 0, start = 0; start < cols; g++, start += gl) {
             if (!Float.isFinite(scales[g] * steps)) {

@@ -30,14 +30,13 @@ final class RowPacker {
     static void packBlock(QuantFormat f, byte[] codes, int from, int len, float d, float m, byte[] out, int base) {
         java.util.Arrays.fill(out, base, base + f.blockBytes(), (byte) 0);
         putF16(out, base, d);
-        if (f.kind() == QuantFormat.Kind.Q8_0) {
-            System.arraycopy(codes, from, out, base + 2, len);
+        int q = base + f.blockCodeOffset();
+        if (f.bits() == 8) {
+            System.arraycopy(codes, from, out, q, len);
             return;
         }
-        int q = base + 2;
-        if (f.kind() == QuantFormat.Kind.Q4_1) {
+        if (f.hasMinimum()) {
             putF16(out, base + 2, m);
-            q += 2;
         }
         for (int j = 0; j < len; j++) {
             int c = codes[from + j];

@@ -42,7 +42,7 @@ public final class ScalarMatmulKernels implements MatmulKernels {
         int gl = f.groupLength(k);
         byte[] wc = new byte[pk];
         boolean centered = WeightRows.centered(f);
-        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        boolean q41 = f.hasMinimum();
         int off = WeightRows.codeOffset(f);
         for (int r = r0; r < r1; r++) {
             WeightRows.codes(w, r, wc);
@@ -85,6 +85,7 @@ public final class ScalarMatmulKernels implements MatmulKernels {
         int k = w.cols();
         int gl = f.groupLength(k);
         float[] levels = w.levels();
+        boolean minimum = f.hasMinimum();
         for (int r = r0; r < r1; r++) {
             for (int t = t0; t < t1; t++) {
                 int xo = t * k;
@@ -93,7 +94,7 @@ public final class ScalarMatmulKernels implements MatmulKernels {
                     float d = Reference.scale(w, r, g);
                     float z = Reference.zero(w, r, g);
                     int end = Math.min(k, (g + 1) * gl);
-                    if (f.kind() == QuantFormat.Kind.Q4_1) {
+                    if (minimum) {
                         float sq = 0f;
                         float sx = 0f;
                         for (int c = g * gl; c < end; c++) {

@@ -28,6 +28,7 @@ public final class ScalarQuantKernels implements QuantKernels {
         byte[] codes = scratch(cols);
         int gl = f.groupLength(cols);
         float[] p = new float[4];
+        boolean codebook = f.hasLevels();
         for (int g = 0, start = 0; start < cols; g++, start += gl) {
             int end = Math.min(cols, start + gl);
             float min = Float.POSITIVE_INFINITY;
@@ -40,7 +41,7 @@ public final class ScalarQuantKernels implements QuantKernels {
                 return false;
             }
             float absmax = Math.max(Math.abs(min), Math.abs(max));
-            if (f.kind() == QuantFormat.Kind.CODEBOOK4) {
+            if (codebook) {
                 float d = GroupParams.codebookScale(absmax, cb.reach(), f.scaleType());
                 scales[g] = d;
                 for (int i = start; i < end; i++) {

@@ -197,7 +197,7 @@ final class VectorMatmulKernels implements MatmulKernels {
 
     /** Q4_1, and asymmetric grouped 4- and 8-bit rows of whole blocks: GEMV rows straight from memory. */
     private static boolean directAsymmetric(QuantFormat f, int k) {
-        return f.kind() == QuantFormat.Kind.Q4_1 || (f.kind() == QuantFormat.Kind.GROUPED && !f.symmetric()
+        return f.hasMinimum() || (f.hasZeroPlane()
                 && (f.bits() == 4 || f.bits() == 8) && k % 32 == 0);
     }
 
@@ -215,7 +215,7 @@ final class VectorMatmulKernels implements MatmulKernels {
         int pk = x.paddedK();
         int nb = pk / 32;
         int nt = t1 - t0;
-        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        boolean q41 = f.hasMinimum();
         boolean four = q41 || f.bits() == 4;
         boolean pairs = four && !q41;
         int off = WeightRows.codeOffset(f);
@@ -466,7 +466,7 @@ final class VectorMatmulKernels implements MatmulKernels {
     static void rowCodes(QuantizedTensor w, int r, byte[] out) {
         QuantFormat f = w.format();
         int k = w.cols();
-        boolean packed4 = (f.kind() == QuantFormat.Kind.GROUPED || f.kind() == QuantFormat.Kind.CODEBOOK4) && f.bits() == 4;
+        boolean packed4 = !f.isGgml() && f.bits() == 4;
         if (!packed4 || k % 32 != 0) {
             WeightRows.codes(w, r, out);
             return;
@@ -677,7 +677,7 @@ final class VectorMatmulKernels implements MatmulKernels {
         int pk = x.paddedK();
         int nb = pk / 32;
         int gl = f.groupLength(k);
-        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        boolean q41 = f.hasMinimum();
         int off = WeightRows.codeOffset(f);
         byte[] wc = new byte[pk];
         float[] wf = new float[pk];
@@ -771,7 +771,7 @@ final class VectorMatmulKernels implements MatmulKernels {
         QuantFormat f = w.format();
         int k = w.cols();
         int gl = f.groupLength(k);
-        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        boolean q41 = f.hasMinimum();
         // Each group's lane sums are scaled in the lanes and the lanes reduced once at the end: a reduction
         // per group would cost more than the group's products.
         FloatVector acc = FloatVector.zero(F);
@@ -829,11 +829,12 @@ final class VectorMatmulKernels implements MatmulKernels {
         rowCodes(w, r, wc); // the row and its parameters in bulk reads, not element by element
         WeightRows.params(w, r, gs, gz);
         int sub = WeightRows.codeSub(f);
-        boolean lanes = f.kind() != QuantFormat.Kind.CODEBOOK4; // code minus zero point (0 for Q4_1) in lanes
+        boolean lanes = !f.hasLevels(); // code minus zero point (0 for Q4_1) in lanes
+        boolean minimum = f.hasMinimum();
         // A 4-bit codebook's 16 levels fill one 512-bit vector: each code picks its level with a lane permute.
         FloatVector book = !lanes && L == 16 && levels.length == 16 ? FloatVector.fromArray(F, levels, 0) : null;
         for (int g = 0; g * gl < k; g++) {
-            float z = f.kind() == QuantFormat.Kind.Q4_1 ? 0f : gz[g];
+            float z = minimum ? 0f : gz[g];
             int end = Math.min(k, (g + 1) * gl);
             int c = g * gl;
             for (; book != null && c + L <= end; c += L) {
@@ -845,7 +846,7 @@ final class VectorMatmulKernels implements MatmulKernels {
             }
             for (; c < end; c++) {
                 int code = wc[c] + sub;
-                wv[c] = f.kind() == QuantFormat.Kind.Q4_1 ? code : ScalarMatmulKernels.value(f, code, z, levels);
+                wv[c] = minimum ? code : ScalarMatmulKernels.value(f, code, z, levels);
             }
         }
     }

@@ -59,6 +59,7 @@ final class VectorQuantKernels implements QuantKernels {
         float[] stats = new float[2];
         int lo = GroupParams.lo(f);
         int hi = GroupParams.hi(f);
+        boolean codebook = f.hasLevels();
         for (int g = 0, start = 0; start < cols; g++, start += gl) {
             int end = Math.min(cols, start + gl);
             minMax(src, off + start, end - start, stats);
@@ -68,7 +69,7 @@ final class VectorQuantKernels implements QuantKernels {
                 return false;
             }
             float absmax = Math.max(Math.abs(min), Math.abs(max));
-            if (f.kind() == QuantFormat.Kind.CODEBOOK4) {
+            if (codebook) {
                 float d = GroupParams.codebookScale(absmax, cb.reach(), f.scaleType());
                 scales[g] = d;
                 codebookCodes(cb, d, src, off, start, end, codes);
@@ -91,7 +92,7 @@ final class VectorQuantKernels implements QuantKernels {
      */
     private boolean quantizeGgml(QuantFormat f, float[] src, int off, int cols, byte[] out) {
         boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
-        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        boolean q41 = f.hasMinimum();
         int bb = f.blockBytes();
         int full = cols / 32;
         if (q8 && !quantizeQ8(src, off, full, out)) {
@@ -346,7 +347,7 @@ final class VectorQuantKernels implements QuantKernels {
         MemorySegment data = t.data();
         int cols = t.cols();
         int full = cols / 32;
-        boolean q41 = t.format().kind() == QuantFormat.Kind.Q4_1;
+        boolean q41 = t.format().hasMinimum();
         int bb = t.format().blockBytes();
         long base = row * t.format().rowBytes(cols);
         for (int b = 0; b < full; b++, base += bb) {
@@ -377,7 +378,7 @@ final class VectorQuantKernels implements QuantKernels {
         int cols = t.cols();
         int gl = f.groupLength(cols);
         RowPacker.unpackBits(t.data(), row * f.rowBytes(cols), f.bits(), cols, dst, off);
-        float[] levels = f.kind() == QuantFormat.Kind.CODEBOOK4 ? t.levels() : null;
+        float[] levels = f.hasLevels() ? t.levels() : null;
         for (int g = 0, start = 0; start < cols; g++, start += gl) {
             int end = Math.min(cols, start + gl);
             float d = Reference.scale(t, row, g);

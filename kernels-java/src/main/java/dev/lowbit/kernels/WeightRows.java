@@ -32,7 +32,7 @@ final class WeightRows {
             }
             case Q4_0, Q4_1 -> {
                 int sub = codeSub(f);
-                int off = f.kind() == QuantFormat.Kind.Q4_0 ? 2 : 4;
+                int off = f.blockCodeOffset();
                 int bb = f.blockBytes();
                 byte[] row = rowBytes(d, base, (int) f.rowBytes(k));
                 int b = 0;
@@ -56,12 +56,7 @@ final class WeightRows {
 
     /** What {@link #codes} subtracts from every stored code: the stored code is {@code codes()[c] + codeSub(f)}. */
     static int codeSub(QuantFormat f) {
-        return switch (f.kind()) {
-            case Q8_0, Q4_1 -> 0;
-            case Q4_0 -> 8;
-            case GROUPED -> f.symmetric() ? 1 << (f.bits() - 1) : codeOffset(f);
-            case CODEBOOK4 -> codeOffset(f);
-        };
+        return f.centered() ? f.center() : codeOffset(f);
     }
 
     /**
@@ -75,7 +70,7 @@ final class WeightRows {
         if (f.isGgml()) {
             int bb = f.blockBytes();
             byte[] row = rowBytes(w.data(), r * f.rowBytes(k), (int) f.rowBytes(k));
-            boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+            boolean q41 = f.hasMinimum();
             for (int g = 0; g < gpr; g++) {
                 scales[g] = Float.float16ToFloat((short) ((row[g * bb] & 0xFF) | (row[g * bb + 1] << 8)));
                 if (zeros != null) {
@@ -93,7 +88,7 @@ final class WeightRows {
         if (f.hasZeroPlane()) {
             readParams(w.zeros(), f.scaleType(), at, zeros, gpr);
         } else {
-            float z = f.kind() == QuantFormat.Kind.GROUPED ? Reference.symmetricZero(f) : 0f;
+            float z = f.kind().codes() == QuantFormat.Codes.ZERO_POINT ? Reference.symmetricZero(f) : 0f;
             java.util.Arrays.fill(zeros, 0, gpr, z);
         }
     }
@@ -216,24 +211,16 @@ final class WeightRows {
      * asymmetric 8-bit codes (0..255), else 0. The zero point moves by the same amount.
      */
     static int codeOffset(QuantFormat f) {
-        return f.kind() == QuantFormat.Kind.GROUPED && !f.symmetric() && f.bits() == 8 ? 128 : 0;
+        return f.hasZeroPlane() && f.bits() == 8 ? 128 : 0;
     }
 
     /** Whether {@link #codes} yields values that already are the multiplier of the scale. */
     static boolean centered(QuantFormat f) {
-        return switch (f.kind()) {
-            case Q8_0, Q4_0 -> true;
-            case GROUPED -> f.symmetric();
-            default -> false;
-        };
+        return f.centered();
     }
 
     /** Whether the integer path takes this format. */
     static boolean intPath(QuantFormat f) {
-        return switch (f.kind()) {
-            case Q8_0, Q4_0, Q4_1 -> true;
-            case GROUPED -> f.bits() == 8 || f.bits() == 4;
-            case CODEBOOK4 -> false;
-        };
+        return !f.hasLevels() && (f.bits() == 8 || f.bits() == 4);
     }
 }

@@ -73,22 +73,17 @@ public enum GgmlType {
 
     /** The lowbit format of a block type, or null for a plain type. */
     public QuantFormat format() {
-        return switch (this) {
-            case Q4_0 -> QuantFormat.Q4_0;
-            case Q4_1 -> QuantFormat.Q4_1;
-            case Q8_0 -> QuantFormat.Q8_0;
-            default -> null;
-        };
+        for (QuantFormat.Kind k : QuantFormat.Kind.values()) {
+            if (k.blocks() && k.ggmlType() == id) {
+                return QuantFormat.ggml(k);
+            }
+        }
+        return null;
     }
 
     /** The block type of a lowbit format, or null if GGUF has none for it. */
     public static GgmlType of(QuantFormat f) {
-        return switch (f.kind()) {
-            case Q4_0 -> Q4_0;
-            case Q4_1 -> Q4_1;
-            case Q8_0 -> Q8_0;
-            default -> null;
-        };
+        return f.isGgml() ? ofId(f.kind().ggmlType()) : null;
     }
 
     /** The plain type that holds {@code d}, or null if GGUF has none (unsigned integers, BOOL, FP8). */

@@ -2,6 +2,7 @@ package dev.lowbit.models;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.io.CorruptFileException;
 import dev.lowbit.kernels.QuantOps;
 import org.junit.jupiter.api.Test;
@@ -350,6 +351,36 @@ class GgufFileTest {
         IllegalArgumentException x = assertThrows(IllegalArgumentException.class, () -> GgufTensor.of(u8));
         assertEquals("tensor 'mask' is U8, which GGUF cannot hold: its plain types are F64, F32, F16, BF16, I64, I32,"
                 + " I16 and I8", x.getMessage());
+    }
+
+    /** The block types are the format table's ggml kinds: ids, block sizes and formats both ways. */
+    @Test
+    void blockTypesAreTheFormatTablesGgmlKinds() {
+        assertEquals(GgmlType.Q4_0, GgmlType.of(QuantFormat.Q4_0));
+        assertEquals(GgmlType.Q4_1, GgmlType.of(QuantFormat.Q4_1));
+        assertEquals(GgmlType.Q8_0, GgmlType.of(QuantFormat.Q8_0));
+        assertEquals(null, GgmlType.of(QuantFormat.grouped(4, 32, true, ScaleType.F16)));
+        assertEquals(null, GgmlType.of(QuantFormat.codebook4(32, ScaleType.F16)));
+        int blockTypes = 0;
+        for (GgmlType t : GgmlType.values()) {
+            QuantFormat f = t.format();
+            assertEquals(t.dtype() == null, f != null, t.toString());
+            if (f == null) {
+                continue;
+            }
+            blockTypes++;
+            assertEquals(t.name(), f.kind().name());
+            assertEquals(t.id(), f.kind().ggmlType());
+            assertEquals(t.blockBytes(), f.blockBytes());
+            assertEquals(t.blockElements(), f.groupSize());
+            assertEquals(t, GgmlType.of(f));
+        }
+        assertEquals(3, blockTypes);
+        for (QuantFormat.Kind k : QuantFormat.Kind.values()) {
+            if (k.ggmlType() != QuantFormat.NONE) {
+                assertEquals(QuantFormat.ggml(k), GgmlType.ofId(k.ggmlType()).format(), k.toString());
+            }
+        }
     }
 
     @Test

@@ -216,7 +216,7 @@ public final class NativeGroupedMatmul {
         if (r0 == r1 || t0 == t1) {
             return;
         }
-        boolean cb = f.kind() == QuantFormat.Kind.CODEBOOK4;
+        boolean cb = f.hasLevels();
         checkWeights(f, k, data, scales, zeros, cb ? levels : null, r1);
         NativeMatmul.need("x", x, 4L * t1 * k);
         NativeMatmul.need("y", y, 4 * ((long) (t1 - 1) * ldy + r1));
@@ -270,14 +270,14 @@ public final class NativeGroupedMatmul {
     private static void checkWeights(QuantFormat f, int k, MemorySegment data, MemorySegment scales,
                                      MemorySegment zeros, MemorySegment levels, int r1) {
         NativeMatmul.need("data", Objects.requireNonNull(data, "data"), r1 * f.rowBytes(k));
-        if (f.kind() != QuantFormat.Kind.Q4_1) {
+        if (!f.isGgml()) {
             long params = (long) r1 * f.groupsPerRow(k) * f.scaleType().bytes();
             NativeMatmul.need("scales", Objects.requireNonNull(scales, "scales"), params);
             if (f.hasZeroPlane()) {
                 NativeMatmul.need("zeros", Objects.requireNonNull(zeros, "zeros"), params);
             }
         }
-        if (levels != null || f.kind() == QuantFormat.Kind.CODEBOOK4) {
+        if (levels != null || f.hasLevels()) {
             NativeMatmul.need("levels", Objects.requireNonNull(levels, "levels"), 16 * 4);
             NativeMatmul.aligned("levels", levels);
         }

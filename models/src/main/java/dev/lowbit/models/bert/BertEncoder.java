@@ -238,7 +238,7 @@ public final class BertEncoder implements AutoCloseable {
             throw new IllegalArgumentException(quant.method() + " keeps power exponents beside its codes, which no "
                     + "integer kernel applies; use rtn, mse, hqq or easyquant");
         }
-        if (t.format().kind() == QuantFormat.Kind.CODEBOOK4) {
+        if (t.format().hasLevels()) {
             throw new IllegalArgumentException(quant.method() + " makes a 4-bit codebook (" + t.format() + "), whose "
                     + "levels are not integers: no integer kernel takes it; use rtn, mse, hqq or easyquant");
         }

@@ -91,7 +91,7 @@ public final class ContainerPlanes {
         if (f.hasZeroPlane()) {
             out.add(new Spec(ZEROS, st, groups));
         }
-        if (f.kind() == QuantFormat.Kind.CODEBOOK4) {
+        if (f.hasLevels()) {
             out.add(new Spec(LEVELS, "F32", List.of(16L)));
         }
         if (nnz >= 0) {
@@ -159,7 +159,7 @@ public final class ContainerPlanes {
         if (t.zeros() != null) {
             out.add(t.zeros());
         }
-        if (t.format().kind() == QuantFormat.Kind.CODEBOOK4) {
+        if (t.format().hasLevels()) {
             MemorySegment lv = MemorySegment.ofArray(new byte[64]);
             MemorySegment.copy(t.levels(), 0, lv, Layouts.F32, 0, 16);
             out.add(lv);
@@ -183,7 +183,7 @@ public final class ContainerPlanes {
         MemorySegment data = s.get(i++);
         MemorySegment scales = f.isGgml() ? null : s.get(i++);
         MemorySegment zeros = f.hasZeroPlane() ? s.get(i++) : null;
-        float[] levels = f.kind() == QuantFormat.Kind.CODEBOOK4 ? s.get(i++).toArray(Layouts.F32) : null;
+        float[] levels = f.hasLevels() ? s.get(i++).toArray(Layouts.F32) : null;
         QuantizedTensor t = QuantizedTensor.of(f, rows, cols, data, scales, zeros, levels);
         return outliers ? t.withOutliers(SparseOutliers.of(rows, cols, s.get(i), s.get(i + 1), s.get(i + 2))) : t;
     }

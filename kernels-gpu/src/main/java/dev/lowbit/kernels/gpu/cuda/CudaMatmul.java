@@ -56,17 +56,13 @@ public final class CudaMatmul {
 
     /** Whether the codebook-LUT kernel takes {@code f} with {@code k} columns (whole 32-bit words per group). */
     static boolean codebookLut(QuantFormat f, int k) {
-        return f.kind() == QuantFormat.Kind.CODEBOOK4 && k % 8 == 0 && f.groupLength(k) % 8 == 0;
+        return f.hasLevels() && k % 8 == 0 && f.groupLength(k) % 8 == 0;
     }
 
     /** Integer path for Q8_0, Q4_0, Q4_1 and grouped 8- or 4-bit weights. */
     public void gemmInt8(DeviceTensor w, CudaQuant.DeviceActivations x, DeviceMemory y, int ldy) {
         QuantFormat f = w.format();
-        boolean intPath = switch (f.kind()) {
-            case Q8_0, Q4_0, Q4_1 -> true;
-            case GROUPED -> f.bits() == 8 || f.bits() == 4;
-            case CODEBOOK4 -> false;
-        };
+        boolean intPath = !f.hasLevels() && (f.bits() == 8 || f.bits() == 4);
         if (!intPath) {
             throw new IllegalArgumentException("the integer path takes Q8_0, Q4_0, Q4_1 and grouped 8- or 4-bit "
                     + "weights, not " + f + "; use the fp32 path");

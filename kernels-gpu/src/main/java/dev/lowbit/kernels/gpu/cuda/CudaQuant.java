@@ -37,7 +37,7 @@ public final class CudaQuant {
         Objects.requireNonNull(f, "format");
         checkShape(rows, cols);
         float[] lv = null;
-        if (f.kind() == QuantFormat.Kind.CODEBOOK4) {
+        if (f.hasLevels()) {
             lv = Codebooks.checkLevels(Objects.requireNonNull(levels, "a codebook format needs levels"));
         } else if (levels != null) {
             throw new IllegalArgumentException("levels are only for codebook formats, not " + f);

@@ -93,11 +93,12 @@ public record W4A16Weights(int rows, int k, int groupLength, int[] words, float[
         int groups = k / gl;
         float[] scales = new float[groups * rows];
         float[] zeros = new float[groups * rows];
+        boolean centered = f.centered();
         for (int r = 0; r < rows; r++) {
             for (int g = 0; g < groups; g++) {
                 scales[g * rows + r] = Reference.scale(t, r, g);
-                // Q4_0 is (q - 8) * d: a zero point of 8.
-                zeros[g * rows + r] = f.kind() == QuantFormat.Kind.Q4_0 ? 8f : Reference.zero(t, r, g);
+                // A centered code is (q - c) * d: a zero point of c (8 for Q4_0).
+                zeros[g * rows + r] = centered ? f.center() : Reference.zero(t, r, g);
             }
         }
         return new W4A16Weights(rows, k, gl, words, scales, zeros);

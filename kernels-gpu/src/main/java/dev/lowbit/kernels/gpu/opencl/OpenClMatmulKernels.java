@@ -36,16 +36,12 @@ public final class OpenClMatmulKernels implements MatmulKernels {
 
     /** The integer path's weight code offset (WeightRows.codeOffset): 128 for asymmetric 8-bit codes, else 0. */
     static int codeOffset(QuantFormat f) {
-        return f.kind() == QuantFormat.Kind.GROUPED && !f.symmetric() && f.bits() == 8 ? 128 : 0;
+        return f.hasZeroPlane() && f.bits() == 8 ? 128 : 0;
     }
 
     /** Whether the integer path takes {@code f} (as {@code MatmulOps} checks): ggml formats and 8- or 4-bit grouped. */
     static boolean intPath(QuantFormat f) {
-        return switch (f.kind()) {
-            case Q8_0, Q4_0, Q4_1 -> true;
-            case GROUPED -> f.bits() == 8 || f.bits() == 4;
-            case CODEBOOK4 -> false;
-        };
+        return !f.hasLevels() && (f.bits() == 8 || f.bits() == 4);
     }
 
     @Override

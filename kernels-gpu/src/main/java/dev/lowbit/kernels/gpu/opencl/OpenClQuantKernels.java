@@ -139,7 +139,7 @@ public final class OpenClQuantKernels implements QuantKernels {
         Objects.requireNonNull(o, "options");
         QuantOps.checkShape(rows, cols, src == null ? -1 : src.length, "src");
         TensorPlanes dst = TensorPlanes.allocate(f, rows, cols, arena);
-        Codebook cb = f.kind() == QuantFormat.Kind.CODEBOOK4 ? Codebook.of(o.levels()) : null;
+        Codebook cb = f.hasLevels() ? Codebook.of(o.levels()) : null;
         float[] levels = cb == null ? null : cb.levels();
         if (rows == 0 || cols == 0) {
             return QuantizedTensor.of(f, rows, cols, dst.data(), dst.scales(), dst.zeros(), levels);
