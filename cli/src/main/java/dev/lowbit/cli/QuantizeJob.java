@@ -5,12 +5,12 @@ import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.ThreadPool;
 import dev.lowbit.models.DenseTensor;
 import dev.lowbit.models.GgufFile;
 import dev.lowbit.models.GgufTensor;
 import dev.lowbit.models.GgufValue;
 import dev.lowbit.models.Safetensors;
-import dev.lowbit.kernels.ThreadPool;
 
 import java.io.IOException;
 import java.io.PrintStream;

@@ -93,7 +93,7 @@ public sealed interface ThreadPool extends AutoCloseable permits ThreadPool.Work
         return CallerThread.INSTANCE;
     }
 
-    /** The pieces on an executor: each handed to it (one piece runs on the caller), the caller waiting for all. */
+    /** The pieces on an executor: each handed to it (a single piece runs on the caller), the caller waiting for all. */
     final class OnExecutor implements ThreadPool {
         static final OnExecutor COMMON = new OnExecutor(ForkJoinPool.commonPool(),
                 ForkJoinPool.commonPool().getParallelism(), false);
