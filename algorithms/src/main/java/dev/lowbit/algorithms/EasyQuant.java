@@ -3,9 +3,9 @@ package dev.lowbit.algorithms;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
-import java.util.concurrent.Executor;
 
 /**
  * EasyQuant (H. Tang, Y. Sun, D. Wu, K. Liu, J. Zhu, Z. Kang, "EasyQuant: An Efficient Data-free Quantization
@@ -30,12 +30,12 @@ public final class EasyQuant implements Quantizer {
     private final boolean tensorStats;
     private final int iterations;
     private final float lrFactor;
-    private final Executor executor;
+    private final ThreadPool pool;
     private final MethodKernels kernels;
 
     /** The defaults: n = 3 per row, 100 steps of Adam at 1e-3 of the initial range. */
-    public EasyQuant(QuantSpec spec, Executor executor) {
-        this(spec, 3f, false, 100, 1e-3f, executor, MethodKernels.get());
+    public EasyQuant(QuantSpec spec, ThreadPool pool) {
+        this(spec, 3f, false, 100, 1e-3f, pool, MethodKernels.get());
     }
 
     /**
@@ -45,7 +45,7 @@ public final class EasyQuant implements Quantizer {
      * @param lrFactor    the learning rate as a fraction of the initial range
      */
     public EasyQuant(QuantSpec spec, float sigmas, boolean tensorStats, int iterations, float lrFactor,
-                     Executor executor, MethodKernels kernels) {
+                     ThreadPool pool, MethodKernels kernels) {
         if (spec == null || kernels == null) {
             throw new IllegalArgumentException("spec and kernels must not be null");
         }
@@ -63,7 +63,7 @@ public final class EasyQuant implements Quantizer {
         this.tensorStats = tensorStats;
         this.iterations = iterations;
         this.lrFactor = lrFactor;
-        this.executor = Rows.orCommon(executor);
+        this.pool = Rows.orCommon(pool);
         this.kernels = kernels;
     }
 
@@ -86,7 +86,7 @@ public final class EasyQuant implements Quantizer {
         int[][] outCols = new int[rows][];
         float[] ranges = new float[rows * gpr];
         double[] rowInitial = new double[rows];
-        Rows.forEach(rows, executor, Rows.shareable(arena), r -> {
+        Rows.forEach(rows, pool, Rows.shareable(arena), r -> {
             int off = r * cols;
             double[] mom = tensorStats ? tensorMoments : moments(w, off, cols);
             double limit = sigmas * mom[1];
@@ -159,7 +159,7 @@ public final class EasyQuant implements Quantizer {
         }
         QuantizedTensor t = planes.tensor(null)
                 .withOutliers(SparseOutliers.of(rows, cols, rowPtr, colIdx, values, arena));
-        return Rows.measure(name(), t, w, executor, colIdx.length, null, ranges, rowInitial);
+        return Rows.measure(name(), t, w, pool, colIdx.length, null, ranges, rowInitial);
     }
 
     /** Adam on the clip range from {@code s0}; returns the range with the smallest loss seen. */

@@ -3,9 +3,9 @@ package dev.lowbit.algorithms;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
-import java.util.concurrent.Executor;
 
 /**
  * Round-to-nearest into one of ggml's block formats (Q8_0, Q4_0, Q4_1), the only quantized types a GGUF
@@ -18,14 +18,14 @@ public final class GgmlRtn implements Quantizer {
 
     /**
      * @param format   Q8_0, Q4_0 or Q4_1
-     * @param executor where rows run; null for the common pool
+     * @param pool where rows run; null for {@link ThreadPool#common()}
      */
-    public GgmlRtn(QuantFormat format, Executor executor) {
+    public GgmlRtn(QuantFormat format, ThreadPool pool) {
         if (!format.isGgml()) {
             throw new IllegalArgumentException(format + " is not a ggml block format");
         }
         this.format = format;
-        this.ops = QuantOps.get().withExecutor(executor);
+        this.ops = QuantOps.get().withPool(pool);
     }
 
     @Override

@@ -2,10 +2,10 @@ package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.kernels.NonFinitePolicy;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
 import java.util.Arrays;
-import java.util.concurrent.Executor;
 
 /**
  * GPTQ (E. Frantar, S. Ashkboos, T. Hoefler, D. Alistarh, "GPTQ: Accurate Post-Training Quantization for Generative
@@ -34,7 +34,7 @@ import java.util.concurrent.Executor;
  *       included; a group longer than the block sees the later blocks' columns before this block's batch
  *       update, as in the reference).</li>
  * </ol>
- * Rows are independent given {@code H}, so each row runs this loop by itself (on the executor); the arithmetic is
+ * Rows are independent given {@code H}, so each row runs this loop by itself (on the pool); the arithmetic is
  * that of the matrix form, row by row.
  *
  * <p>Grids ({@link Options#mseGrid}): min-max, exactly the rule of lowbit's round-to-nearest ({@link Rtn}:
@@ -105,20 +105,20 @@ public final class Gptq {
      *
      * @param hessian  {@code H = (2/n)·Σ x xᵀ} of the layer's inputs, row-major {@code cols x cols}, symmetric,
      *                 finite, with a non-negative diagonal (any positive multiple gives the same result)
-     * @param executor where rows run; null for the common pool
+     * @param pool where rows run; null for {@link ThreadPool#common()}
      * @param arena    where the tensor's planes are allocated
      * @throws IllegalArgumentException before any work, if a shape does not match, a value is not finite, H is not
      *                                  symmetric or has a negative diagonal entry, or H is not positive definite
      *                                  after the dampening
      */
     public static QuantResult quantize(float[] w, int rows, int cols, double[] hessian, QuantSpec spec, Options options,
-                                       Executor executor, Arena arena) {
+                                       ThreadPool pool, Arena arena) {
         if (spec == null || options == null || arena == null) {
             throw new IllegalArgumentException("spec, options and arena must not be null");
         }
         Rows.checkInput(w, rows, cols);
         checkHessian(hessian, cols);
-        Executor ex = Rows.orCommon(executor);
+        ThreadPool ex = Rows.orCommon(pool);
         QuantFormat f = spec.grouped(options.symmetric());
 
         // Dead columns, permutation, dampening, U = chol(H^-1) upper.
@@ -210,13 +210,13 @@ public final class Gptq {
     }
 
     /**
-     * {@link #quantize(float[], int, int, double[], QuantSpec, Options, Executor, Arena)} with NaN and infinities in
+     * {@link #quantize(float[], int, int, double[], QuantSpec, Options, ThreadPool, Arena)} with NaN and infinities in
      * {@code w} handled by {@code policy}, as {@link Quantizer#quantize(float[], int, int, Arena, NonFinitePolicy)}
      * handles them (CLAMP: a clamped copy is quantized and measured). The Hessian must be finite either way.
      */
     public static QuantResult quantize(float[] w, int rows, int cols, double[] hessian, QuantSpec spec, Options options,
-                                       Executor executor, Arena arena, NonFinitePolicy policy) {
-        return quantize(Rows.applyPolicy(w, rows, cols, policy), rows, cols, hessian, spec, options, executor, arena);
+                                       ThreadPool pool, Arena arena, NonFinitePolicy policy) {
+        return quantize(Rows.applyPolicy(w, rows, cols, policy), rows, cols, hessian, spec, options, pool, arena);
     }
 
     private static void checkHessian(double[] h, int cols) {

@@ -2,9 +2,9 @@ package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.kernels.ScaleRule;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
-import java.util.concurrent.Executor;
 
 /**
  * HQQ, half-quadratic quantization without data (H. Badri, A. Shaji, "Half-Quadratic Quantization of Large Machine
@@ -31,15 +31,15 @@ public final class Hqq implements Quantizer {
     private final float beta0;
     private final float kappa;
     private final int iterations;
-    private final Executor executor;
+    private final ThreadPool pool;
     private final MethodKernels kernels = MethodKernels.get();
 
     /** The defaults: p = 0.7, β0 = 10, κ = 1.01, 20 iterations. */
-    public Hqq(QuantSpec spec, Executor executor) {
-        this(spec, 0.7f, 10f, 1.01f, 20, executor);
+    public Hqq(QuantSpec spec, ThreadPool pool) {
+        this(spec, 0.7f, 10f, 1.01f, 20, pool);
     }
 
-    public Hqq(QuantSpec spec, float p, float beta0, float kappa, int iterations, Executor executor) {
+    public Hqq(QuantSpec spec, float p, float beta0, float kappa, int iterations, ThreadPool pool) {
         if (spec == null) {
             throw new IllegalArgumentException("spec must not be null");
         }
@@ -57,7 +57,7 @@ public final class Hqq implements Quantizer {
         this.beta0 = beta0;
         this.kappa = kappa;
         this.iterations = iterations;
-        this.executor = Rows.orCommon(executor);
+        this.pool = Rows.orCommon(pool);
     }
 
     @Override
@@ -74,7 +74,7 @@ public final class Hqq implements Quantizer {
         int gl = f.groupLength(cols);
         int maxq = f.maxCode();
         float[] ranges = new float[rows * gpr];
-        Rows.forEach(rows, executor, Rows.shareable(arena), r -> {
+        Rows.forEach(rows, pool, Rows.shareable(arena), r -> {
             int off = r * cols;
             float[] s = new float[gpr];
             float[] z = new float[gpr];
@@ -167,7 +167,7 @@ public final class Hqq implements Quantizer {
             }
             planes.writeRow(r, codes, scales, zeros);
         });
-        return Rows.measure(name(), planes.tensor(null), w, executor, 0, null, ranges, null);
+        return Rows.measure(name(), planes.tensor(null), w, pool, 0, null, ranges, null);
     }
 
     /**

@@ -2,11 +2,11 @@ package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.Executor;
 import java.util.function.Predicate;
 
 /**
@@ -86,23 +86,23 @@ public final class MethodRegistry {
          * (the narrow grid), ggml's rules write their blocks (spec's width must be theirs), the others as their
          * classes describe.
          *
-         * @param executor where rows run; null for the common pool
+         * @param pool where rows run; null for {@link ThreadPool#common()}
          * @throws IllegalArgumentException for a width it does not take, or for a method that needs calibration data
          */
-        public Quantizer quantizer(QuantSpec spec, Executor executor) {
+        public Quantizer quantizer(QuantSpec spec, ThreadPool pool) {
             if (kind == Kind.CALIBRATED) {
                 throw new IllegalArgumentException(name + " needs calibration data (a Hessian): it has no data-free quantizer");
             }
             checkWidth(spec.bits());
             return switch (name) {
-                case "rtn" -> new Rtn(spec, false, executor);
-                case "rtn-sym" -> new Rtn(spec, true, executor);
-                case "mse" -> new MseClip(spec, executor);
-                case "hqq" -> new Hqq(spec, executor);
-                case "easyquant" -> new EasyQuant(spec, executor);
-                case "nupes" -> new Nupes(spec, executor);
-                case "nf4" -> new Nf4(spec, executor);
-                default -> new GgmlRtn(ggml, executor);
+                case "rtn" -> new Rtn(spec, false, pool);
+                case "rtn-sym" -> new Rtn(spec, true, pool);
+                case "mse" -> new MseClip(spec, pool);
+                case "hqq" -> new Hqq(spec, pool);
+                case "easyquant" -> new EasyQuant(spec, pool);
+                case "nupes" -> new Nupes(spec, pool);
+                case "nf4" -> new Nf4(spec, pool);
+                default -> new GgmlRtn(ggml, pool);
             };
         }
 

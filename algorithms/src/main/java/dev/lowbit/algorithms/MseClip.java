@@ -1,9 +1,9 @@
 package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
-import java.util.concurrent.Executor;
 
 /**
  * MSE-optimal clipping grid (the {@code mse=True} search of the reference code of GPTQ: E. Frantar, S. Ashkboos,
@@ -20,15 +20,15 @@ public final class MseClip implements Quantizer {
     private final boolean symmetric;
     private final int steps;
     private final float norm;
-    private final Executor executor;
+    private final ThreadPool pool;
     private final MethodKernels kernels;
 
     /** The defaults: asymmetric, 80 steps of 1%, norm 2.4. */
-    public MseClip(QuantSpec spec, Executor executor) {
-        this(spec, false, 80, 2.4f, executor, MethodKernels.get());
+    public MseClip(QuantSpec spec, ThreadPool pool) {
+        this(spec, false, 80, 2.4f, pool, MethodKernels.get());
     }
 
-    public MseClip(QuantSpec spec, boolean symmetric, int steps, float norm, Executor executor, MethodKernels kernels) {
+    public MseClip(QuantSpec spec, boolean symmetric, int steps, float norm, ThreadPool pool, MethodKernels kernels) {
         if (spec == null || kernels == null) {
             throw new IllegalArgumentException("spec and kernels must not be null");
         }
@@ -42,7 +42,7 @@ public final class MseClip implements Quantizer {
         this.symmetric = symmetric;
         this.steps = steps;
         this.norm = norm;
-        this.executor = Rows.orCommon(executor);
+        this.pool = Rows.orCommon(pool);
         this.kernels = kernels;
     }
 
@@ -62,7 +62,7 @@ public final class MseClip implements Quantizer {
         int maxq = f.maxCode();
         int half = 1 << (spec.bits() - 1);
         int lo = symmetric ? 1 : 0;
-        Rows.forEach(rows, executor, Rows.shareable(arena), r -> {
+        Rows.forEach(rows, pool, Rows.shareable(arena), r -> {
             int[] codes = new int[cols];
             float[] scales = new float[gpr];
             float[] zeros = new float[gpr];
@@ -96,7 +96,7 @@ public final class MseClip implements Quantizer {
             }
             planes.writeRow(r, codes, scales, zeros);
         });
-        return Rows.measure(name(), planes.tensor(null), w, executor, 0, null, ranges, null);
+        return Rows.measure(name(), planes.tensor(null), w, pool, 0, null, ranges, null);
     }
 
     /**

@@ -4,9 +4,9 @@ import dev.lowbit.format.Codebooks;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantOptions;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
-import java.util.concurrent.Executor;
 
 /**
  * NF4 (QLoRA): per-group absmax scale, each element mapped to the nearest of the 16 NormalFloat
@@ -16,15 +16,15 @@ import java.util.concurrent.Executor;
  */
 public final class Nf4 implements Quantizer {
     private final QuantSpec spec;
-    private final Executor executor;
+    private final ThreadPool pool;
 
-    public Nf4(QuantSpec spec, Executor executor) {
+    public Nf4(QuantSpec spec, ThreadPool pool) {
         if (spec == null) {
             throw new IllegalArgumentException("spec must not be null");
         }
         spec.codebook(); // bits must be 4
         this.spec = spec;
-        this.executor = Rows.orCommon(executor);
+        this.pool = Rows.orCommon(pool);
     }
 
     @Override
@@ -35,8 +35,8 @@ public final class Nf4 implements Quantizer {
     @Override
     public QuantResult quantize(float[] w, int rows, int cols, Arena arena) {
         Rows.checkInput(w, rows, cols);
-        QuantizedTensor t = QuantOps.get().withExecutor(executor)
+        QuantizedTensor t = QuantOps.get().withPool(pool)
                 .quantize(spec.codebook(), w, rows, cols, arena, QuantOptions.DEFAULT.withLevels(Codebooks.nf4()));
-        return Rows.measure(name(), t, w, executor, 0, null, null, null);
+        return Rows.measure(name(), t, w, pool, 0, null, null, null);
     }
 }

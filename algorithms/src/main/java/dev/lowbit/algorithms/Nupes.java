@@ -3,9 +3,9 @@ package dev.lowbit.algorithms;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
-import java.util.concurrent.Executor;
 
 /**
  * NUPES / PowerQuant, data-free part (E. Yvinec, A. Dapogny, K. Bailly, "NUPES: Non-Uniform Post-Training
@@ -35,16 +35,16 @@ public final class Nupes implements Quantizer {
     private final float aMax;
     private final float tolerance;
     private final int maxEvaluations;
-    private final Executor executor;
+    private final ThreadPool pool;
     private final MethodKernels kernels;
 
     /** The defaults: one exponent per tensor, searched in [0.1, 1] to 1e-3 with at most 50 evaluations. */
-    public Nupes(QuantSpec spec, Executor executor) {
-        this(spec, false, 0.1f, 1f, 1e-3f, 50, executor, MethodKernels.get());
+    public Nupes(QuantSpec spec, ThreadPool pool) {
+        this(spec, false, 0.1f, 1f, 1e-3f, 50, pool, MethodKernels.get());
     }
 
     public Nupes(QuantSpec spec, boolean perChannel, float aMin, float aMax, float tolerance, int maxEvaluations,
-                 Executor executor, MethodKernels kernels) {
+                 ThreadPool pool, MethodKernels kernels) {
         if (spec == null || kernels == null) {
             throw new IllegalArgumentException("spec and kernels must not be null");
         }
@@ -62,7 +62,7 @@ public final class Nupes implements Quantizer {
         this.aMax = aMax;
         this.tolerance = tolerance;
         this.maxEvaluations = maxEvaluations;
-        this.executor = Rows.orCommon(executor);
+        this.pool = Rows.orCommon(pool);
         this.kernels = kernels;
     }
 
@@ -88,7 +88,7 @@ public final class Nupes implements Quantizer {
         float[] exps;
         if (perChannel) {
             exps = new float[rows];
-            Rows.forEach(rows, executor, true, r -> {
+            Rows.forEach(rows, pool, true, r -> {
                 float[] buf = new float[cols];
                 exps[r] = search(a -> rowError(w, r * cols, cols, gl, n, a, buf));
             });
@@ -101,7 +101,7 @@ public final class Nupes implements Quantizer {
         int gpr = planes.groupsPerRow;
         float[] ranges = new float[rows * gpr];
         double[] rowError = new double[rows];
-        Rows.forEach(rows, executor, Rows.shareable(arena), r -> {
+        Rows.forEach(rows, pool, Rows.shareable(arena), r -> {
             float a = exps[perChannel ? r : 0];
             float[] lv = levels(n, a);
             float[] tx = new float[cols];
@@ -131,7 +131,7 @@ public final class Nupes implements Quantizer {
             float[] table = new float[16];
             table[0] = -(float) Math.pow(8.0 / 7.0, 1.0 / exps[0]);
             System.arraycopy(levels(n, exps[0]), 0, table, 1, 15);
-            return Rows.measure(name(), planes.tensor(table), w, executor, 0, exps, ranges, null);
+            return Rows.measure(name(), planes.tensor(table), w, pool, 0, exps, ranges, null);
         }
         return new QuantResult(name(), planes.tensor(null), Rows.sum(rowError), Rows.energy(w), rowError, 0, exps,
                 false, ranges, null);
@@ -171,7 +171,7 @@ public final class Nupes implements Quantizer {
         int gl = spec.grouped(true).groupLength(cols);
         int n = (1 << (spec.bits() - 1)) - 1;
         double[] e = new double[rows];
-        Rows.forEach(rows, executor, true, r -> e[r] = rowError(w, r * cols, cols, gl, n, a, new float[cols]));
+        Rows.forEach(rows, pool, true, r -> e[r] = rowError(w, r * cols, cols, gl, n, a, new float[cols]));
         return e;
     }
 

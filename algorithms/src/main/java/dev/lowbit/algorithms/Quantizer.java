@@ -10,7 +10,7 @@ import java.lang.foreign.ValueLayout;
 /**
  * A data-free quantization method: turns an fp32 matrix ({@code rows x cols}, row-major) into a
  * {@link dev.lowbit.format.QuantizedTensor} in one of lowbit's formats and reports what it did.
- * Rows are independent; implementations split them over their executor, and the result does not
+ * Rows are independent; implementations split them over their pool, and the result does not
  * depend on the number of threads. The input is never modified.
  */
 public interface Quantizer {

@@ -1,7 +1,8 @@
 package dev.lowbit.algorithms;
 
+import dev.lowbit.kernels.ThreadPool;
+
 import java.util.List;
-import java.util.concurrent.Executor;
 
 /**
  * The methods that have a class of their own, by name, each with its defaults: the {@link MethodRegistry.Kind#PLANES}
@@ -19,12 +20,12 @@ public final class Quantizers {
      * The method called {@code name} at its defaults: {@code rtn} is asymmetric (min-max), the
      * others as their classes describe ({@link MethodRegistry.Method#quantizer}).
      *
-     * @param executor where rows run; null for the common pool
+     * @param pool where rows run; null for {@link ThreadPool#common()}
      */
-    public static Quantizer byName(String name, QuantSpec spec, Executor executor) {
+    public static Quantizer byName(String name, QuantSpec spec, ThreadPool pool) {
         if (!NAMES.contains(name)) {
             throw new IllegalArgumentException("method must be one of " + NAMES + ", got '" + name + "'");
         }
-        return MethodRegistry.get(name).quantizer(spec, executor);
+        return MethodRegistry.get(name).quantizer(spec, pool);
     }
 }

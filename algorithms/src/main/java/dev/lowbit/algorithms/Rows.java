@@ -5,19 +5,17 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.NonFinitePolicy;
-import dev.lowbit.kernels.Parallel;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.ScaleRule;
 import dev.lowbit.kernels.TensorPlanes;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executor;
-import java.util.concurrent.ForkJoinPool;
 
-/** Plumbing every method shares: argument checks, rows over an executor, plane writing, error sums. */
+/** Plumbing every method shares: argument checks, rows over a thread pool, plane writing, error sums. */
 final class Rows {
     private Rows() {
     }
@@ -59,18 +57,18 @@ final class Rows {
         return c;
     }
 
-    static Executor orCommon(Executor e) {
-        return e == null ? ForkJoinPool.commonPool() : e;
+    static ThreadPool orCommon(ThreadPool e) {
+        return e == null ? ThreadPool.common() : e;
     }
 
     /**
-     * Runs {@code body} for every row, in contiguous chunks on {@code executor} (inline when
+     * Runs {@code body} for every row, in contiguous chunks on {@code pool} (inline when
      * {@code parallel} is false, for memory confined to the caller). Each row's work depends only
      * on the row, so the result does not depend on how rows are split; nor does a failure: a chunk
      * stops at its first failing row, and the failure of the lowest row is thrown.
      */
-    static void forEach(int rows, Executor executor, boolean parallel, RowBody body) {
-        int threads = executor instanceof ForkJoinPool p ? p.getParallelism() : Runtime.getRuntime().availableProcessors();
+    static void forEach(int rows, ThreadPool pool, boolean parallel, RowBody body) {
+        int threads = pool.parallelism();
         int chunks = parallel ? Math.min(rows, threads * 4) : 1;
         if (chunks <= 1) {
             for (int r = 0; r < rows; r++) {
@@ -94,7 +92,7 @@ final class Rows {
                 }
             });
         }
-        Parallel.runAll(pieces, executor);
+        pool.runAll(pieces);
         lowest.rethrow();
     }
 
@@ -119,7 +117,7 @@ final class Rows {
 
     private static final Thread OTHER_THREAD = new Thread(() -> { });
 
-    /** Whether planes in {@code arena} can be written from executor threads (a confined arena's cannot). */
+    /** Whether planes in {@code arena} can be written from the pool's threads (a confined arena's cannot). */
     static boolean shareable(Arena arena) {
         MemorySegment probe = arena.allocate(1);
         return probe.isAccessibleBy(OTHER_THREAD);
@@ -316,10 +314,10 @@ final class Rows {
     }
 
     /** A result for a tensor that decodes by itself: dequantizes it with lowbit's kernels and measures the error. */
-    static QuantResult measure(String method, QuantizedTensor t, float[] w, Executor executor, long outliers,
+    static QuantResult measure(String method, QuantizedTensor t, float[] w, ThreadPool pool, long outliers,
                                float[] exponents, float[] ranges, double[] rowInitialError) {
         float[] wh = new float[w.length];
-        QuantOps.get().withExecutor(executor).dequantize(t, wh);
+        QuantOps.get().withPool(pool).dequantize(t, wh);
         double[] rowError = rowErrors(w, wh, t.rows(), t.cols());
         return new QuantResult(method, t, sum(rowError), energy(w), rowError, outliers, exponents, true, ranges,
                 rowInitialError);

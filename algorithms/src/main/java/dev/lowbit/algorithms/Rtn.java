@@ -3,9 +3,9 @@ package dev.lowbit.algorithms;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
-import java.util.concurrent.Executor;
 
 /**
  * Round to nearest: lowbit's own quantizer ({@link QuantOps}) on a grouped integer format, min-max
@@ -15,18 +15,18 @@ import java.util.concurrent.Executor;
 public final class Rtn implements Quantizer {
     private final QuantSpec spec;
     private final boolean symmetric;
-    private final Executor executor;
+    private final ThreadPool pool;
 
     /**
-     * @param executor where rows run; null for the common pool
+     * @param pool where rows run; null for {@link ThreadPool#common()}
      */
-    public Rtn(QuantSpec spec, boolean symmetric, Executor executor) {
+    public Rtn(QuantSpec spec, boolean symmetric, ThreadPool pool) {
         if (spec == null) {
             throw new IllegalArgumentException("spec must not be null");
         }
         this.spec = spec;
         this.symmetric = symmetric;
-        this.executor = Rows.orCommon(executor);
+        this.pool = Rows.orCommon(pool);
     }
 
     @Override
@@ -41,7 +41,7 @@ public final class Rtn implements Quantizer {
     @Override
     public QuantResult quantize(float[] w, int rows, int cols, Arena arena) {
         Rows.checkInput(w, rows, cols);
-        QuantizedTensor t = QuantOps.get().withExecutor(executor).quantize(format(), w, rows, cols, arena);
-        return Rows.measure(name(), t, w, executor, 0, null, null, null);
+        QuantizedTensor t = QuantOps.get().withPool(pool).quantize(format(), w, rows, cols, arena);
+        return Rows.measure(name(), t, w, pool, 0, null, null, null);
     }
 }

@@ -3,6 +3,7 @@ package dev.lowbit.algorithms;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.kernels.ThreadPool;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -31,21 +32,21 @@ class ThreadCountTest {
         try {
             for (int bits : new int[] {4, 3}) {
                 QuantSpec spec = new QuantSpec(bits, 64, ScaleType.F16);
-                List<Function<java.util.concurrent.Executor, Quantizer>> makers = new ArrayList<>();
+                List<Function<ThreadPool, Quantizer>> makers = new ArrayList<>();
                 for (String name : Quantizers.NAMES) {
                     if (!name.equals("nf4") || bits == 4) {
                         makers.add(ex -> Quantizers.byName(name, spec, ex));
                     }
                 }
                 makers.add(ex -> new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, ex, MethodKernels.get()));
-                for (Function<java.util.concurrent.Executor, Quantizer> make : makers) {
+                for (Function<ThreadPool, Quantizer> make : makers) {
                     try (Arena a1 = Arena.ofShared(); Arena a2 = Arena.ofShared(); Arena a3 = Arena.ofShared();
                          Arena confined = Arena.ofConfined()) {
-                        QuantResult base = make.apply(one).quantize(w, ROWS, COLS, a1);
+                        QuantResult base = make.apply(ThreadPool.of(one, 1)).quantize(w, ROWS, COLS, a1);
                         String what = base.method() + " at " + bits + " bits";
-                        same(base, make.apply(three).quantize(w, ROWS, COLS, a2), what + ", 3 threads");
-                        same(base, make.apply(two).quantize(w, ROWS, COLS, a3), what + ", fork-join of 2");
-                        same(base, make.apply(three).quantize(w, ROWS, COLS, confined), what + ", confined arena");
+                        same(base, make.apply(ThreadPool.of(three, 3)).quantize(w, ROWS, COLS, a2), what + ", 3 threads");
+                        same(base, make.apply(ThreadPool.of(two)).quantize(w, ROWS, COLS, a3), what + ", fork-join of 2");
+                        same(base, make.apply(ThreadPool.of(three, 3)).quantize(w, ROWS, COLS, confined), what + ", confined arena");
                     }
                 }
             }

@@ -276,7 +276,7 @@ class TinyWeightsTest {
         }
         w[61 * cols + 3] = 1e9f;
         w[23 * cols + 40] = -1e9f;
-        java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(4);
+        dev.lowbit.kernels.ThreadPool pool = dev.lowbit.kernels.ThreadPool.forkJoin(4);
         try (Arena arena = Arena.ofShared()) {
             for (String method : new String[] {"rtn", "mse", "hqq", "nupes", "nf4"}) {
                 for (int attempt = 0; attempt < 5; attempt++) {
@@ -288,7 +288,7 @@ class TinyWeightsTest {
                 }
             }
         } finally {
-            pool.shutdown();
+            pool.close();
         }
     }
 

@@ -5,6 +5,7 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
 import java.util.Arrays;
@@ -18,7 +19,7 @@ final class Checks {
     static void sameAsScalar(QuantOps ops, QuantFormat f, float[] src, int rows, int cols) {
         int n = Math.min(rows, 64);
         float[] part = Arrays.copyOf(src, n * cols);
-        QuantOps ref = new QuantOps(KernelProvider.scalar(), Runnable::run);
+        QuantOps ref = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
         try (Arena arena = Arena.ofShared()) {
             QuantizedTensor a = ops.quantize(f, part, n, cols, arena);
             QuantizedTensor b = ref.quantize(f, part, n, cols, arena);

@@ -7,8 +7,8 @@ import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulKernels;
 import dev.lowbit.kernels.MatmulOps;
-import dev.lowbit.kernels.Parallel;
 import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.ThreadPool;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -75,13 +75,13 @@ public class GemvBench {
 
     /**
      * What runs the pieces: {@code fj}, a {@code ForkJoinPool} of {@code threads} threads (the caller waits), or
-     * {@code workers}, lowbit's {@link Parallel.Workers} ({@code threads - 1} spinning workers and the caller).
+     * {@code workers}, lowbit's {@link ThreadPool.Workers} ({@code threads - 1} spinning workers and the caller).
      */
     @Param({"fj"})
     public String pool;
 
     private ForkJoinPool fjPool;
-    private Parallel.Workers workers;
+    private ThreadPool.Workers workers;
     private Arena arena;
     private MatmulOps ops;
     private QuantizedTensor[] weights;
@@ -97,15 +97,15 @@ public class GemvBench {
         fjPool = new ForkJoinPool(threads);
         arena = Arena.ofShared();
         ops = switch (pool) {
-            case "fj" -> new MatmulOps(m, KernelProvider.kernels(), fjPool);
-            case "workers" -> new MatmulOps(m, KernelProvider.kernels(), workers = new Parallel.Workers(threads));
+            case "fj" -> new MatmulOps(m, KernelProvider.kernels(), ThreadPool.of(fjPool));
+            case "workers" -> new MatmulOps(m, KernelProvider.kernels(), workers = new ThreadPool.Workers(threads));
             default -> throw new IllegalArgumentException("pool must be fj or workers, not " + pool);
         };
         long bytes = rows * f.rowBytes(k);
         int count = cold ? (int) (COLD_BYTES / bytes + 1) : 1;
         weights = new QuantizedTensor[count];
         float[] w = QuantizeBench.gaussian(7, rows * k);
-        QuantOps q = new QuantOps(KernelProvider.kernels(), fjPool);
+        QuantOps q = new QuantOps(KernelProvider.kernels(), ThreadPool.of(fjPool));
         for (int i = 0; i < count; i++) {
             w[i] += 1f; // each matrix differs from the others in one value
             weights[i] = q.quantize(f, w, rows, k, arena);

@@ -11,6 +11,7 @@ import dev.lowbit.kernels.MatmulKernels;
 import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
+import dev.lowbit.kernels.ThreadPool;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -77,12 +78,12 @@ public class Int8RowGemmBench {
         MatmulKernels m = MatmulChecks.kernels(impl);
         pool = new ForkJoinPool(threads);
         arena = Arena.ofShared();
-        ops = new MatmulOps(m, KernelProvider.kernels(), pool);
+        ops = new MatmulOps(m, KernelProvider.kernels(), ThreadPool.of(pool));
         float[] w = QuantizeBench.gaussian(7, rows * k);
-        QuantOps q = new QuantOps(KernelProvider.kernels(), pool);
+        QuantOps q = new QuantOps(KernelProvider.kernels(), ThreadPool.of(pool));
         x = ops.quantizeActivations(QuantizeBench.gaussian(8, n * k), n, k, ActivationFormat.PER_TOKEN_INT8);
         y = new float[n * rows];
-        MatmulOps ref = new MatmulOps(KernelProvider.scalarMatmul(), KernelProvider.scalar(), Runnable::run);
+        MatmulOps ref = new MatmulOps(KernelProvider.scalarMatmul(), KernelProvider.scalar(), ThreadPool.callerThread());
         float[] want = new float[n * rows];
         switch (layout) {
             case "i8_rowx16" -> {

@@ -9,6 +9,7 @@ import dev.lowbit.kernels.MatmulKernels;
 import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.QuantizedActivations;
 import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.util.Arrays;
 
@@ -62,7 +63,7 @@ final class MatmulChecks {
         int n = Math.min(nAll, 4);
         int k = w.cols();
         float[] x = Arrays.copyOf(xAll, n * k);
-        MatmulOps ref = new MatmulOps(KernelProvider.scalarMatmul(), KernelProvider.scalar(), Runnable::run);
+        MatmulOps ref = new MatmulOps(KernelProvider.scalarMatmul(), KernelProvider.scalar(), ThreadPool.callerThread());
         float[] a = new float[n * w.rows()];
         float[] b = new float[n * w.rows()];
         float[] xv = x; // the activations the products use: fp32, or dequantized int8

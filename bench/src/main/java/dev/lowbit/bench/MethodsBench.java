@@ -6,6 +6,7 @@ import dev.lowbit.algorithms.Quantizer;
 import dev.lowbit.algorithms.Quantizers;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.ThreadPool;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -65,7 +66,7 @@ public class MethodsBench {
     @Setup(Level.Trial)
     public void setup() {
         pool = new ForkJoinPool(threads);
-        quantizer = Quantizers.byName(method, new QuantSpec(bits, group == 0 ? QuantFormat.ROW : group, ScaleType.F16), pool);
+        quantizer = Quantizers.byName(method, new QuantSpec(bits, group == 0 ? QuantFormat.ROW : group, ScaleType.F16), ThreadPool.of(pool));
         w = QuantizeBench.gaussian(42, Math.multiplyExact(rows, cols));
         try (Arena arena = Arena.ofShared()) {
             QuantResult r = quantizer.quantize(w, rows, cols, arena);

@@ -9,6 +9,7 @@ import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
+import dev.lowbit.kernels.ThreadPool;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -81,7 +82,7 @@ public class OpenClBench {
         x = QuantizeBench.gaussian(8, k);
         y = new float[rows];
         weights = QuantOps.get().quantize(f, w, rows, k, arena);
-        ops = new MatmulOps(cl.matmul(), KernelProvider.kernels(), Runnable::run);
+        ops = new MatmulOps(cl.matmul(), KernelProvider.kernels(), ThreadPool.callerThread());
         MatmulChecks.sameAsScalar(ops, weights, x, 1, path.equals("int8"));
         xq = ops.quantizeActivations(x, 1, k, ActivationFormat.Q8_0);
         resident = cl.matmul().upload(weights);
@@ -95,7 +96,7 @@ public class OpenClBench {
             throw new IllegalStateException("resident weights give another result than the per-call path");
         }
         if (cl.quantUnavailableReason() == null) {
-            quant = new QuantOps(cl.quant(), Runnable::run);
+            quant = new QuantOps(cl.quant(), ThreadPool.callerThread());
             Checks.sameAsScalar(quant, f, w, rows, k);
         }
     }

@@ -7,6 +7,7 @@ import dev.lowbit.kernels.QuantKernels;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantOptions;
 import dev.lowbit.kernels.TensorPlanes;
+import dev.lowbit.kernels.ThreadPool;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -84,7 +85,7 @@ public class QuantizeBench {
         }
         pool = new ForkJoinPool(threads);
         arena = Arena.ofShared();
-        ops = new QuantOps(k, pool);
+        ops = new QuantOps(k, ThreadPool.of(pool));
         src = gaussian(42, size);
         dst = new float[size];
         planes = TensorPlanes.allocate(f, size / cols, cols, arena);

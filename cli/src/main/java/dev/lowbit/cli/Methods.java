@@ -7,11 +7,11 @@ import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
-import java.util.concurrent.Executor;
 
 /**
  * What {@code lowbit quantize --method} means, the same in every output format: one grid and one set of
@@ -45,8 +45,8 @@ final class Methods {
      * @param repack  whether the method's grouped tensors are repacked into {@code ggml} blocks (rtn-sym to GGUF)
      */
     record Choice(String label, QuantSpec spec, QuantFormat ggml, boolean repack) {
-        Quantizer quantizer(Executor executor) {
-            return MethodRegistry.get(label).quantizer(spec, executor);
+        Quantizer quantizer(ThreadPool pool) {
+            return MethodRegistry.get(label).quantizer(spec, pool);
         }
 
         /** The tensor as the output holds it. */

@@ -4,12 +4,11 @@ import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.NonFinitePolicy;
+import dev.lowbit.kernels.ThreadPool;
 import picocli.CommandLine;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.ForkJoinPool;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
@@ -107,9 +106,9 @@ final class Options {
     }
 
     /** A pool of {@code --threads} workers (null: one per core); the caller closes it. */
-    static ExecutorService pool(String threads) {
+    static ThreadPool pool(String threads) {
         int n = intValue("threads", threads, Runtime.getRuntime().availableProcessors(), 1, 1024);
-        return new ForkJoinPool(n);
+        return ThreadPool.forkJoin(n);
     }
 
     static final String THREADS_HELP = "worker threads (default: one per core)";

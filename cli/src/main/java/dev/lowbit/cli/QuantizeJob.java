@@ -5,6 +5,7 @@ import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.ThreadPool;
 import dev.lowbit.models.DenseTensor;
 import dev.lowbit.models.GgufFile;
 import dev.lowbit.models.GgufTensor;
@@ -22,8 +23,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.ForkJoinPool;
 import java.util.regex.Pattern;
 
 /**
@@ -70,7 +69,7 @@ final class QuantizeJob {
         if (!builtin) {
             Weights.requireRegularFile(model, "--model");
         }
-        try (Arena arena = Arena.ofShared(); ExecutorService pool = new ForkJoinPool(s.threads())) {
+        try (Arena arena = Arena.ofShared(); ThreadPool pool = ThreadPool.forkJoin(s.threads())) {
             long t0 = System.nanoTime();
             Weights w = builtin ? Weights.miniLm(s.layers()) : Weights.read(model, s.layers(), arena);
             slowPhase(err, "reading " + w.source(), t0);

@@ -3,6 +3,7 @@ package dev.lowbit.cli;
 import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.ThreadPool;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -10,7 +11,6 @@ import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
 
 /**
  * {@code lowbit report}: several methods at several widths over one model, per layer and in total, as
@@ -75,7 +75,7 @@ final class ReportCommand extends Command {
             }
         }
         long start = System.nanoTime();
-        try (Arena arena = Arena.ofShared(); ExecutorService pool = Options.pool(threads)) {
+        try (Arena arena = Arena.ofShared(); ThreadPool pool = Options.pool(threads)) {
             Weights w = model == null || BuiltinModel.isMiniLm(model) ? Weights.miniLm(only) : Weights.read(Path.of(model), only, arena);
             if (w.matrices().isEmpty()) {
                 throw new IllegalArgumentException(w.source() + " has no weight matrix to quantize"
@@ -84,7 +84,7 @@ final class ReportCommand extends Command {
             err.println(Units.f("%s: %d weight matrices, %s parameters; %s at %s bits, group %s, %d threads",
                     w.source(), w.matrices().size(), Units.count(w.parameters()), String.join(", ", methods),
                     bits.toString().replaceAll("[\\[\\] ]", ""), Options.groupName(group),
-                    ((java.util.concurrent.ForkJoinPool) pool).getParallelism()));
+                    pool.parallelism()));
             List<Runs.Run> runs = new ArrayList<>();
             List<String> skipped = new ArrayList<>();
             for (int b : bits) {
@@ -103,7 +103,7 @@ final class ReportCommand extends Command {
                 out.println("not run: " + String.join(", ", skipped) + " (NF4 is a 4-bit codebook)");
             }
             out.println(Units.f("%s, %d threads, %.1f s in all (reading the model included)", w.source(),
-                    ((java.util.concurrent.ForkJoinPool) pool).getParallelism(), seconds));
+                    pool.parallelism(), seconds));
             if (html != null) {
                 ReportHtml.write(html, w, runs, seconds);
                 out.println("HTML report: " + html.toAbsolutePath());

@@ -5,12 +5,12 @@ import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.algorithms.MethodRegistry;
 import dev.lowbit.algorithms.Quantizer;
 import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executor;
 
 /** Runs one method at one spec over a model's matrices and keeps what each layer measured. */
 final class Runs {
@@ -21,12 +21,12 @@ final class Runs {
      * The quantizer of lowbit's data-free method called {@code method} ({@link MethodRegistry#planes()}); {@code rtn-sym}
      * is RTN on the symmetric narrow grid.
      */
-    static Quantizer quantizer(String method, QuantSpec spec, Executor executor) {
+    static Quantizer quantizer(String method, QuantSpec spec, ThreadPool pool) {
         List<String> methods = MethodRegistry.planes();
         if (!methods.contains(method)) {
             throw new UsageException("the method must be one of " + String.join(", ", methods) + ", got '" + method + "'");
         }
-        return MethodRegistry.get(method).quantizer(spec, executor);
+        return MethodRegistry.get(method).quantizer(spec, pool);
     }
 
     /**
@@ -105,13 +105,13 @@ final class Runs {
      * {@code arena} when it is not null (the caller keeps them, e.g. to write a file); otherwise each
      * layer's planes are freed once it is measured.
      */
-    static Run run(String method, QuantSpec spec, Weights w, Executor executor, Arena arena, Sink sink,
+    static Run run(String method, QuantSpec spec, Weights w, ThreadPool pool, Arena arena, Sink sink,
                    PrintStream err) throws java.io.IOException {
-        return run(method, quantizer(method, spec, executor), spec, w, arena, sink, err);
+        return run(method, quantizer(method, spec, pool), spec, w, arena, sink, err);
     }
 
     /**
-     * {@link #run(String, QuantSpec, Weights, Executor, Arena, Sink, PrintStream)} with the quantizer given;
+     * {@link #run(String, QuantSpec, Weights, ThreadPool, Arena, Sink, PrintStream)} with the quantizer given;
      * {@code method} labels the run. A matrix the quantizer refuses is named in the message.
      */
     static Run run(String method, Quantizer q, QuantSpec spec, Weights w, Arena arena, Sink sink,

@@ -3,6 +3,7 @@ package dev.lowbit.cli;
 import dev.lowbit.algorithms.Nupes;
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.ThreadPool;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -12,8 +13,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.ForkJoinPool;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -26,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class RealModelTest {
     private static Weights model;
-    private static ExecutorService pool;
+    private static ThreadPool pool;
     private static final Map<String, Runs.Run> RUNS = new HashMap<>();
 
     @BeforeAll
@@ -34,7 +33,7 @@ class RealModelTest {
         model = Weights.miniLm(null);
         assertEquals(36, model.matrices().size());
         assertEquals(10_616_832L, model.parameters());
-        pool = new ForkJoinPool(2);
+        pool = ThreadPool.forkJoin(2);
     }
 
     @AfterAll

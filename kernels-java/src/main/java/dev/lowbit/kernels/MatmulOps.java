@@ -13,8 +13,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.Executor;
-import java.util.concurrent.ForkJoinPool;
 
 /**
  * Quantized weights times activations: {@code y[t][r] = sum_c W[r][c] * x[t][c]} for {@code n} tokens,
@@ -27,7 +25,7 @@ public final class MatmulOps {
     /** Multiply-adds per work item at least: below that a hand-off to another thread costs more. */
     private static final long PARALLEL_MIN_MACS = 1 << 20;
     /**
-     * On a {@link Parallel.Workers} pool, a product of fewer multiply-adds than this per thread is split into exactly
+     * On a {@link ThreadPool.Workers} pool, a product of fewer multiply-adds than this per thread is split into exactly
      * one piece per thread (the caller runs one): at that size the pieces are short and the hand-offs, not the load
      * balance, cost the time.
      */
@@ -35,16 +33,17 @@ public final class MatmulOps {
 
     private final MatmulKernels kernels;
     private final QuantOps quant;
-    private final Executor executor;
+    private final ThreadPool pool;
     private final int parallelism;
 
-    public MatmulOps(MatmulKernels kernels, QuantKernels quantKernels, Executor executor) {
+    /**
+     * @param pool where the pieces of a product run; null for {@link ThreadPool#common()}
+     */
+    public MatmulOps(MatmulKernels kernels, QuantKernels quantKernels, ThreadPool pool) {
         this.kernels = Objects.requireNonNull(kernels, "kernels");
-        this.executor = executor == null ? ForkJoinPool.commonPool() : executor;
-        this.quant = new QuantOps(quantKernels, Runnable::run);
-        this.parallelism = this.executor instanceof ForkJoinPool p ? p.getParallelism()
-                : this.executor instanceof Parallel.Workers w ? w.parallelism()
-                : Runtime.getRuntime().availableProcessors();
+        this.pool = pool == null ? ThreadPool.common() : pool;
+        this.quant = new QuantOps(quantKernels, ThreadPool.callerThread());
+        this.parallelism = this.pool.parallelism();
     }
 
     /** The start-up choice of {@link KernelProvider} on the common pool. */
@@ -237,12 +236,12 @@ public final class MatmulOps {
 
     /**
      * Rows in chunks whose starts are multiples of {@code align}; tokens in chunks too when rows alone give fewer
-     * pieces than threads. Up to 4 pieces per thread, or on a {@link Parallel.Workers} pool exactly one per thread
+     * pieces than threads. Up to 4 pieces per thread, or on a {@link ThreadPool.Workers} pool exactly one per thread
      * when the product is small.
      */
     private void split(int rows, int n, int k, int align, Tile tile) {
         long macs = (long) rows * n * k;
-        int perThread = executor instanceof Parallel.Workers && macs < SMALL_MACS_PER_THREAD * parallelism ? 1 : 4;
+        int perThread = pool instanceof ThreadPool.Workers && macs < SMALL_MACS_PER_THREAD * parallelism ? 1 : 4;
         int pieces = (int) Math.min((long) parallelism * perThread, macs / PARALLEL_MIN_MACS);
         if (pieces <= 1 || rows == 0 || n == 0) {
             tile.run(0, rows, 0, n);
@@ -263,6 +262,6 @@ public final class MatmulOps {
                 work.add(() -> tile.run(r0, r1, t0, t1));
             }
         }
-        Parallel.runAll(work, executor);
+        pool.runAll(work);
     }
 }

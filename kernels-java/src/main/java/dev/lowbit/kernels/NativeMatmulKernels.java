@@ -4,7 +4,6 @@ import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.SparseOutliers;
-import dev.lowbit.bindings.nativelib.NativeGroupedMatmul;
 import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
@@ -12,7 +11,7 @@ import dev.lowbit.bindings.nativelib.NativeMatmul;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Matmuls in C through FFM ({@link NativeMatmul}, {@link NativeGroupedMatmul}) where a native kernel exists,
+ * Matmuls in C through FFM ({@link NativeMatmul}) where a native kernel exists,
  * the Vector API (or the scalar reference) elsewhere.
  *
  * <p>Native, for Q8_0, Q4_0, Q4_1 and grouped 4- and 8-bit weights (symmetric or not, any group size and scale
@@ -31,24 +30,21 @@ import java.lang.foreign.MemorySegment;
  */
 public final class NativeMatmulKernels implements MatmulKernels {
     private final NativeMatmul calls;
-    private final NativeGroupedMatmul grouped;
     private final MatmulKernels fallback;
 
-    private NativeMatmulKernels(NativeMatmul calls, NativeGroupedMatmul grouped, MatmulKernels fallback) {
+    private NativeMatmulKernels(NativeMatmul calls, MatmulKernels fallback) {
         this.calls = calls;
-        this.grouped = grouped;
         this.fallback = fallback;
     }
 
     /** The native matmuls at the tier {@link NativeLibrary} chose, or null when the library is not available. */
     public static MatmulKernels create() {
-        return NativeLibrary.available() ? new NativeMatmulKernels(NativeMatmul.selected(),
-                NativeGroupedMatmul.selected(), fallback()) : null;
+        return NativeLibrary.available() ? new NativeMatmulKernels(NativeMatmul.selected(), fallback()) : null;
     }
 
     /** The native matmuls at {@code tier}, at most {@link NativeLibrary#hardwareTier()} (for tests). */
     static NativeMatmulKernels forTier(Tier tier) {
-        return new NativeMatmulKernels(NativeMatmul.of(tier), NativeGroupedMatmul.of(tier), fallback());
+        return new NativeMatmulKernels(NativeMatmul.of(tier), fallback());
     }
 
     private static MatmulKernels fallback() {
@@ -74,8 +70,8 @@ public final class NativeMatmulKernels implements MatmulKernels {
             calls.gemmInt8(weights, w.data(), MemorySegment.ofArray(x.codes()), MemorySegment.ofArray(x.scales()),
                     x.paddedK() / 32, x.scalesPerToken(), perBlock ? 1 : 0, r0, r1, t0, t1, MemorySegment.ofArray(y),
                     ldy);
-        } else if (NativeGroupedMatmul.takesInt8(w.format())) {
-            grouped.gemmInt8(w.format(), w.cols(), w.data(), w.scales(), w.zeros(), MemorySegment.ofArray(x.codes()),
+        } else if (NativeMatmul.takesInt8(w.format())) {
+            calls.gemmInt8(w.format(), w.cols(), w.data(), w.scales(), w.zeros(), MemorySegment.ofArray(x.codes()),
                     MemorySegment.ofArray(x.scales()), x.scalesPerToken(), perBlock ? 1 : 0, r0, r1, t0, t1,
                     MemorySegment.ofArray(y), ldy);
         } else {
@@ -94,9 +90,9 @@ public final class NativeMatmulKernels implements MatmulKernels {
         int k = w.cols();
         if (weights != null) {
             calls.gemmF32(weights, w.data(), MemorySegment.ofArray(x), k, r0, r1, t0, t1, MemorySegment.ofArray(y), ldy);
-        } else if (NativeGroupedMatmul.takesF32(w.format())) {
+        } else if (NativeMatmul.takesF32(w.format())) {
             float[] levels = w.levels();
-            grouped.gemmF32(w.format(), k, w.data(), w.scales(), w.zeros(),
+            calls.gemmF32(w.format(), k, w.data(), w.scales(), w.zeros(),
                     levels == null ? null : MemorySegment.ofArray(levels), MemorySegment.ofArray(x), r0, r1, t0, t1,
                     MemorySegment.ofArray(y), ldy);
         } else {
@@ -140,7 +136,7 @@ public final class NativeMatmulKernels implements MatmulKernels {
         }
     }
 
-    /** The native Q8_0/Q4_0 kernel family of {@code w}'s format, or null ({@link NativeGroupedMatmul} or none). */
+    /** The native Q8_0/Q4_0 kernel family of {@code w}'s format, or null (the planes' kernels or none). */
     private static NativeMatmul.Weights weights(QuantizedTensor w) {
         return switch (w.format().kind()) {
             case Q8_0 -> NativeMatmul.Weights.Q8_0;

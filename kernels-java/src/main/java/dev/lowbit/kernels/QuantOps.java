@@ -11,14 +11,12 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.Executor;
-import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Quantize, dequantize and group statistics over whole matrices: checks every argument before any
- * work, handles non-finite input, adds outliers, and splits rows over an executor. Rows are
- * independent, so the result does not depend on the executor or the number of threads. Memory
+ * work, handles non-finite input, adds outliers, and splits rows over a {@link ThreadPool}. Rows are
+ * independent, so the result does not depend on the pool or the number of threads. Memory
  * from a confined arena can only be touched by its owner thread, so such calls run on the caller.
  */
 public final class QuantOps {
@@ -26,18 +24,17 @@ public final class QuantOps {
     private static final long PARALLEL_MIN_ELEMENTS = 1 << 18;
 
     private final QuantKernels kernels;
-    private final Executor executor;
+    private final ThreadPool pool;
     private final int parallelism;
 
     /**
-     * @param kernels  the implementation to use
-     * @param executor where row chunks run; null for the common pool
+     * @param kernels the implementation to use
+     * @param pool    where row chunks run; null for {@link ThreadPool#common()}
      */
-    public QuantOps(QuantKernels kernels, Executor executor) {
+    public QuantOps(QuantKernels kernels, ThreadPool pool) {
         this.kernels = Objects.requireNonNull(kernels, "kernels");
-        this.executor = executor == null ? ForkJoinPool.commonPool() : executor;
-        this.parallelism = this.executor instanceof ForkJoinPool p ? p.getParallelism()
-                : Runtime.getRuntime().availableProcessors();
+        this.pool = pool == null ? ThreadPool.common() : pool;
+        this.parallelism = this.pool.parallelism();
     }
 
     /** The start-up choice of {@link KernelProvider} on the common pool. */
@@ -53,8 +50,9 @@ public final class QuantOps {
         return kernels;
     }
 
-    public QuantOps withExecutor(Executor executor) {
-        return new QuantOps(kernels, executor);
+    /** The same kernels on {@code pool} (null for {@link ThreadPool#common()}). */
+    public QuantOps withPool(ThreadPool pool) {
+        return new QuantOps(kernels, pool);
     }
 
     // ---------------------------------------------------------------- quantize
@@ -312,7 +310,7 @@ public final class QuantOps {
     /** A thread that never starts: a segment it may access is not confined to the caller. */
     private static final Thread OTHER_THREAD = new Thread(() -> { });
 
-    /** Whether every given segment can be used from executor threads (a confined arena's cannot). */
+    /** Whether every given segment can be used from the pool's threads (a confined arena's cannot). */
     private static boolean shareable(MemorySegment... segments) {
         for (MemorySegment s : segments) {
             if (s != null && !s.isAccessibleBy(OTHER_THREAD)) {
@@ -330,7 +328,7 @@ public final class QuantOps {
 
     /**
      * Runs {@code body} over row ranges: inline for small work or memory confined to the calling
-     * thread, else in chunks on the executor.
+     * thread, else in chunks on the pool.
      */
     private void forRows(int rows, int cols, boolean parallel, RowRange body) {
         long elements = (long) rows * cols;
@@ -345,7 +343,7 @@ public final class QuantOps {
             int to = (int) ((long) rows * (c + 1) / chunks);
             work.add(() -> body.run(from, to));
         }
-        Parallel.runAll(work, executor);
+        pool.runAll(work);
     }
 
     /** Keeps the failure of the lowest row, so that the message does not depend on scheduling. */

@@ -42,8 +42,8 @@ class BoundaryTest {
     @ParameterizedTest
     @MethodSource("formats")
     void edgesStayWithinTheBoundAndMatch(QuantFormat f) {
-        QuantOps scalar = new QuantOps(KernelProvider.scalar(), Runnable::run);
-        QuantOps chosen = new QuantOps(KernelProvider.kernels(), Runnable::run);
+        QuantOps scalar = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
+        QuantOps chosen = new QuantOps(KernelProvider.kernels(), ThreadPool.callerThread());
         for (float[] row : ROWS) {
             float[] x = new float[row.length]; // also every row reversed, so the extremes sit in the last block
             for (int i = 0; i < row.length; i++) {

@@ -30,16 +30,16 @@ class DriverTest {
         try (Arena arena = Arena.ofShared()) { // shared, so that pool threads may write the planes
             for (QuantFormat f : new QuantFormat[] {QuantFormat.Q4_0, QuantFormat.grouped(3, 64, false, ScaleType.F16),
                     QuantFormat.codebook4(128, ScaleType.F32)}) {
-                QuantizedTensor one = new QuantOps(KernelProvider.kernels(), Runnable::run).quantize(f, x, rows, cols, arena);
-                for (QuantOps ops : new QuantOps[] {new QuantOps(KernelProvider.kernels(), two),
-                        new QuantOps(KernelProvider.kernels(), three), QuantOps.get()}) {
+                QuantizedTensor one = new QuantOps(KernelProvider.kernels(), ThreadPool.callerThread()).quantize(f, x, rows, cols, arena);
+                for (QuantOps ops : new QuantOps[] {new QuantOps(KernelProvider.kernels(), ThreadPool.of(two)),
+                        new QuantOps(KernelProvider.kernels(), ThreadPool.of(three, 3)), QuantOps.get()}) {
                     QuantizedTensor t = ops.quantize(f, x, rows, cols, arena);
                     VectorMatchesScalarTest.assertPlaneEquals(f + " data", one.data(), t.data());
                     VectorMatchesScalarTest.assertPlaneEquals(f + " scales", one.scales(), t.scales());
                     VectorMatchesScalarTest.assertPlaneEquals(f + " zeros", one.zeros(), t.zeros());
                     float[] a = new float[x.length];
                     float[] b = new float[x.length];
-                    new QuantOps(KernelProvider.kernels(), Runnable::run).dequantize(one, a);
+                    new QuantOps(KernelProvider.kernels(), ThreadPool.callerThread()).dequantize(one, a);
                     ops.dequantize(t, b);
                     assertArrayEquals(a, b);
                 }
@@ -104,7 +104,7 @@ class DriverTest {
         float[] x = Formats.gaussian(6, rows * cols);
         for (int gs : new int[] {32, 64, 128, QuantFormat.ROW, 7}) {
             GroupStats s = QuantOps.get().groupStats(x, rows, cols, gs);
-            GroupStats ref = new QuantOps(KernelProvider.scalar(), Runnable::run).groupStats(x, rows, cols, gs);
+            GroupStats ref = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread()).groupStats(x, rows, cols, gs);
             assertArrayEquals(ref.min(), s.min());
             assertArrayEquals(ref.max(), s.max());
             assertArrayEquals(ref.absmax(), s.absmax());

@@ -20,7 +20,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.ForkJoinPool;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -193,7 +192,7 @@ class Int8RowMatmulTest {
     @Test
     void threadsDoNotChangeABit() {
         MatmulOps one = MatmulTest.ops(KernelProvider.matmul());
-        ForkJoinPool pool = new ForkJoinPool(3);
+        ThreadPool pool = ThreadPool.forkJoin(3);
         try (Arena arena = Arena.ofShared()) {
             MatmulOps three = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
             QuantizedTensor p = plain(1152, 384, 5, -127, 127, ScaleType.F16, arena);
@@ -207,7 +206,7 @@ class Int8RowMatmulTest {
                 NativeMatmulTest.assertSameBits(a, b, "n=" + n + " on 1 and 3 threads");
             }
         } finally {
-            pool.shutdown();
+            pool.close();
         }
     }
 
@@ -219,7 +218,7 @@ class Int8RowMatmulTest {
     @Test
     void perTokenActivationsAreTheQuantizersBytes() {
         MatmulOps ops = MatmulOps.get();
-        QuantOps scalar = new QuantOps(KernelProvider.scalar(), Runnable::run);
+        QuantOps scalar = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
         QuantFormat f = QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32);
         for (int k : new int[] {1, 31, 33, 384}) {
             int n = 7;

@@ -18,7 +18,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.ForkJoinPool;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -213,7 +212,7 @@ class InterleavedMatmulTest {
     @Test
     void resultDoesNotDependOnThreads() {
         MatmulKernels kernels = KernelProvider.matmul();
-        ForkJoinPool pool = new ForkJoinPool(3);
+        ThreadPool pool = ThreadPool.forkJoin(3);
         try (Arena arena = Arena.ofShared()) {
             MatmulOps one = MatmulTest.ops(kernels);
             MatmulOps three = new MatmulOps(kernels, KernelProvider.scalar(), pool);
@@ -232,15 +231,15 @@ class InterleavedMatmulTest {
                 }
             }
         } finally {
-            pool.shutdown();
+            pool.close();
         }
     }
 
-    /** The same on a {@link Parallel.Workers} pool, whose small products take one piece per thread. */
+    /** The same on a {@link ThreadPool.Workers} pool, whose small products take one piece per thread. */
     @Test
     void resultDoesNotDependOnThreadsOnWorkers() {
         MatmulKernels kernels = KernelProvider.matmul();
-        try (Arena arena = Arena.ofShared(); Parallel.Workers pool = new Parallel.Workers(3)) {
+        try (Arena arena = Arena.ofShared(); ThreadPool.Workers pool = new ThreadPool.Workers(3)) {
             MatmulOps one = MatmulTest.ops(kernels);
             MatmulOps three = new MatmulOps(kernels, KernelProvider.scalar(), pool);
             for (QuantFormat f : FORMATS) {

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** ggml block bytes computed by hand, and codes that follow the written rule through the reference unpack. */
 class LayoutTest {
-    private final QuantOps ops = new QuantOps(KernelProvider.kernels(), Runnable::run);
+    private final QuantOps ops = new QuantOps(KernelProvider.kernels(), ThreadPool.callerThread());
 
     private static byte[] bytes(QuantizedTensor t) {
         return t.data().toArray(ValueLayout.JAVA_BYTE);

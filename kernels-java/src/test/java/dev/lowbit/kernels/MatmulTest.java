@@ -14,7 +14,6 @@ import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.ForkJoinPool;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -51,7 +50,7 @@ class MatmulTest {
     }
 
     static MatmulOps ops(MatmulKernels k) {
-        return new MatmulOps(k, KernelProvider.scalar(), Runnable::run);
+        return new MatmulOps(k, KernelProvider.scalar(), ThreadPool.callerThread());
     }
 
     static QuantizedTensor weights(QuantFormat f, int rows, int k, long seed, boolean outliers, Arena arena) {
@@ -465,7 +464,7 @@ class MatmulTest {
 
     @Test
     void resultDoesNotDependOnThreads() {
-        ForkJoinPool pool = new ForkJoinPool(2);
+        ThreadPool pool = ThreadPool.forkJoin(2);
         try (Arena arena = Arena.ofShared()) {
             int rows = 257;
             int k = 1031;
@@ -484,14 +483,14 @@ class MatmulTest {
                 assertTrue(java.util.Arrays.equals(a, b), "fp32 path, n=" + n);
             }
         } finally {
-            pool.shutdown();
+            pool.close();
         }
     }
 
-    /** On a {@link Parallel.Workers} pool: one piece per thread when small, up to 4 per thread when large. */
+    /** On a {@link ThreadPool.Workers} pool: one piece per thread when small, up to 4 per thread when large. */
     @Test
     void resultDoesNotDependOnThreadsOnWorkers() {
-        try (Arena arena = Arena.ofShared(); Parallel.Workers pool = new Parallel.Workers(2)) {
+        try (Arena arena = Arena.ofShared(); ThreadPool.Workers pool = new ThreadPool.Workers(2)) {
             int rows = 257;
             int k = 1031;
             QuantizedTensor w = weights(QuantFormat.Q4_0, rows, k, 5, true, arena);

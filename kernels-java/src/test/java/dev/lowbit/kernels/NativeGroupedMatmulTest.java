@@ -6,7 +6,6 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.bindings.nativelib.GuardPages;
-import dev.lowbit.bindings.nativelib.NativeGroupedMatmul;
 import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
@@ -28,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The native matmuls of Q4_1, grouped integer planes and 4-bit codebooks ({@link NativeGroupedMatmul}) at every
+ * The native matmuls of Q4_1, grouped integer planes and 4-bit codebooks ({@link NativeMatmul}) at every
  * tier this CPU runs, against the scalar reference: the integer path bit for bit at every tier, the weight-only
  * path bit for bit in generic C and within {@link MatmulTest#checkFp32AgainstExact}'s bound with AVX2 and
  * AVX-512; every result independent of how rows and tokens are cut; buffers against guard pages.
@@ -358,7 +357,7 @@ class NativeGroupedMatmulTest {
     @EnumSource(Tier.class)
     void buffersEndAtGuardPages(Tier tier) {
         NativeMatmulKernels nk = NativeMatmulTest.kernelsOrSkip(tier);
-        NativeGroupedMatmul calls = NativeGroupedMatmul.of(tier);
+        NativeMatmul calls = NativeMatmul.of(tier);
         MatmulOps scalar = scalar();
         try (Arena arena = Arena.ofShared(); GuardPages guard = new GuardPages()) {
             for (QuantFormat f : f32Formats()) {
@@ -372,7 +371,7 @@ class NativeGroupedMatmulTest {
                             MemorySegment gz = w.zeros() == null ? null : guard.copyEndingAtGuard(w.zeros());
                             MemorySegment gl = w.levels() == null ? null
                                     : guard.copyEndingAtGuard(MemorySegment.ofArray(w.levels()));
-                            if (NativeGroupedMatmul.takesInt8(f)) {
+                            if (NativeMatmul.takesInt8(f)) {
                                 QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k, n * k), n, k,
                                         ActivationFormat.Q8_0);
                                 float[] want = new float[n * rows];
@@ -434,21 +433,21 @@ class NativeGroupedMatmulTest {
         NativeMatmulKernels nk = NativeMatmulKernels.forTier(NativeLibrary.tier());
         assertEquals("native-" + NativeLibrary.tier().suffix(), nk.name());
         for (QuantFormat f : intFormats()) {
-            assertTrue(NativeGroupedMatmul.takesInt8(f) && WeightRows.intPath(f), f.name());
+            assertTrue(NativeMatmul.takesInt8(f) && WeightRows.intPath(f), f.name());
         }
         for (QuantFormat f : f32Formats()) {
-            assertTrue(NativeGroupedMatmul.takesF32(f), f.name());
+            assertTrue(NativeMatmul.takesF32(f), f.name());
         }
-        assertTrue(!NativeGroupedMatmul.takesInt8(QuantFormat.grouped(3, 32, true, ScaleType.F16)));
-        assertTrue(!NativeGroupedMatmul.takesInt8(QuantFormat.codebook4(32, ScaleType.F16)));
-        assertTrue(!NativeGroupedMatmul.takesF32(QuantFormat.Q8_0));
+        assertTrue(!NativeMatmul.takesInt8(QuantFormat.grouped(3, 32, true, ScaleType.F16)));
+        assertTrue(!NativeMatmul.takesInt8(QuantFormat.codebook4(32, ScaleType.F16)));
+        assertTrue(!NativeMatmul.takesF32(QuantFormat.Q8_0));
     }
 
     @Test
     void argumentsAreCheckedBeforeTheCall() {
         Assumptions.assumeTrue(NativeLibrary.available(),
                 () -> "skipped: the native library is not available: " + NativeLibrary.unavailableReason());
-        NativeGroupedMatmul calls = NativeGroupedMatmul.selected();
+        NativeMatmul calls = NativeMatmul.selected();
         QuantFormat f = QuantFormat.grouped(4, 32, false, ScaleType.F16);
         QuantFormat cb = QuantFormat.codebook4(32, ScaleType.F32);
         int rows = 4;

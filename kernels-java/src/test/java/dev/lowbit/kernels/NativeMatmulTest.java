@@ -18,7 +18,6 @@ import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.ForkJoinPool;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -177,7 +176,7 @@ class NativeMatmulTest {
     @EnumSource(Tier.class)
     void resultDoesNotDependOnThreads(Tier tier) {
         NativeMatmulKernels nk = kernelsOrSkip(tier);
-        ForkJoinPool pool = new ForkJoinPool(2);
+        ThreadPool pool = ThreadPool.forkJoin(2);
         try (Arena arena = Arena.ofShared()) {
             int rows = 257;
             int k = 1031;
@@ -204,7 +203,7 @@ class NativeMatmulTest {
                 }
             }
         } finally {
-            pool.shutdown();
+            pool.close();
         }
     }
 

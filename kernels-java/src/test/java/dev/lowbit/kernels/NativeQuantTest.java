@@ -21,7 +21,6 @@ import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.ForkJoinPool;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -34,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  * downcalls on native memory that ends (or starts) at an inaccessible page, so an out-of-bounds access crashes.
  */
 class NativeQuantTest {
-    private static final QuantOps SCALAR = new QuantOps(ScalarQuantKernels.INSTANCE, Runnable::run);
+    private static final QuantOps SCALAR = new QuantOps(ScalarQuantKernels.INSTANCE, ThreadPool.callerThread());
 
     static NativeQuantKernels kernelsOrSkip(Tier t) {
         Assumptions.assumeTrue(NativeLibrary.available(),
@@ -61,7 +60,7 @@ class NativeQuantTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("tiersAndFormats")
     void everyRowLength(Tier t, QuantFormat f) {
-        QuantOps nat = new QuantOps(kernelsOrSkip(t), Runnable::run);
+        QuantOps nat = new QuantOps(kernelsOrSkip(t), ThreadPool.callerThread());
         long seed = 31L * t.ordinal() + f.hashCode();
         for (int cols : Formats.COLS) {
             for (int rows : new int[] {1, 3}) {
@@ -74,7 +73,7 @@ class NativeQuantTest {
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("tiersAndFormats")
     void boundaryRows(Tier t, QuantFormat f) {
-        QuantOps nat = new QuantOps(kernelsOrSkip(t), Runnable::run);
+        QuantOps nat = new QuantOps(kernelsOrSkip(t), ThreadPool.callerThread());
         for (float[] row : BoundaryTest.ROWS) {
             float[] rev = new float[row.length];
             for (int i = 0; i < row.length; i++) {
@@ -92,7 +91,7 @@ class NativeQuantTest {
         int rows = 1031;
         int cols = 977; // 1,007,287 values, every dimension with a tail
         float[] x = Formats.gaussian(99, rows * cols);
-        ForkJoinPool pool = new ForkJoinPool(2);
+        ThreadPool pool = ThreadPool.forkJoin(2);
         try (Arena arena = Arena.ofShared()) {
             QuantizedTensor ref = SCALAR.quantize(f, x, rows, cols, arena);
             float[] want = new float[x.length];
@@ -112,7 +111,7 @@ class NativeQuantTest {
                 assertBitsEqual(where + " dequantized", want, y);
             }
         } finally {
-            pool.shutdown();
+            pool.close();
         }
     }
 
@@ -161,7 +160,7 @@ class NativeQuantTest {
     @ParameterizedTest
     @EnumSource(Tier.class)
     void nonFiniteRowsStopTheBulkPassWhereTheReferenceStops(Tier t) {
-        QuantOps nat = new QuantOps(kernelsOrSkip(t), Runnable::run);
+        QuantOps nat = new QuantOps(kernelsOrSkip(t), ThreadPool.callerThread());
         int cols = 100;
         int rows = 3000; // more than one native call (2^18 values each)
         try (Arena arena = Arena.ofConfined()) {
@@ -194,7 +193,7 @@ class NativeQuantTest {
     @ParameterizedTest
     @EnumSource(Tier.class)
     void q8_0ChunksOfSixteenBlocks(Tier t) {
-        QuantOps nat = new QuantOps(kernelsOrSkip(t), Runnable::run);
+        QuantOps nat = new QuantOps(kernelsOrSkip(t), ThreadPool.callerThread());
         int cols = 16 * 32 * 3 + 40; // three whole chunks and a tail
         int rows = 8;
         float[] x = Formats.gaussian(5, rows * cols);
@@ -235,7 +234,7 @@ class NativeQuantTest {
     @ParameterizedTest
     @EnumSource(Tier.class)
     void scalesOutOfRangeFailLikeTheReference(Tier t) {
-        QuantOps nat = new QuantOps(kernelsOrSkip(t), Runnable::run);
+        QuantOps nat = new QuantOps(kernelsOrSkip(t), ThreadPool.callerThread());
         float[] big = new float[64];
         big[40] = 1e7f;
         float[] negative = new float[64];

@@ -26,7 +26,7 @@ class RoundTripBoundTest {
     @ParameterizedTest
     @MethodSource("formats")
     void withinHalfAStep(QuantFormat f) {
-        QuantOps ops = new QuantOps(KernelProvider.kernels(), Runnable::run);
+        QuantOps ops = new QuantOps(KernelProvider.kernels(), ThreadPool.callerThread());
         for (int cols : Formats.COLS) {
             check(ops, f, Formats.gaussian(cols, 3 * cols), 3, cols);
             check(ops, f, Formats.tricky(cols, 3 * cols), 3, cols);

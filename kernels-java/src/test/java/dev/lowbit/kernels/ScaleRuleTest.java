@@ -69,7 +69,7 @@ class ScaleRuleTest {
     @Test
     void everyFormatStaysFiniteAndNeverWorseThanZeros() {
         List<String> failures = new ArrayList<>();
-        List<QuantOps> impls = List.of(QuantOps.get(), new QuantOps(ScalarQuantKernels.INSTANCE, Runnable::run));
+        List<QuantOps> impls = List.of(QuantOps.get(), new QuantOps(ScalarQuantKernels.INSTANCE, ThreadPool.callerThread()));
         try (Arena arena = Arena.ofShared()) {
             for (QuantOps ops : impls) {
                 for (QuantFormat f : Formats.all()) {
@@ -152,7 +152,7 @@ class ScaleRuleTest {
             {QuantFormat.Q4_0, new float[64], (short) 0x8000, 8}, // ggml's d = max / -8 = -0 too
         };
         try (Arena arena = Arena.ofConfined()) {
-            for (QuantOps ops : List.of(QuantOps.get(), new QuantOps(ScalarQuantKernels.INSTANCE, Runnable::run))) {
+            for (QuantOps ops : List.of(QuantOps.get(), new QuantOps(ScalarQuantKernels.INSTANCE, ThreadPool.callerThread()))) {
                 for (Object[] c : cases) {
                     QuantFormat f = (QuantFormat) c[0];
                     QuantizedTensor t = ops.quantize(f, (float[]) c[1], 1, 64, arena);
@@ -208,7 +208,7 @@ class ScaleRuleTest {
                     + " steps between them; scale the matrix down"},
         };
         try (Arena arena = Arena.ofConfined()) {
-            for (QuantOps ops : List.of(QuantOps.get(), new QuantOps(ScalarQuantKernels.INSTANCE, Runnable::run))) {
+            for (QuantOps ops : List.of(QuantOps.get(), new QuantOps(ScalarQuantKernels.INSTANCE, ThreadPool.callerThread()))) {
                 for (Object[] c : cases) {
                     float[] x = (float[]) c[1];
                     int rows = (int) c[2];

@@ -31,8 +31,8 @@ class VectorMatchesScalarTest {
     @MethodSource("cases")
     void everyRowLength(QuantFormat f) {
         QuantKernels k = vectorOrSkip();
-        QuantOps vector = new QuantOps(k, Runnable::run);
-        QuantOps scalar = new QuantOps(KernelProvider.scalar(), Runnable::run);
+        QuantOps vector = new QuantOps(k, ThreadPool.callerThread());
+        QuantOps scalar = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
         long seed = 17L * k.name().hashCode() + f.hashCode();
         for (int cols : Formats.COLS) {
             for (int rows : new int[] {1, 3}) {
@@ -45,15 +45,15 @@ class VectorMatchesScalarTest {
     @ParameterizedTest(name = "{0}, over 10^6 values")
     @MethodSource("cases")
     void overAMillionValuesOnTwoThreads(QuantFormat f) {
-        java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(2);
+        ThreadPool pool = ThreadPool.forkJoin(2);
         try {
             QuantOps vector = new QuantOps(vectorOrSkip(), pool);
-            QuantOps scalar = new QuantOps(KernelProvider.scalar(), Runnable::run);
+            QuantOps scalar = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
             int rows = 1031;
             int cols = 977; // 1,007,287 values, every dimension with a tail
             compare(scalar, vector, f, Formats.gaussian(99, rows * cols), rows, cols);
         } finally {
-            pool.shutdown();
+            pool.close();
         }
     }
 

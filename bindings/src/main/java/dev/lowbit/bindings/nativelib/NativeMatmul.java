@@ -2,6 +2,7 @@ package dev.lowbit.bindings.nativelib;
 
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Int8RowTensor;
+import dev.lowbit.format.QuantFormat;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 
 import java.lang.foreign.FunctionDescriptor;
@@ -14,11 +15,23 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Downcalls of the matmul kernels ({@code native/src/main/c/matmul_*.c}): Q8_0 and Q4_0 weights times int8
- * activations (integer path) or fp32 activations (weight-only path), and their row-interleaved layouts
- * ({@link InterleavedTensor}) times int8 activations, for a range of rows and a range of tokens per call. {@link #selected()} calls the tier that {@link NativeLibrary} chose through
- * {@code static final} handles; {@link #of} gives any tier the CPU runs, for tests. Every length and offset
- * is checked here; the C code trusts its arguments.
+ * Downcalls of the matmul kernels, for a range of rows and a range of tokens per call:
+ * <ul>
+ *   <li>Q8_0 and Q4_0 weights ({@code native/src/main/c/matmul_*.c}) times int8 activations (integer path,
+ *       {@link #gemmInt8(Weights, MemorySegment, MemorySegment, MemorySegment, int, int, int, int, int, int, int,
+ *       MemorySegment, int)}) or fp32 activations (weight-only path), and their row-interleaved layouts
+ *       ({@link InterleavedTensor}); {@code i8_rowx16} weights ({@link Int8RowTensor}) times int8 activations;</li>
+ *   <li>Q4_1, grouped integer planes and 4-bit codebooks ({@code matmul_planes_*.c}): the integer path
+ *       ({@link #gemmInt8(QuantFormat, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment,
+ *       int, int, int, int, int, int, MemorySegment, int)}) for Q4_1 and grouped 4- or 8-bit weights, in the scalar
+ *       reference's order on exact int32 block sums (its bits at every tier); the weight-only path
+ *       ({@link #gemmF32(QuantFormat, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment,
+ *       int, int, int, int, MemorySegment, int)}) for Q4_1, grouped 2-, 3-, 4- and 8-bit weights and 4-bit codebooks
+ *       (generic: the reference's order; AVX2, AVX-512: FMA lanes in a fixed order).</li>
+ * </ul>
+ * Each tier's downcall handles are looked up once, when that tier is first used. {@link #selected()} calls the tier
+ * that {@link NativeLibrary} chose through {@code static final} handles; {@link #of} gives any tier the CPU runs, for
+ * tests. Every length, offset and format parameter is checked here; the C code trusts its arguments.
  *
  * <p>The calls are critical (no thread-state change, heap arrays passed in place), which holds off the
  * garbage collector while they run, so one request is cut into calls of at most {@link #MAX_MACS}
@@ -61,45 +74,76 @@ public final class NativeMatmul {
     private static final FunctionDescriptor GEMM_I8_ROW = FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
 
-    private static final NativeMatmul SELECTED = NativeLibrary.available() ? new NativeMatmul(NativeLibrary.tier(), true)
-            : null;
-    /** The selected tier's handles, constants for the JIT. */
-    private static final MethodHandle Q8_0_I8 = SELECTED == null ? null : SELECTED.q8;
-    private static final MethodHandle Q4_0_I8 = SELECTED == null ? null : SELECTED.q4;
-    private static final MethodHandle Q8_0_F32 = SELECTED == null ? null : SELECTED.q8f;
-    private static final MethodHandle Q4_0_F32 = SELECTED == null ? null : SELECTED.q4f;
-    private static final MethodHandle Q8_0_X8_I8 = SELECTED == null ? null : SELECTED.q8x8;
-    private static final MethodHandle Q4_0_X8_I8 = SELECTED == null ? null : SELECTED.q4x8;
-    private static final MethodHandle Q8_0_X8_F32 = SELECTED == null ? null : SELECTED.q8x8f;
-    private static final MethodHandle Q4_0_X8_F32 = SELECTED == null ? null : SELECTED.q4x8f;
-    private static final MethodHandle I8_ROW_I8 = SELECTED == null ? null : SELECTED.i8row;
+    private static final FunctionDescriptor Q4_1_I8 = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+    private static final FunctionDescriptor Q4_1_F32 = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_INT,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+    private static final FunctionDescriptor GROUPED_I8 = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+            JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+    private static final FunctionDescriptor GROUPED_F32 = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
+            ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
+            ADDRESS, JAVA_LONG);
 
-    private final Tier tier;
+    /**
+     * One tier's downcall handles and its share of multiply-adds per call. A record, so that the JIT takes the
+     * handles of a {@code static final} instance as constants.
+     */
+    private record Handles(Tier tier, long maxMacs, MethodHandle q8_0I8, MethodHandle q4_0I8, MethodHandle q8_0F32,
+                           MethodHandle q4_0F32, MethodHandle q8_0x8I8, MethodHandle q4_0x8I8, MethodHandle q8_0x8F32,
+                           MethodHandle q4_0x8F32, MethodHandle i8RowI8, MethodHandle q4_1I8, MethodHandle q4_1F32,
+                           MethodHandle groupedI8, MethodHandle groupedF32) {
+        static Handles lookUp(Tier tier) {
+            return new Handles(tier, tier == Tier.GENERIC ? MAX_MACS / 8 : MAX_MACS,
+                    NativeLibrary.downcall(Weights.Q8_0.int8Symbol, tier, GEMM_I8, true),
+                    NativeLibrary.downcall(Weights.Q4_0.int8Symbol, tier, GEMM_I8, true),
+                    NativeLibrary.downcall(Weights.Q8_0.f32Symbol, tier, GEMM_F32, true),
+                    NativeLibrary.downcall(Weights.Q4_0.f32Symbol, tier, GEMM_F32, true),
+                    NativeLibrary.downcall("gemm_q8_0x8_i8", tier, GEMM_I8, true),
+                    NativeLibrary.downcall("gemm_q4_0x8_i8", tier, GEMM_I8, true),
+                    NativeLibrary.downcall("gemm_q8_0x8_f32", tier, GEMM_F32_X8, true),
+                    NativeLibrary.downcall("gemm_q4_0x8_f32", tier, GEMM_F32_X8, true),
+                    NativeLibrary.downcall("gemm_i8_rowx16_i8", tier, GEMM_I8_ROW, true),
+                    NativeLibrary.downcall("gemm_q4_1_i8", tier, Q4_1_I8, true),
+                    NativeLibrary.downcall("gemm_q4_1_f32", tier, Q4_1_F32, true),
+                    NativeLibrary.downcall("gemm_grouped_i8", tier, GROUPED_I8, true),
+                    NativeLibrary.downcall("gemm_grouped_f32", tier, GROUPED_F32, true));
+        }
+
+        /** The handles of {@code tier}, looked up at its first use and then kept. */
+        static Handles of(Tier tier) {
+            return switch (tier) {
+                case GENERIC -> Generic.HANDLES;
+                case AVX2 -> Avx2.HANDLES;
+                case AVX512 -> Avx512.HANDLES;
+            };
+        }
+    }
+
+    private static final class Generic {
+        static final Handles HANDLES = Handles.lookUp(Tier.GENERIC);
+    }
+
+    private static final class Avx2 {
+        static final Handles HANDLES = Handles.lookUp(Tier.AVX2);
+    }
+
+    private static final class Avx512 {
+        static final Handles HANDLES = Handles.lookUp(Tier.AVX512);
+    }
+
+    /** The selected tier's handles, constants for the JIT. */
+    private static final Handles SEL = NativeLibrary.available() ? Handles.of(NativeLibrary.tier()) : null;
+    private static final NativeMatmul SELECTED = SEL == null ? null : new NativeMatmul(SEL, true);
+
+    private final Handles handles;
     private final boolean selected;
     private final long maxMacs;
-    private final MethodHandle q8;
-    private final MethodHandle q4;
-    private final MethodHandle q8f;
-    private final MethodHandle q4f;
-    private final MethodHandle q8x8;
-    private final MethodHandle q4x8;
-    private final MethodHandle q8x8f;
-    private final MethodHandle q4x8f;
-    private final MethodHandle i8row;
 
-    private NativeMatmul(Tier tier, boolean selected) {
-        this.tier = tier;
+    private NativeMatmul(Handles handles, boolean selected) {
+        this.handles = handles;
         this.selected = selected;
-        this.maxMacs = tier == Tier.GENERIC ? MAX_MACS / 8 : MAX_MACS;
-        this.q8 = NativeLibrary.downcall(Weights.Q8_0.int8Symbol, tier, GEMM_I8, true);
-        this.q4 = NativeLibrary.downcall(Weights.Q4_0.int8Symbol, tier, GEMM_I8, true);
-        this.q8f = NativeLibrary.downcall(Weights.Q8_0.f32Symbol, tier, GEMM_F32, true);
-        this.q4f = NativeLibrary.downcall(Weights.Q4_0.f32Symbol, tier, GEMM_F32, true);
-        this.q8x8 = NativeLibrary.downcall("gemm_q8_0x8_i8", tier, GEMM_I8, true);
-        this.q4x8 = NativeLibrary.downcall("gemm_q4_0x8_i8", tier, GEMM_I8, true);
-        this.q8x8f = NativeLibrary.downcall("gemm_q8_0x8_f32", tier, GEMM_F32_X8, true);
-        this.q4x8f = NativeLibrary.downcall("gemm_q4_0x8_f32", tier, GEMM_F32_X8, true);
-        this.i8row = NativeLibrary.downcall("gemm_i8_rowx16_i8", tier, GEMM_I8_ROW, true);
+        this.maxMacs = handles.maxMacs();
     }
 
     /**
@@ -118,12 +162,65 @@ public final class NativeMatmul {
      * @throws IllegalArgumentException for a tier this CPU cannot run
      */
     public static NativeMatmul of(Tier tier) {
-        return NativeLibrary.atTier(tier, SELECTED, SELECTED == null ? null : SELECTED.tier,
-                t -> new NativeMatmul(t, false));
+        return NativeLibrary.atTier(tier, SELECTED, SELECTED == null ? null : SELECTED.tier(),
+                t -> new NativeMatmul(Handles.of(t), false));
     }
 
     public Tier tier() {
-        return tier;
+        return handles.tier();
+    }
+
+    /**
+     * Whether {@code gemmInt8(QuantFormat, ...)} takes weights of format {@code f}: Q4_1, grouped 4- or 8-bit codes.
+     */
+    public static boolean takesInt8(QuantFormat f) {
+        return f.kind() == QuantFormat.Kind.Q4_1
+                || f.kind() == QuantFormat.Kind.GROUPED && (f.bits() == 4 || f.bits() == 8);
+    }
+
+    /**
+     * Whether {@code gemmF32(QuantFormat, ...)} takes weights of format {@code f}: Q4_1, grouped codes, 4-bit
+     * codebooks.
+     */
+    public static boolean takesF32(QuantFormat f) {
+        return switch (f.kind()) {
+            case Q4_1, GROUPED, CODEBOOK4 -> true;
+            default -> false;
+        };
+    }
+
+    /** One downcall over rows {@code [r0, r1)} and tokens {@code [t0, t1)}. */
+    @FunctionalInterface
+    private interface Chunk {
+        void call(int r0, int r1, int t0, int t1) throws Throwable;
+    }
+
+    /**
+     * Cuts rows {@code [r0, r1)} times tokens {@code [t0, t1)} into downcalls of at most {@link #maxMacs}
+     * multiply-adds, {@code perToken} per row and token: as many tokens per call as leave room for {@code align}
+     * rows, then as many rows as fit, whole multiples of {@code align} (the last call takes the rest).
+     */
+    private void inChunks(long perToken, int align, int r0, int r1, int t0, int t1, Chunk chunk) throws Throwable {
+        int tokens = (int) Math.max(1L, Math.min(t1 - t0, maxMacs / (align * perToken)));
+        long cap = maxMacs / (perToken * tokens);
+        int rows = r1 - r0 <= cap ? r1 - r0 : (int) Math.max(align, cap & -align);
+        for (int t = t0; t < t1; t += tokens) {
+            int te = Math.min(t1, t + tokens);
+            for (int r = r0; r < r1; r += rows) {
+                chunk.call(r, Math.min(r1, r + rows), t, te);
+            }
+        }
+    }
+
+    /** {@code e} as it was when unchecked, else an {@code AssertionError} that says {@code what} failed. */
+    private static RuntimeException rethrow(Throwable e, String what) {
+        if (e instanceof RuntimeException re) {
+            throw re;
+        }
+        if (e instanceof Error err) {
+            throw err;
+        }
+        throw new AssertionError("native " + what + " failed", e);
     }
 
     /**
@@ -146,45 +243,32 @@ public final class NativeMatmul {
         if (r0 == r1 || t0 == t1) {
             return;
         }
-        long perToken = Math.max(1L, (long) nb * 32);
-        int tokens = (int) Math.max(1L, Math.min(t1 - t0, maxMacs / (4 * perToken)));
-        long cap = maxMacs / (perToken * tokens);
-        int rows = r1 - r0 <= cap ? r1 - r0 : (int) Math.max(4L, cap & ~3L); // whole tiles of 4 rows
-        for (int t = t0; t < t1; t += tokens) {
-            int te = Math.min(t1, t + tokens);
-            for (int r = r0; r < r1; r += rows) {
-                call(weights, w, xc, xs, nb, xsTok, xsBlk, r, Math.min(r1, r + rows), t, te, y, ldy);
-            }
-        }
-    }
-
-    private void call(Weights weights, MemorySegment w, MemorySegment xc, MemorySegment xs, int nb, int xsTok,
-                      int xsBlk, int r0, int r1, int t0, int t1, MemorySegment y, int ldy) {
         try {
-            if (selected) {
-                if (weights == Weights.Q8_0) {
-                    Q8_0_I8.invokeExact(w, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y, (long) ldy);
+            inChunks(Math.max(1L, (long) nb * 32), 4, r0, r1, t0, t1, (r, re, t, te) -> { // whole tiles of 4 rows
+                if (selected) {
+                    if (weights == Weights.Q8_0) {
+                        SEL.q8_0I8().invokeExact(w, xc, xs, nb, xsTok, xsBlk, r, re, t, te, y, (long) ldy);
+                    } else {
+                        SEL.q4_0I8().invokeExact(w, xc, xs, nb, xsTok, xsBlk, r, re, t, te, y, (long) ldy);
+                    }
                 } else {
-                    Q4_0_I8.invokeExact(w, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y, (long) ldy);
+                    (weights == Weights.Q8_0 ? handles.q8_0I8() : handles.q4_0I8()).invokeExact(w, xc, xs, nb, xsTok,
+                            xsBlk, r, re, t, te, y, (long) ldy);
                 }
-            } else {
-                (weights == Weights.Q8_0 ? q8 : q4).invokeExact(w, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y,
-                        (long) ldy);
-            }
-        } catch (RuntimeException | Error e) {
-            throw e;
+            });
         } catch (Throwable e) {
-            throw new AssertionError("native " + weights.int8Symbol + " failed", e);
+            throw rethrow(e, weights.int8Symbol);
         }
     }
 
     /**
-     * {@link #gemmInt8} for row-interleaved weights: the same result, bit for bit, as the plain rows give.
+     * {@link #gemmInt8(Weights, MemorySegment, MemorySegment, MemorySegment, int, int, int, int, int, int, int,
+     * MemorySegment, int) gemmInt8} for row-interleaved weights: the same result, bit for bit, as the plain rows give.
      *
      * @param w  groups of 8 rows, group {@code g} at {@code g * nb * layout.superblockBytes()}; the groups up to
      *           {@code ceil(r1 / 8)} must be present
      * @param r0 a multiple of 8
-     * @throws IllegalArgumentException as {@link #gemmInt8} does, and for {@code r0} not a multiple of 8
+     * @throws IllegalArgumentException as {@code gemmInt8} does, and for {@code r0} not a multiple of 8
      */
     public void gemmInt8Interleaved(InterleavedTensor.Layout layout, MemorySegment w, MemorySegment xc, MemorySegment xs,
                                     int nb, int xsTok, int xsBlk, int r0, int r1, int t0, int t1, MemorySegment y,
@@ -198,24 +282,31 @@ public final class NativeMatmul {
             return;
         }
         need("w", w, (r1 + 7L) / 8 * nb * layout.superblockBytes());
-        long perToken = Math.max(1L, (long) nb * 32);
-        int tokens = (int) Math.max(1L, Math.min(t1 - t0, maxMacs / (8 * perToken)));
-        long cap = maxMacs / (perToken * tokens);
-        int rows = r1 - r0 <= cap ? r1 - r0 : (int) Math.max(8L, cap & ~7L); // whole groups of 8 rows
-        for (int t = t0; t < t1; t += tokens) {
-            int te = Math.min(t1, t + tokens);
-            for (int r = r0; r < r1; r += rows) {
-                callInterleaved(layout, w, xc, xs, nb, xsTok, xsBlk, r, Math.min(r1, r + rows), t, te, y, ldy);
-            }
+        try {
+            inChunks(Math.max(1L, (long) nb * 32), 8, r0, r1, t0, t1, (r, re, t, te) -> { // whole groups of 8 rows
+                if (selected) {
+                    if (layout == InterleavedTensor.Layout.Q8_0_X8) {
+                        SEL.q8_0x8I8().invokeExact(w, xc, xs, nb, xsTok, xsBlk, r, re, t, te, y, (long) ldy);
+                    } else {
+                        SEL.q4_0x8I8().invokeExact(w, xc, xs, nb, xsTok, xsBlk, r, re, t, te, y, (long) ldy);
+                    }
+                } else {
+                    (layout == InterleavedTensor.Layout.Q8_0_X8 ? handles.q8_0x8I8() : handles.q4_0x8I8()).invokeExact(
+                            w, xc, xs, nb, xsTok, xsBlk, r, re, t, te, y, (long) ldy);
+                }
+            });
+        } catch (Throwable e) {
+            throw rethrow(e, layout.layoutName() + " matmul");
         }
     }
 
     /**
-     * {@link #gemmF32} for row-interleaved weights: the plain rows' result at this tier, bit for bit. Each group of 8
-     * rows is unpacked into a small buffer and multiplied there.
+     * {@link #gemmF32(Weights, MemorySegment, MemorySegment, int, int, int, int, int, MemorySegment, int) gemmF32}
+     * for row-interleaved weights: the plain rows' result at this tier, bit for bit. Each group of 8 rows is unpacked
+     * into a small buffer and multiplied there.
      *
      * @param r0 a multiple of 8
-     * @throws IllegalArgumentException as {@link #gemmF32} does, and for {@code r0} not a multiple of 8
+     * @throws IllegalArgumentException as {@code gemmF32} does, and for {@code r0} not a multiple of 8
      * @throws OutOfMemoryError         when the C side cannot allocate its buffer of 8 rows
      */
     public void gemmF32Interleaved(InterleavedTensor.Layout layout, MemorySegment w, MemorySegment x, int k, int r0,
@@ -238,34 +329,24 @@ public final class NativeMatmul {
         need("y", y, 4 * ((long) (t1 - 1) * ldy + r1));
         aligned("x", x);
         aligned("y", y);
-        long perToken = Math.max(1L, k);
-        int tokens = (int) Math.max(1L, Math.min(t1 - t0, maxMacs / (8 * perToken)));
-        long cap = maxMacs / (perToken * tokens);
-        int rows = r1 - r0 <= cap ? r1 - r0 : (int) Math.max(8L, cap & ~7L);
-        for (int t = t0; t < t1; t += tokens) {
-            int te = Math.min(t1, t + tokens);
-            for (int r = r0; r < r1; r += rows) {
-                int re = Math.min(r1, r + rows);
+        try {
+            inChunks(Math.max(1L, k), 8, r0, r1, t0, t1, (r, re, t, te) -> {
                 int rc;
-                try {
-                    if (selected) {
-                        rc = layout == InterleavedTensor.Layout.Q8_0_X8
-                                ? (int) Q8_0_X8_F32.invokeExact(w, x, k, r, re, t, te, y, (long) ldy)
-                                : (int) Q4_0_X8_F32.invokeExact(w, x, k, r, re, t, te, y, (long) ldy);
-                    } else {
-                        rc = (int) (layout == InterleavedTensor.Layout.Q8_0_X8 ? q8x8f : q4x8f).invokeExact(w, x, k,
-                                r, re, t, te, y, (long) ldy);
-                    }
-                } catch (RuntimeException | Error e) {
-                    throw e;
-                } catch (Throwable e) {
-                    throw new AssertionError("native " + layout.layoutName() + " weight-only matmul failed", e);
+                if (selected) {
+                    rc = layout == InterleavedTensor.Layout.Q8_0_X8
+                            ? (int) SEL.q8_0x8F32().invokeExact(w, x, k, r, re, t, te, y, (long) ldy)
+                            : (int) SEL.q4_0x8F32().invokeExact(w, x, k, r, re, t, te, y, (long) ldy);
+                } else {
+                    rc = (int) (layout == InterleavedTensor.Layout.Q8_0_X8 ? handles.q8_0x8F32() : handles.q4_0x8F32())
+                            .invokeExact(w, x, k, r, re, t, te, y, (long) ldy);
                 }
                 if (rc != 0) {
                     throw new OutOfMemoryError("native " + layout.layoutName() + " matmul could not allocate a buffer of"
                             + " 8 rows of " + k + " columns");
                 }
-            }
+            });
+        } catch (Throwable e) {
+            throw rethrow(e, layout.layoutName() + " weight-only matmul");
         }
     }
 
@@ -281,7 +362,7 @@ public final class NativeMatmul {
      * @param pk    the codes' stride, at least {@code 4 * ceil(k / 4)}
      * @param r0    a multiple of 16
      * @throws IllegalArgumentException for {@code k} over {@link Int8RowTensor#MAX_COLS}, a stride below the
-     *                                  chunks, a misaligned {@code r0}, and as {@link #gemmInt8} does
+     *                                  chunks, a misaligned {@code r0}, and as {@code gemmInt8} does
      * @throws OutOfMemoryError         when the C side cannot allocate its copy of the activations
      */
     public void gemmInt8Rows(MemorySegment w, MemorySegment xc, MemorySegment xs, int k, int pk, int xsTok, int r0,
@@ -312,49 +393,18 @@ public final class NativeMatmul {
         need("y", y, 4 * ((long) (t1 - 1) * ldy + r1));
         aligned("xs", xs);
         aligned("y", y);
-        long perToken = Math.max(1L, k);
-        int tokens = (int) Math.max(1L, Math.min(t1 - t0, maxMacs / (16 * perToken)));
-        long cap = maxMacs / (perToken * tokens);
-        int rows = r1 - r0 <= cap ? r1 - r0 : (int) Math.max(16L, cap & ~15L); // whole groups of 16 rows
-        for (int t = t0; t < t1; t += tokens) {
-            int te = Math.min(t1, t + tokens);
-            for (int r = r0; r < r1; r += rows) {
-                int re = Math.min(r1, r + rows);
-                int rc;
-                try {
-                    rc = selected ? (int) I8_ROW_I8.invokeExact(w, xc, xs, k, pk, xsTok, r, re, t, te, y, (long) ldy)
-                            : (int) i8row.invokeExact(w, xc, xs, k, pk, xsTok, r, re, t, te, y, (long) ldy);
-                } catch (RuntimeException | Error e) {
-                    throw e;
-                } catch (Throwable e) {
-                    throw new AssertionError("native " + Int8RowTensor.LAYOUT_NAME + " matmul failed", e);
-                }
+        try {
+            inChunks(Math.max(1L, k), 16, r0, r1, t0, t1, (r, re, t, te) -> { // whole groups of 16 rows
+                int rc = selected
+                        ? (int) SEL.i8RowI8().invokeExact(w, xc, xs, k, pk, xsTok, r, re, t, te, y, (long) ldy)
+                        : (int) handles.i8RowI8().invokeExact(w, xc, xs, k, pk, xsTok, r, re, t, te, y, (long) ldy);
                 if (rc != 0) {
                     throw new OutOfMemoryError("native " + Int8RowTensor.LAYOUT_NAME + " matmul could not allocate a "
                             + "copy of " + (te - t) + " tokens of " + k + " activations");
                 }
-            }
-        }
-    }
-
-    private void callInterleaved(InterleavedTensor.Layout layout, MemorySegment w, MemorySegment xc, MemorySegment xs,
-                                 int nb, int xsTok, int xsBlk, int r0, int r1, int t0, int t1, MemorySegment y,
-                                 int ldy) {
-        try {
-            if (selected) {
-                if (layout == InterleavedTensor.Layout.Q8_0_X8) {
-                    Q8_0_X8_I8.invokeExact(w, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y, (long) ldy);
-                } else {
-                    Q4_0_X8_I8.invokeExact(w, xc, xs, nb, xsTok, xsBlk, r0, r1, t0, t1, y, (long) ldy);
-                }
-            } else {
-                (layout == InterleavedTensor.Layout.Q8_0_X8 ? q8x8 : q4x8).invokeExact(w, xc, xs, nb, xsTok, xsBlk, r0,
-                        r1, t0, t1, y, (long) ldy);
-            }
-        } catch (RuntimeException | Error e) {
-            throw e;
+            });
         } catch (Throwable e) {
-            throw new AssertionError("native " + layout.layoutName() + " matmul failed", e);
+            throw rethrow(e, Int8RowTensor.LAYOUT_NAME + " matmul");
         }
     }
 
@@ -386,38 +436,186 @@ public final class NativeMatmul {
         need("y", y, 4 * ((long) (t1 - 1) * ldy + r1));
         aligned("x", x);
         aligned("y", y);
-        long perToken = Math.max(1L, k);
-        int tokens = (int) Math.max(1L, Math.min(t1 - t0, maxMacs / perToken));
-        long cap = maxMacs / (perToken * tokens);
-        int rows = (int) Math.max(1L, Math.min(r1 - r0, cap));
-        for (int t = t0; t < t1; t += tokens) {
-            int te = Math.min(t1, t + tokens);
-            for (int r = r0; r < r1; r += rows) {
-                callF32(weights, w, x, k, r, Math.min(r1, r + rows), t, te, y, ldy);
-            }
-        }
-    }
-
-    private void callF32(Weights weights, MemorySegment w, MemorySegment x, int k, int r0, int r1, int t0, int t1,
-                         MemorySegment y, int ldy) {
         try {
-            if (selected) {
-                if (weights == Weights.Q8_0) {
-                    Q8_0_F32.invokeExact(w, x, k, r0, r1, t0, t1, y, (long) ldy);
+            inChunks(Math.max(1L, k), 1, r0, r1, t0, t1, (r, re, t, te) -> {
+                if (selected) {
+                    if (weights == Weights.Q8_0) {
+                        SEL.q8_0F32().invokeExact(w, x, k, r, re, t, te, y, (long) ldy);
+                    } else {
+                        SEL.q4_0F32().invokeExact(w, x, k, r, re, t, te, y, (long) ldy);
+                    }
                 } else {
-                    Q4_0_F32.invokeExact(w, x, k, r0, r1, t0, t1, y, (long) ldy);
+                    (weights == Weights.Q8_0 ? handles.q8_0F32() : handles.q4_0F32()).invokeExact(w, x, k, r, re, t, te,
+                            y, (long) ldy);
                 }
-            } else {
-                (weights == Weights.Q8_0 ? q8f : q4f).invokeExact(w, x, k, r0, r1, t0, t1, y, (long) ldy);
-            }
-        } catch (RuntimeException | Error e) {
-            throw e;
+            });
         } catch (Throwable e) {
-            throw new AssertionError("native " + weights.f32Symbol + " failed", e);
+            throw rethrow(e, weights.f32Symbol);
         }
     }
 
-    static void checkRanges(int r0, int r1, int t0, int t1, MemorySegment y, int ldy) {
+    /**
+     * {@code y[t * ldy + r]} for rows {@code [r0, r1)} and tokens {@code [t0, t1)}: the integer path of
+     * {@code MatmulKernels.gemmInt8} without outliers, in the scalar reference's order, for a tensor of
+     * format {@code f} with {@code k} columns: Q4_1 or grouped 4- or 8-bit codes ({@link #takesInt8}).
+     *
+     * @param data   the code plane (Q4_1: the blocks), row {@code r} at {@code r * f.rowBytes(k)}
+     * @param scales the scale plane in its stored type (grouped); ignored for Q4_1
+     * @param zeros  the zero-point plane (asymmetric grouped); ignored otherwise
+     * @param xc     int8 activation codes, token {@code t} at {@code t * paddedK}, {@code paddedK} = {@code k}
+     *               rounded up to a multiple of 32, the padding codes 0
+     * @param xs     fp32 activation scales, block {@code b} of token {@code t} at index
+     *               {@code t * xsTok + b * xsBlk} ({@code xsBlk} 1 for one scale per block, 0 for one per token)
+     * @param y      fp32 output, written only at the elements named above
+     * @throws IllegalArgumentException for a format without this kernel, a negative or inverted range, a segment too
+     *                                  small for the ranges, a read-only or misaligned output, or a misaligned
+     *                                  {@code xs}
+     */
+    public void gemmInt8(QuantFormat f, int k, MemorySegment data, MemorySegment scales, MemorySegment zeros,
+                         MemorySegment xc, MemorySegment xs, int xsTok, int xsBlk, int r0, int r1, int t0, int t1,
+                         MemorySegment y, int ldy) {
+        Objects.requireNonNull(f, "format");
+        if (!takesInt8(f)) {
+            throw new IllegalArgumentException("the native integer path takes Q4_1 and grouped 4- or 8-bit weights, not "
+                    + f);
+        }
+        checkK(k);
+        Objects.requireNonNull(xc, "xc");
+        Objects.requireNonNull(xs, "xs");
+        if (xsBlk != 0 && xsBlk != 1) {
+            throw new IllegalArgumentException("xsBlk must be 0 or 1, got " + xsBlk);
+        }
+        if (xsTok < 0) {
+            throw new IllegalArgumentException("xsTok must be non-negative, got " + xsTok);
+        }
+        checkRanges(r0, r1, t0, t1, y, ldy);
+        if (r0 == r1 || t0 == t1) {
+            return;
+        }
+        checkWeights(f, k, data, scales, zeros, null, r1);
+        int nb = (k + 31) / 32;
+        need("xc", xc, (long) t1 * nb * 32);
+        if (nb > 0) {
+            need("xs", xs, 4 * ((long) (t1 - 1) * xsTok + (long) (nb - 1) * xsBlk + 1));
+        }
+        need("y", y, 4 * ((long) (t1 - 1) * ldy + r1));
+        aligned("xs", xs);
+        aligned("y", y);
+        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        MemorySegment s = q41 ? MemorySegment.NULL : scales;
+        MemorySegment z = f.hasZeroPlane() ? zeros : MemorySegment.NULL;
+        int gl = f.groupLength(k);
+        int sym = f.symmetric() ? 1 : 0;
+        int f16 = f.scaleType().bytes() == 2 ? 1 : 0;
+        try {
+            inChunks(Math.max(1L, (long) nb * 32), 4, r0, r1, t0, t1, (r, re, t, te) -> { // whole tiles of 4 rows
+                if (q41) {
+                    if (selected) {
+                        SEL.q4_1I8().invokeExact(data, xc, xs, nb, xsTok, xsBlk, r, re, t, te, y, (long) ldy);
+                    } else {
+                        handles.q4_1I8().invokeExact(data, xc, xs, nb, xsTok, xsBlk, r, re, t, te, y, (long) ldy);
+                    }
+                } else if (selected) {
+                    SEL.groupedI8().invokeExact(data, s, z, k, f.bits(), gl, sym, f16, xc, xs, xsTok, xsBlk, r, re, t,
+                            te, y, (long) ldy);
+                } else {
+                    handles.groupedI8().invokeExact(data, s, z, k, f.bits(), gl, sym, f16, xc, xs, xsTok, xsBlk, r, re,
+                            t, te, y, (long) ldy);
+                }
+            });
+        } catch (Throwable e) {
+            throw rethrow(e, "integer matmul of " + f);
+        }
+    }
+
+    /**
+     * {@code y[t * ldy + r] = sum_c W[r][c] * x[t * k + c]} for rows {@code [r0, r1)} and tokens {@code [t0, t1)}:
+     * the weight-only path of {@code MatmulKernels.gemmF32} without outliers, for a tensor of format {@code f}: Q4_1,
+     * grouped codes or a 4-bit codebook ({@link #takesF32}). The generic tier runs the scalar reference's order; the
+     * others sum in FMA lanes, in an order fixed per tier.
+     *
+     * @param data   the code plane (Q4_1: the blocks), row {@code r} at {@code r * f.rowBytes(k)}
+     * @param scales the scale plane in its stored type (grouped, codebook); ignored for Q4_1
+     * @param zeros  the zero-point plane (asymmetric grouped); ignored otherwise
+     * @param levels the 16 fp32 levels (codebook); ignored otherwise
+     * @param x      fp32 activations, token {@code t} at index {@code t * k}
+     * @param y      fp32 output, written only at the elements named above
+     * @throws IllegalArgumentException for a format without this kernel, a negative or inverted range, a segment too
+     *                                  small for the ranges, a read-only output, or a misaligned {@code x},
+     *                                  {@code y} or {@code levels}
+     */
+    public void gemmF32(QuantFormat f, int k, MemorySegment data, MemorySegment scales, MemorySegment zeros,
+                        MemorySegment levels, MemorySegment x, int r0, int r1, int t0, int t1, MemorySegment y,
+                        int ldy) {
+        Objects.requireNonNull(f, "format");
+        if (!takesF32(f)) {
+            throw new IllegalArgumentException("the native weight-only path takes Q4_1, grouped and codebook weights, not "
+                    + f);
+        }
+        checkK(k);
+        Objects.requireNonNull(x, "x");
+        checkRanges(r0, r1, t0, t1, y, ldy);
+        if (r0 == r1 || t0 == t1) {
+            return;
+        }
+        boolean cb = f.hasLevels();
+        checkWeights(f, k, data, scales, zeros, cb ? levels : null, r1);
+        need("x", x, 4L * t1 * k);
+        need("y", y, 4 * ((long) (t1 - 1) * ldy + r1));
+        aligned("x", x);
+        aligned("y", y);
+        boolean q41 = f.kind() == QuantFormat.Kind.Q4_1;
+        MemorySegment s = q41 ? MemorySegment.NULL : scales;
+        MemorySegment z = f.hasZeroPlane() ? zeros : MemorySegment.NULL;
+        MemorySegment lv = cb ? levels : MemorySegment.NULL;
+        int gl = f.groupLength(k);
+        int sym = f.symmetric() ? 1 : 0;
+        int f16 = q41 || f.scaleType().bytes() == 2 ? 1 : 0;
+        try {
+            inChunks(Math.max(1L, k), 1, r0, r1, t0, t1, (r, re, t, te) -> {
+                if (q41) {
+                    if (selected) {
+                        SEL.q4_1F32().invokeExact(data, x, k, r, re, t, te, y, (long) ldy);
+                    } else {
+                        handles.q4_1F32().invokeExact(data, x, k, r, re, t, te, y, (long) ldy);
+                    }
+                } else if (selected) {
+                    SEL.groupedF32().invokeExact(data, s, z, lv, k, f.bits(), gl, sym, f16, x, r, re, t, te, y,
+                            (long) ldy);
+                } else {
+                    handles.groupedF32().invokeExact(data, s, z, lv, k, f.bits(), gl, sym, f16, x, r, re, t, te, y,
+                            (long) ldy);
+                }
+            });
+        } catch (Throwable e) {
+            throw rethrow(e, "weight-only matmul of " + f);
+        }
+    }
+
+    private static void checkK(int k) {
+        if (k < 0 || k > Integer.MAX_VALUE - 31) {
+            throw new IllegalArgumentException("k must be in [0, 2^31 - 32], got " + k);
+        }
+    }
+
+    /** The planes that rows [0, r1) of a k-column tensor of format f read. */
+    private static void checkWeights(QuantFormat f, int k, MemorySegment data, MemorySegment scales,
+                                     MemorySegment zeros, MemorySegment levels, int r1) {
+        need("data", Objects.requireNonNull(data, "data"), r1 * f.rowBytes(k));
+        if (!f.isGgml()) {
+            long params = (long) r1 * f.groupsPerRow(k) * f.scaleType().bytes();
+            need("scales", Objects.requireNonNull(scales, "scales"), params);
+            if (f.hasZeroPlane()) {
+                need("zeros", Objects.requireNonNull(zeros, "zeros"), params);
+            }
+        }
+        if (levels != null || f.hasLevels()) {
+            need("levels", Objects.requireNonNull(levels, "levels"), 16 * 4);
+            aligned("levels", levels);
+        }
+    }
+
+    private static void checkRanges(int r0, int r1, int t0, int t1, MemorySegment y, int ldy) {
         Objects.requireNonNull(y, "y");
         if (r0 < 0 || r1 < r0) {
             throw new IllegalArgumentException("rows must satisfy 0 <= r0 <= r1, got r0=" + r0 + ", r1=" + r1);
@@ -462,13 +660,13 @@ public final class NativeMatmul {
         aligned("y", y);
     }
 
-    static void need(String name, MemorySegment s, long bytes) {
+    private static void need(String name, MemorySegment s, long bytes) {
         if (s.byteSize() < bytes) {
             throw new IllegalArgumentException(name + " holds " + s.byteSize() + " bytes, the ranges need " + bytes);
         }
     }
 
-    static void aligned(String name, MemorySegment s) {
+    private static void aligned(String name, MemorySegment s) {
         if (s.maxByteAlignment() < 4) {
             throw new IllegalArgumentException(name + " must be 4-byte aligned for fp32 values, got address " + s.address());
         }

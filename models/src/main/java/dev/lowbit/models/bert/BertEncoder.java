@@ -14,12 +14,11 @@ import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;
-import dev.lowbit.kernels.Parallel;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
-import java.util.concurrent.ForkJoinPool;
 
 /**
  * The forward pass of a BERT sentence encoder (all-MiniLM-L6-v2): embeddings, then per layer self-attention and
@@ -31,9 +30,9 @@ import java.util.concurrent.ForkJoinPool;
  * kernels (int8 activations quantized per token at each call, int32 sums) with weights quantized by a method of
  * {@code algorithms}; the rest runs in fp32, or in integers with {@link BertQuantization#integerOnly}.
  *
- * <p>An encoder owns {@code threads - 1} worker threads for the forward pass, which the calling thread joins
- * ({@link Parallel.Workers}), a pool of {@code threads} threads for quantizing its weights (and, when quantized,
- * the memory of its weights); close it.
+ * <p>An encoder owns {@code threads - 1} worker threads, which the calling thread joins ({@link ThreadPool.Workers}):
+ * they quantize its weights and run the forward pass. It owns them (and, when quantized, the memory of its weights)
+ * until it is closed.
  */
 public final class BertEncoder implements AutoCloseable {
     private final BertWeights w;
@@ -41,10 +40,8 @@ public final class BertEncoder implements AutoCloseable {
     private final Linear[] attentionOutput;
     private final Linear[] intermediate;
     private final Linear[] output;
-    /** Where the quantizers run while the encoder is built. */
-    private final ForkJoinPool pool;
-    /** Where the forward pass runs: the caller and {@code threads - 1} spinning workers. */
-    private final Parallel.Workers workers;
+    /** Where the quantizers and the forward pass run: the caller and {@code threads - 1} spinning workers. */
+    private final ThreadPool.Workers workers;
     private final int threads;
     private final Arena arena;
     private final String description;
@@ -57,8 +54,7 @@ public final class BertEncoder implements AutoCloseable {
         }
         this.w = w;
         this.threads = threads;
-        this.pool = new ForkJoinPool(threads);
-        this.workers = new Parallel.Workers(threads);
+        this.workers = new ThreadPool.Workers(threads);
         int layers = w.layers().length;
         qkv = new Linear[layers];
         attentionOutput = new Linear[layers];
@@ -83,7 +79,7 @@ public final class BertEncoder implements AutoCloseable {
             if (quant.method().equals(BertQuantization.GPTQ)) {
                 gptq(quant, spec, ops, calibration != null ? calibration : GptqCalibration.defaults());
             } else {
-                Quantizer q = MethodRegistry.get(quant.method()).quantizer(spec, pool);
+                Quantizer q = MethodRegistry.get(quant.method()).quantizer(spec, workers);
                 for (int l = 0; l < layers; l++) {
                     BertWeights.Layer L = w.layers()[l];
                     qkv[l] = quantized(fuse(L.query(), L.key(), L.value()), q, ops, quant);
@@ -192,7 +188,7 @@ public final class BertEncoder implements AutoCloseable {
                         L.output()};
                 for (int k = 0; k < GptqCalibration.LINEARS; k++) {
                     BertWeights.Dense d = dense[k];
-                    QuantResult r = Gptq.quantize(rows(d), d.out(), d.in(), hl[k], spec, cal.options(), pool, arena);
+                    QuantResult r = Gptq.quantize(rows(d), d.out(), d.in(), hl[k], spec, cal.options(), workers, arena);
                     all[k][l] = linear(r, d, ops, quant);
                     if (cal.sequential()) {
                         calib.replaceLinear(l, k, all[k][l]);
@@ -497,7 +493,6 @@ public final class BertEncoder implements AutoCloseable {
 
     @Override
     public void close() {
-        pool.shutdown();
         workers.close();
         if (arena != null) {
             arena.close();

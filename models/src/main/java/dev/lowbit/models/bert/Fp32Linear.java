@@ -1,22 +1,22 @@
 package dev.lowbit.models.bert;
 
-import dev.lowbit.kernels.Parallel;
+import dev.lowbit.kernels.ThreadPool;
 
 /**
  * An fp32 linear layer: the ONNX weight {@code [in, out]} packed in column panels ({@link Fp32Kernels#pack}; the
  * output width must be a multiple of the panel width, 64 at most), panels split over the threads of a
- * {@link Parallel.Workers} pool, one piece each (the caller runs one).
+ * {@link ThreadPool}, one piece each (on a {@link ThreadPool.Workers} pool the caller runs one).
  */
 final class Fp32Linear implements Linear {
     private final int in;
     private final int out;
     private final float[] weight;
     private final float[] bias;
-    private final Parallel.Workers workers;
+    private final ThreadPool workers;
     private final Fp32Kernels kernels = Fp32Kernels.get();
     private final int panel = kernels.panel();
 
-    Fp32Linear(int in, int out, float[] weight, float[] bias, Parallel.Workers workers) {
+    Fp32Linear(int in, int out, float[] weight, float[] bias, ThreadPool workers) {
         this.in = in;
         this.out = out;
         this.weight = kernels.pack(weight, in, out);

@@ -21,7 +21,7 @@ import java.nio.charset.StandardCharsets;
  * refused with the reason ({@link #quantUnavailableReason()}), and the GEMV kernels still run.
  *
  * <p>Launches share one command queue and kernel objects, so calls are serialized on this object: use
- * {@code MatmulOps} and {@code QuantOps} with a single-thread executor ({@code Runnable::run}) to avoid waiting.
+ * {@code MatmulOps} and {@code QuantOps} on the calling thread alone ({@code ThreadPool.callerThread()}) to avoid waiting.
  */
 public final class OpenClKernels implements AutoCloseable {
     static final String RESOURCES = "/dev/lowbit/kernels/gpu/opencl/";

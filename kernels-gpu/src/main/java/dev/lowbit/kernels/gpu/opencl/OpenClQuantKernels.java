@@ -13,6 +13,7 @@ import dev.lowbit.kernels.QuantKernels;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantOptions;
 import dev.lowbit.kernels.TensorPlanes;
+import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -146,7 +147,7 @@ public final class OpenClQuantKernels implements QuantKernels {
         }
         try (Launch l = new Launch(f, cb, MemorySegment.ofArray(src), rows, cols)) {
             if (l.firstFlagged(0) >= 0) {
-                return new QuantOps(this, Runnable::run).quantizeInto(src, dst, o);
+                return new QuantOps(this, ThreadPool.callerThread()).quantizeInto(src, dst, o);
             }
             l.data.read(0, dst.data());
             if (!f.isGgml()) {

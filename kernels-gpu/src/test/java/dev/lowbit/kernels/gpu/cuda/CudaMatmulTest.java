@@ -12,6 +12,7 @@ import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
+import dev.lowbit.kernels.ThreadPool;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -34,9 +35,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * that summing in another order allows ({@link GpuTest#bound}).
  */
 class CudaMatmulTest extends GpuTest {
-    private static final QuantOps SCALAR = new QuantOps(KernelProvider.scalar(), Runnable::run);
+    private static final QuantOps SCALAR = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
     private static final MatmulOps SCALAR_MM = new MatmulOps(KernelProvider.scalarMatmul(), KernelProvider.scalar(),
-            Runnable::run);
+            ThreadPool.callerThread());
 
     /** sum_c |W[r][c] * x[t][c]| for every (t, r), with W dequantized (outliers included). */
     private static double[] magnitudes(QuantizedTensor w, float[] x, int n) {
@@ -93,7 +94,7 @@ class CudaMatmulTest extends GpuTest {
             float[] want = new float[n * rows];
             SCALAR_MM.gemm(q, x, n, want);
             float[] got = new float[n * rows];
-            new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), Runnable::run).gemm(q, x, n, got);
+            new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), ThreadPool.callerThread()).gemm(q, x, n, got);
             assertClose(want, got, magnitudes(q, x, n), k, f + " fp32 path");
         }
     }
@@ -114,7 +115,7 @@ class CudaMatmulTest extends GpuTest {
                 float[] want = new float[n * rows];
                 SCALAR_MM.gemm(q, a, want);
                 float[] got = new float[n * rows];
-                new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), Runnable::run).gemm(q, a, got);
+                new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), ThreadPool.callerThread()).gemm(q, a, got);
                 float[] xq = dequantized(a);
                 assertClose(want, got, magnitudes(q, xq, n), k, f + " integer path, " + af);
             }

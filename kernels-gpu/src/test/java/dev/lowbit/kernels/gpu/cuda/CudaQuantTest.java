@@ -12,6 +12,7 @@ import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantOptions;
 import dev.lowbit.kernels.QuantizedActivations;
+import dev.lowbit.kernels.ThreadPool;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -31,9 +32,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Quantize, dequantize and activation quantization on the GPU against the scalar reference, bit for bit. */
 class CudaQuantTest extends GpuTest {
-    private static final QuantOps SCALAR = new QuantOps(KernelProvider.scalar(), Runnable::run);
+    private static final QuantOps SCALAR = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
     private static final MatmulOps SCALAR_MM = new MatmulOps(KernelProvider.scalarMatmul(), KernelProvider.scalar(),
-            Runnable::run);
+            ThreadPool.callerThread());
     /**
      * Shapes that reach every tail (one column, a block minus and plus one, primes, a row longer than 128) and whole
      * groups of every size (128, 384: the four-elements-per-lane kernel), and whole rows beyond the one-pass kernel's
@@ -146,7 +147,7 @@ class CudaQuantTest extends GpuTest {
 
     @Test
     void theKernelInterfaceAdapterMatchesScalar() {
-        QuantOps gpu = new QuantOps(new CudaQuantKernels(rt), Runnable::run);
+        QuantOps gpu = new QuantOps(new CudaQuantKernels(rt), ThreadPool.callerThread());
         for (QuantFormat f : List.of(QuantFormat.Q4_0, QuantFormat.Q8_0, QuantFormat.grouped(3, 64, false, ScaleType.F16),
                 QuantFormat.codebook4(QuantFormat.ROW, ScaleType.F32))) {
             float[] x = TestData.matrix(12, 70, 5);
@@ -166,7 +167,7 @@ class CudaQuantTest extends GpuTest {
 
     @Test
     void theAdapterReportsUnstorableScalesAsTheReferenceDoes() {
-        QuantOps gpu = new QuantOps(new CudaQuantKernels(rt), Runnable::run);
+        QuantOps gpu = new QuantOps(new CudaQuantKernels(rt), ThreadPool.callerThread());
         float[] x = TestData.matrix(4, 64, 8);
         x[2 * 64 + 9] = 3e9f;
         for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.grouped(4, 32, false, ScaleType.F16))) {

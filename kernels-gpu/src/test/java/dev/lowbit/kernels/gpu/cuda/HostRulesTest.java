@@ -7,6 +7,7 @@ import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.ThreadPool;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -38,7 +39,7 @@ class HostRulesTest {
     private static Path binary;
     private static String skipReason;
 
-    private static final QuantOps SCALAR = new QuantOps(KernelProvider.scalar(), Runnable::run);
+    private static final QuantOps SCALAR = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
 
     @BeforeAll
     static void build() throws Exception {

@@ -6,6 +6,7 @@ import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.QuantOps;
+import dev.lowbit.kernels.ThreadPool;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -23,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * numbers turn a nibble into the right fp16/bf16 value. This is the layout contract of w4a16.cu.
  */
 class W4A16WeightsTest {
-    private static final QuantOps SCALAR = new QuantOps(KernelProvider.scalar(), Runnable::run);
+    private static final QuantOps SCALAR = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
 
     static Stream<QuantFormat> formats() {
         return Stream.of(QuantFormat.Q4_0, QuantFormat.grouped(4, 32, true, ScaleType.F16),

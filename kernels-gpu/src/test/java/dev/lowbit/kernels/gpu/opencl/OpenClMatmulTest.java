@@ -11,6 +11,7 @@ import dev.lowbit.kernels.MatmulKernels;
 import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
+import dev.lowbit.kernels.ThreadPool;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -39,7 +40,7 @@ class OpenClMatmulTest {
     private static OpenClKernels cl;
     private static MatmulOps gpu;
     private static final MatmulOps CPU = ops(KernelProvider.scalarMatmul());
-    private static final QuantOps QUANT = new QuantOps(KernelProvider.scalar(), Runnable::run);
+    private static final QuantOps QUANT = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
 
     @BeforeAll
     static void open() {
@@ -62,7 +63,7 @@ class OpenClMatmulTest {
     }
 
     static MatmulOps ops(MatmulKernels k) {
-        return new MatmulOps(k, KernelProvider.scalar(), Runnable::run);
+        return new MatmulOps(k, KernelProvider.scalar(), ThreadPool.callerThread());
     }
 
     static List<QuantFormat> intFormats() {
@@ -388,7 +389,7 @@ class OpenClMatmulTest {
     void activationsQuantizedOnTheDeviceAreTheReferences() {
         org.junit.jupiter.api.Assumptions.assumeTrue(cl.quantUnavailableReason() == null,
                 () -> "skipped: " + cl.quantUnavailableReason());
-        MatmulOps device = new MatmulOps(cl.matmul(), cl.quant(), Runnable::run);
+        MatmulOps device = new MatmulOps(cl.matmul(), cl.quant(), ThreadPool.callerThread());
         for (int k : new int[] {1, 31, 32, 33, 300}) {
             int n = 3;
             float[] x = TestInputs.tricky(k, n * k);

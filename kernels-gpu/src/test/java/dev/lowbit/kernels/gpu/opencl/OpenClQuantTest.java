@@ -10,6 +10,7 @@ import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.NonFinitePolicy;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantOptions;
+import dev.lowbit.kernels.ThreadPool;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -34,13 +35,13 @@ import static org.junit.jupiter.api.Assertions.fail;
 class OpenClQuantTest {
     private static OpenClKernels cl;
     private static QuantOps gpu;
-    private static final QuantOps CPU = new QuantOps(KernelProvider.scalar(), Runnable::run);
+    private static final QuantOps CPU = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
 
     @BeforeAll
     static void open() {
         cl = TestInputs.openIfAvailable();
         if (cl != null && cl.quantUnavailableReason() == null) {
-            gpu = new QuantOps(cl.quant(), Runnable::run);
+            gpu = new QuantOps(cl.quant(), ThreadPool.callerThread());
         }
     }
 

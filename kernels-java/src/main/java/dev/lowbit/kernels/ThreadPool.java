@@ -1,9 +1,12 @@
 package dev.lowbit.kernels;
 
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -12,37 +15,156 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.IntConsumer;
 
 /**
- * Runs pieces of work on an executor and waits for all of them, rethrowing the first failure as it was.
- * Public for the method layer ({@code algorithms}), which splits rows the same way.
+ * Where parallel work runs: a number of threads that work is split for ({@link #parallelism()}), and a way to run
+ * pieces of work on them and wait for all of them, rethrowing the first failure as it was (a
+ * {@link RuntimeException} or {@link Error}). Every piece runs exactly once, and a failure in one piece does not
+ * stop the others. The kernels ({@link MatmulOps}, {@link QuantOps}), the methods of the {@code algorithms} module
+ * and the models take one.
+ * <ul>
+ *   <li>{@link Workers}: parked threads for many small pieces with little time between them (a forward pass);</li>
+ *   <li>{@link #common()}, {@link #of(ForkJoinPool)}, {@link #forkJoin(int)}: a {@link ForkJoinPool};</li>
+ *   <li>{@link #of(Executor, int)}: any executor, with the parallelism to split for;</li>
+ *   <li>{@link #callerThread()}: every piece in order on the calling thread.</li>
+ * </ul>
+ * Closing a pool stops the threads it owns: a {@link Workers} pool's, and a {@link #forkJoin(int)} pool's; the
+ * others own no thread and closing them does nothing.
  */
-public final class Parallel {
-    private Parallel() {
+public sealed interface ThreadPool extends AutoCloseable permits ThreadPool.Workers, ThreadPool.OnExecutor,
+        ThreadPool.CallerThread {
+
+    /** The number of threads work is split for. */
+    int parallelism();
+
+    /**
+     * Runs {@code piece.accept(i)} for every {@code i} in {@code [0, count)}, each exactly once, and returns when
+     * all have run; then rethrows the first failure, if any.
+     *
+     * @throws RejectedExecutionException if the pool is closed
+     */
+    void run(int count, IntConsumer piece);
+
+    /** Runs every piece of {@code pieces} and waits for them all, as {@link #run} does. */
+    default void runAll(List<Runnable> pieces) {
+        run(pieces.size(), i -> pieces.get(i).run());
     }
 
-    /** Runs every piece and waits for them all; on a {@link Workers} pool the calling thread takes pieces too. */
-    public static void runAll(List<Runnable> pieces, Executor executor) {
-        if (executor instanceof Workers w) {
-            w.runAll(pieces);
-            return;
+    /** Stops the threads this pool owns, if any. */
+    @Override
+    default void close() {
+    }
+
+    /** The common {@link ForkJoinPool}, its parallelism as the pool reports it. */
+    static ThreadPool common() {
+        return OnExecutor.COMMON;
+    }
+
+    /** {@code pool}, whose parallelism is {@link ForkJoinPool#getParallelism()}; closing this leaves it running. */
+    static ThreadPool of(ForkJoinPool pool) {
+        Objects.requireNonNull(pool, "pool");
+        return new OnExecutor(pool, pool.getParallelism(), false);
+    }
+
+    /**
+     * Any executor, with work split for {@code parallelism} threads (each piece handed to it, the caller waiting);
+     * closing this leaves the executor running.
+     */
+    static ThreadPool of(Executor executor, int parallelism) {
+        Objects.requireNonNull(executor, "executor");
+        if (parallelism < 1) {
+            throw new IllegalArgumentException("parallelism must be at least 1, got " + parallelism);
         }
-        if (pieces.size() == 1) {
-            pieces.get(0).run();
-            return;
+        return new OnExecutor(executor, parallelism, false);
+    }
+
+    /** A new {@link ForkJoinPool} of {@code parallelism} threads, which {@link #close()} shuts down and waits for. */
+    static ThreadPool forkJoin(int parallelism) {
+        if (parallelism < 1) {
+            throw new IllegalArgumentException("parallelism must be at least 1, got " + parallelism);
         }
-        CompletableFuture<?>[] futures = new CompletableFuture<?>[pieces.size()];
-        for (int i = 0; i < futures.length; i++) {
-            futures[i] = CompletableFuture.runAsync(pieces.get(i), executor);
+        return new OnExecutor(new ForkJoinPool(parallelism), parallelism, true);
+    }
+
+    /**
+     * The calling thread alone: work is split as for one thread per processor (the same pieces as on such a pool,
+     * hence the same results), and the pieces run one after another on the caller. For kernels that hand the work
+     * to a device, or memory only the caller may touch.
+     */
+    static ThreadPool callerThread() {
+        return CallerThread.INSTANCE;
+    }
+
+    /** The pieces on an executor: each handed to it (a single piece runs on the caller), the caller waiting for all. */
+    final class OnExecutor implements ThreadPool {
+        static final OnExecutor COMMON = new OnExecutor(ForkJoinPool.commonPool(),
+                ForkJoinPool.commonPool().getParallelism(), false);
+
+        private final Executor executor;
+        private final int parallelism;
+        private final boolean owned;
+
+        private OnExecutor(Executor executor, int parallelism, boolean owned) {
+            this.executor = executor;
+            this.parallelism = parallelism;
+            this.owned = owned;
         }
-        try {
-            CompletableFuture.allOf(futures).join();
-        } catch (CompletionException e) {
-            if (e.getCause() instanceof RuntimeException re) {
-                throw re;
+
+        @Override
+        public int parallelism() {
+            return parallelism;
+        }
+
+        @Override
+        public void run(int count, IntConsumer piece) {
+            if (count == 1) {
+                piece.accept(0);
+                return;
             }
-            if (e.getCause() instanceof Error err) {
-                throw err;
+            CompletableFuture<?>[] futures = new CompletableFuture<?>[Math.max(count, 0)];
+            for (int i = 0; i < futures.length; i++) {
+                int k = i;
+                futures[i] = CompletableFuture.runAsync(() -> piece.accept(k), executor);
             }
-            throw e;
+            try {
+                CompletableFuture.allOf(futures).join();
+            } catch (CompletionException e) {
+                if (e.getCause() instanceof RuntimeException re) {
+                    throw re;
+                }
+                if (e.getCause() instanceof Error err) {
+                    throw err;
+                }
+                throw e;
+            }
+        }
+
+        /** Shuts the executor down and waits for it when this pool made it; else nothing. */
+        @Override
+        public void close() {
+            if (owned) {
+                ((ExecutorService) executor).close();
+            }
+        }
+    }
+
+    /** Every piece on the calling thread, in order; work is split for one thread per processor. */
+    final class CallerThread implements ThreadPool {
+        static final CallerThread INSTANCE = new CallerThread();
+
+        private CallerThread() {
+        }
+
+        @Override
+        public int parallelism() {
+            return Runtime.getRuntime().availableProcessors();
+        }
+
+        @Override
+        public void run(int count, IntConsumer piece) {
+            if (count == 1) {
+                piece.accept(0);
+                return;
+            }
+            Workers.runHere(count, piece);
         }
     }
 
@@ -63,9 +185,9 @@ public final class Parallel {
      * failure recorded (a {@link RuntimeException} or {@link Error}, as it was) is thrown to the caller. One job
      * runs at a time: a call made while another is in flight (from another thread, or from inside a piece) runs
      * its pieces on its own thread, in order. As an {@link Executor} it runs each command on the calling thread
-     * (which the contract allows); {@link Parallel#runAll} gives its pieces to {@link #runAll} instead.
+     * (which the contract allows).
      */
-    public static final class Workers implements Executor, AutoCloseable {
+    final class Workers implements ThreadPool, Executor {
         /** How long an idle worker, or a waiting caller, spins before it parks: 100 µs. */
         public static final long DEFAULT_SPIN_NANOS = 100_000;
 
@@ -99,6 +221,7 @@ public final class Parallel {
         }
 
         /** Threads that run pieces: the workers and the caller. */
+        @Override
         public int parallelism() {
             return parallelism;
         }
@@ -109,6 +232,7 @@ public final class Parallel {
         }
 
         /** Runs every piece of {@code pieces} and waits for them all. */
+        @Override
         public void runAll(List<Runnable> pieces) {
             run(pieces.size(), i -> pieces.get(i).run());
         }
@@ -119,6 +243,7 @@ public final class Parallel {
          *
          * @throws RejectedExecutionException if the pool is closed
          */
+        @Override
         public void run(int count, IntConsumer piece) {
             if (closed) {
                 throw new RejectedExecutionException("the pool is closed");

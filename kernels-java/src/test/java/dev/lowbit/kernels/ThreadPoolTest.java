@@ -7,6 +7,9 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ForkJoinPool;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -18,12 +21,15 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@link Parallel.Workers}: every piece once, failures rethrown, parking and waking, closing. */
-class ParallelTest {
+/**
+ * {@link ThreadPool.Workers}: every piece once, failures rethrown, parking and waking, closing; the other pools:
+ * their parallelism, every piece once, the first failure rethrown after all ran, what closing stops.
+ */
+class ThreadPoolTest {
 
     @Test
     void everyPieceRunsExactlyOnceAndItsResultIsSeen() {
-        try (Parallel.Workers pool = new Parallel.Workers(3)) {
+        try (ThreadPool.Workers pool = new ThreadPool.Workers(3)) {
             for (int round = 0; round < 2000; round++) {
                 int count = 1 + round % 17;
                 AtomicIntegerArray runs = new AtomicIntegerArray(count);
@@ -47,7 +53,7 @@ class ParallelTest {
 
     @Test
     void theCallerAndTheWorkersShareThePieces() throws InterruptedException {
-        try (Parallel.Workers pool = new Parallel.Workers(3)) {
+        try (ThreadPool.Workers pool = new ThreadPool.Workers(3)) {
             // Each piece waits until all 3 have started: only 3 threads running at once can finish.
             for (int round = 0; round < 20; round++) {
                 CountDownLatch started = new CountDownLatch(3);
@@ -69,7 +75,7 @@ class ParallelTest {
 
     @Test
     void aFailureInAWorkerPieceIsRethrownAfterAllPiecesRan() {
-        try (Parallel.Workers pool = new Parallel.Workers(2)) {
+        try (ThreadPool.Workers pool = new ThreadPool.Workers(2)) {
             Thread caller = Thread.currentThread();
             for (int round = 0; round < 50; round++) {
                 IllegalStateException boom = new IllegalStateException("piece failed");
@@ -106,7 +112,7 @@ class ParallelTest {
 
     @Test
     void theFirstOfSeveralFailuresIsRethrown() {
-        try (Parallel.Workers pool = new Parallel.Workers(2)) {
+        try (ThreadPool.Workers pool = new ThreadPool.Workers(2)) {
             List<RuntimeException> all = new ArrayList<>();
             for (int i = 0; i < 8; i++) {
                 all.add(new RuntimeException("piece " + i));
@@ -120,7 +126,7 @@ class ParallelTest {
 
     @Test
     void workersParkWhenIdleAndWakeForTheNextJob() throws InterruptedException {
-        try (Parallel.Workers pool = new Parallel.Workers(3, 50_000)) {
+        try (ThreadPool.Workers pool = new ThreadPool.Workers(3, 50_000)) {
             pool.run(3, i -> { });
             List<Thread> workers = pool.threads();
             assertEquals(2, workers.size());
@@ -150,7 +156,7 @@ class ParallelTest {
 
     @Test
     void aPoolNeverUsedHoldsNoThread() {
-        Parallel.Workers pool = new Parallel.Workers(3);
+        ThreadPool.Workers pool = new ThreadPool.Workers(3);
         pool.run(1, i -> { }); // one piece runs on the caller
         pool.threads().forEach(t -> assertFalse(t.isAlive(), t.getName()));
         pool.close();
@@ -159,7 +165,7 @@ class ParallelTest {
 
     @Test
     void closeStopsTheWorkers() throws InterruptedException {
-        Parallel.Workers pool = new Parallel.Workers(4);
+        ThreadPool.Workers pool = new ThreadPool.Workers(4);
         pool.run(10, i -> { });
         List<Thread> workers = pool.threads();
         assertEquals(3, workers.size());
@@ -175,14 +181,14 @@ class ParallelTest {
 
     @Test
     void nestedAndSingleThreadCallsRunOnTheCaller() {
-        try (Parallel.Workers pool = new Parallel.Workers(2)) {
+        try (ThreadPool.Workers pool = new ThreadPool.Workers(2)) {
             AtomicIntegerArray runs = new AtomicIntegerArray(12);
             pool.run(3, i -> pool.run(4, j -> runs.incrementAndGet(i * 4 + j)));
             for (int i = 0; i < 12; i++) {
                 assertEquals(1, runs.get(i), "nested piece " + i);
             }
         }
-        try (Parallel.Workers one = new Parallel.Workers(1)) {
+        try (ThreadPool.Workers one = new ThreadPool.Workers(1)) {
             assertEquals(0, one.threads().size());
             Thread caller = Thread.currentThread();
             AtomicInteger ran = new AtomicInteger();
@@ -196,22 +202,97 @@ class ParallelTest {
 
     @Test
     void runAllDispatchesToThePool() {
-        try (Parallel.Workers pool = new Parallel.Workers(2)) {
+        try (ThreadPool.Workers pool = new ThreadPool.Workers(2)) {
             AtomicIntegerArray runs = new AtomicIntegerArray(6);
             List<Runnable> pieces = new ArrayList<>();
             for (int i = 0; i < 6; i++) {
                 int k = i;
                 pieces.add(() -> runs.incrementAndGet(k));
             }
-            Parallel.runAll(pieces, pool);
+            pool.runAll(pieces);
             for (int i = 0; i < 6; i++) {
                 assertEquals(1, runs.get(i));
             }
             IllegalArgumentException boom = new IllegalArgumentException("x");
             assertSame(boom, assertThrows(IllegalArgumentException.class,
-                    () -> Parallel.runAll(List.of(() -> { }, () -> {
+                    () -> pool.runAll(List.of(() -> { }, () -> {
                         throw boom;
-                    }), pool)));
+                    }))));
         }
+    }
+
+    @Test
+    void theOtherPoolsReportTheirParallelism() {
+        assertEquals(ForkJoinPool.commonPool().getParallelism(), ThreadPool.common().parallelism());
+        ForkJoinPool fj = new ForkJoinPool(3);
+        try {
+            assertEquals(3, ThreadPool.of(fj).parallelism());
+        } finally {
+            fj.shutdown();
+        }
+        assertEquals(Runtime.getRuntime().availableProcessors(), ThreadPool.callerThread().parallelism());
+        try (ThreadPool.Workers w = new ThreadPool.Workers(3); ThreadPool f = ThreadPool.forkJoin(2)) {
+            assertEquals(3, w.parallelism());
+            assertEquals(2, f.parallelism());
+        }
+        assertThrows(IllegalArgumentException.class, () -> ThreadPool.forkJoin(0));
+        assertThrows(IllegalArgumentException.class, () -> ThreadPool.of(Runnable::run, 0));
+    }
+
+    @Test
+    void everyPoolRunsEveryPieceOnceAndRethrowsTheFirstFailure() {
+        ExecutorService fixed = Executors.newFixedThreadPool(2);
+        try (ThreadPool f = ThreadPool.forkJoin(2)) {
+            for (ThreadPool pool : List.of(ThreadPool.common(), f, ThreadPool.of(fixed, 2), ThreadPool.callerThread())) {
+                for (int count : new int[] {0, 1, 2, 7}) {
+                    AtomicIntegerArray runs = new AtomicIntegerArray(count);
+                    pool.run(count, runs::incrementAndGet);
+                    for (int i = 0; i < count; i++) {
+                        assertEquals(1, runs.get(i), "piece " + i + " of " + count + " on " + pool);
+                    }
+                }
+                IllegalStateException boom = new IllegalStateException("piece failed");
+                AtomicInteger ran = new AtomicInteger();
+                assertSame(boom, assertThrows(IllegalStateException.class, () -> pool.run(5, i -> {
+                    ran.incrementAndGet();
+                    if (i == 2) {
+                        throw boom;
+                    }
+                })));
+                assertEquals(5, ran.get(), "every piece ran on " + pool);
+            }
+        } finally {
+            fixed.shutdown();
+        }
+    }
+
+    @Test
+    void theCallerThreadRunsThePiecesInOrderOnTheCaller() {
+        Thread caller = Thread.currentThread();
+        List<Integer> order = new ArrayList<>();
+        ThreadPool.callerThread().run(6, i -> {
+            assertSame(caller, Thread.currentThread());
+            order.add(i);
+        });
+        assertEquals(List.of(0, 1, 2, 3, 4, 5), order);
+    }
+
+    @Test
+    void closingAForkJoinPoolStopsItOnlyWhenItMadeIt() {
+        ForkJoinPool fj = new ForkJoinPool(2);
+        try {
+            ThreadPool.of(fj).close();
+            assertFalse(fj.isShutdown());
+        } finally {
+            fj.shutdown();
+        }
+        ThreadPool.common().close();
+        AtomicInteger after = new AtomicInteger();
+        ThreadPool.common().run(3, i -> after.incrementAndGet());
+        assertEquals(3, after.get());
+        ThreadPool own = ThreadPool.forkJoin(2);
+        own.run(4, i -> { });
+        own.close();
+        assertThrows(RejectedExecutionException.class, () -> own.run(4, i -> { }));
     }
 }
