@@ -4,6 +4,10 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.SparseOutliers;
 
+import dev.lowbit.kernels.KernelProvider;
+
+import dev.lowbit.kernels.MethodKernels;
+
 import java.lang.foreign.Arena;
 import java.util.concurrent.Executor;
 
@@ -35,7 +39,7 @@ public final class EasyQuant implements Quantizer {
 
     /** The defaults: n = 3 per row, 100 steps of Adam at 1e-3 of the initial range. */
     public EasyQuant(QuantSpec spec, Executor executor) {
-        this(spec, 3f, false, 100, 1e-3f, executor, MethodKernels.get());
+        this(spec, 3f, false, 100, 1e-3f, executor, KernelProvider.methods());
     }
 
     /**

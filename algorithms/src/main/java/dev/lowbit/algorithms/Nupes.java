@@ -4,6 +4,10 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 
+import dev.lowbit.kernels.KernelProvider;
+
+import dev.lowbit.kernels.MethodKernels;
+
 import java.lang.foreign.Arena;
 import java.util.concurrent.Executor;
 
@@ -40,7 +44,7 @@ public final class Nupes implements Quantizer {
 
     /** The defaults: one exponent per tensor, searched in [0.1, 1] to 1e-3 with at most 50 evaluations. */
     public Nupes(QuantSpec spec, Executor executor) {
-        this(spec, false, 0.1f, 1f, 1e-3f, 50, executor, MethodKernels.get());
+        this(spec, false, 0.1f, 1f, 1e-3f, 50, executor, KernelProvider.methods());
     }
 
     public Nupes(QuantSpec spec, boolean perChannel, float aMin, float aMax, float tolerance, int maxEvaluations,

@@ -1,15 +1,16 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.QuantizedActivations;
 
 import java.lang.foreign.MemorySegment;
 
 /** Reading one weight row's codes and per-group parameters, for the matmul kernels. */
-final class WeightRows {
+public final class WeightRows {
     private WeightRows() {
     }
 
@@ -220,7 +221,7 @@ final class WeightRows {
     }
 
     /** Whether {@link #codes} yields values that already are the multiplier of the scale. */
-    static boolean centered(QuantFormat f) {
+    public static boolean centered(QuantFormat f) {
         return switch (f.kind()) {
             case Q8_0, Q4_0 -> true;
             case GROUPED -> f.symmetric();
@@ -229,7 +230,7 @@ final class WeightRows {
     }
 
     /** Whether the integer path takes this format. */
-    static boolean intPath(QuantFormat f) {
+    public static boolean intPath(QuantFormat f) {
         return switch (f.kind()) {
             case Q8_0, Q4_0, Q4_1 -> true;
             case GROUPED -> f.bits() == 8 || f.bits() == 4;
