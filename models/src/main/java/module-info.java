@@ -6,7 +6,6 @@ module dev.lowbit.models {
     requires transitive dev.lowbit.format;
     requires transitive dev.lowbit.algorithms;
     requires com.google.protobuf;
-    requires static jdk.incubator.vector;
     exports dev.lowbit.models;
     exports dev.lowbit.models.bert;
 }

@@ -5,6 +5,10 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.kernels.ThreadPool;
 
+import dev.lowbit.kernels.KernelProvider;
+
+import dev.lowbit.kernels.MethodKernels;
+
 import java.lang.foreign.Arena;
 
 /**
@@ -35,7 +39,7 @@ public final class EasyQuant implements Quantizer {
 
     /** The defaults: n = 3 per row, 100 steps of Adam at 1e-3 of the initial range. */
     public EasyQuant(QuantSpec spec, ThreadPool pool) {
-        this(spec, 3f, false, 100, 1e-3f, pool, MethodKernels.get());
+        this(spec, 3f, false, 100, 1e-3f, pool, KernelProvider.methods());
     }
 
     /**

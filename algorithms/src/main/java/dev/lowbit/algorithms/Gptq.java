@@ -1,6 +1,8 @@
 package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
+import dev.lowbit.kernels.KernelProvider;
+import dev.lowbit.kernels.MethodKernels;
 import dev.lowbit.kernels.NonFinitePolicy;
 import dev.lowbit.kernels.ThreadPool;
 
@@ -346,7 +348,7 @@ public final class Gptq {
         private final boolean mse;
         private final int maxq;
         private final int half;
-        private final MethodKernels kernels = MethodKernels.get();
+        private final MethodKernels kernels = KernelProvider.methods();
 
         Grid(QuantSpec spec, QuantFormat f, boolean symmetric, boolean mse) {
             this.spec = spec;

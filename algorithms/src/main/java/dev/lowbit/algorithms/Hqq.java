@@ -1,6 +1,8 @@
 package dev.lowbit.algorithms;
 
 import dev.lowbit.format.QuantFormat;
+import dev.lowbit.kernels.KernelProvider;
+import dev.lowbit.kernels.MethodKernels;
 import dev.lowbit.kernels.ScaleRule;
 import dev.lowbit.kernels.ThreadPool;
 
@@ -32,7 +34,7 @@ public final class Hqq implements Quantizer {
     private final float kappa;
     private final int iterations;
     private final ThreadPool pool;
-    private final MethodKernels kernels = MethodKernels.get();
+    private final MethodKernels kernels = KernelProvider.methods();
 
     /** The defaults: p = 0.7, β0 = 10, κ = 1.01, 20 iterations. */
     public Hqq(QuantSpec spec, ThreadPool pool) {

@@ -3,6 +3,10 @@ package dev.lowbit.algorithms;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.kernels.ThreadPool;
 
+import dev.lowbit.kernels.KernelProvider;
+
+import dev.lowbit.kernels.MethodKernels;
+
 import java.lang.foreign.Arena;
 
 /**
@@ -25,7 +29,7 @@ public final class MseClip implements Quantizer {
 
     /** The defaults: asymmetric, 80 steps of 1%, norm 2.4. */
     public MseClip(QuantSpec spec, ThreadPool pool) {
-        this(spec, false, 80, 2.4f, pool, MethodKernels.get());
+        this(spec, false, 80, 2.4f, pool, KernelProvider.methods());
     }
 
     public MseClip(QuantSpec spec, boolean symmetric, int steps, float norm, ThreadPool pool, MethodKernels kernels) {

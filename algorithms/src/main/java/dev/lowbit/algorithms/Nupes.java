@@ -5,6 +5,10 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.kernels.ThreadPool;
 
+import dev.lowbit.kernels.KernelProvider;
+
+import dev.lowbit.kernels.MethodKernels;
+
 import java.lang.foreign.Arena;
 
 /**
@@ -40,7 +44,7 @@ public final class Nupes implements Quantizer {
 
     /** The defaults: one exponent per tensor, searched in [0.1, 1] to 1e-3 with at most 50 evaluations. */
     public Nupes(QuantSpec spec, ThreadPool pool) {
-        this(spec, false, 0.1f, 1f, 1e-3f, 50, pool, MethodKernels.get());
+        this(spec, false, 0.1f, 1f, 1e-3f, 50, pool, KernelProvider.methods());
     }
 
     public Nupes(QuantSpec spec, boolean perChannel, float aMin, float aMax, float tolerance, int maxEvaluations,

@@ -2,6 +2,7 @@ package dev.lowbit.algorithms;
 
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.kernels.KernelProvider;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -49,7 +50,7 @@ class EasyQuantTest {
         for (int bits : new int[] {4, 3, 2}) {
             try (Arena arena = Arena.ofConfined()) {
                 QuantResult r = new EasyQuant(new QuantSpec(bits, 32, ScaleType.F16), 3f, false, 100, 3e-2f, null,
-                        MethodKernels.get()).quantize(w, ROWS, COLS, arena);
+                        KernelProvider.methods()).quantize(w, ROWS, COLS, arena);
                 for (int row = 0; row < ROWS; row++) {
                     assertTrue(r.rowError()[row] <= r.rowInitialError()[row], bits + " bits, row " + row + ": "
                             + r.rowError()[row] + " > initial " + r.rowInitialError()[row]);
@@ -99,14 +100,14 @@ class EasyQuantTest {
         float[] w = Matrices.draw(Matrices.Law.STUDENT_T3, 4, ROWS * COLS);
         QuantSpec spec = new QuantSpec(4, 64, ScaleType.F32);
         try (Arena arena = Arena.ofConfined()) {
-            QuantResult none = new EasyQuant(spec, Float.POSITIVE_INFINITY, false, 100, 1e-3f, null, MethodKernels.get())
+            QuantResult none = new EasyQuant(spec, Float.POSITIVE_INFINITY, false, 100, 1e-3f, null, KernelProvider.methods())
                     .quantize(w, ROWS, COLS, arena);
             assertEquals(0, none.outliers());
-            QuantResult tensor = new EasyQuant(spec, 3f, true, 100, 1e-3f, null, MethodKernels.get())
+            QuantResult tensor = new EasyQuant(spec, 3f, true, 100, 1e-3f, null, KernelProvider.methods())
                     .quantize(w, ROWS, COLS, arena);
             assertTrue(tensor.outliers() > 0);
             assertTrue(tensor.squaredError() < none.squaredError(), "keeping outliers exact must help heavy tails");
-            QuantResult frozen = new EasyQuant(spec, 3f, false, 0, 1e-3f, null, MethodKernels.get())
+            QuantResult frozen = new EasyQuant(spec, 3f, false, 0, 1e-3f, null, KernelProvider.methods())
                     .quantize(w, ROWS, COLS, arena);
             for (int row = 0; row < ROWS; row++) {
                 assertEquals(frozen.rowInitialError()[row], frozen.rowError()[row], 0, "0 steps keep the initial range");

@@ -1,6 +1,7 @@
 package dev.lowbit.algorithms;
 
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.KernelProvider;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -46,7 +47,7 @@ class MethodsTest {
                 assertTrue(e < rtnAsym, q.name() + " " + e + " not below asymmetric RTN " + rtnAsym + " (" + where + ")");
             }
             for (Quantizer q : List.of(new EasyQuant(spec, null), new Nupes(spec, null),
-                    new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, MethodKernels.get()))) {
+                    new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, KernelProvider.methods()))) {
                 double e = q.quantize(w, ROWS, COLS, arena).squaredError();
                 assertTrue(e < rtnSym, q.name() + " " + e + " not below symmetric RTN " + rtnSym + " (" + where + ")");
             }

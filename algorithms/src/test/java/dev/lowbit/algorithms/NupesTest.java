@@ -3,6 +3,7 @@ package dev.lowbit.algorithms;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.QuantOps;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -65,7 +66,7 @@ class NupesTest {
     void channelExponentsInsideIntervalAndBeatUniform(Matrices.Law law, int bits) {
         float[] w = Matrices.draw(law, 91L + bits, ROWS * COLS);
         Nupes nupes = new Nupes(new QuantSpec(bits, 128, ScaleType.F32), true, 0.2f, 1f, 1e-3f, 50, null,
-                MethodKernels.get());
+                KernelProvider.methods());
         try (Arena arena = Arena.ofShared()) {
             QuantResult r = nupes.quantize(w, ROWS, COLS, arena);
             assertEquals(ROWS, r.exponents().length);
@@ -96,7 +97,7 @@ class NupesTest {
         for (int bits : new int[] {4, 3, 2}) {
             for (boolean perChannel : new boolean[] {false, true}) {
                 Nupes nupes = new Nupes(new QuantSpec(bits, 128, ScaleType.F16), perChannel, 0.1f, 1f, 1e-3f, 50, null,
-                        MethodKernels.get());
+                        KernelProvider.methods());
                 try (Arena arena = Arena.ofConfined()) {
                     QuantResult r = nupes.quantize(w, ROWS, COLS, arena);
                     double[] uniform = nupes.rowErrors(w, ROWS, COLS, 1f);
@@ -142,7 +143,7 @@ class NupesTest {
         float[] w = Matrices.draw(Matrices.Law.LAPLACE, 9, 16 * 256);
         QuantSpec spec = new QuantSpec(3, 64, ScaleType.F32);
         try (Arena arena = Arena.ofConfined()) {
-            QuantResult n = new Nupes(spec, false, 1f, 1f, 1e-3f, 50, null, MethodKernels.get()).quantize(w, 16, 256, arena);
+            QuantResult n = new Nupes(spec, false, 1f, 1f, 1e-3f, 50, null, KernelProvider.methods()).quantize(w, 16, 256, arena);
             QuantResult rtn = new Rtn(spec, true, null).quantize(w, 16, 256, arena);
             assertArrayEquals(Reference.unpack(rtn.tensor()).codes(), Reference.unpack(n.tensor()).codes());
             assertEquals(rtn.squaredError(), n.squaredError(), 1e-6 * rtn.squaredError());

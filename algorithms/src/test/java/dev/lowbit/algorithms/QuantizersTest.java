@@ -4,6 +4,7 @@ import dev.lowbit.format.Codebooks;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.QuantOps;
 import org.junit.jupiter.api.Test;
 
@@ -80,7 +81,7 @@ class QuantizersTest {
         assertThrows(IllegalArgumentException.class, () -> new Nf4(new QuantSpec(3, 64, ScaleType.F16), null));
         assertThrows(IllegalArgumentException.class, () -> Quantizers.byName("gptq", spec, null));
         assertThrows(IllegalArgumentException.class,
-                () -> new Nupes(spec, false, 0f, 1f, 1e-3f, 50, null, MethodKernels.get()));
+                () -> new Nupes(spec, false, 0f, 1f, 1e-3f, 50, null, KernelProvider.methods()));
     }
 
     @Test
@@ -122,9 +123,9 @@ class QuantizersTest {
         float[] w = Matrices.draw(Matrices.Law.STUDENT_T3, 5, ROWS * COLS);
         QuantSpec spec = new QuantSpec(3, 64, ScaleType.F32);
         try (Arena arena = Arena.ofConfined()) {
-            QuantResult full = new MseClip(spec, false, 1, 2f, null, MethodKernels.get()).quantize(w, ROWS, COLS, arena);
-            QuantResult grid = new MseClip(spec, false, 80, 2f, null, MethodKernels.get()).quantize(w, ROWS, COLS, arena);
-            QuantResult sym = new MseClip(spec, true, 80, 2f, null, MethodKernels.get()).quantize(w, ROWS, COLS, arena);
+            QuantResult full = new MseClip(spec, false, 1, 2f, null, KernelProvider.methods()).quantize(w, ROWS, COLS, arena);
+            QuantResult grid = new MseClip(spec, false, 80, 2f, null, KernelProvider.methods()).quantize(w, ROWS, COLS, arena);
+            QuantResult sym = new MseClip(spec, true, 80, 2f, null, KernelProvider.methods()).quantize(w, ROWS, COLS, arena);
             QuantResult rtnSym = new Rtn(spec, true, null).quantize(w, ROWS, COLS, arena);
             for (int i = 0; i < full.ranges().length; i++) {
                 assertTrue(grid.ranges()[i] <= full.ranges()[i] * (1 + 1e-6f), "group " + i + " grew");

@@ -4,6 +4,7 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.kernels.ThreadPool;
+import dev.lowbit.kernels.KernelProvider;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -38,7 +39,7 @@ class ThreadCountTest {
                         makers.add(ex -> Quantizers.byName(name, spec, ex));
                     }
                 }
-                makers.add(ex -> new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, ex, MethodKernels.get()));
+                makers.add(ex -> new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, ex, KernelProvider.methods()));
                 for (Function<ThreadPool, Quantizer> make : makers) {
                     try (Arena a1 = Arena.ofShared(); Arena a2 = Arena.ofShared(); Arena a3 = Arena.ofShared();
                          Arena confined = Arena.ofConfined()) {

@@ -3,6 +3,7 @@ package dev.lowbit.algorithms;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.NonFinitePolicy;
 import dev.lowbit.kernels.QuantOps;
 import org.junit.jupiter.api.Test;
@@ -116,7 +117,7 @@ class TinyWeightsTest {
     static QuantResult run(String method, QuantSpec spec, float[] w, double[] h, Arena arena) {
         return switch (method) {
             case "rtn-sym" -> new Rtn(spec, true, null).quantize(w, ROWS, COLS, arena);
-            case "nupes-row" -> new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, MethodKernels.get())
+            case "nupes-row" -> new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, KernelProvider.methods())
                     .quantize(w, ROWS, COLS, arena);
             case "gptq" -> Gptq.quantize(w, ROWS, COLS, h, spec, Gptq.Options.DEFAULT, null, arena);
             case "gptq-mse-sym" -> Gptq.quantize(w, ROWS, COLS, identity(COLS), spec,
@@ -431,7 +432,7 @@ class TinyWeightsTest {
                 QuantSpec spec = new QuantSpec(4, 64, ScaleType.F16);
                 QuantResult got = switch (method) {
                     case "rtn-sym" -> new Rtn(spec, true, null).quantize(w, ROWS, COLS, arena, NonFinitePolicy.CLAMP);
-                    case "nupes-row" -> new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, MethodKernels.get())
+                    case "nupes-row" -> new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, KernelProvider.methods())
                             .quantize(w, ROWS, COLS, arena, NonFinitePolicy.CLAMP);
                     case "gptq" -> Gptq.quantize(w, ROWS, COLS, h, spec, Gptq.Options.DEFAULT, null, arena,
                             NonFinitePolicy.CLAMP);
@@ -451,7 +452,7 @@ class TinyWeightsTest {
                 assertTrue(Double.isFinite(got.squaredError()), method);
                 if (!method.startsWith("gptq")) {
                     Quantizer q = method.equals("rtn-sym") ? new Rtn(spec, true, null) : method.equals("nupes-row")
-                            ? new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, MethodKernels.get())
+                            ? new Nupes(spec, true, 0.1f, 1f, 1e-3f, 50, null, KernelProvider.methods())
                             : Quantizers.byName(method, spec, null);
                     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                             () -> q.quantize(w, ROWS, COLS, arena, NonFinitePolicy.REJECT), method);

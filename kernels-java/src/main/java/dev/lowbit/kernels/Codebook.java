@@ -11,7 +11,7 @@ public record Codebook(float[] levels, float[] midpoints, float reach) {
     }
 
     /** The level index of {@code v}: the number of midpoints below it (a tie goes to the lower level). */
-    int index(float v) {
+    public int index(float v) {
         int i = 0;
         for (float m : midpoints) {
             if (m < v) {

@@ -1,22 +1,34 @@
 package dev.lowbit.kernels;
 
 import dev.lowbit.bindings.nativelib.NativeLibrary;
+import dev.lowbit.kernels.impl.NativeMatmulKernels;
+import dev.lowbit.kernels.impl.NativeQuantKernels;
+import dev.lowbit.kernels.impl.ScalarFp32Kernels;
+import dev.lowbit.kernels.impl.ScalarMatmulKernels;
+import dev.lowbit.kernels.impl.ScalarMethodKernels;
+import dev.lowbit.kernels.impl.ScalarQuantKernels;
+import dev.lowbit.kernels.impl.VectorSupport;
 
 import java.util.Locale;
 
 /**
- * Picks the kernel implementation once, at first use, and logs the choice in one line: the native library
- * ({@code liblowbit}, C per CPU tier) when it loads, else the Vector API when it can run, else the scalar reference.
+ * Picks the implementation of every kernel family once, at first use, and logs the choice in one line: the
+ * quantize kernels ({@link QuantKernels}), the matmuls ({@link MatmulKernels}), the fp32 kernels of the forward pass
+ * ({@link Fp32Kernels}) and the methods' kernels ({@link MethodKernels}). Each is the native library's
+ * ({@code liblowbit}, C per CPU tier) when it loads and has one, else the Vector API's when it can run, else the
+ * scalar reference.
  * <ul>
  *   <li>{@code -Dlowbit.kernels=native|vector|scalar} forces one ({@code auto}, the default, takes the first that
- *       runs); a forced {@code native} that cannot load is an error, a forced {@code vector} falls back to scalar;</li>
+ *       runs); a forced {@code native} that cannot load is an error, a forced {@code vector} falls back to scalar,
+ *       a forced {@code scalar} makes every family scalar;</li>
  *   <li>{@code -Dlowbit.native=false} disables the library, {@code -Dlowbit.native.tier=generic|avx2} lowers its
  *       tier, {@code -Dlowbit.native.path} loads another file (see {@link NativeLibrary});</li>
- *   <li>{@code -Dlowbit.vector.maxBits=256|512} caps the vector width (read once per JVM: species must be
- *       constants for the JIT).</li>
+ *   <li>{@code -Dlowbit.vector.maxBits=256|512} caps the vector width of every family (read once per JVM: species
+ *       must be constants for the JIT).</li>
  * </ul>
  * The Vector API is used only when {@code jdk.incubator.vector} is in the boot layer and vectors of
- * at least 256 bits are allowed. The matmuls stay on the Vector API (or scalar) whichever quantize kernels run.
+ * at least 256 bits are allowed. The matmuls stay on the Vector API (or scalar) whichever quantize kernels run;
+ * the fp32 and the methods' kernels have no native implementation and run on the Vector API beside native ones.
  */
 public final class KernelProvider {
     private static final System.Logger LOG = System.getLogger("dev.lowbit.kernels");
@@ -24,13 +36,22 @@ public final class KernelProvider {
     private KernelProvider() {
     }
 
-    private static final class Holder {
-        static final QuantKernels KERNELS = choose();
+    /** The implementation of every family, chosen together. */
+    record Choice(QuantKernels quant, MatmulKernels matmul, Fp32Kernels fp32, MethodKernels methods) {
+        /** The names of the choice, family by family, as the log line shows them. */
+        String names() {
+            return "quantize " + quant.name() + ", matmul " + matmul.name() + ", fp32 " + fp32.name()
+                    + ", methods " + methods.name();
+        }
     }
 
-    /** The implementation chosen at start-up. */
+    private static final class Holder {
+        static final Choice CHOICE = choose();
+    }
+
+    /** The quantize kernels chosen at start-up. */
     public static QuantKernels kernels() {
-        return Holder.KERNELS;
+        return Holder.CHOICE.quant();
     }
 
     /**
@@ -38,15 +59,17 @@ public final class KernelProvider {
      * native, else the Vector API's when it runs, else scalar.
      */
     public static MatmulKernels matmul() {
-        if (Holder.KERNELS instanceof NativeQuantKernels) {
-            return MatmulHolder.NATIVE;
-        }
-        return Holder.KERNELS == ScalarQuantKernels.INSTANCE || vectorUnavailable() != null
-                ? ScalarMatmulKernels.INSTANCE : VectorSupport.matmul();
+        return Holder.CHOICE.matmul();
     }
 
-    private static final class MatmulHolder {
-        static final MatmulKernels NATIVE = NativeMatmulKernels.create();
+    /** The fp32 kernels of the forward pass: the Vector API's when it runs, unless every family is forced scalar. */
+    public static Fp32Kernels fp32() {
+        return Holder.CHOICE.fp32();
+    }
+
+    /** The methods' kernels: the Vector API's when it runs, unless every family is forced scalar. */
+    public static MethodKernels methods() {
+        return Holder.CHOICE.methods();
     }
 
     /** The scalar reference matmuls. */
@@ -71,7 +94,7 @@ public final class KernelProvider {
 
     /** The Vector API implementation, or null when it cannot run here ({@link #vectorUnavailable} says why). */
     public static QuantKernels vector() {
-        return vectorUnavailable() == null ? VectorSupport.create() : null;
+        return vectorUnavailable() == null ? VectorSupport.quant() : null;
     }
 
     /** The native implementation at the selected tier, or null when the library is unavailable. */
@@ -79,28 +102,48 @@ public final class KernelProvider {
         return NativeQuantKernels.create();
     }
 
+    /** The scalar reference fp32 kernels, which define the results. */
+    public static Fp32Kernels scalarFp32() {
+        return ScalarFp32Kernels.INSTANCE;
+    }
+
+    /** The Vector API fp32 kernels, or null when the Vector API cannot run here. */
+    public static Fp32Kernels vectorFp32() {
+        return vectorUnavailable() == null ? VectorSupport.fp32() : null;
+    }
+
+    /** The scalar reference of the methods' kernels. */
+    public static MethodKernels scalarMethods() {
+        return ScalarMethodKernels.INSTANCE;
+    }
+
+    /** The Vector API methods' kernels, or null when the Vector API cannot run here. */
+    public static MethodKernels vectorMethods() {
+        return vectorUnavailable() == null ? VectorSupport.methods() : null;
+    }
+
     /** Why the native library is unavailable, in one sentence, or null when it loaded. */
     public static String nativeUnavailable() {
         return NativeLibrary.unavailableReason();
     }
 
-    private static QuantKernels choose() {
+    private static Choice choose() {
         String mode = System.getProperty("lowbit.kernels", "auto").trim().toLowerCase(Locale.ROOT);
         StringBuilder reason = new StringBuilder();
-        QuantKernels k = select(mode, nativeUnavailable(), vectorUnavailable(), reason);
-        LOG.log(System.Logger.Level.INFO, "lowbit kernels: " + k.name() + " (" + reason + ")");
-        return k;
+        Choice c = select(mode, nativeUnavailable(), vectorUnavailable(), reason);
+        LOG.log(System.Logger.Level.INFO, "lowbit kernels: " + c.names() + " (" + reason + ")");
+        return c;
     }
 
     /**
      * The choice for {@code mode} given why native and vector cannot run (null when they can); {@code reason}
      * receives the explanation that the log line shows.
      */
-    static QuantKernels select(String mode, String nativeWhy, String vectorWhy, StringBuilder reason) {
+    static Choice select(String mode, String nativeWhy, String vectorWhy, StringBuilder reason) {
         switch (mode) {
             case "scalar" -> {
                 reason.append("forced by -Dlowbit.kernels=scalar");
-                return ScalarQuantKernels.INSTANCE;
+                return scalarChoice();
             }
             case "native" -> {
                 if (nativeWhy != null) {
@@ -108,25 +151,40 @@ public final class KernelProvider {
                             + nativeWhy);
                 }
                 reason.append("forced by -Dlowbit.kernels=native; ").append(nativeNote());
-                return NativeQuantKernels.create();
+                return nativeChoice(vectorWhy);
             }
             case "vector", "auto" -> {
                 if (mode.equals("auto") && nativeWhy == null) {
                     reason.append(nativeNote());
-                    return NativeQuantKernels.create();
+                    return nativeChoice(vectorWhy);
                 }
                 String skipped = mode.equals("auto") ? "native library unavailable: " + nativeWhy + "; " : "";
                 if (vectorWhy == null) {
                     reason.append(skipped).append("Vector API; -Dlowbit.vector.maxBits caps the width, "
                             + "-Dlowbit.kernels=scalar forces scalar");
-                    return VectorSupport.create();
+                    return new Choice(VectorSupport.quant(), VectorSupport.matmul(), VectorSupport.fp32(),
+                            VectorSupport.methods());
                 }
                 reason.append(skipped).append(vectorWhy);
-                return ScalarQuantKernels.INSTANCE;
+                return scalarChoice();
             }
             default -> throw new IllegalArgumentException(
                     "-Dlowbit.kernels must be auto, native, vector or scalar, got '" + mode + "'");
         }
+    }
+
+    private static Choice scalarChoice() {
+        return new Choice(ScalarQuantKernels.INSTANCE, ScalarMatmulKernels.INSTANCE, ScalarFp32Kernels.INSTANCE,
+                ScalarMethodKernels.INSTANCE);
+    }
+
+    /** Native quantize kernels and matmuls; the families without native kernels on the Vector API when it runs. */
+    private static Choice nativeChoice(String vectorWhy) {
+        return vectorWhy == null
+                ? new Choice(NativeQuantKernels.create(), NativeMatmulKernels.create(), VectorSupport.fp32(),
+                        VectorSupport.methods())
+                : new Choice(NativeQuantKernels.create(), NativeMatmulKernels.create(), ScalarFp32Kernels.INSTANCE,
+                        ScalarMethodKernels.INSTANCE);
     }
 
     private static String nativeNote() {
@@ -137,17 +195,11 @@ public final class KernelProvider {
 
     /** Why the Vector API cannot run, or null when it can. */
     public static String vectorUnavailable() {
-        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
-            return "jdk.incubator.vector is not loaded; run with --add-modules jdk.incubator.vector";
-        }
-        try {
-            int bits = VectorSupport.bits();
-            if (bits < 256) {
-                return "vectors of " + bits + " bits (preferred width, capped by lowbit.vector.maxBits); the kernels need 256";
-            }
-        } catch (LinkageError e) {
-            return "the Vector API failed to load: " + e;
-        }
-        return null;
+        return VectorSupport.unavailable();
+    }
+
+    /** Why vectors of {@code preferredBits} capped by {@code maxBits} cannot run the kernels, or null when they can. */
+    static String vectorTooNarrow(int preferredBits, int maxBits) {
+        return VectorSupport.tooNarrow(VectorSupport.width(preferredBits, maxBits));
     }
 }

@@ -3,12 +3,14 @@ package dev.lowbit.kernels;
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.kernels.impl.Int8RowReference;
+import dev.lowbit.kernels.impl.InterleavedRows;
 
 /**
  * Row-level matrix products of one implementation. For weights {@code w} ({@code rows x k}) and
  * {@code n} tokens of {@code k} activations, each computes {@code y[t * ldy + r] = sum_c W[r][c] * x[t][c]}
  * for rows {@code [r0, r1)} and tokens {@code [t0, t1)}. {@link MatmulOps} checks every argument first.
- * The scalar reference ({@link ScalarMatmulKernels}) fixes the order of every float operation; other
+ * The scalar reference ({@link KernelProvider#scalarMatmul()}) fixes the order of every float operation; other
  * implementations reorder sums and stay within the bound that reordering allows.
  */
 public interface MatmulKernels {
@@ -32,23 +34,24 @@ public interface MatmulKernels {
      */
     default void gemmInt8(InterleavedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y,
                           int ldy) {
-        InterleavedRows.gemmInt8(this, w, x, r0, r1, t0, t1, y, ldy);
+        InterleavedRows.gemmInt8((p, m, part) -> gemmInt8(p, x, 0, m, t0, t1, part, m), w, x, r0, r1, t0, t1, y,
+                ldy);
     }
 
     /** {@link #gemmF32} for row-interleaved weights, as {@link #gemmInt8(InterleavedTensor, QuantizedActivations,
      * int, int, int, int, float[], int)} does it: the plain rows' result. */
     default void gemmF32(InterleavedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
-        InterleavedRows.gemmF32(this, w, x, r0, r1, t0, t1, y, ldy);
+        InterleavedRows.gemmF32((p, m, part) -> gemmF32(p, x, 0, m, t0, t1, part, m), w, x, r0, r1, t0, t1, y,
+                ldy);
     }
 
     /**
      * Integer path for {@code i8_rowx16} weights ({@link Int8RowTensor}) times int8 activations with one scale per
      * token ({@link ActivationFormat#PER_TOKEN_INT8}), {@code r0} a multiple of 16:
      * {@code y[t * ldy + r] = (d_w[r] * d_x[t]) * isum}, with {@code isum} the exact int32 sum of {@code w * x} over
-     * the whole row. Every implementation gives these bits; this default is the scalar reference
-     * ({@link ScalarMatmulKernels#int8Rows}).
+     * the whole row. Every implementation gives these bits; this default is the scalar reference.
      */
     default void gemmInt8(Int8RowTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
-        ScalarMatmulKernels.int8Rows(w, x, r0, r1, t0, t1, y, ldy);
+        Int8RowReference.int8Rows(w, x, r0, r1, t0, t1, y, ldy);
     }
 }

@@ -7,6 +7,8 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.impl.Int8RowReference;
+import dev.lowbit.kernels.impl.WeightRows;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -192,7 +194,7 @@ public final class MatmulOps {
     public void gemm(Int8RowTensor w, QuantizedActivations x, float[] y) {
         Objects.requireNonNull(w, "w");
         Objects.requireNonNull(x, "x");
-        ScalarMatmulKernels.requirePerToken(x);
+        Int8RowReference.requirePerToken(x);
         if (x.k() != w.cols()) {
             throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
         }

@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
 /**
  * The row-level kernels one implementation provides. {@link QuantOps} adds argument checks,
  * non-finite handling, outliers and threading on top, so an implementation only does arithmetic.
- * Every implementation returns exactly what {@link ScalarQuantKernels} returns.
+ * Every implementation returns exactly what the scalar reference ({@link KernelProvider#scalar()}) returns.
  */
 public interface QuantKernels {
 

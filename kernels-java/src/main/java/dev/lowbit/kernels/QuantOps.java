@@ -5,6 +5,7 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.kernels.impl.GroupParams;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -5,6 +5,8 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.kernels.impl.VectorMatmulKernels;
+import dev.lowbit.kernels.impl.WeightRows;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -7,6 +7,7 @@ import dev.lowbit.bindings.nativelib.GuardPages;
 import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
+import dev.lowbit.kernels.impl.NativeMatmulKernels;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -9,6 +9,8 @@ import dev.lowbit.bindings.nativelib.GuardPages;
 import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeQuant;
+import dev.lowbit.kernels.impl.NativeQuantKernels;
+import dev.lowbit.kernels.impl.ScalarQuantKernels;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;

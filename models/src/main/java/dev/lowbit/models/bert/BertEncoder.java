@@ -12,6 +12,7 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.ActivationFormat;
+import dev.lowbit.kernels.Fp32Kernels;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.ThreadPool;
@@ -46,7 +47,7 @@ public final class BertEncoder implements AutoCloseable {
     private final Arena arena;
     private final String description;
     private final IntegerOps integer;
-    private final Fp32Kernels f = Fp32Kernels.get();
+    private final Fp32Kernels f = KernelProvider.fp32();
 
     private BertEncoder(BertWeights w, int threads, BertQuantization quant, GptqCalibration calibration) {
         if (threads < 1) {

@@ -1,5 +1,7 @@
 package dev.lowbit.models.bert;
 
+import dev.lowbit.kernels.Fp32Kernels;
+import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.ThreadPool;
 
 /**
@@ -13,7 +15,7 @@ final class Fp32Linear implements Linear {
     private final float[] weight;
     private final float[] bias;
     private final ThreadPool workers;
-    private final Fp32Kernels kernels = Fp32Kernels.get();
+    private final Fp32Kernels kernels = KernelProvider.fp32();
     private final int panel = kernels.panel();
 
     Fp32Linear(int in, int out, float[] weight, float[] bias, ThreadPool workers) {

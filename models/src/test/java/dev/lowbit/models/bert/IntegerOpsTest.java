@@ -1,5 +1,6 @@
 package dev.lowbit.models.bert;
 
+import dev.lowbit.kernels.KernelProvider;
 import org.junit.jupiter.api.Test;
 
 import java.util.Random;
@@ -27,7 +28,7 @@ class IntegerOpsTest {
             a[i] = (float) (rnd.nextGaussian() * 2);
         }
         float[] want = a.clone();
-        new Fp32Kernels().gelu(want, 0, want.length);
+        KernelProvider.scalarFp32().gelu(want, 0, want.length);
         ops.gelu(a, 0, a.length);
         double max = 0;
         for (int i = 0; i < a.length; i++) {
@@ -45,7 +46,7 @@ class IntegerOpsTest {
             a[i] = (float) (rnd.nextGaussian() * 4);
         }
         float[] want = a.clone();
-        new Fp32Kernels().softmax(want, 0, want.length);
+        KernelProvider.scalarFp32().softmax(want, 0, want.length);
         ops.softmax(a, 0, a.length);
         double sum = 0;
         double max = 0;
@@ -69,7 +70,7 @@ class IntegerOpsTest {
             beta[i] = (float) (0.1 * rnd.nextGaussian());
         }
         float[] want = new float[384];
-        new Fp32Kernels().layerNorm(row.clone(), want, 0, gamma, beta, 1e-12f);
+        KernelProvider.scalarFp32().layerNorm(row.clone(), want, 0, gamma, beta, 1e-12f);
         ops.layerNorm(row, gamma, beta, 1e-12f);
         for (int i = 0; i < row.length; i++) {
             assertEquals(want[i], row[i], 2e-3, "element " + i);

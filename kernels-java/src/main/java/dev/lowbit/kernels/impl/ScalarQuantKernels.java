@@ -1,8 +1,10 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
+import dev.lowbit.kernels.Codebook;
+import dev.lowbit.kernels.QuantKernels;
 
 /**
  * The scalar reference: plain loops that define every kernel's result. Other implementations

@@ -1,7 +1,9 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.Codebook;
+import dev.lowbit.kernels.ScaleRule;
 
 /**
  * Per-group parameters from a group's statistics: one scalar rule per format, shared by every
@@ -13,7 +15,7 @@ import dev.lowbit.format.ScaleType;
  * rounds to 0 is floored to the type's smallest step ({@link ScaleRule#round}); a group that cannot be stored
  * throws {@link ScaleRangeException}, which {@link #refusal} turns into a message naming the group.
  */
-final class GroupParams {
+public final class GroupParams {
     private GroupParams() {
     }
 
@@ -171,7 +173,7 @@ final class GroupParams {
      * {@code needed} is its value), or span more than the largest float ({@code what} null); {@link #refusal}
      * turns it into the message that names the group.
      */
-    static final class ScaleRangeException extends RuntimeException {
+    public static final class ScaleRangeException extends RuntimeException {
         private static final long serialVersionUID = 1L;
         final String what;
         final float needed;
@@ -191,7 +193,7 @@ final class GroupParams {
      * cannot be stored, which the message names with its extreme value ({@link ScaleRule#beyondRange},
      * {@link ScaleRule#spanTooWide}).
      */
-    static String refusal(QuantFormat f, Codebook cb, float[] src, int off, int cols, int row, ScaleRangeException e) {
+    public static String refusal(QuantFormat f, Codebook cb, float[] src, int off, int cols, int row, ScaleRangeException e) {
         int gl = f.groupLength(cols);
         float[] p = new float[4];
         boolean codebook = f.hasLevels();

@@ -1,31 +1,37 @@
-package dev.lowbit.models.bert;
+package dev.lowbit.kernels.impl;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * {@link Fp32Kernels} on the Vector API at the preferred width. The matmul keeps a tile of 4 tokens times 4 vectors
+ * {@link dev.lowbit.kernels.Fp32Kernels} on the Vector API at {@link VectorWidth#BITS}. The matmul keeps a tile of 4 tokens times 4 vectors
  * of output columns in 16 accumulators: each step loads 4 weight vectors and broadcasts 4 activations for 16 FMAs,
  * with no horizontal sums since the weight rows ({@code [in, out]}) run along the output columns. The weights are
  * packed in panels of 4 vectors' width, so a tile reads its panel front to back.
  */
-final class VectorFp32Kernels extends Fp32Kernels {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+final class VectorFp32Kernels extends ScalarFp32Kernels {
+    private static final int BITS = VectorWidth.BITS;
+    private static final VectorSpecies<Float> S = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final int L = S.length();
 
+    static final VectorFp32Kernels INSTANCE = BITS >= 256 ? new VectorFp32Kernels() : null;
+
+    private VectorFp32Kernels() {
+    }
+
     @Override
-    String name() {
+    public String name() {
         return "vector-" + S.vectorBitSize();
     }
 
     @Override
-    int panel() {
+    public int panel() {
         return 4 * L;
     }
 
     @Override
-    void gemm(float[] x, int k, float[] w, int m, float[] bias, float[] y, int t0, int t1, int j0, int j1) {
+    public void gemm(float[] x, int k, float[] w, int m, float[] bias, float[] y, int t0, int t1, int j0, int j1) {
         for (int j = j0; j < j1; j += 4 * L) {
             int wo = j / (4 * L) * k * 4 * L;
             int t = t0;
@@ -115,7 +121,7 @@ final class VectorFp32Kernels extends Fp32Kernels {
     }
 
     @Override
-    void gelu(float[] a, int from, int to) {
+    public void gelu(float[] a, int from, int to) {
         int i = from;
         for (; i + L <= to; i += L) {
             FloatVector x = FloatVector.fromArray(S, a, i);
@@ -135,7 +141,7 @@ final class VectorFp32Kernels extends Fp32Kernels {
     }
 
     @Override
-    void softmax(float[] a, int from, int to) {
+    public void softmax(float[] a, int from, int to) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = from; i < to; i++) {
             max = Math.max(max, a[i]);
@@ -159,7 +165,7 @@ final class VectorFp32Kernels extends Fp32Kernels {
     }
 
     @Override
-    void add(float[] a, int ao, float[] b, int bo, float[] out, int n) {
+    public void add(float[] a, int ao, float[] b, int bo, float[] out, int n) {
         int i = 0;
         for (; i + L <= n; i += L) {
             FloatVector.fromArray(S, a, ao + i).add(FloatVector.fromArray(S, b, bo + i)).intoArray(out, i);
@@ -170,7 +176,7 @@ final class VectorFp32Kernels extends Fp32Kernels {
     }
 
     @Override
-    void layerNorm(float[] row, float[] out, int o, float[] gamma, float[] beta, float eps) {
+    public void layerNorm(float[] row, float[] out, int o, float[] gamma, float[] beta, float eps) {
         int d = row.length;
         if (d % L != 0) {
             super.layerNorm(row, out, o, gamma, beta, eps);
@@ -196,7 +202,7 @@ final class VectorFp32Kernels extends Fp32Kernels {
     }
 
     @Override
-    int attentionBlock() {
+    public int attentionBlock() {
         return L;
     }
 
@@ -206,7 +212,7 @@ final class VectorFp32Kernels extends Fp32Kernels {
      * score summed over {@code c} in order.
      */
     @Override
-    void scores(float[] qkv, int stride, int t0, int qo, int ko, int len, int hd, float scale, float[] kt,
+    public void scores(float[] qkv, int stride, int t0, int qo, int ko, int len, int hd, float scale, float[] kt,
                 float[] p, int ldp) {
         for (int c = 0; c < hd; c++) {
             int row = c * ldp;
@@ -252,7 +258,7 @@ final class VectorFp32Kernels extends Fp32Kernels {
      * order as {@link #axpy} key after key, so the same result.
      */
     @Override
-    void weightedSum(float[] p, int ldp, int len, float[] qkv, int stride, int t0, int vo, int hd, float[] ctx,
+    public void weightedSum(float[] p, int ldp, int len, float[] qkv, int stride, int t0, int vo, int hd, float[] ctx,
                      int cs, int co) {
         if (hd % L != 0) {
             super.weightedSum(p, ldp, len, qkv, stride, t0, vo, hd, ctx, cs, co);

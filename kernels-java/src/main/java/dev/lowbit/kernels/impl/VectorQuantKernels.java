@@ -1,9 +1,11 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
+import dev.lowbit.kernels.Codebook;
+import dev.lowbit.kernels.QuantKernels;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -23,10 +25,8 @@ import java.nio.ByteOrder;
 final class VectorQuantKernels implements QuantKernels {
     private static final float RINT_MAGIC = 12582912f; // 1.5 * 2^23
 
-    // Species must be compile-time constants for C2 to turn Vector API calls into instructions, so the
-    // width is fixed once per JVM: the preferred width, capped by -Dlowbit.vector.maxBits.
-    static final int BITS = Math.min(FloatVector.SPECIES_PREFERRED.vectorBitSize(),
-            Integer.getInteger("lowbit.vector.maxBits", 512));
+    // The width of every Vector API kernel (VectorWidth): species must be compile-time constants for C2.
+    private static final int BITS = VectorWidth.BITS;
     private static final VectorSpecies<Float> fs = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final VectorSpecies<Integer> is = BITS >= 512 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
     // One byte per float lane: 16 bytes for 512-bit floats, 8 for 256-bit.

@@ -1,9 +1,11 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeQuant;
+import dev.lowbit.kernels.Codebook;
+import dev.lowbit.kernels.QuantKernels;
 
 import java.lang.foreign.MemorySegment;
 
@@ -40,7 +42,7 @@ public final class NativeQuantKernels implements QuantKernels {
     }
 
     /** The kernels at {@code tier}, for tests of every tier this CPU runs. */
-    static NativeQuantKernels forTier(NativeLibrary.Tier tier) {
+    public static NativeQuantKernels forTier(NativeLibrary.Tier tier) {
         return new NativeQuantKernels(NativeQuant.forTier(tier));
     }
 

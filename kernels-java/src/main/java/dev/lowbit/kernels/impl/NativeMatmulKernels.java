@@ -1,4 +1,4 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Int8RowTensor;
@@ -7,6 +7,9 @@ import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
+import dev.lowbit.kernels.ActivationFormat;
+import dev.lowbit.kernels.MatmulKernels;
+import dev.lowbit.kernels.QuantizedActivations;
 
 import java.lang.foreign.MemorySegment;
 
@@ -43,13 +46,13 @@ public final class NativeMatmulKernels implements MatmulKernels {
     }
 
     /** The native matmuls at {@code tier}, at most {@link NativeLibrary#hardwareTier()} (for tests). */
-    static NativeMatmulKernels forTier(Tier tier) {
+    public static NativeMatmulKernels forTier(Tier tier) {
         return new NativeMatmulKernels(NativeMatmul.of(tier), fallback());
     }
 
     private static MatmulKernels fallback() {
-        MatmulKernels v = KernelProvider.vectorMatmul();
-        return v != null ? v : KernelProvider.scalarMatmul();
+        MatmulKernels v = VectorSupport.unavailable() == null ? VectorSupport.matmul() : null;
+        return v != null ? v : ScalarMatmulKernels.INSTANCE;
     }
 
     @Override
@@ -121,7 +124,7 @@ public final class NativeMatmulKernels implements MatmulKernels {
     /** {@code i8_rowx16}: the C kernels of {@code matmul_i8row_*.c}, the reference's bits at every tier. */
     @Override
     public void gemmInt8(Int8RowTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
-        ScalarMatmulKernels.requirePerToken(x);
+        Int8RowReference.requirePerToken(x);
         calls.gemmInt8Rows(w.data(), MemorySegment.ofArray(x.codes()), MemorySegment.ofArray(x.scales()), w.cols(),
                 x.paddedK(), x.scalesPerToken(), r0, r1, t0, t1, MemorySegment.ofArray(y), ldy);
     }

@@ -1,7 +1,8 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.kernels.QuantizedActivations;
 
 import java.lang.foreign.Arena;
 
@@ -10,26 +11,28 @@ import java.lang.foreign.Arena;
  * unpacked to the plain layout, multiplied by the plain kernel, and the outliers added in the reference's order.
  * The result is the plain kernel's, bit for bit.
  */
-final class InterleavedRows {
+public final class InterleavedRows {
     private InterleavedRows() {
     }
 
     /** The plain kernel's call on rows {@code [0, m)} of the unpacked rows, writing {@code y[t * m + r]}. */
-    private interface PlainCall {
+    public interface PlainCall {
         void run(QuantizedTensor plain, int m, float[] y);
     }
 
-    static void gemmInt8(MatmulKernels kernels, InterleavedTensor w, QuantizedActivations x, int r0, int r1, int t0,
-                         int t1, float[] y, int ldy) {
-        viaPlain(w, r0, r1, t0, t1, y, ldy, (p, m, part) -> kernels.gemmInt8(p, x, 0, m, t0, t1, part, m));
+    /** The integer path: {@code plain} runs the plain kernel with activations {@code x} on tokens {@code [t0, t1)}. */
+    public static void gemmInt8(PlainCall plain, InterleavedTensor w, QuantizedActivations x, int r0, int r1, int t0,
+                                int t1, float[] y, int ldy) {
+        viaPlain(w, r0, r1, t0, t1, y, ldy, plain);
         if (w.outliers() != null && r0 < r1) {
             OutlierSums.add(w.outliers(), x, r0, r1, t0, t1, y, ldy);
         }
     }
 
-    static void gemmF32(MatmulKernels kernels, InterleavedTensor w, float[] x, int r0, int r1, int t0, int t1,
-                        float[] y, int ldy) {
-        viaPlain(w, r0, r1, t0, t1, y, ldy, (p, m, part) -> kernels.gemmF32(p, x, 0, m, t0, t1, part, m));
+    /** The weight-only path: {@code plain} runs the plain kernel with activations {@code x} on tokens {@code [t0, t1)}. */
+    public static void gemmF32(PlainCall plain, InterleavedTensor w, float[] x, int r0, int r1, int t0, int t1,
+                               float[] y, int ldy) {
+        viaPlain(w, r0, r1, t0, t1, y, ldy, plain);
         if (w.outliers() != null && r0 < r1) {
             OutlierSums.add(w.outliers(), x, w.cols(), r0, r1, t0, t1, y, ldy);
         }

@@ -1,6 +1,7 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.kernels.QuantizedActivations;
 
 /** The matmuls' last step for kernels that add outliers after their call, in the scalar reference's order. */
 final class OutlierSums {

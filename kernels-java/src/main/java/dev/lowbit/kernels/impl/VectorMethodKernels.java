@@ -1,4 +1,6 @@
-package dev.lowbit.algorithms;
+package dev.lowbit.kernels.impl;
+
+import dev.lowbit.kernels.MethodKernels;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -13,12 +15,11 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link VectorOperators#POW}, whose intrinsic is not correctly rounded: {@link MethodKernels#POWER_ULPS}
  * states the bound the tests hold it to. Tails shorter than a vector run the scalar code.
  */
-final class VectorMethodKernels implements MethodKernels {
+public final class VectorMethodKernels implements MethodKernels {
     private static final float RINT_MAGIC = 12582912f; // 1.5 * 2^23
 
-    // The same width rule as the quantize kernels: preferred, capped by -Dlowbit.vector.maxBits, fixed per JVM.
-    static final int BITS = Math.min(FloatVector.SPECIES_PREFERRED.vectorBitSize(),
-            Integer.getInteger("lowbit.vector.maxBits", 512));
+    // The width of every Vector API kernel (VectorWidth): preferred, capped by -Dlowbit.vector.maxBits.
+    private static final int BITS = VectorWidth.BITS;
     private static final VectorSpecies<Float> fs = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final int lanes = fs.length();
 

@@ -1,46 +1,29 @@
-package dev.lowbit.models.bert;
+package dev.lowbit.kernels.impl;
+
+import dev.lowbit.kernels.Fp32Kernels;
 
 /**
- * The fp32 arithmetic of the forward pass: the dense matmul of the fp32 path, GELU and the exponentials of
- * softmax. {@link #get()} is the Vector API implementation when {@code jdk.incubator.vector} is present, else
- * this plain one, which defines the results; the vector one differs by rounding only (sums in another order,
- * its own {@code exp}).
+ * The scalar reference of {@link Fp32Kernels}: plain loops, sums in order, {@code Math.exp}. It defines the results;
+ * {@link VectorFp32Kernels} differs by rounding only.
  */
-class Fp32Kernels {
-    private static final Fp32Kernels INSTANCE = choose();
+public class ScalarFp32Kernels implements Fp32Kernels {
+    public static final ScalarFp32Kernels INSTANCE = new ScalarFp32Kernels();
 
-    private static Fp32Kernels choose() {
-        if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()
-                || "scalar".equals(System.getProperty("lowbit.kernels"))) {
-            return new Fp32Kernels();
-        }
-        try {
-            return (Fp32Kernels) Class.forName("dev.lowbit.models.bert.VectorFp32Kernels").getDeclaredConstructor()
-                    .newInstance();
-        } catch (ReflectiveOperationException | LinkageError e) {
-            return new Fp32Kernels();
-        }
+    ScalarFp32Kernels() {
     }
 
-    static Fp32Kernels get() {
-        return INSTANCE;
-    }
-
-    String name() {
+    @Override
+    public String name() {
         return "scalar";
     }
 
-    /** The width of a weight panel: columns that {@link #pack} stores together, a multiple of every tile width. */
-    int panel() {
+    @Override
+    public int panel() {
         return 16;
     }
 
-    /**
-     * Repacks a {@code [k, m]} weight ({@code m} a multiple of {@link #panel()}) into panels of {@code P = panel()}
-     * columns, each {@code [k, P]} and contiguous, so that a tile streams its weights in order: element
-     * {@code (c, j)} goes to {@code ((j / P) * k + c) * P + j % P}.
-     */
-    float[] pack(float[] w, int k, int m) {
+    @Override
+    public float[] pack(float[] w, int k, int m) {
         int p = panel();
         if (m % p != 0) {
             throw new IllegalArgumentException("m = " + m + " is not a multiple of the panel width " + p);
@@ -54,11 +37,8 @@ class Fp32Kernels {
         return out;
     }
 
-    /**
-     * {@code y[t*m + j] = bias[j] + sum_c x[t*k + c] * W[c][j]} for tokens {@code [t0, t1)} and columns
-     * {@code [j0, j1)} (multiples of the panel width), with {@code W} packed by {@link #pack}.
-     */
-    void gemm(float[] x, int k, float[] packed, int m, float[] bias, float[] y, int t0, int t1, int j0, int j1) {
+    @Override
+    public void gemm(float[] x, int k, float[] packed, int m, float[] bias, float[] y, int t0, int t1, int j0, int j1) {
         int p = panel();
         for (int t = t0; t < t1; t++) {
             for (int j = j0; j < j1; j++) {
@@ -73,8 +53,8 @@ class Fp32Kernels {
         }
     }
 
-    /** GELU, {@code x/2 (1 + erf(x/sqrt 2))}, in place on {@code a[from, to)}. */
-    void gelu(float[] a, int from, int to) {
+    @Override
+    public void gelu(float[] a, int from, int to) {
         for (int i = from; i < to; i++) {
             float x = a[i];
             a[i] = 0.5f * x * (1f + erf(x * 0.70710678f));
@@ -100,8 +80,8 @@ class Fp32Kernels {
     static final float ERF_A4 = -1.453152027f;
     static final float ERF_A5 = 1.061405429f;
 
-    /** Softmax in place on {@code a[from, to)}: {@code exp(a - max) / sum}. */
-    void softmax(float[] a, int from, int to) {
+    @Override
+    public void softmax(float[] a, int from, int to) {
         float max = Float.NEGATIVE_INFINITY;
         for (int i = from; i < to; i++) {
             max = Math.max(max, a[i]);
@@ -118,18 +98,15 @@ class Fp32Kernels {
         }
     }
 
-    /** {@code out[i] = a[ao + i] + b[bo + i]} for {@code i < n}. */
-    void add(float[] a, int ao, float[] b, int bo, float[] out, int n) {
+    @Override
+    public void add(float[] a, int ao, float[] b, int bo, float[] out, int n) {
         for (int i = 0; i < n; i++) {
             out[i] = a[ao + i] + b[bo + i];
         }
     }
 
-    /**
-     * LayerNorm of {@code row} into {@code out[o, o + row.length)}: {@code (x - mean) / sqrt(var + eps) * gamma + beta},
-     * with the biased variance; {@code row} is left centered.
-     */
-    void layerNorm(float[] row, float[] out, int o, float[] gamma, float[] beta, float eps) {
+    @Override
+    public void layerNorm(float[] row, float[] out, int o, float[] gamma, float[] beta, float eps) {
         int d = row.length;
         float mean = 0;
         for (int j = 0; j < d; j++) {
@@ -149,22 +126,13 @@ class Fp32Kernels {
         }
     }
 
-    /**
-     * Keys per block of {@link #scores}: the stride {@code ldp} of its score rows and of its packed keys must be a
-     * multiple of this.
-     */
-    int attentionBlock() {
+    @Override
+    public int attentionBlock() {
         return 1;
     }
 
-    /**
-     * The scaled scores of one attention head of one sequence, {@code p[i * ldp + j] = (q_i . k_j) / scale} for
-     * queries and keys {@code i, j < len}: token {@code t0 + i}'s query is {@code qkv[(t0 + i) * stride + qo ...]}
-     * and its key {@code qkv[(t0 + i) * stride + ko ...]}, {@code hd} floats each. {@code ldp >= len} is a multiple
-     * of {@link #attentionBlock()}; {@code kt} is scratch of {@code hd * ldp} floats at least (the keys transposed,
-     * where a kernel packs them). Entries {@code j >= len} of a row may be written and are not scores.
-     */
-    void scores(float[] qkv, int stride, int t0, int qo, int ko, int len, int hd, float scale, float[] kt,
+    @Override
+    public void scores(float[] qkv, int stride, int t0, int qo, int ko, int len, int hd, float scale, float[] kt,
                 float[] p, int ldp) {
         for (int i = 0; i < len; i++) {
             int q = (t0 + i) * stride + qo;
@@ -174,12 +142,8 @@ class Fp32Kernels {
         }
     }
 
-    /**
-     * The context of one attention head of one sequence, {@code ctx_i = sum_j p[i * ldp + j] v_j} for {@code i < len}
-     * (sums in key order), into {@code ctx[(t0 + i) * cs + co ...]}: token {@code t0 + j}'s value is
-     * {@code qkv[(t0 + j) * stride + vo ...]}, {@code hd} floats.
-     */
-    void weightedSum(float[] p, int ldp, int len, float[] qkv, int stride, int t0, int vo, int hd, float[] ctx,
+    @Override
+    public void weightedSum(float[] p, int ldp, int len, float[] qkv, int stride, int t0, int vo, int hd, float[] ctx,
                      int cs, int co) {
         for (int i = 0; i < len; i++) {
             int c = (t0 + i) * cs + co;

@@ -1,4 +1,4 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.QuantFormat;
 

@@ -1,12 +1,10 @@
-package dev.lowbit.algorithms;
-
-import dev.lowbit.kernels.KernelProvider;
+package dev.lowbit.kernels;
 
 /**
  * The kernels the methods add to lowbit's quantize kernels: the signed power map of NUPES, the
  * error of many candidate scales per group (MSE clipping, and any range grid), and EasyQuant's range
- * gradient. {@link #scalar()} is the reference, written for clarity in double precision; the Vector
- * API implementation ({@link #vector()}) is tested against it:
+ * gradient. {@link KernelProvider#scalarMethods()} is the reference, written for clarity in double precision; the
+ * Vector API implementation ({@link KernelProvider#vectorMethods()}) is tested against it:
  * <ul>
  *   <li>{@link #signedPower}: within {@link #POWER_ULPS} float ulps of {@code (float) Math.pow(|x|, a)}
  *       with the sign of {@code x} (the scalar reference is that value exactly);</li>
@@ -51,28 +49,4 @@ public interface MethodKernels {
      * element. {@code delta > 0}.
      */
     void rangeGradient(float[] x, int off, int len, float delta, int n, double[] out);
-
-    /** The scalar reference. */
-    static MethodKernels scalar() {
-        return ScalarMethodKernels.INSTANCE;
-    }
-
-    /** The Vector API implementation, or null when it cannot run here. */
-    static MethodKernels vector() {
-        return KernelProvider.vectorUnavailable() == null ? VectorMethodSupport.create() : null;
-    }
-
-    /** The Vector API implementation when it runs unless {@code -Dlowbit.kernels=scalar}, else the scalar one. */
-    static MethodKernels get() {
-        return Choice.KERNELS;
-    }
-
-    /** Holds the start-up choice. */
-    final class Choice {
-        private Choice() {
-        }
-
-        static final MethodKernels KERNELS = "scalar".equals(System.getProperty("lowbit.kernels"))
-                || vector() == null ? scalar() : vector();
-    }
 }

@@ -1,10 +1,11 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
-import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.kernels.MatmulKernels;
+import dev.lowbit.kernels.QuantizedActivations;
 
 /**
  * The scalar reference of the matmuls; the order of its float operations defines the result.
@@ -118,40 +119,6 @@ public final class ScalarMatmulKernels implements MatmulKernels {
                 }
                 y[t * ldy + r] = acc;
             }
-        }
-    }
-
-    /**
-     * The reference of {@code i8_rowx16} weights ({@link MatmulKernels#gemmInt8(Int8RowTensor, QuantizedActivations,
-     * int, int, int, int, float[], int)}): per row and token the exact int32 sum over all columns, then
-     * {@code (d_w * d_x) * isum} in fp32.
-     */
-    static void int8Rows(Int8RowTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
-        requirePerToken(x);
-        int k = w.cols();
-        int pk = x.paddedK();
-        byte[] xc = x.codes();
-        byte[] wc = new byte[k];
-        for (int r = r0; r < r1; r++) {
-            for (int c = 0; c < k; c++) {
-                wc[c] = (byte) w.code(r, c);
-            }
-            float dw = w.scale(r);
-            for (int t = t0; t < t1; t++) {
-                int isum = 0;
-                for (int c = 0, xo = t * pk; c < k; c++) {
-                    isum += wc[c] * xc[xo + c];
-                }
-                y[t * ldy + r] = (dw * x.scale(t, 0)) * isum;
-            }
-        }
-    }
-
-    /** {@code i8_rowx16} takes one activation scale per token. */
-    static void requirePerToken(QuantizedActivations x) {
-        if (x.format() != ActivationFormat.PER_TOKEN_INT8) {
-            throw new IllegalArgumentException(Int8RowTensor.LAYOUT_NAME + " weights take activations quantized per "
-                    + "token (one scale per token), not " + x.format());
         }
     }
 

@@ -1,12 +1,11 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
-import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.kernels.QuantizedActivations;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -17,57 +16,29 @@ import jdk.incubator.vector.VectorSpecies;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
+import static dev.lowbit.kernels.impl.VectorRowDecode.floats;
+import static dev.lowbit.kernels.impl.VectorRowDecode.hiNibble;
+import static dev.lowbit.kernels.impl.VectorRowDecode.ints;
+import static dev.lowbit.kernels.impl.VectorRowDecode.loNibble;
+import static dev.lowbit.kernels.impl.VectorRowDecode.outliers;
+import static dev.lowbit.kernels.impl.VectorRowDecode.rowCodes;
+import static dev.lowbit.kernels.impl.VectorRowDecode.sum;
+
 /**
- * Vector API matmuls.
- *
- * <p>Integer path: codes are widened to float lanes, where every product and every partial sum of a
- * block is an integer below 2^24 (at most 32 · 128 · 128), so fused multiply-adds form the block's
- * integer sums exactly. Floats beat ints here because the Vector API has no byte multiply-add (x86
- * {@code vpmaddubsw}, {@code vpdpbusd}): an int path must widen bytes to shorts, multiply, and widen
- * again to ints, three steps where floats take one conversion and one FMA. The native tier takes those
- * instructions up. The exception is the GEMV rows of Q8_0 (activation codes in [-127, 127]) and 4-bit codes: two
- * products fit an int16 lane, so two {@code vpmullw} and one conversion to float cover 32 codes where floats
- * take two conversions and two FMAs.
- * <ul>
- *   <li>Centered codes (Q8_0, Q4_0, symmetric grouped) then scale and add each block's sum as the
- *       reference does, {@code acc = acc + (d_w * d_x) * sum} in fp32, with tokens in the lanes
- *       ({@link TokenLaneGemm}), so their results are the reference's bits. The exception is fewer than
- *       {@link #GEMV_TOKENS} tokens: a row at a time, straight from the blocks for Q8_0 and Q4_0
- *       ({@link #gemvBlocks}) or from a decoded row ({@link #gemvDecoded}), block sums scaled in lanes, within
- *       the reordering bound. A call's result does not depend on how its rows
- *       are split, nor on the token split {@link MatmulOps} makes (it never cuts fewer than 16 tokens).</li>
- *   <li>Codes with a zero point (Q4_1, asymmetric grouped) scale each block's lanes into fp32 accumulator
- *       lanes, added first to last once per row and token: another order than the reference's, within the
- *       bound that reordering allows, and the same whatever the split.</li>
- * </ul>
- *
- * <p>fp32 path: per block (Q8_0, Q4_0) or per group, products are summed in lanes and reduced once per
- * row and token, so sums run in another order than the reference's and agree within the bound
- * that reordering allows.
+ * The integer path's row kernels of {@link VectorMatmulKernels}: {@code i8_rowx16} rows, and the GEMV rows (fewer
+ * tokens than a vector of tokens, or codes with a zero point) straight from the blocks or from decoded rows.
  */
-final class VectorMatmulKernels implements MatmulKernels {
-    private static final int BITS = VectorQuantKernels.BITS;
-    static final VectorSpecies<Float> F = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+final class VectorGemvRows {
+    private static final int BITS = VectorWidth.BITS;
+    private static final VectorSpecies<Float> F = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final VectorSpecies<Byte> B = BITS >= 512 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     private static final VectorSpecies<Integer> I = BITS >= 512 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
     /** One short lane per float lane: the GEMV rows' int16 products. */
     private static final VectorSpecies<Short> S = BITS >= 512 ? ShortVector.SPECIES_256 : ShortVector.SPECIES_128;
     /** Elements per step: one byte lane and one float lane each. */
     private static final int L = F.length();
-    /**
-     * Fewer tokens than this take the rows one by one, straight from their blocks (Q8_0, Q4_0): below it,
-     * a vector of tokens would be mostly padding.
-     */
-    private static final int GEMV_TOKENS = 5;
 
-    static final VectorMatmulKernels INSTANCE = BITS >= 256 ? new VectorMatmulKernels() : null;
-
-    private VectorMatmulKernels() {
-    }
-
-    @Override
-    public String name() {
-        return "vector-" + F.vectorBitSize();
+    private VectorGemvRows() {
     }
 
     /**
@@ -75,9 +46,8 @@ final class VectorMatmulKernels implements MatmulKernels {
      * the token's 4 activation codes repeated over the lanes, summed exactly in int lanes over the row; a row's 4
      * lanes are added at the end, then the reference's fp32 step. The same bits as the reference.
      */
-    @Override
-    public void gemmInt8(Int8RowTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
-        ScalarMatmulKernels.requirePerToken(x);
+    static void int8Rows(Int8RowTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
+        Int8RowReference.requirePerToken(x);
         int k = w.cols();
         int kc = Int8RowTensor.chunks(k);
         long gb = Int8RowTensor.groupBytes(k);
@@ -154,49 +124,8 @@ final class VectorMatmulKernels implements MatmulKernels {
         }
     }
 
-    /** Bytes widened to float lanes (exact). */
-    private static FloatVector floats(ByteVector b) {
-        return (FloatVector) b.convertShape(VectorOperators.B2F, F, 0);
-    }
-
-    // ---------------------------------------------------------------- integer path
-
-    @Override
-    public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
-        QuantFormat f = w.format();
-        boolean blocks = f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0;
-        if (WeightRows.centered(f) && t1 - t0 >= GEMV_TOKENS) {
-            TokenLaneGemm.gemm(w, x, r0, r1, t0, t1, y, ldy);
-            return;
-        }
-        int pk = x.paddedK();
-        int nb = pk / 32;
-        int nt = t1 - t0;
-        // Activation codes as floats and their block scales, once per call: every row reuses them.
-        float[] xf = new float[nt * pk];
-        byte[] xc = x.codes();
-        for (int i = 0; i < xf.length; i += L) {
-            floats(ByteVector.fromArray(B, xc, t0 * pk + i)).intoArray(xf, i);
-        }
-        float[] dx = new float[nt * nb];
-        for (int t = 0; t < nt; t++) {
-            for (int b = 0; b < nb; b++) {
-                dx[t * nb + b] = x.scale(t0 + t, b);
-            }
-        }
-        if (blocks) {
-            gemvBlocks(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
-        } else if (WeightRows.centered(f)) {
-            gemvDecoded(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
-        } else if (nt < GEMV_TOKENS && directAsymmetric(f, w.cols())) {
-            gemvAsymmetric(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
-        } else {
-            asymmetric(w, x, xf, dx, r0, r1, t0, t1, y, ldy);
-        }
-    }
-
     /** Q4_1, and asymmetric grouped 4- and 8-bit rows of whole blocks: GEMV rows straight from memory. */
-    private static boolean directAsymmetric(QuantFormat f, int k) {
+    static boolean directAsymmetric(QuantFormat f, int k) {
         return f.hasMinimum() || (f.hasZeroPlane()
                 && (f.bits() == 4 || f.bits() == 8) && k % 32 == 0);
     }
@@ -208,7 +137,7 @@ final class VectorMatmulKernels implements MatmulKernels {
      * {@link #asymmetric} pair them, so Q4_1 gives its bits; a grouped 4-bit row's byte j holds elements 2j and
      * 2j + 1, another pairing, within the same bound.
      */
-    private static void gemvAsymmetric(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
+    static void gemvAsymmetric(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
                                        int t0, int t1, float[] y, int ldy) {
         QuantFormat f = w.format();
         int k = w.cols();
@@ -297,7 +226,7 @@ final class VectorMatmulKernels implements MatmulKernels {
      * sum in the reference's order costs a lane reduction per block, which halves GEMV speed. A method of its
      * own so that it compiles alone.
      */
-    private static void gemvBlocks(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
+    static void gemvBlocks(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
                                    int t0, int t1, float[] y, int ldy) {
         boolean q8 = w.format().kind() == QuantFormat.Kind.Q8_0;
         long rowBytes = w.format().rowBytes(w.cols());
@@ -335,7 +264,7 @@ final class VectorMatmulKernels implements MatmulKernels {
      * Few tokens on symmetric grouped codes: each row's centered codes in one bulk decode, then the same lane
      * arithmetic as {@link #rowQ8_0} (exact block sums in lanes, scaled in the lanes by {@code d_w * d_x}).
      */
-    private static void gemvDecoded(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
+    static void gemvDecoded(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
                                     int t0, int t1, float[] y, int ldy) {
         QuantFormat f = w.format();
         int k = w.cols();
@@ -458,89 +387,8 @@ final class VectorMatmulKernels implements MatmulKernels {
         return sum(acc);
     }
 
-    /**
-     * {@link WeightRows#codes}, with 4-bit grouped and codebook rows of whole blocks unpacked in vectors: each
-     * code byte zero-extended to a short lane {@code lo | hi << 8}, whose two bytes are then elements 2j and
-     * 2j + 1 in order.
-     */
-    static void rowCodes(QuantizedTensor w, int r, byte[] out) {
-        QuantFormat f = w.format();
-        int k = w.cols();
-        boolean packed4 = !f.isGgml() && f.bits() == 4;
-        if (!packed4 || k % 32 != 0) {
-            WeightRows.codes(w, r, out);
-            return;
-        }
-        MemorySegment data = w.data();
-        long base = r * f.rowBytes(k);
-        byte sub = (byte) WeightRows.codeSub(f);
-        for (int c = 0; c < k; c += 32) {
-            ShortVector q = (ShortVector) ByteVector.fromMemorySegment(ByteVector.SPECIES_128, data, base + c / 2,
-                    ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.ZERO_EXTEND_B2S, ShortVector.SPECIES_256, 0);
-            ShortVector pair = q.and((short) 0x0F).or(q.and((short) 0xF0).lanewise(VectorOperators.LSHL, 4));
-            pair.reinterpretAsBytes().sub(sub).intoArray(out, c);
-        }
-    }
-
-    /** The row's outliers, in the reference's order, continuing the row's sum. */
-    static float outliers(QuantizedTensor w, int r, QuantizedActivations x, int t, float acc) {
-        SparseOutliers o = w.outliers();
-        if (o != null) {
-            int pk = x.paddedK();
-            for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                int c = o.col(e);
-                acc += o.value(e) * (x.codes()[t * pk + c] * x.scale(t, c / 32));
-            }
-        }
-        return acc;
-    }
-
-    /**
-     * Centered codes of row {@code r} as floats at {@code wf[wo ..]} (padded to a multiple of 32) and the
-     * row's scale for each block of 32 at {@code dw[dwo ..]}.
-     */
-    static void decodeCentered(QuantizedTensor w, int r, byte[] wc, float[] wf, int wo, float[] dw, int dwo) {
-        QuantFormat f = w.format();
-        int pk = QuantizedActivations.paddedK(w.cols());
-        int nb = pk / 32;
-        if (f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0) {
-            // Straight from the blocks, in vector loads. Codes past k in the last block meet zero
-            // activations, whatever their value, and add an exact zero.
-            MemorySegment data = w.data();
-            boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
-            int bb = f.blockBytes();
-            long base = r * f.rowBytes(w.cols());
-            for (int b = 0; b < nb; b++, base += bb) {
-                dw[dwo + b] = Float.float16ToFloat(data.get(Layouts.F16, base));
-                int o = wo + b * 32;
-                if (q8) {
-                    for (int j = 0; j < 32; j += L) {
-                        floats(ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN))
-                                .intoArray(wf, o + j);
-                    }
-                } else if (L == 16) {
-                    IntVector q = ints(data, base + 2);
-                    loNibble(q).intoArray(wf, o);
-                    hiNibble(q).intoArray(wf, o + 16);
-                } else {
-                    for (int j = 0; j < 16; j += L) {
-                        ByteVector q = ByteVector.fromMemorySegment(B, data, base + 2 + j, ByteOrder.LITTLE_ENDIAN);
-                        floats(q.and((byte) 15).sub((byte) 8)).intoArray(wf, o + j);
-                        floats(q.lanewise(VectorOperators.LSHR, 4).and((byte) 15).sub((byte) 8)).intoArray(wf, o + 16 + j);
-                    }
-                }
-            }
-            return;
-        }
-        rowCodes(w, r, wc);
-        for (int i = 0; i < pk; i += L) {
-            floats(ByteVector.fromArray(B, wc, i)).intoArray(wf, wo + i);
-        }
-        WeightRows.blockScales(w, r, dw, dwo);
-    }
-
     /** Q8_0 weights straight from their blocks. */
-    private static float rowQ8_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
+    static float rowQ8_0(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
         FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < nb; b++, base += 34) {
             FloatVector s = FloatVector.zero(F);
@@ -623,7 +471,7 @@ final class VectorMatmulKernels implements MatmulKernels {
     }
 
     /** Q4_0 times fp32 activations (the weight-only path), nibbles widened to float lanes. */
-    private static float rowQ4_0F(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
+    static float rowQ4_0F(MemorySegment data, long base, int nb, float[] xf, int xo, float[] dx, int dxo) {
         FloatVector acc = FloatVector.zero(F);
         for (int b = 0; b < nb; b++, base += 18) {
             FloatVector s = FloatVector.zero(F);
@@ -649,28 +497,12 @@ final class VectorMatmulKernels implements MatmulKernels {
         return sum(acc);
     }
 
-    /** Low nibbles minus 8, as floats: split in int lanes, since x86 has no byte shift. */
-    private static FloatVector loNibble(IntVector q) {
-        return (FloatVector) q.and(15).sub(8).convert(VectorOperators.I2F, 0);
-    }
-
-    /** High nibbles minus 8, as floats. */
-    private static FloatVector hiNibble(IntVector q) {
-        return (FloatVector) q.lanewise(VectorOperators.ASHR, 4).and(15).sub(8).convert(VectorOperators.I2F, 0);
-    }
-
-    /** 16 code bytes sign-extended to int lanes. */
-    private static IntVector ints(MemorySegment data, long p) {
-        return (IntVector) ByteVector.fromMemorySegment(B, data, p, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.B2I, I, 0);
-    }
-
     /**
      * Q4_1 and asymmetric grouped codes: per block, {@code A * sum(q x) + B * sum(x)} with
      * {@code A = d_w d_x} and {@code B = -d_w d_x (z - o)} (Q4_1: {@code A = d_w d_x}, {@code B = m d_x}),
      * both parts in lanes.
      */
-    private static void asymmetric(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
+    static void asymmetric(QuantizedTensor w, QuantizedActivations x, float[] xf, float[] dx, int r0, int r1,
                                    int t0, int t1, float[] y, int ldy) {
         QuantFormat f = w.format();
         int k = w.cols();
@@ -711,142 +543,6 @@ final class VectorMatmulKernels implements MatmulKernels {
                     acc = xs.fma(FloatVector.broadcast(F, zw[b] * c), acc);
                 }
                 y[(t0 + t) * ldy + r] = outliers(w, r, x, t0 + t, sum(acc));
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------- fp32 path
-
-    @Override
-    public void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
-        QuantFormat f = w.format();
-        int k = w.cols();
-        boolean direct = f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0;
-        float[] wv = direct ? null : new float[k];
-        byte[] wc = direct ? null : new byte[QuantizedActivations.paddedK(k)];
-        float[] gs = direct ? null : new float[f.groupsPerRow(k)];
-        float[] gz = direct ? null : new float[f.groupsPerRow(k)];
-        float[] ones = new float[k / 32];
-        java.util.Arrays.fill(ones, 1f);
-        for (int r = r0; r < r1; r++) {
-            if (!direct) {
-                decodeRow(w, r, wc, gs, gz, wv);
-            }
-            for (int t = t0; t < t1; t++) {
-                float acc = direct ? rowF32Blocks(w, r, x, t * k, ones) : rowF32Groups(w, r, wv, gs, gz, x, t * k);
-                SparseOutliers o = w.outliers();
-                if (o != null) {
-                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                        acc += o.value(e) * x[t * k + o.col(e)];
-                    }
-                }
-                y[t * ldy + r] = acc;
-            }
-        }
-    }
-
-    /** Q8_0 and Q4_0 from their blocks: products in lanes, scaled per block, one reduction at the end. */
-    private static float rowF32Blocks(QuantizedTensor w, int r, float[] x, int xo, float[] ones) {
-        MemorySegment data = w.data();
-        boolean q8 = w.format().kind() == QuantFormat.Kind.Q8_0;
-        int k = w.cols();
-        int full = k / 32;
-        long base = r * w.format().rowBytes(k);
-        // Whole blocks through the integer path's row kernels, with unit activation scales: the same
-        // lane arithmetic, on fp32 activations.
-        float sum = q8 ? rowQ8_0(data, base, full, x, xo, ones, 0) : rowQ4_0F(data, base, full, x, xo, ones, 0);
-        if (full * 32 < k) { // the partial last block, as the reference does it
-            float d = Reference.scale(w, r, full);
-            float s = 0f;
-            for (int c = full * 32; c < k; c++) {
-                s += ScalarMatmulKernels.value(w.format(), Reference.code(w, r, c), 0f, null) * x[xo + c];
-            }
-            sum += d * s;
-        }
-        return sum;
-    }
-
-    /** Every other format from a decoded row of scale multipliers (codes minus zero point, or levels). */
-    private static float rowF32Groups(QuantizedTensor w, int r, float[] wv, float[] gs, float[] gz, float[] x, int xo) {
-        QuantFormat f = w.format();
-        int k = w.cols();
-        int gl = f.groupLength(k);
-        boolean q41 = f.hasMinimum();
-        // Each group's lane sums are scaled in the lanes and the lanes reduced once at the end: a reduction
-        // per group would cost more than the group's products.
-        FloatVector acc = FloatVector.zero(F);
-        FloatVector accx = FloatVector.zero(F);
-        float tail = 0f;
-        for (int g = 0; g * gl < k; g++) {
-            int start = g * gl;
-            int end = Math.min(k, start + gl);
-            FloatVector s = FloatVector.zero(F);
-            FloatVector sx = FloatVector.zero(F);
-            int c = start;
-            for (; c + L <= end; c += L) {
-                FloatVector xv = FloatVector.fromArray(F, x, xo + c);
-                s = FloatVector.fromArray(F, wv, c).fma(xv, s);
-                if (q41) {
-                    sx = sx.add(xv);
-                }
-            }
-            float d = gs[g];
-            acc = s.fma(FloatVector.broadcast(F, d), acc);
-            if (q41) {
-                accx = sx.fma(FloatVector.broadcast(F, gz[g]), accx);
-            }
-            if (c < end) { // a group shorter than a vector step: its rest in scalar steps
-                float ss = 0f;
-                float sxs = 0f;
-                for (; c < end; c++) {
-                    ss += wv[c] * x[xo + c];
-                    sxs += x[xo + c];
-                }
-                tail += q41 ? d * ss + gz[g] * sxs : d * ss;
-            }
-        }
-        return (sum(acc) + (q41 ? sum(accx) : 0f)) + tail;
-    }
-
-    /**
-     * Lanes summed first to last. {@code reduceLanes(ADD)} may add in another order once compiled than
-     * when interpreted, which would make a result depend on the JIT's timing.
-     */
-    private static float sum(FloatVector v) {
-        float s = 0f;
-        for (int i = 0; i < L; i++) {
-            s += v.lane(i);
-        }
-        return s;
-    }
-
-    /** Scale multipliers of row {@code r}: code minus zero point, the codebook level, or the raw Q4_1 code. */
-    private static void decodeRow(QuantizedTensor w, int r, byte[] wc, float[] gs, float[] gz, float[] wv) {
-        QuantFormat f = w.format();
-        int k = w.cols();
-        int gl = f.groupLength(k);
-        float[] levels = w.levels();
-        rowCodes(w, r, wc); // the row and its parameters in bulk reads, not element by element
-        WeightRows.params(w, r, gs, gz);
-        int sub = WeightRows.codeSub(f);
-        boolean lanes = !f.hasLevels(); // code minus zero point (0 for Q4_1) in lanes
-        boolean minimum = f.hasMinimum();
-        // A 4-bit codebook's 16 levels fill one 512-bit vector: each code picks its level with a lane permute.
-        FloatVector book = !lanes && L == 16 && levels.length == 16 ? FloatVector.fromArray(F, levels, 0) : null;
-        for (int g = 0; g * gl < k; g++) {
-            float z = minimum ? 0f : gz[g];
-            int end = Math.min(k, (g + 1) * gl);
-            int c = g * gl;
-            for (; book != null && c + L <= end; c += L) {
-                floats(ByteVector.fromArray(B, wc, c)).selectFrom(book).intoArray(wv, c);
-            }
-            for (; lanes && c + L <= end; c += L) {
-                // (float) code is exact and (float) code - z rounds once, as the scalar code - z does
-                floats(ByteVector.fromArray(B, wc, c)).add((float) sub).sub(z).intoArray(wv, c);
-            }
-            for (; c < end; c++) {
-                int code = wc[c] + sub;
-                wv[c] = minimum ? code : ScalarMatmulKernels.value(f, code, z, levels);
             }
         }
     }

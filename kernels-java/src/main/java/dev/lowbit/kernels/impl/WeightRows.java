@@ -1,15 +1,16 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.kernels.QuantizedActivations;
 
 import java.lang.foreign.MemorySegment;
 
 /** Reading one weight row's codes and per-group parameters, for the matmul kernels. */
-final class WeightRows {
+public final class WeightRows {
     private WeightRows() {
     }
 
@@ -215,12 +216,12 @@ final class WeightRows {
     }
 
     /** Whether {@link #codes} yields values that already are the multiplier of the scale. */
-    static boolean centered(QuantFormat f) {
+    public static boolean centered(QuantFormat f) {
         return f.centered();
     }
 
     /** Whether the integer path takes this format. */
-    static boolean intPath(QuantFormat f) {
+    public static boolean intPath(QuantFormat f) {
         return !f.hasLevels() && (f.bits() == 8 || f.bits() == 4);
     }
 }

@@ -1,4 +1,4 @@
-package dev.lowbit.algorithms;
+package dev.lowbit.kernels;
 
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -17,7 +17,7 @@ class MethodKernelsTest {
     static final int[] LENGTHS = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 127, 128, 129, 1000, 4099};
 
     static MethodKernels vectorOrSkip() {
-        MethodKernels v = MethodKernels.vector();
+        MethodKernels v = KernelProvider.vectorMethods();
         Assumptions.assumeTrue(v != null, "skipped: the Vector API cannot run here");
         return v;
     }
@@ -42,12 +42,12 @@ class MethodKernelsTest {
     void scalarPowerIsMathPow() {
         float[] x = values(1, 4099);
         float[] y = new float[x.length];
-        MethodKernels.scalar().signedPower(x, 0, y, 0, x.length, 0.37f);
+        KernelProvider.scalarMethods().signedPower(x, 0, y, 0, x.length, 0.37f);
         for (int i = 0; i < x.length; i++) {
             float want = (float) (Math.signum(x[i]) * Math.pow(Math.abs(x[i]), 0.37f));
             assertEquals(want, y[i], 0f, "x = " + x[i]);
         }
-        MethodKernels.scalar().inversePower(y, 0, y, 0, y.length, 0.37f);
+        KernelProvider.scalarMethods().inversePower(y, 0, y, 0, y.length, 0.37f);
         for (int i = 0; i < x.length; i++) {
             if (Math.abs(x[i]) > 1e-30f && Math.abs(x[i]) < 1e30f) {
                 assertEquals(x[i], y[i], Math.abs(x[i]) * 1e-5f, "the inverse undoes the power at " + x[i]);
@@ -64,7 +64,7 @@ class MethodKernelsTest {
             float[] want = new float[n + 5];
             float[] got = new float[n + 5];
             java.util.Arrays.fill(got, 42f);
-            MethodKernels.scalar().signedPower(x, 3, want, 2, n, a);
+            KernelProvider.scalarMethods().signedPower(x, 3, want, 2, n, a);
             v.signedPower(x, 3, got, 2, n, a);
             for (int i = 0; i < n + 5; i++) {
                 if (i < 2 || i >= n + 2) {
@@ -101,7 +101,7 @@ class MethodKernelsTest {
             }
             double[] want = new double[k];
             double[] got = new double[k];
-            MethodKernels.scalar().candidateErrors(x, 3, n, d, z, k, 0, 15, p, want);
+            KernelProvider.scalarMethods().candidateErrors(x, 3, n, d, z, k, 0, 15, p, want);
             v.candidateErrors(x, 3, n, d, z, k, 0, 15, p, got);
             for (int c = 0; c < k; c++) {
                 assertEquals(want[c], got[c], 1e-4 * want[c] + 1e-30, "length " + n + ", candidate " + c);
@@ -115,7 +115,7 @@ class MethodKernelsTest {
         float[] d = {0.1f, 0.5f, 0f};
         float[] z = {0f, 1f, 0f};
         double[] out = new double[3];
-        MethodKernels.scalar().candidateErrors(x, 0, x.length, d, z, 3, -3, 3, 2f, out);
+        KernelProvider.scalarMethods().candidateErrors(x, 0, x.length, d, z, 3, -3, 3, 2f, out);
         // d = 0.1: 0.1 -> 0.1, -0.25 -> -0.2 (tie to even), 0.33 -> 0.3, 1.9 and -2.2 clamp to +-0.3.
         double e0 = sq(0.1f - 1 * 0.1f) + sq(-0.25f - (-2) * 0.1f) + sq(0.33f - 3 * 0.1f) + sq(1.9f - 3 * 0.1f)
                 + sq(-2.2f - (-3) * 0.1f);
@@ -144,7 +144,7 @@ class MethodKernelsTest {
                 float delta = 0.06f * frac / levels;
                 double[] want = new double[2];
                 double[] got = new double[2];
-                MethodKernels.scalar().rangeGradient(x, 2, n, delta, levels, want);
+                KernelProvider.scalarMethods().rangeGradient(x, 2, n, delta, levels, want);
                 v.rangeGradient(x, 2, n, delta, levels, got);
                 assertEquals(want[0], got[0], 1e-4 * want[0] + 1e-30, "loss, length " + n);
                 double scale = 0;
@@ -164,7 +164,7 @@ class MethodKernelsTest {
         int n = 3;
         float delta = 0.1f; // s = 0.3: every element clipped, Q = +-0.3
         double[] out = new double[2];
-        MethodKernels.scalar().rangeGradient(x, 0, x.length, delta, n, out);
+        KernelProvider.scalarMethods().rangeGradient(x, 0, x.length, delta, n, out);
         double loss = 0;
         double grad = 0;
         for (float v : x) {

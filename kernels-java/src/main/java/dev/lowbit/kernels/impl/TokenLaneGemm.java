@@ -1,8 +1,12 @@
-package dev.lowbit.kernels;
+package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.kernels.QuantizedActivations;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+
+import static dev.lowbit.kernels.impl.VectorRowDecode.decodeCentered;
+import static dev.lowbit.kernels.impl.VectorRowDecode.outliers;
 
 /**
  * The integer-path GEMM for centered codes (Q8_0, Q4_0, symmetric grouped), with tokens in the lanes.
@@ -22,7 +26,8 @@ import jdk.incubator.vector.VectorSpecies;
  * a chunk of a token vector (16 KB at 512 bits) while the panel's 4 tiles use it.
  */
 final class TokenLaneGemm {
-    private static final VectorSpecies<Float> F = VectorMatmulKernels.F;
+    private static final int BITS = VectorWidth.BITS;
+    private static final VectorSpecies<Float> F = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     /** Tokens per vector. */
     private static final int L = F.length();
     /** Rows per tile of one token vector (half as many for two): 8 block sums and 8 accumulators in registers. */
@@ -77,7 +82,7 @@ final class TokenLaneGemm {
             int rn = Math.min(PANEL, r1 - r);
             int rt = (rn + MR - 1) / MR * MR;
             for (int i = 0; i < rn; i++) {
-                VectorMatmulKernels.decodeCentered(w, r + i, s.wc, wf, i * pk, dw, i * nb);
+                decodeCentered(w, r + i, s.wc, wf, i * pk, dw, i * nb);
             }
             // Rows that complete the last tile: zero codes and scales, results not stored.
             java.util.Arrays.fill(wf, rn * pk, rt * pk, 0f);
@@ -99,7 +104,7 @@ final class TokenLaneGemm {
             }
             for (int i = 0; i < rn; i++) {
                 for (int t = 0; t < nt; t++) {
-                    y[(t0 + t) * ldy + r + i] = VectorMatmulKernels.outliers(w, r + i, x, t0 + t, acc[i * nv * L + t]);
+                    y[(t0 + t) * ldy + r + i] = outliers(w, r + i, x, t0 + t, acc[i * nv * L + t]);
                 }
             }
         }

@@ -1,8 +1,10 @@
-package dev.lowbit.algorithms;
+package dev.lowbit.kernels.impl;
+
+import dev.lowbit.kernels.MethodKernels;
 
 /** The reference method kernels: one element at a time, sums in double. */
-final class ScalarMethodKernels implements MethodKernels {
-    static final ScalarMethodKernels INSTANCE = new ScalarMethodKernels();
+public final class ScalarMethodKernels implements MethodKernels {
+    public static final ScalarMethodKernels INSTANCE = new ScalarMethodKernels();
 
     private ScalarMethodKernels() {
     }
