@@ -27,7 +27,9 @@ import java.util.Objects;
  *       rows';</li>
  *   <li>anything else stays plain rows.</li>
  * </ul>
- * Interleaved rows and the Q8_0/Q4_0 blocks give the plain tensor's results, bit for bit on the integer path.
+ * Interleaved rows give the plain rows' results. The Q8_0/Q4_0 blocks give the grouped tensor's results bit for bit on
+ * the integer path of the scalar and native kernels, and of the Vector API from 5 tokens on (below that its GEMV rows
+ * sum blocks in lanes, within the bound that reordering allows); the weight-only path stays within that bound.
  */
 public sealed interface PackedWeights permits PackedWeights.Rows, PackedWeights.Interleaved, PackedWeights.Int8Rows {
 
