@@ -7,6 +7,7 @@ import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulKernels;
 import dev.lowbit.kernels.MatmulOps;
+import dev.lowbit.kernels.PackedWeights;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.ThreadPool;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -84,8 +85,7 @@ public class GemvBench {
     private ThreadPool.Workers workers;
     private Arena arena;
     private MatmulOps ops;
-    private QuantizedTensor[] weights;
-    private InterleavedTensor[] interleaved;
+    private PackedWeights[] weights;
     private float[] x;
     private float[] y;
     private int next;
@@ -103,25 +103,28 @@ public class GemvBench {
         };
         long bytes = rows * f.rowBytes(k);
         int count = cold ? (int) (COLD_BYTES / bytes + 1) : 1;
-        weights = new QuantizedTensor[count];
+        QuantizedTensor[] plain = new QuantizedTensor[count];
         float[] w = QuantizeBench.gaussian(7, rows * k);
         QuantOps q = new QuantOps(KernelProvider.kernels(), ThreadPool.of(fjPool));
         for (int i = 0; i < count; i++) {
             w[i] += 1f; // each matrix differs from the others in one value
-            weights[i] = q.quantize(f, w, rows, k, arena);
+            plain[i] = q.quantize(f, w, rows, k, arena);
         }
         x = QuantizeBench.gaussian(8, n * k);
         y = new float[n * rows];
-        MatmulChecks.sameAsScalar(ops, weights[0], x, n, path.equals("int8"));
+        MatmulChecks.sameAsScalar(ops, plain[0], x, n, path.equals("int8"));
+        weights = new PackedWeights[count];
         switch (layout) {
-            case "plain" -> { }
-            case "x8" -> {
-                interleaved = new InterleavedTensor[count];
+            case "plain" -> {
                 for (int i = 0; i < count; i++) {
-                    interleaved[i] = InterleavedTensor.of(weights[i], arena);
+                    weights[i] = PackedWeights.of(plain[i]);
                 }
-                MatmulChecks.sameAsPlain(ops, weights[0], interleaved[0], x, n, path.equals("int8"));
-                weights = null;
+            }
+            case "x8" -> {
+                for (int i = 0; i < count; i++) {
+                    weights[i] = PackedWeights.of(InterleavedTensor.of(plain[i], arena));
+                }
+                MatmulChecks.sameAsPlain(ops, plain[0], weights[0], x, n, path.equals("int8"));
             }
             default -> throw new IllegalArgumentException("layout must be plain or x8, not " + layout);
         }
@@ -138,17 +141,7 @@ public class GemvBench {
 
     @Benchmark
     public float[] gemm() {
-        if (interleaved != null) {
-            InterleavedTensor w = interleaved[next];
-            next = next + 1 == interleaved.length ? 0 : next + 1;
-            if (path.equals("int8")) {
-                ops.gemm(w, x, n, y, ActivationFormat.Q8_0);
-            } else {
-                ops.gemm(w, x, n, y);
-            }
-            return y;
-        }
-        QuantizedTensor w = weights[next];
+        PackedWeights w = weights[next];
         next = next + 1 == weights.length ? 0 : next + 1;
         if (path.equals("int8")) {
             ops.gemm(w, x, n, y, ActivationFormat.Q8_0);

@@ -9,6 +9,7 @@ import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulKernels;
 import dev.lowbit.kernels.MatmulOps;
+import dev.lowbit.kernels.PackedWeights;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
 import dev.lowbit.kernels.ThreadPool;
@@ -65,8 +66,7 @@ public class Int8RowGemmBench {
     private ForkJoinPool pool;
     private Arena arena;
     private MatmulOps ops;
-    private Int8RowTensor rowsW;
-    private InterleavedTensor blocksW;
+    private PackedWeights weights;
     private QuantizedActivations x;
     private float[] y;
 
@@ -87,16 +87,16 @@ public class Int8RowGemmBench {
         float[] want = new float[n * rows];
         switch (layout) {
             case "i8_rowx16" -> {
-                rowsW = Int8RowTensor.of(q.quantize(QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F16), w, rows,
-                        k, arena), arena);
-                ops.gemm(rowsW, x, y);
-                ref.gemm(rowsW, x, want);
+                weights = PackedWeights.of(Int8RowTensor.of(q.quantize(QuantFormat.grouped(8, QuantFormat.ROW, true,
+                        ScaleType.F16), w, rows, k, arena), arena));
+                ops.gemm(weights, x, y);
+                ref.gemm(weights, x, want);
             }
             case "q8_0x8" -> {
                 QuantizedTensor plain = q.quantize(QuantFormat.Q8_0, w, rows, k, arena);
-                blocksW = InterleavedTensor.of(plain, arena);
-                ops.gemm(blocksW, x, y);
-                ref.gemm(plain, x, want);
+                weights = PackedWeights.of(InterleavedTensor.of(plain, arena));
+                ops.gemm(weights, x, y);
+                ref.gemm(PackedWeights.of(plain), x, want);
             }
             default -> throw new IllegalArgumentException("layout must be i8_rowx16 or q8_0x8, not " + layout);
         }
@@ -115,11 +115,7 @@ public class Int8RowGemmBench {
 
     @Benchmark
     public float[] gemm() {
-        if (rowsW != null) {
-            ops.gemm(rowsW, x, y);
-        } else {
-            ops.gemm(blocksW, x, y);
-        }
+        ops.gemm(weights, x, y);
         return y;
     }
 }

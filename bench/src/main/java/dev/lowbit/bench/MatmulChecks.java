@@ -1,12 +1,12 @@
 package dev.lowbit.bench;
 
-import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulKernels;
 import dev.lowbit.kernels.MatmulOps;
+import dev.lowbit.kernels.PackedWeights;
 import dev.lowbit.kernels.QuantizedActivations;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.ThreadPool;
@@ -39,19 +39,19 @@ final class MatmulChecks {
      * in order ({@code bound} about {@code k / 32} plus the lanes); the fp32 path reorders a k-term sum.
      */
     /** The interleaved rows must give the plain rows' result bit for bit, on all rows. */
-    static void sameAsPlain(MatmulOps ops, QuantizedTensor plain, InterleavedTensor wi, float[] x, int n, boolean int8) {
+    static void sameAsPlain(MatmulOps ops, QuantizedTensor plain, PackedWeights wi, float[] x, int n, boolean int8) {
         float[] a = new float[n * plain.rows()];
         float[] b = new float[n * plain.rows()];
         if (int8) {
-            ops.gemm(plain, x, n, a, ActivationFormat.Q8_0);
+            ops.gemm(PackedWeights.of(plain), x, n, a, ActivationFormat.Q8_0);
             ops.gemm(wi, x, n, b, ActivationFormat.Q8_0);
         } else {
-            ops.gemm(plain, x, n, a);
+            ops.gemm(PackedWeights.of(plain), x, n, a);
             ops.gemm(wi, x, n, b);
         }
         for (int i = 0; i < a.length; i++) {
             if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
-                throw new IllegalStateException(ops.kernels().name() + " " + wi.layout().layoutName() + ": y[" + i
+                throw new IllegalStateException(ops.kernels().name() + " " + wi.layoutName() + ": y[" + i
                         + "] = " + b[i] + ", plain rows " + a[i]);
             }
         }
@@ -69,8 +69,8 @@ final class MatmulChecks {
         float[] xv = x; // the activations the products use: fp32, or dequantized int8
         double slack;
         if (int8) {
-            ops.gemm(w, x, n, a, ActivationFormat.Q8_0);
-            ref.gemm(w, x, n, b, ActivationFormat.Q8_0);
+            ops.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
+            ref.gemm(PackedWeights.of(w), x, n, b, ActivationFormat.Q8_0);
             QuantizedActivations q = ref.quantizeActivations(x, n, k, ActivationFormat.Q8_0);
             xv = new float[n * k];
             for (int t = 0; t < n; t++) {
@@ -80,8 +80,8 @@ final class MatmulChecks {
             }
             slack = 4.0 * (k / 32 + 2) + 40;
         } else {
-            ops.gemm(w, x, n, a);
-            ref.gemm(w, x, n, b);
+            ops.gemm(PackedWeights.of(w), x, n, a);
+            ref.gemm(PackedWeights.of(w), x, n, b);
             slack = 2.0 * (k + 4);
         }
         float[] dense = new float[w.rows() * k];

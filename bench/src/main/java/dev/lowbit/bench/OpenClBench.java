@@ -7,6 +7,7 @@ import dev.lowbit.kernels.gpu.opencl.OpenClMatmulKernels;
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;
+import dev.lowbit.kernels.PackedWeights;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
 import dev.lowbit.kernels.ThreadPool;
@@ -60,6 +61,7 @@ public class OpenClBench {
     private OpenClKernels cl;
     private Arena arena;
     private QuantizedTensor weights;
+    private PackedWeights packed;
     private OpenClMatmulKernels.DeviceWeights resident;
     private MatmulOps ops;
     private QuantOps quant;
@@ -82,15 +84,16 @@ public class OpenClBench {
         x = QuantizeBench.gaussian(8, k);
         y = new float[rows];
         weights = QuantOps.get().quantize(f, w, rows, k, arena);
+        packed = PackedWeights.of(weights);
         ops = new MatmulOps(cl.matmul(), KernelProvider.kernels(), ThreadPool.callerThread());
         MatmulChecks.sameAsScalar(ops, weights, x, 1, path.equals("int8"));
         xq = ops.quantizeActivations(x, 1, k, ActivationFormat.Q8_0);
         resident = cl.matmul().upload(weights);
         float[] a = new float[rows];
         if (path.equals("int8")) {
-            ops.gemm(weights, xq, a);
+            ops.gemm(packed, xq, a);
         } else {
-            ops.gemm(weights, x, 1, a);
+            ops.gemm(packed, x, 1, a);
         }
         if (!Arrays.equals(a, gemv())) {
             throw new IllegalStateException("resident weights give another result than the per-call path");
@@ -121,9 +124,9 @@ public class OpenClBench {
     @Benchmark
     public float[] gemvCopy() {
         if (path.equals("int8")) {
-            ops.gemm(weights, xq, y);
+            ops.gemm(packed, xq, y);
         } else {
-            ops.gemm(weights, x, 1, y);
+            ops.gemm(packed, x, 1, y);
         }
         return y;
     }

@@ -137,10 +137,49 @@ public final class MatmulOps {
         return true;
     }
 
-    /** Integer path: {@code y = W x} with int8 activations; see {@link MatmulKernels#gemmInt8}. */
-    public void gemm(QuantizedTensor w, QuantizedActivations x, float[] y) {
+    /**
+     * Integer path: {@code y = W x} with int8 activations; see {@link MatmulKernels#gemmInt8}. Plain rows take Q8_0,
+     * Q4_0, Q4_1 and grouped 8- or 4-bit weights; interleaved rows give the result of the plain tensor they were made
+     * from, bit for bit, with work split on whole groups of 8 rows; {@code i8_rowx16} weights sum whole rows in int32
+     * with one fp32 step, take activations quantized per token, and split work on whole groups of 16 rows.
+     *
+     * @throws IllegalArgumentException for plain weights of another format, {@code i8_rowx16} weights with activations
+     *                                  not quantized per token, or activations of another width
+     */
+    public void gemm(PackedWeights w, QuantizedActivations x, float[] y) {
         Objects.requireNonNull(w, "w");
         Objects.requireNonNull(x, "x");
+        switch (w) {
+            case PackedWeights.Rows(QuantizedTensor t) -> gemmInt8(t, x, y);
+            case PackedWeights.Interleaved(InterleavedTensor t) -> gemmInt8(t, x, y);
+            case PackedWeights.Int8Rows(Int8RowTensor t) -> gemmInt8(t, x, y);
+        }
+    }
+
+    /** Quantizes {@code x} ({@code n} tokens) to {@code format}, then runs the integer path. */
+    public void gemm(PackedWeights w, float[] x, int n, float[] y, ActivationFormat format) {
+        Objects.requireNonNull(w, "w");
+        checkLength("x", x, (long) n * w.cols());
+        gemm(w, quantizeActivations(x, n, w.cols(), format), y);
+    }
+
+    /**
+     * Weight-only path: {@code y = W x} with fp32 activations; see {@link MatmulKernels#gemmF32}. Interleaved rows
+     * give the result of the plain tensor they were made from.
+     *
+     * @throws IllegalArgumentException for {@code i8_rowx16} weights, which take the integer path only
+     */
+    public void gemm(PackedWeights w, float[] x, int n, float[] y) {
+        Objects.requireNonNull(w, "w");
+        switch (w) {
+            case PackedWeights.Rows(QuantizedTensor t) -> gemmF32(t, x, n, y);
+            case PackedWeights.Interleaved(InterleavedTensor t) -> gemmF32(t, x, n, y);
+            case PackedWeights.Int8Rows r -> throw new IllegalArgumentException(Int8RowTensor.LAYOUT_NAME
+                    + " weights take the integer path only (int8 activations quantized per token)");
+        }
+    }
+
+    private void gemmInt8(QuantizedTensor w, QuantizedActivations x, float[] y) {
         if (!WeightRows.intPath(w.format())) {
             throw new IllegalArgumentException("the integer path takes Q8_0, Q4_0, Q4_1 and grouped 8- or 4-bit weights, not "
                     + w.format() + "; use the fp32 path");
@@ -152,16 +191,7 @@ public final class MatmulOps {
         split(w.rows(), x.n(), w.cols(), 1, (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 
-    /** Quantizes {@code x} ({@code n} tokens) to {@code format}, then runs the integer path. */
-    public void gemm(QuantizedTensor w, float[] x, int n, float[] y, ActivationFormat format) {
-        Objects.requireNonNull(w, "w");
-        checkLength("x", x, (long) n * w.cols());
-        gemm(w, quantizeActivations(x, n, w.cols(), format), y);
-    }
-
-    /** Weight-only path: {@code y = W x} with fp32 activations; see {@link MatmulKernels#gemmF32}. */
-    public void gemm(QuantizedTensor w, float[] x, int n, float[] y) {
-        Objects.requireNonNull(w, "w");
+    private void gemmF32(QuantizedTensor w, float[] x, int n, float[] y) {
         if (n < 0) {
             throw new IllegalArgumentException("n must be non-negative, got " + n);
         }
@@ -170,13 +200,7 @@ public final class MatmulOps {
         split(w.rows(), n, w.cols(), 1, (r0, r1, t0, t1) -> kernels.gemmF32(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 
-    /**
-     * Integer path for row-interleaved weights: the result of the plain tensor they were made from, bit for bit.
-     * Work is split on whole groups of 8 rows.
-     */
-    public void gemm(InterleavedTensor w, QuantizedActivations x, float[] y) {
-        Objects.requireNonNull(w, "w");
-        Objects.requireNonNull(x, "x");
+    private void gemmInt8(InterleavedTensor w, QuantizedActivations x, float[] y) {
         if (x.k() != w.cols()) {
             throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
         }
@@ -185,15 +209,7 @@ public final class MatmulOps {
                 (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 
-    /**
-     * Integer path for {@code i8_rowx16} weights ({@link Int8RowTensor}): int32 sums over whole rows, one fp32 step.
-     * Work is split on whole groups of 16 rows.
-     *
-     * @throws IllegalArgumentException for activations not quantized per token, or of another width
-     */
-    public void gemm(Int8RowTensor w, QuantizedActivations x, float[] y) {
-        Objects.requireNonNull(w, "w");
-        Objects.requireNonNull(x, "x");
+    private void gemmInt8(Int8RowTensor w, QuantizedActivations x, float[] y) {
         Int8RowReference.requirePerToken(x);
         if (x.k() != w.cols()) {
             throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
@@ -203,16 +219,7 @@ public final class MatmulOps {
                 (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 
-    /** Quantizes {@code x} ({@code n} tokens) to {@code format}, then runs the integer path on interleaved rows. */
-    public void gemm(InterleavedTensor w, float[] x, int n, float[] y, ActivationFormat format) {
-        Objects.requireNonNull(w, "w");
-        checkLength("x", x, (long) n * w.cols());
-        gemm(w, quantizeActivations(x, n, w.cols(), format), y);
-    }
-
-    /** Weight-only path for row-interleaved weights: the result of the plain tensor they were made from. */
-    public void gemm(InterleavedTensor w, float[] x, int n, float[] y) {
-        Objects.requireNonNull(w, "w");
+    private void gemmF32(InterleavedTensor w, float[] x, int n, float[] y) {
         if (n < 0) {
             throw new IllegalArgumentException("n must be non-negative, got " + n);
         }

@@ -93,7 +93,7 @@ class Int8RowMatmulTest {
                     }
                     QuantizedActivations x = activations(4, k, k + rows);
                     float[] got = new float[4 * rows];
-                    scalar.gemm(w, x, got);
+                    scalar.gemm(PackedWeights.of(w), x, got);
                     NativeMatmulTest.assertSameBits(expected(p, x), got, "reference rows=" + rows + " k=" + k);
                 }
             }
@@ -128,8 +128,8 @@ class Int8RowMatmulTest {
                         String what = name + " rows=" + rows + " n=" + n + " k=" + k;
                         float[] want = new float[n * rows];
                         float[] got = new float[n * rows];
-                        scalar.gemm(w, x, want);
-                        ops.gemm(w, x, got);
+                        scalar.gemm(PackedWeights.of(w), x, want);
+                        ops.gemm(PackedWeights.of(w), x, got);
                         NativeMatmulTest.assertSameBits(want, got, what);
                         // Group by group of 16 rows, token by token: the same bits.
                         float[] cut = new float[n * rows];
@@ -180,7 +180,7 @@ class Int8RowMatmulTest {
                     float each = (float) ((long) wv * xv * k);
                     for (MatmulKernels kernels : all) {
                         float[] got = new float[2 * rows];
-                        MatmulTest.ops(kernels).gemm(w, x, got);
+                        MatmulTest.ops(kernels).gemm(PackedWeights.of(w), x, got);
                         for (int i = 0; i < got.length; i++) {
                             assertEquals(each, got[i], kernels.name() + " w=" + wv + " x=" + xv + " y[" + i + "]");
                         }
@@ -202,8 +202,8 @@ class Int8RowMatmulTest {
                 QuantizedActivations x = activations(n, 384, n);
                 float[] a = new float[n * 1152];
                 float[] b = new float[n * 1152];
-                one.gemm(w, x, a);
-                three.gemm(w, x, b);
+                one.gemm(PackedWeights.of(w), x, a);
+                three.gemm(PackedWeights.of(w), x, b);
                 NativeMatmulTest.assertSameBits(a, b, "n=" + n + " on 1 and 3 threads");
             }
         } finally {
@@ -260,12 +260,14 @@ class Int8RowMatmulTest {
             QuantizedActivations q80 = MatmulTest.ops(KernelProvider.scalarMatmul())
                     .quantizeActivations(Formats.gaussian(1, 40), 1, 40, ActivationFormat.Q8_0);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> ops.gemm(w, q80, new float[20]));
+                    () -> ops.gemm(PackedWeights.of(w), q80, new float[20]));
             assertTrue(e.getMessage().contains("per token"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(w, activations(1, 41, 2), new float[20]));
+            e = assertThrows(IllegalArgumentException.class, () ->
+                    ops.gemm(PackedWeights.of(w), activations(1, 41, 2), new float[20]));
             assertTrue(e.getMessage().contains("k=41"), e.getMessage());
             float[] y = new float[19];
-            e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(w, activations(1, 40, 2), y));
+            e = assertThrows(IllegalArgumentException.class, () ->
+                    ops.gemm(PackedWeights.of(w), activations(1, 40, 2), y));
             assertTrue(e.getMessage().contains("expected 20"), e.getMessage());
             QuantizedTensor g32 = Reference.pack(QuantFormat.grouped(8, 32, true, ScaleType.F16), 2, 64, new int[128],
                     new float[4], null, null, arena);

@@ -52,8 +52,8 @@ class InterleavedMatmulTest {
                                         + n + " k=" + k;
                                 float[] want = new float[n * rows];
                                 float[] got = new float[n * rows];
-                                scalar.gemm(w, x, want);
-                                nat.gemm(wi, x, got);
+                                scalar.gemm(PackedWeights.of(w), x, want);
+                                nat.gemm(PackedWeights.of(wi), x, got);
                                 NativeMatmulTest.assertSameBits(want, got, what);
                                 // Any cut on groups of 8 rows and any cut of tokens: the same bits.
                                 float[] cut = new float[n * rows];
@@ -109,8 +109,8 @@ class InterleavedMatmulTest {
                             QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
                             float[] want = new float[n * rows];
                             float[] got = new float[n * rows];
-                            scalar.gemm(w, x, want);
-                            nat.gemm(InterleavedTensor.of(w, arena), x, got);
+                            scalar.gemm(PackedWeights.of(w), x, want);
+                            nat.gemm(PackedWeights.of(InterleavedTensor.of(w, arena)), x, got);
                             String what = tier + " " + f + " weights " + (wf == null ? "random" : wf[0])
                                     + ", activations " + (xf == Integer.MIN_VALUE ? "random" : xf) + ", k=" + k;
                             NativeMatmulTest.assertSameBits(want, got, what);
@@ -142,7 +142,7 @@ class InterleavedMatmulTest {
                                 InterleavedTensor wi = InterleavedTensor.of(w, arena);
                                 QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k, n * k), n, k, af);
                                 float[] want = new float[n * rows];
-                                scalar.gemm(w, x, want);
+                                scalar.gemm(PackedWeights.of(w), x, want);
                                 MemorySegment gw = guard.copyEndingAtGuard(wi.data());
                                 MemorySegment gx = guard.copyEndingAtGuard(MemorySegment.ofArray(x.codes()));
                                 MemorySegment gs = guard.copyEndingAtGuard(MemorySegment.ofArray(x.scales()));
@@ -194,12 +194,12 @@ class InterleavedMatmulTest {
                             String what = kernels.name() + " " + wi.layout() + " rows=" + rows + " k=" + k;
                             float[] want = new float[n * rows];
                             float[] got = new float[n * rows];
-                            ops.gemm(w, xf, n, want);
-                            ops.gemm(wi, xf, n, got);
+                            ops.gemm(PackedWeights.of(w), xf, n, want);
+                            ops.gemm(PackedWeights.of(wi), xf, n, got);
                             NativeMatmulTest.assertSameBits(want, got, what + ", fp32 path");
                             for (ActivationFormat af : ActivationFormat.values()) {
-                                ops.gemm(w, xf, n, want, af);
-                                ops.gemm(wi, xf, n, got, af);
+                                ops.gemm(PackedWeights.of(w), xf, n, want, af);
+                                ops.gemm(PackedWeights.of(wi), xf, n, got, af);
                                 NativeMatmulTest.assertSameBits(want, got, what + ", integer path " + af);
                             }
                         }
@@ -226,8 +226,8 @@ class InterleavedMatmulTest {
                     float[] xf = Formats.gaussian(n, n * k);
                     float[] a = new float[n * rows];
                     float[] b = new float[n * rows];
-                    one.gemm(wi, xf, n, a, ActivationFormat.Q8_0);
-                    three.gemm(wi, xf, n, b, ActivationFormat.Q8_0);
+                    one.gemm(PackedWeights.of(wi), xf, n, a, ActivationFormat.Q8_0);
+                    three.gemm(PackedWeights.of(wi), xf, n, b, ActivationFormat.Q8_0);
                     NativeMatmulTest.assertSameBits(a, b, kernels.name() + " " + wi.layout() + " n=" + n + ", 1 vs 3 threads");
                 }
             }
@@ -252,8 +252,8 @@ class InterleavedMatmulTest {
                     float[] xf = Formats.gaussian(n, n * k);
                     float[] a = new float[n * rows];
                     float[] b = new float[n * rows];
-                    one.gemm(wi, xf, n, a, ActivationFormat.Q8_0);
-                    three.gemm(wi, xf, n, b, ActivationFormat.Q8_0);
+                    one.gemm(PackedWeights.of(wi), xf, n, a, ActivationFormat.Q8_0);
+                    three.gemm(PackedWeights.of(wi), xf, n, b, ActivationFormat.Q8_0);
                     NativeMatmulTest.assertSameBits(a, b, kernels.name() + " " + wi.layout() + " n=" + n + ", 1 vs 3 workers");
                 }
             }
@@ -266,10 +266,11 @@ class InterleavedMatmulTest {
         try (Arena arena = Arena.ofShared()) {
             InterleavedTensor wi = InterleavedTensor.of(MatmulTest.weights(QuantFormat.Q4_0, 9, 64, 1, false, arena), arena);
             QuantizedActivations x = ops.quantizeActivations(Formats.gaussian(1, 2 * 65), 2, 65, ActivationFormat.Q8_0);
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(wi, x, new float[18]));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
+                    ops.gemm(PackedWeights.of(wi), x, new float[18]));
             assertTrue(e.getMessage().contains("k=65"), e.getMessage());
             QuantizedActivations ok = ops.quantizeActivations(Formats.gaussian(1, 2 * 64), 2, 64, ActivationFormat.Q8_0);
-            e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(wi, ok, new float[17]));
+            e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(PackedWeights.of(wi), ok, new float[17]));
             assertTrue(e.getMessage().contains("expected 18"), e.getMessage());
             if (KernelProvider.matmul() instanceof NativeMatmulKernels nk) {
                 e = assertThrows(IllegalArgumentException.class, () -> nk.gemmInt8(wi, ok, 4, 9, 0, 2, new float[18], 9));

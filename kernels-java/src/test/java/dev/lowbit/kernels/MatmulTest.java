@@ -81,8 +81,8 @@ class MatmulTest {
                             QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k + n, n * k), n, k, af);
                             float[] a = new float[n * rows];
                             float[] b = new float[n * rows];
-                            scalar.gemm(w, x, a);
-                            vector.gemm(w, x, b);
+                            scalar.gemm(PackedWeights.of(w), x, a);
+                            vector.gemm(PackedWeights.of(w), x, b);
                             String what = f + " " + af + " rows=" + rows + " n=" + n + " k=" + k;
                             checkAgainstExact(w, x, a, "scalar " + what);
                             checkAgainstExact(w, x, b, "vector " + what);
@@ -120,8 +120,8 @@ class MatmulTest {
                             QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k * 3L + n, n * k), n, k, af);
                             float[] a = new float[n * rows];
                             float[] b = new float[n * rows];
-                            scalar.gemm(w, x, a);
-                            vector.gemm(w, x, b);
+                            scalar.gemm(PackedWeights.of(w), x, a);
+                            vector.gemm(PackedWeights.of(w), x, b);
                             for (int i = 0; i < a.length; i++) {
                                 if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
                                     fail(f + " " + af + " rows=" + rows + " k=" + k + " n=" + n + ": y[" + i / rows + "]["
@@ -188,8 +188,8 @@ class MatmulTest {
                 QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
-                scalar.gemm(w, x, a);
-                vector.gemm(w, x, b);
+                scalar.gemm(PackedWeights.of(w), x, a);
+                vector.gemm(PackedWeights.of(w), x, b);
                 for (int i = 0; i < a.length; i++) {
                     // Equal values; a zero's sign may differ, as padding codes differ between decoders.
                     assertEquals(a[i], b[i], 0f, f + " k=" + k + " y[" + i + "]: scalar " + a[i] + ", vector " + b[i]);
@@ -305,12 +305,12 @@ class MatmulTest {
                     float[] xv = Formats.gaussian(k + 11L, 5 * k);
                     QuantizedActivations x5 = ops.quantizeActivations(xv, 5, k, ActivationFormat.Q8_0);
                     float[] y5 = new float[5 * rows];
-                    ops.gemm(w, x5, y5);
+                    ops.gemm(PackedWeights.of(w), x5, y5);
                     for (int n = 1; n < 5; n++) {
                         QuantizedActivations xn = ops.quantizeActivations(java.util.Arrays.copyOf(xv, n * k), n, k,
                                 ActivationFormat.Q8_0);
                         float[] yn = new float[n * rows];
-                        ops.gemm(w, xn, yn);
+                        ops.gemm(PackedWeights.of(w), xn, yn);
                         for (int i = 0; i < yn.length; i++) {
                             assertEquals(y5[i], yn[i], 0f, f + " k=" + k + " n=" + n + " y[" + i + "]");
                         }
@@ -385,8 +385,8 @@ class MatmulTest {
                 float[] x = Formats.gaussian(k + 7, n * k);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
-                scalar.gemm(w, x, n, a);
-                vector.gemm(w, x, n, b);
+                scalar.gemm(PackedWeights.of(w), x, n, a);
+                vector.gemm(PackedWeights.of(w), x, n, b);
                 checkFp32AgainstExact(w, x, n, a, "scalar " + f + " k=" + k);
                 checkFp32AgainstExact(w, x, n, b, "vector " + f + " k=" + k);
             }
@@ -456,7 +456,7 @@ class MatmulTest {
                 float want = (float) ((long) wq * -128 * k); // exact: a multiple of 2^14 below 2^31
                 for (MatmulKernels m : new MatmulKernels[] {KernelProvider.scalarMatmul(), KernelProvider.matmul()}) {
                     float[] y = new float[rows];
-                    ops(m).gemm(w, x, y);
+                    ops(m).gemm(PackedWeights.of(w), x, y);
                     assertEquals(want, y[0], 0f, f + " " + m.name());
                     assertEquals(want, y[1], 0f, f + " " + m.name());
                 }
@@ -477,11 +477,11 @@ class MatmulTest {
                 float[] x = Formats.gaussian(n, n * k);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
-                one.gemm(w, x, n, a, ActivationFormat.Q8_0);
-                two.gemm(w, x, n, b, ActivationFormat.Q8_0);
+                one.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
+                two.gemm(PackedWeights.of(w), x, n, b, ActivationFormat.Q8_0);
                 assertTrue(java.util.Arrays.equals(a, b), "integer path, n=" + n);
-                one.gemm(w, x, n, a);
-                two.gemm(w, x, n, b);
+                one.gemm(PackedWeights.of(w), x, n, a);
+                two.gemm(PackedWeights.of(w), x, n, b);
                 assertTrue(java.util.Arrays.equals(a, b), "fp32 path, n=" + n);
             }
         } finally {
@@ -502,11 +502,11 @@ class MatmulTest {
                 float[] x = Formats.gaussian(n, n * k);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
-                one.gemm(w, x, n, a, ActivationFormat.Q8_0);
-                two.gemm(w, x, n, b, ActivationFormat.Q8_0);
+                one.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
+                two.gemm(PackedWeights.of(w), x, n, b, ActivationFormat.Q8_0);
                 assertTrue(java.util.Arrays.equals(a, b), "integer path, n=" + n);
-                one.gemm(w, x, n, a);
-                two.gemm(w, x, n, b);
+                one.gemm(PackedWeights.of(w), x, n, a);
+                two.gemm(PackedWeights.of(w), x, n, b);
                 assertTrue(java.util.Arrays.equals(a, b), "fp32 path, n=" + n);
             }
         }
@@ -557,17 +557,19 @@ class MatmulTest {
             QuantizedActivations wrongK = m.quantizeActivations(new float[2 * 32], 2, 32, ActivationFormat.Q8_0);
             float[] y = new float[8];
             float[] keep = y.clone();
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> m.gemm(w, wrongK, y));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
+                    m.gemm(PackedWeights.of(w), wrongK, y));
             assertTrue(e.getMessage().contains("k=32"), e.getMessage());
-            assertThrows(IllegalArgumentException.class, () -> m.gemm(w, x, new float[7]));
-            assertThrows(IllegalArgumentException.class, () -> m.gemm(w, new float[127], 2, y));
-            assertThrows(IllegalArgumentException.class, () -> m.gemm(w, new float[128], 2, new float[9]));
-            assertThrows(IllegalArgumentException.class, () -> m.gemm(w, new float[128], -2, y));
+            assertThrows(IllegalArgumentException.class, () -> m.gemm(PackedWeights.of(w), x, new float[7]));
+            assertThrows(IllegalArgumentException.class, () -> m.gemm(PackedWeights.of(w), new float[127], 2, y));
+            assertThrows(IllegalArgumentException.class, () ->
+                    m.gemm(PackedWeights.of(w), new float[128], 2, new float[9]));
+            assertThrows(IllegalArgumentException.class, () -> m.gemm(PackedWeights.of(w), new float[128], -2, y));
             QuantizedTensor cb = weights(QuantFormat.codebook4(64, ScaleType.F16), 4, 64, 2, false, arena);
-            e = assertThrows(IllegalArgumentException.class, () -> m.gemm(cb, x, y));
+            e = assertThrows(IllegalArgumentException.class, () -> m.gemm(PackedWeights.of(cb), x, y));
             assertTrue(e.getMessage().contains("fp32 path"), e.getMessage());
             QuantizedTensor int2 = weights(QuantFormat.grouped(2, 64, false, ScaleType.F16), 4, 64, 3, false, arena);
-            assertThrows(IllegalArgumentException.class, () -> m.gemm(int2, x, y));
+            assertThrows(IllegalArgumentException.class, () -> m.gemm(PackedWeights.of(int2), x, y));
             assertTrue(java.util.Arrays.equals(keep, y), "nothing was written");
         }
     }
@@ -590,8 +592,8 @@ class MatmulTest {
                         r.nextBoolean() ? ActivationFormat.Q8_0 : ActivationFormat.PER_TOKEN_INT8);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
-                scalar.gemm(w, x, a);
-                vector.gemm(w, x, b);
+                scalar.gemm(PackedWeights.of(w), x, a);
+                vector.gemm(PackedWeights.of(w), x, b);
                 String what = "seed " + seed + ": " + f + " rows=" + rows + " k=" + k + " n=" + n;
                 checkAgainstExact(w, x, a, "scalar, " + what);
                 checkAgainstExact(w, x, b, "vector, " + what);

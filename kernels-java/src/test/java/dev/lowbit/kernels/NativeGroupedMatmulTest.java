@@ -112,8 +112,8 @@ class NativeGroupedMatmulTest {
                                 String what = tier + " " + f + " " + af + " rows=" + rows + " n=" + n + " k=" + k;
                                 float[] a = new float[n * rows];
                                 float[] b = new float[n * rows];
-                                scalar.gemm(w, x, a);
-                                nat.gemm(w, x, b);
+                                scalar.gemm(PackedWeights.of(w), x, a);
+                                nat.gemm(PackedWeights.of(w), x, b);
                                 NativeMatmulTest.assertSameBits(a, b, what);
                                 assertSplitInvariant((r0, r1, t0, t1, y) -> nk.gemmInt8(w, x, r0, r1, t0, t1, y, rows),
                                         rows, n, b, what);
@@ -147,8 +147,8 @@ class NativeGroupedMatmulTest {
                         QuantizedActivations x = randomActivations(af, n, k, rnd);
                         float[] a = new float[n * rows];
                         float[] b = new float[n * rows];
-                        scalar.gemm(w, x, a);
-                        nat.gemm(w, x, b);
+                        scalar.gemm(PackedWeights.of(w), x, a);
+                        nat.gemm(PackedWeights.of(w), x, b);
                         NativeMatmulTest.assertSameBits(a, b, tier + " " + f + " " + af + " k=" + k);
                     }
                 }
@@ -228,8 +228,8 @@ class NativeGroupedMatmulTest {
                             QuantizedActivations x = new QuantizedActivations(af, n, k, xc, xs);
                             float[] a = new float[n * rows];
                             float[] b = new float[n * rows];
-                            scalar.gemm(w, x, a);
-                            nat.gemm(w, x, b);
+                            scalar.gemm(PackedWeights.of(w), x, a);
+                            nat.gemm(PackedWeights.of(w), x, b);
                             String what = tier + " " + f + " " + af + " code=" + code + " x=" + xv;
                             NativeMatmulTest.assertSameBits(a, b, what);
                             // The signed weight: code - 2^(bits-1) (symmetric), code - 128 (8-bit), code (else).
@@ -268,8 +268,8 @@ class NativeGroupedMatmulTest {
                             float[] x = Formats.gaussian(k + 7 + n, n * k);
                             float[] a = new float[n * rows];
                             float[] b = new float[n * rows];
-                            scalar.gemm(w, x, n, a);
-                            nat.gemm(w, x, n, b);
+                            scalar.gemm(PackedWeights.of(w), x, n, a);
+                            nat.gemm(PackedWeights.of(w), x, n, b);
                             String what = tier + " " + f + " rows=" + rows + " n=" + n + " k=" + k;
                             if (tier == Tier.GENERIC) {
                                 NativeMatmulTest.assertSameBits(a, b, what);
@@ -303,8 +303,8 @@ class NativeGroupedMatmulTest {
                     }
                     float[] a = new float[n * rows];
                     float[] b = new float[n * rows];
-                    scalar.gemm(w, x, n, a);
-                    nat.gemm(w, x, n, b);
+                    scalar.gemm(PackedWeights.of(w), x, n, a);
+                    nat.gemm(PackedWeights.of(w), x, n, b);
                     String what = tier + " " + f + " k=" + k;
                     if (tier == Tier.GENERIC) {
                         NativeMatmulTest.assertSameBits(a, b, what);
@@ -332,19 +332,19 @@ class NativeGroupedMatmulTest {
                 float[] x = Formats.gaussian(5, n * k);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
-                nat.gemm(w, x, n, b);
+                nat.gemm(PackedWeights.of(w), x, n, b);
                 MatmulTest.checkFp32AgainstExact(w, x, n, b, tier + " " + f + " fp32 path with outliers");
                 if (tier == Tier.GENERIC) {
-                    scalar.gemm(w, x, n, a);
+                    scalar.gemm(PackedWeights.of(w), x, n, a);
                     NativeMatmulTest.assertSameBits(a, b, tier + " " + f + " fp32 path with outliers");
                 }
                 if (WeightRows.intPath(f)) {
                     QuantizedActivations xq = scalar.quantizeActivations(x, n, k, ActivationFormat.Q8_0);
-                    scalar.gemm(w, xq, a);
-                    nat.gemm(w, xq, b);
+                    scalar.gemm(PackedWeights.of(w), xq, a);
+                    nat.gemm(PackedWeights.of(w), xq, b);
                     NativeMatmulTest.assertSameBits(a, b, tier + " " + f + " integer path with outliers");
                     // Without them the result differs: they were counted.
-                    nat.gemm(w.withOutliers(null), xq, b);
+                    nat.gemm(PackedWeights.of(w.withOutliers(null)), xq, b);
                     assertTrue(!Arrays.equals(a, b), f + ": outliers make a difference");
                 }
             }
@@ -377,7 +377,7 @@ class NativeGroupedMatmulTest {
                                 QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k, n * k), n, k,
                                         ActivationFormat.Q8_0);
                                 float[] want = new float[n * rows];
-                                scalar.gemm(w, x, want);
+                                scalar.gemm(PackedWeights.of(w), x, want);
                                 MemorySegment gx = guard.copyEndingAtGuard(MemorySegment.ofArray(x.codes()));
                                 MemorySegment gxs = guard.copyEndingAtGuard(MemorySegment.ofArray(x.scales()));
                                 MemorySegment gy = guard.endingAtGuard(4L * want.length);

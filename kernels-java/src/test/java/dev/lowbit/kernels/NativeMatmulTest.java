@@ -74,8 +74,8 @@ class NativeMatmulTest {
                                 String what = tier + " " + f + " " + af + " rows=" + rows + " n=" + n + " k=" + k;
                                 float[] a = new float[n * rows];
                                 float[] b = new float[n * rows];
-                                scalar.gemm(w, x, a);
-                                nat.gemm(w, x, b);
+                                scalar.gemm(PackedWeights.of(w), x, a);
+                                nat.gemm(PackedWeights.of(w), x, b);
                                 assertSameBits(a, b, what);
                                 MatmulTest.checkAgainstExact(w, x, b, what);
                                 // Any cut of rows and tokens gives the same bits: GEMV columns, odd row splits.
@@ -132,8 +132,8 @@ class NativeMatmulTest {
                     QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
                     float[] a = new float[n * rows];
                     float[] b = new float[n * rows];
-                    scalar.gemm(w, x, a);
-                    nat.gemm(w, x, b);
+                    scalar.gemm(PackedWeights.of(w), x, a);
+                    nat.gemm(PackedWeights.of(w), x, b);
                     assertSameBits(a, b, tier + " " + f + " k=" + k);
                 }
             }
@@ -164,7 +164,7 @@ class NativeMatmulTest {
                     QuantizedActivations x = new QuantizedActivations(af, n, k, xc, xs);
                     float want = (float) ((long) (q8 ? -128 : -8) * -128 * k);
                     float[] y = new float[n * rows];
-                    nat.gemm(w, x, y);
+                    nat.gemm(PackedWeights.of(w), x, y);
                     for (int i = 0; i < y.length; i++) {
                         assertEquals(want, y[i], 0f, tier + " " + f + " " + af + " y[" + i + "]");
                     }
@@ -192,14 +192,14 @@ class NativeMatmulTest {
                     float[] a = new float[n * rows];
                     float[] b = new float[n * rows];
                     float[] c = new float[n * rows];
-                    one.gemm(w, x, a);
-                    two.gemm(w, x, b);
-                    scalar.gemm(w, x, c);
+                    one.gemm(PackedWeights.of(w), x, a);
+                    two.gemm(PackedWeights.of(w), x, b);
+                    scalar.gemm(PackedWeights.of(w), x, c);
                     assertSameBits(a, b, tier + " " + f + " n=" + n + ", 1 vs 2 threads");
                     assertSameBits(c, a, tier + " " + f + " n=" + n + ", against the reference");
                     float[] xf = Formats.gaussian(n + 1, n * k);
-                    one.gemm(w, xf, n, a);
-                    two.gemm(w, xf, n, b);
+                    one.gemm(PackedWeights.of(w), xf, n, a);
+                    two.gemm(PackedWeights.of(w), xf, n, b);
                     assertSameBits(a, b, tier + " " + f + " n=" + n + ", fp32 path, 1 vs 2 threads");
                 }
             }
@@ -255,7 +255,7 @@ class NativeMatmulTest {
                                 QuantizedTensor w = MatmulTest.weights(f, rows, k, rows * 7L + k, false, arena);
                                 QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k, n * k), n, k, af);
                                 float[] want = new float[n * rows];
-                                scalar.gemm(w, x, want);
+                                scalar.gemm(PackedWeights.of(w), x, want);
                                 MemorySegment gw = guard.copyEndingAtGuard(w.data());
                                 MemorySegment gx = guard.copyEndingAtGuard(MemorySegment.ofArray(x.codes()));
                                 MemorySegment gs = guard.copyEndingAtGuard(MemorySegment.ofArray(x.scales()));
@@ -342,8 +342,8 @@ class NativeMatmulTest {
                             float[] x = Formats.gaussian(k + 7, n * k);
                             float[] a = new float[n * rows];
                             float[] b = new float[n * rows];
-                            scalar.gemm(w, x, n, a);
-                            nat.gemm(w, x, n, b);
+                            scalar.gemm(PackedWeights.of(w), x, n, a);
+                            nat.gemm(PackedWeights.of(w), x, n, b);
                             String what = tier + " " + f + " rows=" + rows + " n=" + n + " k=" + k;
                             if (tier == Tier.GENERIC) {
                                 assertSameBits(a, b, what);

@@ -1,24 +1,10 @@
 package dev.lowbit.models.bert;
 
-import dev.lowbit.algorithms.Gptq;
-import dev.lowbit.algorithms.QuantResult;
-import dev.lowbit.algorithms.QuantSpec;
-import dev.lowbit.algorithms.Quantizer;
-import dev.lowbit.algorithms.MethodRegistry;
-import dev.lowbit.format.InterleavedTensor;
-import dev.lowbit.format.Int8RowTensor;
-import dev.lowbit.format.Layouts;
-import dev.lowbit.format.QuantFormat;
-import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.format.ScaleType;
-import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.Fp32Kernels;
 import dev.lowbit.kernels.KernelProvider;
-import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.ThreadPool;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
@@ -27,9 +13,9 @@ import java.util.List;
  * normalization. A batch is run as one matrix of all its tokens (no padding): the linear layers see every token
  * of the batch at once, attention runs per sentence.
  *
- * <p>The fp32 encoder reproduces the ONNX model. The quantized one runs every linear layer on lowbit's integer
- * kernels (int8 activations quantized per token at each call, int32 sums) with weights quantized by a method of
- * {@code algorithms}; the rest runs in fp32, or in integers with {@link BertQuantization#integerOnly}.
+ * <p>The fp32 encoder reproduces the ONNX model. The quantized one ({@code BertQuantizer}) runs every linear layer on
+ * lowbit's integer kernels (int8 activations quantized per token at each call, int32 sums) with weights quantized by
+ * a method of {@code algorithms}; the rest runs in fp32, or in integers with {@link BertQuantization#integerOnly}.
  *
  * <p>An encoder owns {@code threads - 1} worker threads, which the calling thread joins ({@link ThreadPool.Workers}):
  * they quantize its weights and run the forward pass. It owns them (and, when quantized, the memory of its weights)
@@ -49,21 +35,32 @@ public final class BertEncoder implements AutoCloseable {
     private final IntegerOps integer;
     private final Fp32Kernels f = KernelProvider.fp32();
 
-    private BertEncoder(BertWeights w, int threads, BertQuantization quant, GptqCalibration calibration) {
+    /**
+     * Builds the linear layers of a quantized encoder on its threads ({@link #workers()}), setting
+     * each with {@link #replaceLinear}, their weights in the encoder's {@code arena}.
+     */
+    interface Linears {
+        void build(BertEncoder encoder, Arena arena);
+    }
+
+    /**
+     * The fp32 linear layers when {@code linears} is null, else those it builds; {@code arena} (null for none) holds
+     * their weights and is closed with the encoder, {@code label} (null for none) heads the description.
+     */
+    private BertEncoder(BertWeights w, int threads, Arena arena, boolean integerOnly, String label, Linears linears) {
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be at least 1, got " + threads);
         }
         this.w = w;
         this.threads = threads;
         this.workers = new ThreadPool.Workers(threads);
+        this.arena = arena;
         int layers = w.layers().length;
         qkv = new Linear[layers];
         attentionOutput = new Linear[layers];
         intermediate = new Linear[layers];
         output = new Linear[layers];
-        if (quant == null) {
-            arena = null;
-            integer = null;
+        if (linears == null) {
             for (int l = 0; l < layers; l++) {
                 BertWeights.Layer L = w.layers()[l];
                 BertWeights.Dense fused = fuse(L.query(), L.key(), L.value());
@@ -72,52 +69,31 @@ public final class BertEncoder implements AutoCloseable {
                 intermediate[l] = fp32(L.intermediate());
                 output[l] = fp32(L.output());
             }
-            description = qkv[0].describe();
         } else {
-            arena = Arena.ofShared();
-            MatmulOps ops = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), workers);
-            QuantSpec spec = new QuantSpec(quant.bits(), quant.groupSize(), ScaleType.F16);
-            if (quant.method().equals(BertQuantization.GPTQ)) {
-                gptq(quant, spec, ops, calibration != null ? calibration : GptqCalibration.defaults());
-            } else {
-                Quantizer q = MethodRegistry.get(quant.method()).quantizer(spec, workers);
-                for (int l = 0; l < layers; l++) {
-                    BertWeights.Layer L = w.layers()[l];
-                    qkv[l] = quantized(fuse(L.query(), L.key(), L.value()), q, ops, quant);
-                    attentionOutput[l] = quantized(L.attentionOutput(), q, ops, quant);
-                    intermediate[l] = quantized(L.intermediate(), q, ops, quant);
-                    output[l] = quantized(L.output(), q, ops, quant);
-                }
+            try {
+                linears.build(this, arena);
+            } catch (RuntimeException | Error e) {
+                close();
+                throw e;
             }
-            integer = quant.integerOnly() ? new IntegerOps() : null;
-            description = quant + " (" + qkv[0].describe() + ")";
         }
+        integer = integerOnly ? new IntegerOps() : null;
+        description = label == null ? qkv[0].describe() : label + " (" + qkv[0].describe() + ")";
     }
 
     /** The fp32 forward pass. */
     public static BertEncoder fp32(BertWeights weights, int threads) {
-        return new BertEncoder(weights, threads, null, null);
+        return new BertEncoder(weights, threads, null, false, null, null);
     }
 
     /**
-     * The quantized forward pass: the 4 linear layers of each encoder layer (query, key and value fused into one)
-     * quantized by {@code quant.method()}.
-     *
-     * @throws IllegalArgumentException if the method makes a tensor that the integer path does not take (NF4 and
-     *                                  NUPES keep codebooks or power-mapped codes)
+     * A forward pass whose linear layers {@code linears} builds, on the encoder's threads; {@code arena} holds their
+     * weights and is closed with the encoder. {@code integerOnly}: GELU, softmax and LayerNorm in integers.
      */
-    public static BertEncoder quantized(BertWeights weights, BertQuantization quant, int threads) {
-        return new BertEncoder(weights, threads, java.util.Objects.requireNonNull(quant, "quant"), null);
-    }
-
-    /**
-     * The quantized forward pass, with {@code gptq} calibrated on {@code calibration} (the 3-argument form uses
-     * {@link GptqCalibration#defaults()}); other methods ignore it.
-     */
-    public static BertEncoder quantized(BertWeights weights, BertQuantization quant, int threads,
-                                        GptqCalibration calibration) {
-        return new BertEncoder(weights, threads, java.util.Objects.requireNonNull(quant, "quant"),
-                java.util.Objects.requireNonNull(calibration, "calibration"));
+    static BertEncoder withLinears(BertWeights weights, int threads, Arena arena, boolean integerOnly, String label,
+                                   Linears linears) {
+        return new BertEncoder(weights, threads, java.util.Objects.requireNonNull(arena, "arena"), integerOnly, label,
+                java.util.Objects.requireNonNull(linears, "linears"));
     }
 
     /** What runs the linear layers. */
@@ -138,7 +114,7 @@ public final class BertEncoder implements AutoCloseable {
     }
 
     /** Query, key and value as one layer of three times the width: the output columns side by side. */
-    private static BertWeights.Dense fuse(BertWeights.Dense... ds) {
+    static BertWeights.Dense fuse(BertWeights.Dense... ds) {
         int in = ds[0].in();
         int out = 0;
         for (BertWeights.Dense d : ds) {
@@ -157,52 +133,7 @@ public final class BertEncoder implements AutoCloseable {
         return new BertWeights.Dense(ds[0].name() + "+qkv", in, out, wt, b);
     }
 
-    /** ONNX keeps {@code [in, out]}; lowbit quantizes rows of {@code [out, in]}. */
-    private static float[] rows(BertWeights.Dense d) {
-        float[] rows = new float[d.in() * d.out()];
-        for (int c = 0; c < d.in(); c++) {
-            for (int j = 0; j < d.out(); j++) {
-                rows[j * d.in() + c] = d.weight()[c * d.out() + j];
-            }
-        }
-        return rows;
-    }
-
-    private Linear quantized(BertWeights.Dense d, Quantizer q, MatmulOps ops, BertQuantization quant) {
-        return linear(q.quantize(rows(d), d.out(), d.in(), arena), d, ops, quant);
-    }
-
-    /**
-     * GPTQ: Hessians of every linear layer's inputs from the fp32 encoder run over the calibration text (or, when
-     * sequential, layer by layer from the encoder whose earlier layers are already quantized), then each weight
-     * quantized by {@link Gptq} into the grouped format, run like any other method's.
-     */
-    private void gptq(BertQuantization quant, QuantSpec spec, MatmulOps ops, GptqCalibration cal) {
-        int layers = w.layers().length;
-        Linear[][] all = {qkv, attentionOutput, intermediate, output};
-        try (BertEncoder calib = fp32(w, threads)) {
-            double[][][] h = cal.sequential() ? null : cal.hessians(calib, -1);
-            for (int l = 0; l < layers; l++) {
-                double[][] hl = cal.sequential() ? cal.hessians(calib, l)[l] : h[l];
-                BertWeights.Layer L = w.layers()[l];
-                BertWeights.Dense[] dense = {fuse(L.query(), L.key(), L.value()), L.attentionOutput(), L.intermediate(),
-                        L.output()};
-                for (int k = 0; k < GptqCalibration.LINEARS; k++) {
-                    BertWeights.Dense d = dense[k];
-                    QuantResult r = Gptq.quantize(rows(d), d.out(), d.in(), hl[k], spec, cal.options(), workers, arena);
-                    all[k][l] = linear(r, d, ops, quant);
-                    if (cal.sequential()) {
-                        calib.replaceLinear(l, k, all[k][l]);
-                    }
-                }
-                if (h != null) {
-                    h[l] = null;
-                }
-            }
-        }
-    }
-
-    /** Calibration: linear layer {@code kind} (0 query-key-value, 1 attention output, 2 FFN up, 3 FFN down) of a layer. */
+    /** Linear layer {@code kind} (0 query-key-value, 1 attention output, 2 FFN up, 3 FFN down) of a layer. */
     Linear linear(int layer, int kind) {
         return switch (kind) {
             case 0 -> qkv[layer];
@@ -213,7 +144,7 @@ public final class BertEncoder implements AutoCloseable {
         };
     }
 
-    /** Calibration: replaces a linear layer ({@link #linear}'s numbering) of this encoder. */
+    /** Sets or replaces a linear layer ({@link #linear}'s numbering) of this encoder. */
     void replaceLinear(int layer, int kind, Linear linear) {
         switch (kind) {
             case 0 -> qkv[layer] = linear;
@@ -224,82 +155,9 @@ public final class BertEncoder implements AutoCloseable {
         }
     }
 
-    /** Calibration: an fp32 product with {@code weight [in, out]} on this encoder's kernels and threads. */
-    Linear fp32Gemm(int in, int out, float[] weight) {
-        return new Fp32Linear(in, out, weight, new float[out], workers);
-    }
-
-    private Linear linear(QuantResult r, BertWeights.Dense d, MatmulOps ops, BertQuantization quant) {
-        QuantizedTensor t = r.tensor();
-        if (!r.exponentsInTensor() && r.exponents() != null) {
-            throw new IllegalArgumentException(quant.method() + " keeps power exponents beside its codes, which no "
-                    + "integer kernel applies; use rtn, mse, hqq or easyquant");
-        }
-        if (t.format().hasLevels()) {
-            throw new IllegalArgumentException(quant.method() + " makes a 4-bit codebook (" + t.format() + "), whose "
-                    + "levels are not integers: no integer kernel takes it; use rtn, mse, hqq or easyquant");
-        }
-        if (rowScaled(t) && quant.activations() == ActivationFormat.PER_TOKEN_INT8) {
-            return new QuantizedLinear(t, Int8RowTensor.of(t, arena), d.bias(), ops, quant.activations());
-        }
-        QuantizedTensor ggml = asGgml(t);
-        InterleavedTensor wi = ggml == null ? null : InterleavedTensor.of(ggml, arena);
-        return new QuantizedLinear(ggml != null ? ggml : t, wi, d.bias(), ops, quant.activations());
-    }
-
-    /**
-     * Symmetric 8-bit codes with one scale per row and no outliers: the values of {@link Int8RowTensor}, whose kernel
-     * sums each row in int32 and scales once (the fastest integer path, on VNNI).
-     */
-    private static boolean rowScaled(QuantizedTensor t) {
-        QuantFormat f = t.format();
-        return f.kind() == QuantFormat.Kind.GROUPED && f.bits() == 8 && f.symmetric() && f.groupsPerRow(t.cols()) == 1
-                && t.outliers() == null && t.cols() <= Int8RowTensor.MAX_COLS;
-    }
-
-    /**
-     * The same values as Q8_0 or Q4_0 when {@code t} is grouped, symmetric, 8 or 4 bits, in groups of 32 with fp16
-     * scales: those are ggml's blocks with the codes re-based ({@code q - 128} as int8, or the nibble {@code q}
-     * itself, since Q4_0 also subtracts 8). Else null.
-     */
-    private QuantizedTensor asGgml(QuantizedTensor t) {
-        QuantFormat f = t.format();
-        if (f.kind() != QuantFormat.Kind.GROUPED || !f.symmetric() || f.groupSize() != 32
-                || f.scaleType() != ScaleType.F16 || (f.bits() != 8 && f.bits() != 4) || t.cols() % 32 != 0) {
-            return null;
-        }
-        QuantFormat g = f.bits() == 8 ? QuantFormat.Q8_0 : QuantFormat.Q4_0;
-        int rows = t.rows();
-        int cols = t.cols();
-        int nb = cols / 32;
-        MemorySegment out = arena.allocate(g.rowBytes(cols) * rows, 64);
-        MemorySegment data = t.data();
-        MemorySegment scales = t.scales();
-        long rowIn = f.rowBytes(cols);
-        for (int r = 0; r < rows; r++) {
-            for (int b = 0; b < nb; b++) {
-                long o = (long) (r * nb + b) * g.blockBytes();
-                out.set(Layouts.F16, o, scales.getAtIndex(Layouts.F16, (long) r * nb + b));
-                if (f.bits() == 8) {
-                    for (int j = 0; j < 32; j++) {
-                        int q = Byte.toUnsignedInt(data.get(Layouts.U8, r * rowIn + b * 32L + j));
-                        out.set(Layouts.U8, o + 2 + j, (byte) (q - 128));
-                    }
-                } else {
-                    for (int j = 0; j < 16; j++) {
-                        int lo = nibble(data, r * rowIn, b * 32 + j);
-                        int hi = nibble(data, r * rowIn, b * 32 + j + 16);
-                        out.set(Layouts.U8, o + 2 + j, (byte) (lo | hi << 4));
-                    }
-                }
-            }
-        }
-        return QuantizedTensor.of(g, rows, cols, out, null, null, null).withOutliers(t.outliers());
-    }
-
-    private static int nibble(MemorySegment data, long row, int i) {
-        int b = Byte.toUnsignedInt(data.get(Layouts.U8, row + i / 2));
-        return (i & 1) == 0 ? b & 15 : b >>> 4;
+    /** Where the linear layers' weights are quantized while the encoder is built, and the forward pass runs. */
+    ThreadPool.Workers workers() {
+        return workers;
     }
 
     /**

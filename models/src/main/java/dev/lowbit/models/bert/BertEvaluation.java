@@ -95,7 +95,7 @@ public record BertEvaluation(List<BertQuantization> quantizations, int fidelityS
         for (BertQuantization q : quantizations) {
             String name = "lowbit " + q;
             encoders.put(name, t -> SentenceEncoder.of(name, calibration != null && !MethodRegistry.get(q.method()).dataFree()
-                    ? BertEncoder.quantized(weights, q, t, calibration) : BertEncoder.quantized(weights, q, t)));
+                    ? BertQuantizer.quantize(weights, q, t, calibration) : BertQuantizer.quantize(weights, q, t)));
         }
 
         int fidelityThreads = threads[threads.length - 1];

@@ -38,7 +38,7 @@ class GptqCalibrationTest {
         SplittableRandom rnd = new SplittableRandom(3);
         try (BertEncoder enc = BertEncoder.fp32(w, 2)) {
             Linear inner = enc.linear(0, 1);
-            GptqCalibration.Observed o = new GptqCalibration.Observed(inner, enc);
+            GptqHessians.Observed o = new GptqHessians.Observed(inner, enc);
             double[] ref = new double[in * in];
             int total = 0;
             for (int batch : new int[] {37, 5, 64}) {

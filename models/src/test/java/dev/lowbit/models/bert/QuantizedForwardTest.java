@@ -40,7 +40,7 @@ class QuantizedForwardTest {
     }
 
     private static EmbeddingEvaluation.Fidelity fidelity(BertQuantization q) {
-        try (BertEncoder enc = BertEncoder.quantized(weights, q, 2)) {
+        try (BertEncoder enc = BertQuantizer.quantize(weights, q, 2)) {
             EmbeddingEvaluation.Fidelity f = EmbeddingEvaluation.fidelity(ortFp32,
                     EmbeddingEvaluation.encodeAll(SentenceEncoder.of(q.toString(), enc), seqs, 32));
             System.out.println(enc.description() + " vs ORT fp32: " + f);
@@ -63,7 +63,7 @@ class QuantizedForwardTest {
     void w8a8OnRowScaledInt8AtLeastOrtInt8() {
         // Symmetric 8-bit rows with one scale each run on the i8_rowx16 kernels (int32 sums over whole rows).
         BertQuantization q = new BertQuantization(BertQuantization.RTN_SYM, 8, 0);
-        try (BertEncoder enc = BertEncoder.quantized(weights, q, 1)) {
+        try (BertEncoder enc = BertQuantizer.quantize(weights, q, 1)) {
             assertTrue(enc.description().contains("i8_rowx16"), enc.description());
         }
         atLeastOrtInt8(fidelity(q), "rtn-sym W8A8 per-row");
@@ -99,7 +99,7 @@ class QuantizedForwardTest {
                 GptqCalibration.DEFAULT_FIRST, 64, GptqCalibration.DEFAULT_OPTIONS, GptqCalibration.DEFAULT_SEQUENTIAL);
         BertQuantization q = new BertQuantization(BertQuantization.GPTQ, 4, 32);
         EmbeddingEvaluation.Fidelity f;
-        try (BertEncoder enc = BertEncoder.quantized(weights, q, 2, cal)) {
+        try (BertEncoder enc = BertQuantizer.quantize(weights, q, 2, cal)) {
             f = EmbeddingEvaluation.fidelity(ortFp32, EmbeddingEvaluation.encodeAll(SentenceEncoder.of(q.toString(), enc),
                     seqs, 32));
             System.out.println(enc.description() + ", calibrated on " + cal.describe() + ", vs ORT fp32: " + f);
@@ -111,7 +111,7 @@ class QuantizedForwardTest {
     void threadsGiveTheSameEmbeddings() {
         BertQuantization q = new BertQuantization("rtn", 4, 64);
         List<int[]> few = seqs.subList(0, 40);
-        try (BertEncoder one = BertEncoder.quantized(weights, q, 1); BertEncoder two = BertEncoder.quantized(weights, q, 2)) {
+        try (BertEncoder one = BertQuantizer.quantize(weights, q, 1); BertEncoder two = BertQuantizer.quantize(weights, q, 2)) {
             float[][] a = EmbeddingEvaluation.encodeAll(SentenceEncoder.of("1", one), few, 16);
             float[][] b = EmbeddingEvaluation.encodeAll(SentenceEncoder.of("2", two), few, 16);
             // The integer matmuls are bit-exact whatever the split; the fp32 parts may differ in the last bits
@@ -125,7 +125,7 @@ class QuantizedForwardTest {
     @Test
     void methodsWithoutAnIntegerKernelAreRefused() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> BertEncoder.quantized(weights, new BertQuantization("nf4", 4, 64), 1));
+                () -> BertQuantizer.quantize(weights, new BertQuantization("nf4", 4, 64), 1));
         assertTrue(e.getMessage().contains("codebook"), e.getMessage());
     }
 }

@@ -13,6 +13,7 @@ import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
 import dev.lowbit.kernels.ThreadPool;
+import dev.lowbit.kernels.PackedWeights;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -92,9 +93,10 @@ class CudaMatmulTest extends GpuTest {
             SparseOutliers o = SparseOutliers.extract(dense, rows, k, 3f, arena);
             QuantizedTensor q = SCALAR.quantize(f, dense, rows, k, arena).withOutliers(o);
             float[] want = new float[n * rows];
-            SCALAR_MM.gemm(q, x, n, want);
+            SCALAR_MM.gemm(PackedWeights.of(q), x, n, want);
             float[] got = new float[n * rows];
-            new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), ThreadPool.callerThread()).gemm(q, x, n, got);
+            new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), ThreadPool.callerThread())
+                    .gemm(PackedWeights.of(q), x, n, got);
             assertClose(want, got, magnitudes(q, x, n), k, f + " fp32 path");
         }
     }
@@ -113,9 +115,10 @@ class CudaMatmulTest extends GpuTest {
                 QuantizedTensor q = SCALAR.quantize(f, dense, rows, k, arena).withOutliers(o);
                 QuantizedActivations a = SCALAR_MM.quantizeActivations(x, n, k, af);
                 float[] want = new float[n * rows];
-                SCALAR_MM.gemm(q, a, want);
+                SCALAR_MM.gemm(PackedWeights.of(q), a, want);
                 float[] got = new float[n * rows];
-                new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), ThreadPool.callerThread()).gemm(q, a, got);
+                new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), ThreadPool.callerThread())
+                        .gemm(PackedWeights.of(q), a, got);
                 float[] xq = dequantized(a);
                 assertClose(want, got, magnitudes(q, xq, n), k, f + " integer path, " + af);
             }
@@ -167,7 +170,7 @@ class CudaMatmulTest extends GpuTest {
                         }
                     }
                     float[] want = new float[n * rows];
-                    SCALAR_MM.gemm(q, ha, want);
+                    SCALAR_MM.gemm(PackedWeights.of(q), ha, want);
                     assertClose(want, rt.downloadFloats(y, n * rows), magnitudes(q, dequantized(ha), n), k,
                             "cuBLASLt int8, n=" + n);
                 }
@@ -201,7 +204,7 @@ class CudaMatmulTest extends GpuTest {
                 try (Arena arena = Arena.ofConfined()) {
                     QuantizedTensor q = SCALAR.quantize(f, w, rows, k, arena);
                     float[] want = new float[n * rows];
-                    SCALAR_MM.gemm(q, xr, n, want);
+                    SCALAR_MM.gemm(PackedWeights.of(q), xr, n, want);
                     try (W4A16Weights.OnDevice dw = W4A16Weights.of(q).upload(rt);
                          DeviceMemory dx = rt.upload(MemorySegment.ofArray(bits));
                          DeviceMemory y = rt.allocate(4L * n * rows)) {

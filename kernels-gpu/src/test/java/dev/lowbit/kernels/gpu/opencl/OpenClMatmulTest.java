@@ -12,6 +12,7 @@ import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
 import dev.lowbit.kernels.ThreadPool;
+import dev.lowbit.kernels.PackedWeights;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -97,7 +98,7 @@ class OpenClMatmulTest {
                         for (ActivationFormat af : ActivationFormat.values()) {
                             QuantizedActivations x = CPU.quantizeActivations(TestInputs.gaussian(k + n, n * k), n, k, af);
                             float[] y = new float[n * rows];
-                            gpu.gemm(w, x, y);
+                            gpu.gemm(PackedWeights.of(w), x, y);
                             checkAgainstExact(w, x, y, "opencl " + f + " " + af + " rows=" + rows + " n=" + n + " k=" + k);
                         }
                     }
@@ -189,8 +190,8 @@ class OpenClMatmulTest {
                 QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
-                CPU.gemm(w, x, a);
-                gpu.gemm(w, x, b);
+                CPU.gemm(PackedWeights.of(w), x, a);
+                gpu.gemm(PackedWeights.of(w), x, b);
                 for (int i = 0; i < a.length; i++) {
                     // Equal values; a zero's sign may differ with the order of additions.
                     assertEquals(a[i], b[i], 0f, f + " k=" + k + " y[" + i + "]: reference " + a[i] + ", opencl " + b[i]);
@@ -253,7 +254,7 @@ class OpenClMatmulTest {
                 int wq = f.kind() == QuantFormat.Kind.Q4_0 ? -8 : -128;
                 float want = (float) ((long) wq * -128 * k);
                 float[] y = new float[rows];
-                gpu.gemm(w, x, y);
+                gpu.gemm(PackedWeights.of(w), x, y);
                 assertEquals(want, y[0], 0f, f.toString());
                 assertEquals(want, y[1], 0f, f.toString());
             }
@@ -270,7 +271,7 @@ class OpenClMatmulTest {
                     QuantizedTensor w = weights(f, rows, k, k + rows, k > 64, arena);
                     float[] x = TestInputs.gaussian(k + 7, n * k);
                     float[] y = new float[n * rows];
-                    gpu.gemm(w, x, n, y);
+                    gpu.gemm(PackedWeights.of(w), x, n, y);
                     checkFp32AgainstExact(w, x, n, y, "opencl " + f + " rows=" + rows + " k=" + k);
                 }
             }
@@ -369,12 +370,12 @@ class OpenClMatmulTest {
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
                 try (OpenClMatmulKernels.DeviceWeights dw = cl.matmul().upload(w)) {
-                    gpu.gemm(w, x, n, a);
+                    gpu.gemm(PackedWeights.of(w), x, n, a);
                     cl.matmul().gemv(dw, x, n, b);
                     assertEquals(Arrays.toString(a), Arrays.toString(b), f + " fp32 path");
                     if (OpenClMatmulKernels.intPath(f)) {
                         QuantizedActivations xa = CPU.quantizeActivations(x, n, k, ActivationFormat.Q8_0);
-                        gpu.gemm(w, xa, a);
+                        gpu.gemm(PackedWeights.of(w), xa, a);
                         cl.matmul().gemv(dw, xa, b);
                         assertEquals(Arrays.toString(a), Arrays.toString(b), f + " integer path");
                     }
@@ -409,8 +410,8 @@ class OpenClMatmulTest {
             QuantizedTensor w = weights(QuantFormat.Q8_0, 9, 64, 1, true, arena);
             float[] x = TestInputs.gaussian(2, 64);
             for (int i = 0; i < 500; i++) {
-                gpu.gemm(w, x, 1, new float[9]);
-                gpu.gemm(w, x, 1, new float[9], ActivationFormat.Q8_0);
+                gpu.gemm(PackedWeights.of(w), x, 1, new float[9]);
+                gpu.gemm(PackedWeights.of(w), x, 1, new float[9], ActivationFormat.Q8_0);
             }
         }
         assertEquals(base, cl.liveObjects());
