@@ -5,6 +5,10 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.Inputs;
+import dev.lowbit.testkit.Bounds;
+import dev.lowbit.testkit.MatmulTester;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -26,18 +30,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * unpack: integer sums bit for bit, fp32 results within the rounding that their order allows.
  */
 class MatmulTest {
-    private static final double U = 0x1p-24;
-    static final int[] K = {1, 31, 32, 33, 65, 127, 128, 129, 300};
-
     static List<QuantFormat> intFormats() {
-        List<QuantFormat> out = new ArrayList<>(List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1));
-        for (int bits : new int[] {8, 4}) {
-            for (int g : new int[] {32, 64, 128, QuantFormat.ROW}) {
-                out.add(QuantFormat.grouped(bits, g, true, g == 64 ? ScaleType.F32 : ScaleType.F16));
-                out.add(QuantFormat.grouped(bits, g, false, g == 128 ? ScaleType.F32 : ScaleType.F16));
-            }
-        }
-        return out;
+        return Formats.integerPath();
     }
 
     static List<QuantFormat> allFormats() {
@@ -51,45 +45,23 @@ class MatmulTest {
     }
 
     static MatmulOps ops(MatmulKernels k) {
-        return new MatmulOps(k, KernelProvider.scalar(), Runnable::run);
+        return Kit.ops(k);
     }
 
     static QuantizedTensor weights(QuantFormat f, int rows, int k, long seed, boolean outliers, Arena arena) {
-        float[] w = Formats.gaussian(seed, rows * k);
-        SparseOutliers o = null;
-        if (outliers) {
-            w[0] = 40f;
-            w[w.length - 1] = -33f;
-            o = SparseOutliers.extract(w, rows, k, 20f, arena);
-        }
-        QuantizedTensor t = QuantOps.get().quantize(f, w, rows, k, arena);
-        return o == null ? t : t.withOutliers(o);
+        return Kit.weights(f, rows, k, seed, outliers, arena);
     }
 
+    /**
+     * Both kernels within the bound of their order on every row length of {@link MatmulTester#K}, with partial tiles
+     * and both kinds of activations; outliers from k = 65 on.
+     */
     @ParameterizedTest
     @MethodSource("intFormats")
     void integerPathWithinTheBoundOfItsOrder(QuantFormat f) {
         MatmulOps vector = ops(vectorOrSkip());
-        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
-        try (Arena arena = Arena.ofShared()) {
-            for (int k : K) {
-                for (int rows : new int[] {1, 3, 4, 9, 17}) {
-                    for (int n : new int[] {1, 2, 3, 5, 7}) {
-                        QuantizedTensor w = weights(f, rows, k, k * 31L + rows, k > 64, arena);
-                        for (ActivationFormat af : ActivationFormat.values()) {
-                            QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k + n, n * k), n, k, af);
-                            float[] a = new float[n * rows];
-                            float[] b = new float[n * rows];
-                            scalar.gemm(w, x, a);
-                            vector.gemm(w, x, b);
-                            String what = f + " " + af + " rows=" + rows + " n=" + n + " k=" + k;
-                            checkAgainstExact(w, x, a, "scalar " + what);
-                            checkAgainstExact(w, x, b, "vector " + what);
-                        }
-                    }
-                }
-            }
-        }
+        Kit.tester("vector").format(f).rows(1, 3, 4, 9, 17).tokens(1, 2, 3, 5, 7).boundTheReference()
+                .testInt8(Kit.int8(Kit.scalar()), Kit.int8(vector), MatmulTester.Check.BOUND);
     }
 
     static List<QuantFormat> centeredFormats() {
@@ -106,32 +78,10 @@ class MatmulTest {
     @MethodSource("centeredFormats")
     void centeredCodesMatchTheReferenceBitForBit(QuantFormat f) {
         MatmulOps vector = ops(vectorOrSkip());
-        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
-        try (Arena arena = Arena.ofShared()) {
-            for (int k : new int[] {31, 33, 300, 1000}) {
-                for (int rows : new int[] {1, 7, 33, 41}) {
-                    QuantizedTensor w = weights(f, rows, k, k * 7L + rows, k > 64, arena);
-                    for (int n : new int[] {1, 2, 3, 4, 5, 8, 33}) {
-                        if (n < 5) {
-                            continue; // the GEMV rows scale in lanes: within the bound, checked above
-                        }
-                        for (ActivationFormat af : ActivationFormat.values()) {
-                            QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k * 3L + n, n * k), n, k, af);
-                            float[] a = new float[n * rows];
-                            float[] b = new float[n * rows];
-                            scalar.gemm(w, x, a);
-                            vector.gemm(w, x, b);
-                            for (int i = 0; i < a.length; i++) {
-                                if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
-                                    fail(f + " " + af + " rows=" + rows + " k=" + k + " n=" + n + ": y[" + i / rows + "]["
-                                            + i % rows + "] is " + b[i] + ", the reference " + a[i]);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        // Below 5 tokens the GEMV rows scale in lanes: within the bound, checked above.
+        Kit.tester("vector").format(f).k(31, 33, 300, 1000).rows(1, 7, 33, 41).tokens(5, 8, 33)
+                .weightSeed((k, rows) -> k * 7L + rows).inputSeed((k, n) -> k * 3L + n)
+                .testInt8(Kit.int8(Kit.scalar()), Kit.int8(vector), MatmulTester.Check.BITS);
     }
 
     /**
@@ -301,7 +251,7 @@ class MatmulTest {
                     int rows = 9;
                     QuantizedTensor w = weights(f, rows, k, 5L * k, k > 64, arena);
                     MatmulOps ops = ops(vector);
-                    float[] xv = Formats.gaussian(k + 11L, 5 * k);
+                    float[] xv = Inputs.gaussian(k + 11L, 5 * k);
                     QuantizedActivations x5 = ops.quantizeActivations(xv, 5, k, ActivationFormat.Q8_0);
                     float[] y5 = new float[5 * rows];
                     ops.gemm(w, x5, y5);
@@ -334,103 +284,23 @@ class MatmulTest {
         return j % lanes;
     }
 
-    /** The reference's integer sums are exact: recompute them in long and the rest in double. */
+    /** {@link Bounds#checkAgainstExact} on lowbit's activations. */
     static void checkAgainstExact(QuantizedTensor w, QuantizedActivations x, float[] y, String what) {
-        QuantFormat f = w.format();
-        int k = w.cols();
-        int gl = f.groupLength(k);
-        for (int t = 0; t < x.n(); t++) {
-            for (int r = 0; r < w.rows(); r++) {
-                double exact = 0;
-                double mag = 0;
-                for (int c = 0; c < k; c++) {
-                    double wv = Reference.value(f, Reference.code(w, r, c), Reference.scale(w, r, c / gl),
-                            Reference.zero(w, r, c / gl), w.levels());
-                    double term = wv * x.codes()[t * x.paddedK() + c] * (double) x.scale(t, c / 32);
-                    exact += term;
-                    mag += Math.abs(term) + Math.abs(Reference.scale(w, r, c / gl) * 16.0 * x.scale(t, c / 32));
-                }
-                SparseOutliers o = w.outliers();
-                if (o != null) {
-                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                        int c = o.col(e);
-                        double term = o.value(e) * (double) x.codes()[t * x.paddedK() + c] * x.scale(t, c / 32);
-                        exact += term;
-                        mag += Math.abs(term);
-                    }
-                }
-                // One rounding per product and per addition over at most k/32 blocks plus outliers,
-                // 4 ulps per block of headroom for the scale products, and the 16 lanes' sum.
-                double bound = (4.0 * (k / 32 + 2) + 8 + 16) * U * mag;
-                double err = Math.abs(y[t * w.rows() + r] - exact);
-                if (err > bound) {
-                    fail(what + " y[" + t + "][" + r + "] = " + y[t * w.rows() + r] + ", exact " + exact + ", error " + err
-                            + " > " + bound);
-                }
-            }
-        }
+        Bounds.checkAgainstExact(w, Kit.view(x), y, what);
     }
 
+    /** Every format's weight-only path, both kernels within the reordering bound ({@link Bounds#checkFp32AgainstExact}). */
     @ParameterizedTest
     @MethodSource("allFormats")
     void fp32PathWithinTheReorderingBound(QuantFormat f) {
         MatmulOps vector = ops(vectorOrSkip());
-        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
-        try (Arena arena = Arena.ofShared()) {
-            for (int k : K) {
-                int rows = 3;
-                int n = 2;
-                QuantizedTensor w = weights(f, rows, k, k, k > 64, arena);
-                float[] x = Formats.gaussian(k + 7, n * k);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                scalar.gemm(w, x, n, a);
-                vector.gemm(w, x, n, b);
-                checkFp32AgainstExact(w, x, n, a, "scalar " + f + " k=" + k);
-                checkFp32AgainstExact(w, x, n, b, "vector " + f + " k=" + k);
-            }
-        }
+        Kit.tester("vector").format(f).rows(3).tokens(2).weightSeed((k, rows) -> k).inputSeed((k, n) -> k + 7)
+                .boundTheReference().testF32(Kit.f32(Kit.scalar()), Kit.f32(vector), MatmulTester.Check.BOUND);
     }
 
-    /**
-     * The fp32 path against the exact sum in double: each order of a k-term sum is within
-     * (k + 2) u times the sum of the terms' magnitudes (Q4_1, whose two parts cancel, by its parts).
-     */
+    /** {@link Bounds#checkFp32AgainstExact}. */
     static void checkFp32AgainstExact(QuantizedTensor w, float[] x, int n, float[] y, String what) {
-        int rows = w.rows();
-        int k = w.cols();
-        float[] dense = new float[rows * k];
-        QuantOps.get().dequantize(w.withOutliers(null), dense);
-        for (int t = 0; t < n; t++) {
-            for (int r = 0; r < rows; r++) {
-                double exact = 0;
-                double mag = 0;
-                for (int c = 0; c < k; c++) {
-                    double term = (double) dense[r * k + c] * x[t * k + c];
-                    exact += term;
-                    mag += Math.abs(term);
-                }
-                SparseOutliers o = w.outliers();
-                if (o != null) {
-                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                        double term = o.value(e) * (double) x[t * k + o.col(e)];
-                        exact += term;
-                        mag += Math.abs(term);
-                    }
-                }
-                if (w.format().kind() == QuantFormat.Kind.Q4_1) {
-                    mag *= 4; // d*sum(q x) + m*sum(x) cancels: bound by its parts
-                    for (int c = 0; c < k; c++) {
-                        mag += Math.abs(Reference.zero(w, r, c / 32) * x[t * k + c]) * 4;
-                    }
-                }
-                double bound = (k + 4) * U * mag + 1e-30;
-                float got = y[t * rows + r];
-                if (Math.abs(got - exact) > bound) {
-                    fail(what + ": y[" + t + "][" + r + "] = " + got + ", exact " + exact + ", bound " + bound);
-                }
-            }
-        }
+        Bounds.checkFp32AgainstExact(w, x, n, y, what);
     }
 
     @Test
@@ -473,7 +343,7 @@ class MatmulTest {
             MatmulOps one = ops(KernelProvider.matmul());
             MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
             for (int n : new int[] {1, 8, 130}) {
-                float[] x = Formats.gaussian(n, n * k);
+                float[] x = Inputs.gaussian(n, n * k);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
                 one.gemm(w, x, n, a, ActivationFormat.Q8_0);
@@ -498,7 +368,7 @@ class MatmulTest {
             MatmulOps one = ops(KernelProvider.matmul());
             MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
             for (int n : new int[] {1, 8, 130, 300}) {
-                float[] x = Formats.gaussian(n, n * k);
+                float[] x = Inputs.gaussian(n, n * k);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
                 one.gemm(w, x, n, a, ActivationFormat.Q8_0);
@@ -514,7 +384,7 @@ class MatmulTest {
     @Test
     void activationQuantization() {
         int k = 70;
-        float[] x = Formats.gaussian(3, 2 * k);
+        float[] x = Inputs.gaussian(3, 2 * k);
         MatmulOps m = MatmulOps.get();
         QuantizedActivations q8 = m.quantizeActivations(x, 2, k, ActivationFormat.Q8_0);
         try (Arena arena = Arena.ofConfined()) {
@@ -585,7 +455,7 @@ class MatmulTest {
                 int k = 1 + r.nextInt(700);
                 int n = 1 + r.nextInt(6);
                 QuantizedTensor w = weights(f, rows, k, r.nextLong(), r.nextBoolean() && k > 40, arena);
-                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(r.nextLong(), n * k), n, k,
+                QuantizedActivations x = scalar.quantizeActivations(Inputs.gaussian(r.nextLong(), n * k), n, k,
                         r.nextBoolean() ? ActivationFormat.Q8_0 : ActivationFormat.PER_TOKEN_INT8);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];

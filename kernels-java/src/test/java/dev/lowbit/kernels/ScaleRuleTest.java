@@ -5,6 +5,7 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.testkit.Formats;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
