@@ -4,14 +4,15 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
-import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
+import dev.lowbit.testkit.Bounds;
 import dev.lowbit.testkit.Formats;
 import dev.lowbit.testkit.Inputs;
-import dev.lowbit.testkit.Bounds;
 import dev.lowbit.testkit.MatmulTester;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.lang.foreign.Arena;
@@ -19,11 +20,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.ForkJoinPool;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Matmuls against the scalar reference and against an exact recomputation in double from the reference
@@ -53,15 +54,48 @@ class MatmulTest {
     }
 
     /**
-     * Both kernels within the bound of their order on every row length of {@link MatmulTester#K}, with partial tiles
-     * and both kinds of activations; outliers from k = 65 on.
+     * The implementations beside the scalar reference: the Vector API at this JVM's width and native C at every
+     * tier. Native runs in the default JVM only, as its results do not depend on the Vector API's width.
      */
-    @ParameterizedTest
-    @MethodSource("intFormats")
-    void integerPathWithinTheBoundOfItsOrder(QuantFormat f) {
-        MatmulOps vector = ops(vectorOrSkip());
-        Kit.tester("vector").format(f).rows(1, 3, 4, 9, 17).tokens(1, 2, 3, 5, 7).boundTheReference()
-                .testInt8(Kit.int8(Kit.scalar()), Kit.int8(vector), MatmulTester.Check.BOUND);
+    static List<String> implementations() {
+        List<String> out = new ArrayList<>(List.of("vector"));
+        if (System.getProperty("lowbit.vector.maxBits") == null) {
+            for (Tier t : Tier.values()) {
+                out.add(t.name());
+            }
+        }
+        return out;
+    }
+
+    /** The kernels called {@code impl}, or the test is skipped with the reason. */
+    static MatmulKernels kernelsOrSkip(String impl) {
+        return impl.equals("vector") ? vectorOrSkip() : NativeMatmulTest.kernelsOrSkip(Tier.valueOf(impl));
+    }
+
+    static Stream<Arguments> implementationsAndIntFormats() {
+        return implementations().stream().flatMap(i -> intFormats().stream().map(f -> Arguments.of(i, f)));
+    }
+
+    static Stream<Arguments> implementationsAndAllFormats() {
+        return implementations().stream().flatMap(i -> allFormats().stream().map(f -> Arguments.of(i, f)));
+    }
+
+    /**
+     * Every implementation within the bound of its order on every row length of {@link MatmulTester#K}, with partial
+     * tiles and both kinds of activations, outliers from k = 65 on (the reference too, beside the vector kernels);
+     * native C with the reference's bits besides.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("implementationsAndIntFormats")
+    void integerPathWithinTheBoundOfItsOrder(String impl, QuantFormat f) {
+        MatmulOps candidate = ops(kernelsOrSkip(impl));
+        boolean vector = impl.equals("vector");
+        MatmulTester tester = Kit.tester(impl).format(f).rows(1, 3, 4, 9, 17).tokens(1, 2, 3, 5, 7);
+        if (vector) {
+            tester.boundTheReference();
+        }
+        tester.testInt8(Kit.int8(Kit.scalar()), Kit.int8(candidate),
+                vector ? MatmulTester.Check.BOUND : MatmulTester.Check.BITS_AND_BOUND);
     }
 
     static List<QuantFormat> centeredFormats() {
@@ -289,13 +323,21 @@ class MatmulTest {
         Bounds.checkAgainstExact(w, Kit.view(x), y, what);
     }
 
-    /** Every format's weight-only path, both kernels within the reordering bound ({@link Bounds#checkFp32AgainstExact}). */
-    @ParameterizedTest
-    @MethodSource("allFormats")
-    void fp32PathWithinTheReorderingBound(QuantFormat f) {
-        MatmulOps vector = ops(vectorOrSkip());
-        Kit.tester("vector").format(f).rows(3).tokens(2).weightSeed((k, rows) -> k).inputSeed((k, n) -> k + 7)
-                .boundTheReference().testF32(Kit.f32(Kit.scalar()), Kit.f32(vector), MatmulTester.Check.BOUND);
+    /**
+     * Every format's weight-only path within the reordering bound ({@link Bounds#checkFp32AgainstExact}), the reference
+     * too beside the vector kernels; generic C with the reference's bits besides.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("implementationsAndAllFormats")
+    void fp32PathWithinTheReorderingBound(String impl, QuantFormat f) {
+        MatmulOps candidate = ops(kernelsOrSkip(impl));
+        MatmulTester tester = Kit.tester(impl).format(f).rows(3).tokens(2).weightSeed((k, rows) -> k)
+                .inputSeed((k, n) -> k + 7);
+        if (impl.equals("vector")) {
+            tester.boundTheReference();
+        }
+        tester.testF32(Kit.f32(Kit.scalar()), Kit.f32(candidate), impl.equals(Tier.GENERIC.name())
+                ? MatmulTester.Check.BITS_AND_BOUND : MatmulTester.Check.BOUND);
     }
 
     /** {@link Bounds#checkFp32AgainstExact}. */

@@ -198,7 +198,7 @@ class NativeGroupedMatmulTest {
         NativeMatmulKernels nk = NativeMatmulTest.kernelsOrSkip(tier);
         Kit.tester(tier.toString()).formats(f32Formats()).k(0, 1, 7, 15, 17, 31, 33, 64, 65, 129, 200, 300)
                 .rows(1, 3, 5).tokens(N).weightSeed((k, rows) -> k * 7L + rows).inputSeed((k, n) -> k + 7 + n)
-                .splitInThirds(Kit.f32Range(nk))
+                .splitF32InThirds(Kit.f32Range(nk))
                 .testF32(Kit.f32(scalar()), Kit.f32(MatmulTest.ops(nk)),
                         tier == Tier.GENERIC ? MatmulTester.Check.BITS_AND_BOUND : MatmulTester.Check.BOUND);
     }

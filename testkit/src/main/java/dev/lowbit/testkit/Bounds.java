@@ -36,16 +36,20 @@ public final class Bounds {
         QuantFormat f = w.format();
         int k = w.cols();
         int gl = f.groupLength(k);
-        for (int t = 0; t < x.n(); t++) {
-            for (int r = 0; r < w.rows(); r++) {
+        float[] wv = new float[k];
+        float[] ws = new float[k];
+        for (int r = 0; r < w.rows(); r++) {
+            for (int c = 0; c < k; c++) {
+                ws[c] = Reference.scale(w, r, c / gl);
+                wv[c] = Reference.value(f, Reference.code(w, r, c), ws[c], Reference.zero(w, r, c / gl), w.levels());
+            }
+            for (int t = 0; t < x.n(); t++) {
                 double exact = 0;
                 double mag = 0;
                 for (int c = 0; c < k; c++) {
-                    double wv = Reference.value(f, Reference.code(w, r, c), Reference.scale(w, r, c / gl),
-                            Reference.zero(w, r, c / gl), w.levels());
-                    double term = wv * x.codes()[t * x.paddedK() + c] * (double) x.scale(t, c / 32);
+                    double term = (double) wv[c] * x.codes()[t * x.paddedK() + c] * (double) x.scale(t, c / 32);
                     exact += term;
-                    mag += Math.abs(term) + Math.abs(Reference.scale(w, r, c / gl) * 16.0 * x.scale(t, c / 32));
+                    mag += Math.abs(term) + Math.abs(ws[c] * 16.0 * x.scale(t, c / 32));
                 }
                 SparseOutliers o = w.outliers();
                 if (o != null) {

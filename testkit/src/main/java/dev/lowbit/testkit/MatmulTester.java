@@ -181,7 +181,7 @@ public final class MatmulTester {
     }
 
     /** {@link #splitInThirds(Int8Range)} for the weight-only path. */
-    public MatmulTester splitInThirds(F32Range range) {
+    public MatmulTester splitF32InThirds(F32Range range) {
         this.split = true;
         this.splitRows = 0;
         this.f32Range = range;
