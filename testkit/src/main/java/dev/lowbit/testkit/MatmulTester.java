@@ -54,6 +54,15 @@ public final class MatmulTester {
         long of(int k, int count);
     }
 
+    /**
+     * A comparison of the candidate's result with the reference's, for implementations held to another bound: the
+     * weights, the fp32 activations of {@code n} tokens (the integer path's dequantized), and both results.
+     */
+    @FunctionalInterface
+    public interface Comparison {
+        void check(QuantizedTensor w, float[] x, int n, float[] want, float[] got, String what);
+    }
+
     /** What the candidate's result must satisfy. */
     public enum Check {
         /** The reference's bits. */
@@ -62,6 +71,8 @@ public final class MatmulTester {
         VALUES,
         /** The float bound against the exact sum ({@link Bounds}). */
         BOUND,
+        /** Nothing beyond {@link #compare(Comparison)}. */
+        NONE,
         /** Both the reference's bits and the bound. */
         BITS_AND_BOUND
     }
@@ -80,6 +91,7 @@ public final class MatmulTester {
     private Inputs.Quantizer quantizer;
     private Activations.Quantizer activations;
     private boolean boundTheReference;
+    private Comparison comparison;
     private int splitRows;
     private boolean split;
     private Int8Range int8Range;
@@ -163,6 +175,12 @@ public final class MatmulTester {
         return this;
     }
 
+    /** Also holds every result to {@code comparison} against the reference's. */
+    public MatmulTester compare(Comparison comparison) {
+        this.comparison = comparison;
+        return this;
+    }
+
     /** Checks the reference's own result against the bound too (for {@link Check#BOUND}). */
     public MatmulTester boundTheReference() {
         this.boundTheReference = true;
@@ -231,6 +249,9 @@ public final class MatmulTester {
                                 }
                                 candidate.gemm(w, x, b);
                                 compare(check, a, b, what);
+                                if (comparison != null && reference != null) {
+                                    comparison.check(w, dequantized(x), n, a, b, what);
+                                }
                                 if (check == Check.BOUND || check == Check.BITS_AND_BOUND) {
                                     if (boundTheReference && reference != null) {
                                         Bounds.checkAgainstExact(w, x, a, "reference, " + what);
@@ -285,6 +306,9 @@ public final class MatmulTester {
                             }
                             candidate.gemm(w, x, n, b);
                             compare(check, a, b, what);
+                            if (comparison != null && reference != null) {
+                                comparison.check(w, x, n, a, b, what);
+                            }
                             if (check == Check.BOUND || check == Check.BITS_AND_BOUND) {
                                 if (boundTheReference && reference != null) {
                                     Bounds.checkFp32AgainstExact(w, x, n, a, "reference, " + what);
@@ -303,6 +327,17 @@ public final class MatmulTester {
             }
         }
         return cases;
+    }
+
+    /** The values the integer path's activations stand for: each code times its scale. */
+    public static float[] dequantized(Activations a) {
+        float[] out = new float[a.n() * a.k()];
+        for (int t = 0; t < a.n(); t++) {
+            for (int c = 0; c < a.k(); c++) {
+                out[t * a.k() + c] = a.codes()[t * a.paddedK() + c] * a.scale(t, c / 32);
+            }
+        }
+        return out;
     }
 
     private interface Piece {
@@ -339,7 +374,7 @@ public final class MatmulTester {
                     }
                 }
             }
-            case BOUND -> {
+            case BOUND, NONE -> {
             }
         }
     }
