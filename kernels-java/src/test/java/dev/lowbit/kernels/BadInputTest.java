@@ -3,6 +3,7 @@ package dev.lowbit.kernels;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -43,7 +44,7 @@ class BadInputTest {
     void nonFiniteIsRejectedWithItsIndex(float bad, QuantFormat f, QuantKernels k) {
         int rows = 300;
         int cols = 301;
-        float[] x = Formats.gaussian(1, rows * cols);
+        float[] x = Inputs.gaussian(1, rows * cols);
         x[250 * cols + 7] = bad;      // the first bad value...
         x[250 * cols + 290] = bad;    // ...one in the row's partial last block...
         x[299 * cols + 300] = bad;    // ...and a later one in another chunk
@@ -52,7 +53,7 @@ class BadInputTest {
                     () -> new QuantOps(k, null).quantize(f, x, rows, cols, arena));
             assertTrue(e.getMessage().contains("index " + (250 * cols + 7)), e.getMessage());
             assertTrue(e.getMessage().contains("row 250, column 7"), e.getMessage());
-            float[] tail = Formats.gaussian(2, cols);
+            float[] tail = Inputs.gaussian(2, cols);
             tail[cols - 1] = bad;      // only in the partial last block
             e = assertThrows(IllegalArgumentException.class, () -> new QuantOps(k, null).quantize(f, tail, 1, cols, arena));
             assertTrue(e.getMessage().contains("column " + (cols - 1)), e.getMessage());

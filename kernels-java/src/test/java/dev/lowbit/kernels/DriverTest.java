@@ -5,6 +5,8 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -24,7 +26,7 @@ class DriverTest {
     void resultDoesNotDependOnThreads() throws Exception {
         int rows = 517;
         int cols = 1031;
-        float[] x = Formats.gaussian(3, rows * cols);
+        float[] x = Inputs.gaussian(3, rows * cols);
         ForkJoinPool two = new ForkJoinPool(2);
         ExecutorService three = Executors.newFixedThreadPool(3);
         try (Arena arena = Arena.ofShared()) { // shared, so that pool threads may write the planes
@@ -54,7 +56,7 @@ class DriverTest {
     void segmentSourceAndDestinationMatchArrays() {
         int rows = 33;
         int cols = 257;
-        float[] x = Formats.gaussian(4, rows * cols);
+        float[] x = Inputs.gaussian(4, rows * cols);
         QuantOps ops = QuantOps.get();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment src = arena.allocate(4L * x.length);
@@ -76,7 +78,7 @@ class DriverTest {
     void outliersAreAddedBack() {
         int rows = 4;
         int cols = 70;
-        float[] w = Formats.gaussian(8, rows * cols);
+        float[] w = Inputs.gaussian(8, rows * cols);
         w[2 * cols + 5] = 40f;
         w[3 * cols + 69] = -55f;
         float[] original = w.clone();
@@ -101,7 +103,7 @@ class DriverTest {
     void groupStatsMatchNaiveLoops() {
         int rows = 5;
         int cols = 203;
-        float[] x = Formats.gaussian(6, rows * cols);
+        float[] x = Inputs.gaussian(6, rows * cols);
         for (int gs : new int[] {32, 64, 128, QuantFormat.ROW, 7}) {
             GroupStats s = QuantOps.get().groupStats(x, rows, cols, gs);
             GroupStats ref = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread()).groupStats(x, rows, cols, gs);

@@ -10,6 +10,7 @@ import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
 import dev.lowbit.kernels.impl.NativeMatmulKernels;
+import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -52,7 +53,7 @@ class Int8RowMatmulTest {
     }
 
     static QuantizedActivations activations(int n, int k, long seed) {
-        return MatmulTest.ops(KernelProvider.scalarMatmul()).quantizeActivations(Formats.gaussian(seed, n * k), n, k,
+        return MatmulTest.ops(KernelProvider.scalarMatmul()).quantizeActivations(Inputs.gaussian(seed, n * k), n, k,
                 ActivationFormat.PER_TOKEN_INT8);
     }
 
@@ -223,7 +224,7 @@ class Int8RowMatmulTest {
         QuantFormat f = QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32);
         for (int k : new int[] {1, 31, 33, 384}) {
             int n = 7;
-            float[][] inputs = {Formats.gaussian(k, n * k), Formats.tricky(k, n * k), new float[n * k], new float[n * k]};
+            float[][] inputs = {Inputs.gaussian(k, n * k), Inputs.tricky(k, n * k), new float[n * k], new float[n * k]};
             for (int i = 0; i < n * k; i++) {
                 inputs[2][i] = (i % 3 - 1) * 1e-38f * (i % 5); // scales below fp32's normal range: widened
                 inputs[3][i] = i % 9 == 0 ? 1e30f : -i;        // a large range
@@ -244,7 +245,7 @@ class Int8RowMatmulTest {
                     }
                 }
             }
-            float[] bad = Formats.gaussian(3, n * k);
+            float[] bad = Inputs.gaussian(3, n * k);
             bad[k + k / 2] = Float.NaN;
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> ops.quantizeActivations(bad, n, k, ActivationFormat.PER_TOKEN_INT8));
@@ -258,7 +259,7 @@ class Int8RowMatmulTest {
         try (Arena arena = Arena.ofConfined()) {
             Int8RowTensor w = Int8RowTensor.of(plain(20, 40, 1, -127, 127, ScaleType.F32, arena), arena);
             QuantizedActivations q80 = MatmulTest.ops(KernelProvider.scalarMatmul())
-                    .quantizeActivations(Formats.gaussian(1, 40), 1, 40, ActivationFormat.Q8_0);
+                    .quantizeActivations(Inputs.gaussian(1, 40), 1, 40, ActivationFormat.Q8_0);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> ops.gemm(PackedWeights.of(w), q80, new float[20]));
             assertTrue(e.getMessage().contains("per token"), e.getMessage());
@@ -276,7 +277,7 @@ class Int8RowMatmulTest {
             QuantizedTensor asym = Reference.pack(QuantFormat.grouped(8, QuantFormat.ROW, false, ScaleType.F16), 2, 64,
                     new int[128], new float[2], new float[2], null, arena);
             assertThrows(IllegalArgumentException.class, () -> Int8RowTensor.of(asym, arena));
-            float[] dense = Formats.gaussian(3, 2 * 64);
+            float[] dense = Inputs.gaussian(3, 2 * 64);
             dense[5] = 50f;
             QuantizedTensor withOutliers = plain(2, 64, 3, -127, 127, ScaleType.F16, arena)
                     .withOutliers(SparseOutliers.extract(dense, 2, 64, 20f, arena));

@@ -8,6 +8,8 @@ import dev.lowbit.bindings.nativelib.GuardPages;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
 import dev.lowbit.kernels.impl.NativeMatmulKernels;
+import dev.lowbit.testkit.Inputs;
+import dev.lowbit.testkit.MatmulTester;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -33,42 +35,22 @@ class InterleavedMatmulTest {
     private static final int[] K = {1, 31, 32, 33, 64, 65, 127, 300, 1031};
     private static final int[] ROWS = {1, 3, 7, 8, 9, 16, 17, 25};
 
+    /** The reference's bits on the plain rows, for any cut on groups of 8 rows and any cut of tokens. */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void nativeEqualsTheReferenceOnThePlainRows(Tier tier) {
         NativeMatmulKernels nk = NativeMatmulTest.kernelsOrSkip(tier);
-        MatmulOps scalar = MatmulTest.ops(KernelProvider.scalarMatmul());
         MatmulOps nat = MatmulTest.ops(nk);
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : FORMATS) {
-                for (int k : K) {
-                    for (int rows : ROWS) {
-                        QuantizedTensor w = MatmulTest.weights(f, rows, k, k * 17L + rows, k > 64, arena);
-                        InterleavedTensor wi = InterleavedTensor.of(w, arena);
-                        for (int n : new int[] {1, 2, 3, 4, 5, 9}) {
-                            for (ActivationFormat af : ActivationFormat.values()) {
-                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k + n, n * k), n, k, af);
-                                String what = tier + " " + wi.layout().layoutName() + " " + af + " rows=" + rows + " n="
-                                        + n + " k=" + k;
-                                float[] want = new float[n * rows];
-                                float[] got = new float[n * rows];
-                                scalar.gemm(PackedWeights.of(w), x, want);
-                                nat.gemm(PackedWeights.of(wi), x, got);
-                                NativeMatmulTest.assertSameBits(want, got, what);
-                                // Any cut on groups of 8 rows and any cut of tokens: the same bits.
-                                float[] cut = new float[n * rows];
-                                for (int t = 0; t < n; t++) {
-                                    for (int r = 0; r < rows; r += 8) {
-                                        nk.gemmInt8(wi, x, r, Math.min(rows, r + 8), t, t + 1, cut, rows);
-                                    }
-                                }
-                                NativeMatmulTest.assertSameBits(want, cut, what + ", group by group and token by token");
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        Kit.tester(tier + " interleaved").formats(FORMATS).k(K).rows(ROWS).tokens(1, 2, 3, 4, 5, 9)
+                .weightSeed((k, rows) -> k * 17L + rows)
+                .splitInGroups(8, (w, x, r0, r1, t0, t1, y, ldy) -> nk.gemmInt8(interleaved(w), Kit.of(x), r0, r1, t0,
+                        t1, y, ldy))
+                .testInt8(Kit.int8(MatmulTest.ops(KernelProvider.scalarMatmul())),
+                        (w, x, y) -> nat.gemm(PackedWeights.of(interleaved(w)), Kit.of(x), y), MatmulTester.Check.BITS);
+    }
+
+    private static InterleavedTensor interleaved(QuantizedTensor w) {
+        return InterleavedTensor.of(w, Arena.ofAuto());
     }
 
     /**
@@ -140,7 +122,7 @@ class InterleavedMatmulTest {
                             for (ActivationFormat af : ActivationFormat.values()) {
                                 QuantizedTensor w = MatmulTest.weights(f, rows, k, rows * 7L + k, false, arena);
                                 InterleavedTensor wi = InterleavedTensor.of(w, arena);
-                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k, n * k), n, k, af);
+                                QuantizedActivations x = scalar.quantizeActivations(Inputs.gaussian(k, n * k), n, k, af);
                                 float[] want = new float[n * rows];
                                 scalar.gemm(PackedWeights.of(w), x, want);
                                 MemorySegment gw = guard.copyEndingAtGuard(wi.data());
@@ -152,7 +134,7 @@ class InterleavedMatmulTest {
                                 NativeMatmulTest.assertSameBits(want, gy.toArray(ValueLayout.JAVA_FLOAT), tier + " "
                                         + wi.layout() + " " + af + " guarded, rows=" + rows + " n=" + n + " k=" + k);
                                 // The weight-only path: the plain kernel's bits at this tier.
-                                float[] xf = Formats.gaussian(k * 5L + n, n * k);
+                                float[] xf = Inputs.gaussian(k * 5L + n, n * k);
                                 float[] plain = new float[n * rows];
                                 calls.gemmF32(f.kind() == QuantFormat.Kind.Q8_0 ? NativeMatmul.Weights.Q8_0
                                         : NativeMatmul.Weights.Q4_0, w.data(), MemorySegment.ofArray(xf), k, 0, rows, 0, n,
@@ -190,7 +172,7 @@ class InterleavedMatmulTest {
                             QuantizedTensor w = MatmulTest.weights(f, rows, k, k + rows, true, arena);
                             InterleavedTensor wi = InterleavedTensor.of(w, arena);
                             int n = 3;
-                            float[] xf = Formats.gaussian(k * 3L + n, n * k);
+                            float[] xf = Inputs.gaussian(k * 3L + n, n * k);
                             String what = kernels.name() + " " + wi.layout() + " rows=" + rows + " k=" + k;
                             float[] want = new float[n * rows];
                             float[] got = new float[n * rows];
@@ -223,7 +205,7 @@ class InterleavedMatmulTest {
                 QuantizedTensor w = MatmulTest.weights(f, rows, k, 99, true, arena);
                 InterleavedTensor wi = InterleavedTensor.of(w, arena);
                 for (int n : new int[] {1, 7, 70}) {
-                    float[] xf = Formats.gaussian(n, n * k);
+                    float[] xf = Inputs.gaussian(n, n * k);
                     float[] a = new float[n * rows];
                     float[] b = new float[n * rows];
                     one.gemm(PackedWeights.of(wi), xf, n, a, ActivationFormat.Q8_0);
@@ -249,7 +231,7 @@ class InterleavedMatmulTest {
                 QuantizedTensor w = MatmulTest.weights(f, rows, k, 99, true, arena);
                 InterleavedTensor wi = InterleavedTensor.of(w, arena);
                 for (int n : new int[] {1, 7, 70, 260}) {
-                    float[] xf = Formats.gaussian(n, n * k);
+                    float[] xf = Inputs.gaussian(n, n * k);
                     float[] a = new float[n * rows];
                     float[] b = new float[n * rows];
                     one.gemm(PackedWeights.of(wi), xf, n, a, ActivationFormat.Q8_0);
@@ -265,11 +247,10 @@ class InterleavedMatmulTest {
         MatmulOps ops = MatmulTest.ops(KernelProvider.matmul());
         try (Arena arena = Arena.ofShared()) {
             InterleavedTensor wi = InterleavedTensor.of(MatmulTest.weights(QuantFormat.Q4_0, 9, 64, 1, false, arena), arena);
-            QuantizedActivations x = ops.quantizeActivations(Formats.gaussian(1, 2 * 65), 2, 65, ActivationFormat.Q8_0);
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () ->
-                    ops.gemm(PackedWeights.of(wi), x, new float[18]));
+            QuantizedActivations x = ops.quantizeActivations(Inputs.gaussian(1, 2 * 65), 2, 65, ActivationFormat.Q8_0);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(PackedWeights.of(wi), x, new float[18]));
             assertTrue(e.getMessage().contains("k=65"), e.getMessage());
-            QuantizedActivations ok = ops.quantizeActivations(Formats.gaussian(1, 2 * 64), 2, 64, ActivationFormat.Q8_0);
+            QuantizedActivations ok = ops.quantizeActivations(Inputs.gaussian(1, 2 * 64), 2, 64, ActivationFormat.Q8_0);
             e = assertThrows(IllegalArgumentException.class, () -> ops.gemm(PackedWeights.of(wi), ok, new float[17]));
             assertTrue(e.getMessage().contains("expected 18"), e.getMessage());
             if (KernelProvider.matmul() instanceof NativeMatmulKernels nk) {

@@ -4,6 +4,8 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -147,7 +149,7 @@ class LayoutTest {
     void codesFollowTheRule(QuantFormat f) {
         int rows = 3;
         int cols = 129;
-        float[] x = Formats.gaussian(5, rows * cols);
+        float[] x = Inputs.gaussian(5, rows * cols);
         try (Arena arena = Arena.ofConfined()) {
             QuantizedTensor t = ops.quantize(f, x, rows, cols, arena);
             Reference.Unpacked u = Reference.unpack(t);

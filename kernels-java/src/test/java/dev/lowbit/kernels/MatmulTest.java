@@ -7,38 +7,35 @@ import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.kernels.impl.VectorMatmulKernels;
 import dev.lowbit.kernels.impl.WeightRows;
+import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
+import dev.lowbit.testkit.Bounds;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.Inputs;
+import dev.lowbit.testkit.MatmulTester;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.ForkJoinPool;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Matmuls against the scalar reference and against an exact recomputation in double from the reference
  * unpack: integer sums bit for bit, fp32 results within the rounding that their order allows.
  */
 class MatmulTest {
-    private static final double U = 0x1p-24;
-    static final int[] K = {1, 31, 32, 33, 65, 127, 128, 129, 300};
-
     static List<QuantFormat> intFormats() {
-        List<QuantFormat> out = new ArrayList<>(List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1));
-        for (int bits : new int[] {8, 4}) {
-            for (int g : new int[] {32, 64, 128, QuantFormat.ROW}) {
-                out.add(QuantFormat.grouped(bits, g, true, g == 64 ? ScaleType.F32 : ScaleType.F16));
-                out.add(QuantFormat.grouped(bits, g, false, g == 128 ? ScaleType.F32 : ScaleType.F16));
-            }
-        }
-        return out;
+        return Formats.integerPath();
     }
 
     static List<QuantFormat> allFormats() {
@@ -52,45 +49,56 @@ class MatmulTest {
     }
 
     static MatmulOps ops(MatmulKernels k) {
-        return new MatmulOps(k, KernelProvider.scalar(), ThreadPool.callerThread());
+        return Kit.ops(k);
     }
 
     static QuantizedTensor weights(QuantFormat f, int rows, int k, long seed, boolean outliers, Arena arena) {
-        float[] w = Formats.gaussian(seed, rows * k);
-        SparseOutliers o = null;
-        if (outliers) {
-            w[0] = 40f;
-            w[w.length - 1] = -33f;
-            o = SparseOutliers.extract(w, rows, k, 20f, arena);
-        }
-        QuantizedTensor t = QuantOps.get().quantize(f, w, rows, k, arena);
-        return o == null ? t : t.withOutliers(o);
+        return Kit.weights(f, rows, k, seed, outliers, arena);
     }
 
-    @ParameterizedTest
-    @MethodSource("intFormats")
-    void integerPathWithinTheBoundOfItsOrder(QuantFormat f) {
-        MatmulOps vector = ops(vectorOrSkip());
-        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
-        try (Arena arena = Arena.ofShared()) {
-            for (int k : K) {
-                for (int rows : new int[] {1, 3, 4, 9, 17}) {
-                    for (int n : new int[] {1, 2, 3, 5, 7}) {
-                        QuantizedTensor w = weights(f, rows, k, k * 31L + rows, k > 64, arena);
-                        for (ActivationFormat af : ActivationFormat.values()) {
-                            QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k + n, n * k), n, k, af);
-                            float[] a = new float[n * rows];
-                            float[] b = new float[n * rows];
-                            scalar.gemm(PackedWeights.of(w), x, a);
-                            vector.gemm(PackedWeights.of(w), x, b);
-                            String what = f + " " + af + " rows=" + rows + " n=" + n + " k=" + k;
-                            checkAgainstExact(w, x, a, "scalar " + what);
-                            checkAgainstExact(w, x, b, "vector " + what);
-                        }
-                    }
-                }
+    /**
+     * The implementations beside the scalar reference: the Vector API at this JVM's width and native C at every
+     * tier. Native runs in the default JVM only, as its results do not depend on the Vector API's width.
+     */
+    static List<String> implementations() {
+        List<String> out = new ArrayList<>(List.of("vector"));
+        if (System.getProperty("lowbit.vector.maxBits") == null) {
+            for (Tier t : Tier.values()) {
+                out.add(t.name());
             }
         }
+        return out;
+    }
+
+    /** The kernels called {@code impl}, or the test is skipped with the reason. */
+    static MatmulKernels kernelsOrSkip(String impl) {
+        return impl.equals("vector") ? vectorOrSkip() : NativeMatmulTest.kernelsOrSkip(Tier.valueOf(impl));
+    }
+
+    static Stream<Arguments> implementationsAndIntFormats() {
+        return implementations().stream().flatMap(i -> intFormats().stream().map(f -> Arguments.of(i, f)));
+    }
+
+    static Stream<Arguments> implementationsAndAllFormats() {
+        return implementations().stream().flatMap(i -> allFormats().stream().map(f -> Arguments.of(i, f)));
+    }
+
+    /**
+     * Every implementation within the bound of its order on every row length of {@link MatmulTester#K}, with partial
+     * tiles and both kinds of activations, outliers from k = 65 on (the reference too, beside the vector kernels);
+     * native C with the reference's bits besides.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("implementationsAndIntFormats")
+    void integerPathWithinTheBoundOfItsOrder(String impl, QuantFormat f) {
+        MatmulOps candidate = ops(kernelsOrSkip(impl));
+        boolean vector = impl.equals("vector");
+        MatmulTester tester = Kit.tester(impl).format(f).rows(1, 3, 4, 9, 17).tokens(1, 2, 3, 5, 7);
+        if (vector) {
+            tester.boundTheReference();
+        }
+        tester.testInt8(Kit.int8(Kit.scalar()), Kit.int8(candidate),
+                vector ? MatmulTester.Check.BOUND : MatmulTester.Check.BITS_AND_BOUND);
     }
 
     static List<QuantFormat> centeredFormats() {
@@ -107,32 +115,10 @@ class MatmulTest {
     @MethodSource("centeredFormats")
     void centeredCodesMatchTheReferenceBitForBit(QuantFormat f) {
         MatmulOps vector = ops(vectorOrSkip());
-        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
-        try (Arena arena = Arena.ofShared()) {
-            for (int k : new int[] {31, 33, 300, 1000}) {
-                for (int rows : new int[] {1, 7, 33, 41}) {
-                    QuantizedTensor w = weights(f, rows, k, k * 7L + rows, k > 64, arena);
-                    for (int n : new int[] {1, 2, 3, 4, 5, 8, 33}) {
-                        if (n < 5) {
-                            continue; // the GEMV rows scale in lanes: within the bound, checked above
-                        }
-                        for (ActivationFormat af : ActivationFormat.values()) {
-                            QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k * 3L + n, n * k), n, k, af);
-                            float[] a = new float[n * rows];
-                            float[] b = new float[n * rows];
-                            scalar.gemm(PackedWeights.of(w), x, a);
-                            vector.gemm(PackedWeights.of(w), x, b);
-                            for (int i = 0; i < a.length; i++) {
-                                if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
-                                    fail(f + " " + af + " rows=" + rows + " k=" + k + " n=" + n + ": y[" + i / rows + "]["
-                                            + i % rows + "] is " + b[i] + ", the reference " + a[i]);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        // Below 5 tokens the GEMV rows scale in lanes: within the bound, checked above.
+        Kit.tester("vector").format(f).k(31, 33, 300, 1000).rows(1, 7, 33, 41).tokens(5, 8, 33)
+                .weightSeed((k, rows) -> k * 7L + rows).inputSeed((k, n) -> k * 3L + n)
+                .testInt8(Kit.int8(Kit.scalar()), Kit.int8(vector), MatmulTester.Check.BITS);
     }
 
     /**
@@ -302,7 +288,7 @@ class MatmulTest {
                     int rows = 9;
                     QuantizedTensor w = weights(f, rows, k, 5L * k, k > 64, arena);
                     MatmulOps ops = ops(vector);
-                    float[] xv = Formats.gaussian(k + 11L, 5 * k);
+                    float[] xv = Inputs.gaussian(k + 11L, 5 * k);
                     QuantizedActivations x5 = ops.quantizeActivations(xv, 5, k, ActivationFormat.Q8_0);
                     float[] y5 = new float[5 * rows];
                     ops.gemm(PackedWeights.of(w), x5, y5);
@@ -335,103 +321,31 @@ class MatmulTest {
         return j % lanes;
     }
 
-    /** The reference's integer sums are exact: recompute them in long and the rest in double. */
+    /** {@link Bounds#checkAgainstExact} on lowbit's activations. */
     static void checkAgainstExact(QuantizedTensor w, QuantizedActivations x, float[] y, String what) {
-        QuantFormat f = w.format();
-        int k = w.cols();
-        int gl = f.groupLength(k);
-        for (int t = 0; t < x.n(); t++) {
-            for (int r = 0; r < w.rows(); r++) {
-                double exact = 0;
-                double mag = 0;
-                for (int c = 0; c < k; c++) {
-                    double wv = Reference.value(f, Reference.code(w, r, c), Reference.scale(w, r, c / gl),
-                            Reference.zero(w, r, c / gl), w.levels());
-                    double term = wv * x.codes()[t * x.paddedK() + c] * (double) x.scale(t, c / 32);
-                    exact += term;
-                    mag += Math.abs(term) + Math.abs(Reference.scale(w, r, c / gl) * 16.0 * x.scale(t, c / 32));
-                }
-                SparseOutliers o = w.outliers();
-                if (o != null) {
-                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                        int c = o.col(e);
-                        double term = o.value(e) * (double) x.codes()[t * x.paddedK() + c] * x.scale(t, c / 32);
-                        exact += term;
-                        mag += Math.abs(term);
-                    }
-                }
-                // One rounding per product and per addition over at most k/32 blocks plus outliers,
-                // 4 ulps per block of headroom for the scale products, and the 16 lanes' sum.
-                double bound = (4.0 * (k / 32 + 2) + 8 + 16) * U * mag;
-                double err = Math.abs(y[t * w.rows() + r] - exact);
-                if (err > bound) {
-                    fail(what + " y[" + t + "][" + r + "] = " + y[t * w.rows() + r] + ", exact " + exact + ", error " + err
-                            + " > " + bound);
-                }
-            }
-        }
-    }
-
-    @ParameterizedTest
-    @MethodSource("allFormats")
-    void fp32PathWithinTheReorderingBound(QuantFormat f) {
-        MatmulOps vector = ops(vectorOrSkip());
-        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
-        try (Arena arena = Arena.ofShared()) {
-            for (int k : K) {
-                int rows = 3;
-                int n = 2;
-                QuantizedTensor w = weights(f, rows, k, k, k > 64, arena);
-                float[] x = Formats.gaussian(k + 7, n * k);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                scalar.gemm(PackedWeights.of(w), x, n, a);
-                vector.gemm(PackedWeights.of(w), x, n, b);
-                checkFp32AgainstExact(w, x, n, a, "scalar " + f + " k=" + k);
-                checkFp32AgainstExact(w, x, n, b, "vector " + f + " k=" + k);
-            }
-        }
+        Bounds.checkAgainstExact(w, Kit.view(x), y, what);
     }
 
     /**
-     * The fp32 path against the exact sum in double: each order of a k-term sum is within
-     * (k + 2) u times the sum of the terms' magnitudes (Q4_1, whose two parts cancel, by its parts).
+     * Every format's weight-only path within the reordering bound ({@link Bounds#checkFp32AgainstExact}), the reference
+     * too beside the vector kernels; generic C with the reference's bits besides.
      */
-    static void checkFp32AgainstExact(QuantizedTensor w, float[] x, int n, float[] y, String what) {
-        int rows = w.rows();
-        int k = w.cols();
-        float[] dense = new float[rows * k];
-        QuantOps.get().dequantize(w.withOutliers(null), dense);
-        for (int t = 0; t < n; t++) {
-            for (int r = 0; r < rows; r++) {
-                double exact = 0;
-                double mag = 0;
-                for (int c = 0; c < k; c++) {
-                    double term = (double) dense[r * k + c] * x[t * k + c];
-                    exact += term;
-                    mag += Math.abs(term);
-                }
-                SparseOutliers o = w.outliers();
-                if (o != null) {
-                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                        double term = o.value(e) * (double) x[t * k + o.col(e)];
-                        exact += term;
-                        mag += Math.abs(term);
-                    }
-                }
-                if (w.format().kind() == QuantFormat.Kind.Q4_1) {
-                    mag *= 4; // d*sum(q x) + m*sum(x) cancels: bound by its parts
-                    for (int c = 0; c < k; c++) {
-                        mag += Math.abs(Reference.zero(w, r, c / 32) * x[t * k + c]) * 4;
-                    }
-                }
-                double bound = (k + 4) * U * mag + 1e-30;
-                float got = y[t * rows + r];
-                if (Math.abs(got - exact) > bound) {
-                    fail(what + ": y[" + t + "][" + r + "] = " + got + ", exact " + exact + ", bound " + bound);
-                }
-            }
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("implementationsAndAllFormats")
+    void fp32PathWithinTheReorderingBound(String impl, QuantFormat f) {
+        MatmulOps candidate = ops(kernelsOrSkip(impl));
+        MatmulTester tester = Kit.tester(impl).format(f).rows(3).tokens(2).weightSeed((k, rows) -> k)
+                .inputSeed((k, n) -> k + 7);
+        if (impl.equals("vector")) {
+            tester.boundTheReference();
         }
+        tester.testF32(Kit.f32(Kit.scalar()), Kit.f32(candidate), impl.equals(Tier.GENERIC.name())
+                ? MatmulTester.Check.BITS_AND_BOUND : MatmulTester.Check.BOUND);
+    }
+
+    /** {@link Bounds#checkFp32AgainstExact}. */
+    static void checkFp32AgainstExact(QuantizedTensor w, float[] x, int n, float[] y, String what) {
+        Bounds.checkFp32AgainstExact(w, x, n, y, what);
     }
 
     @Test
@@ -474,7 +388,7 @@ class MatmulTest {
             MatmulOps one = ops(KernelProvider.matmul());
             MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
             for (int n : new int[] {1, 8, 130}) {
-                float[] x = Formats.gaussian(n, n * k);
+                float[] x = Inputs.gaussian(n, n * k);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
                 one.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
@@ -499,7 +413,7 @@ class MatmulTest {
             MatmulOps one = ops(KernelProvider.matmul());
             MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
             for (int n : new int[] {1, 8, 130, 300}) {
-                float[] x = Formats.gaussian(n, n * k);
+                float[] x = Inputs.gaussian(n, n * k);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
                 one.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
@@ -515,7 +429,7 @@ class MatmulTest {
     @Test
     void activationQuantization() {
         int k = 70;
-        float[] x = Formats.gaussian(3, 2 * k);
+        float[] x = Inputs.gaussian(3, 2 * k);
         MatmulOps m = MatmulOps.get();
         QuantizedActivations q8 = m.quantizeActivations(x, 2, k, ActivationFormat.Q8_0);
         try (Arena arena = Arena.ofConfined()) {
@@ -588,7 +502,7 @@ class MatmulTest {
                 int k = 1 + r.nextInt(700);
                 int n = 1 + r.nextInt(6);
                 QuantizedTensor w = weights(f, rows, k, r.nextLong(), r.nextBoolean() && k > 40, arena);
-                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(r.nextLong(), n * k), n, k,
+                QuantizedActivations x = scalar.quantizeActivations(Inputs.gaussian(r.nextLong(), n * k), n, k,
                         r.nextBoolean() ? ActivationFormat.Q8_0 : ActivationFormat.PER_TOKEN_INT8);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];

@@ -11,6 +11,9 @@ import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
 import dev.lowbit.kernels.impl.NativeMatmulKernels;
 import dev.lowbit.kernels.impl.WeightRows;
+import dev.lowbit.testkit.Inputs;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.MatmulTester;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -35,95 +38,32 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * AVX-512; every result independent of how rows and tokens are cut; buffers against guard pages.
  */
 class NativeGroupedMatmulTest {
-    private static final int[] GROUPS = {32, 64, 128, QuantFormat.ROW};
     private static final int[] K = {1, 31, 33, 64, 65, 129, 200, 300};
     private static final int[] ROWS = {1, 4, 6, 9};
     private static final int[] N = {1, 2, 3, 5};
 
     /** Q4_1 and grouped 4- and 8-bit weights: every group size, symmetric or not, fp16 or fp32 scales. */
     static List<QuantFormat> intFormats() {
-        List<QuantFormat> fs = new ArrayList<>();
-        fs.add(QuantFormat.Q4_1);
-        for (int bits : new int[] {4, 8}) {
-            addGrouped(fs, bits);
-        }
-        return fs;
+        return Formats.groupedIntegerPath();
     }
 
     /** Q4_1, grouped 2-, 3-, 4- and 8-bit weights and 4-bit codebooks, in every variant. */
     static List<QuantFormat> f32Formats() {
-        List<QuantFormat> fs = new ArrayList<>();
-        fs.add(QuantFormat.Q4_1);
-        for (int bits : new int[] {2, 3, 4, 8}) {
-            addGrouped(fs, bits);
-        }
-        for (int g : GROUPS) {
-            for (ScaleType st : ScaleType.values()) {
-                fs.add(QuantFormat.codebook4(g, st));
-            }
-        }
-        return fs;
-    }
-
-    private static void addGrouped(List<QuantFormat> fs, int bits) {
-        for (int g : GROUPS) {
-            for (boolean sym : new boolean[] {true, false}) {
-                for (ScaleType st : ScaleType.values()) {
-                    fs.add(QuantFormat.grouped(bits, g, sym, st));
-                }
-            }
-        }
+        return Formats.groupedWeightOnly();
     }
 
     private static MatmulOps scalar() {
         return MatmulTest.ops(KernelProvider.scalarMatmul());
     }
 
-    /** Rows cut at rows / 3 and tokens one by one: the same bits as one call. */
-    private interface Call {
-        void run(int r0, int r1, int t0, int t1, float[] y);
-    }
-
-    private static void assertSplitInvariant(Call call, int rows, int n, float[] whole, String what) {
-        float[] c = new float[n * rows];
-        int rm = rows / 3;
-        for (int t = 0; t < n; t++) {
-            call.run(0, rm, t, t + 1, c);
-            call.run(rm, rows, t, t + 1, c);
-        }
-        NativeMatmulTest.assertSameBits(whole, c, what + ", rows cut at " + rm + ", token by token");
-    }
-
+    /** The reference's bits at every tier, and the same bits for rows cut at rows / 3 and tokens one by one. */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void integerPathEqualsTheReferenceBitForBit(Tier tier) {
         NativeMatmulKernels nk = NativeMatmulTest.kernelsOrSkip(tier);
-        MatmulOps scalar = scalar();
-        MatmulOps nat = MatmulTest.ops(nk);
-        int checked = 0;
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : intFormats()) {
-                for (int k : K) {
-                    for (int rows : ROWS) {
-                        QuantizedTensor w = MatmulTest.weights(f, rows, k, k * 31L + rows, k > 64, arena);
-                        for (int n : N) {
-                            for (ActivationFormat af : ActivationFormat.values()) {
-                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k + n, n * k), n, k, af);
-                                String what = tier + " " + f + " " + af + " rows=" + rows + " n=" + n + " k=" + k;
-                                float[] a = new float[n * rows];
-                                float[] b = new float[n * rows];
-                                scalar.gemm(PackedWeights.of(w), x, a);
-                                nat.gemm(PackedWeights.of(w), x, b);
-                                NativeMatmulTest.assertSameBits(a, b, what);
-                                assertSplitInvariant((r0, r1, t0, t1, y) -> nk.gemmInt8(w, x, r0, r1, t0, t1, y, rows),
-                                        rows, n, b, what);
-                                checked++;
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        int checked = Kit.tester(tier.toString()).formats(intFormats()).k(K).rows(ROWS).tokens(N)
+                .splitInThirds(Kit.int8Range(nk))
+                .testInt8(Kit.int8(scalar()), Kit.int8(MatmulTest.ops(nk)), MatmulTester.Check.BITS);
         assertTrue(checked > 0);
     }
 
@@ -257,31 +197,11 @@ class NativeGroupedMatmulTest {
     @EnumSource(Tier.class)
     void fp32PathAgainstTheReference(Tier tier) {
         NativeMatmulKernels nk = NativeMatmulTest.kernelsOrSkip(tier);
-        MatmulOps nat = MatmulTest.ops(nk);
-        MatmulOps scalar = scalar();
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : f32Formats()) {
-                for (int k : new int[] {0, 1, 7, 15, 17, 31, 33, 64, 65, 129, 200, 300}) {
-                    for (int rows : new int[] {1, 3, 5}) {
-                        QuantizedTensor w = MatmulTest.weights(f, rows, k, k * 7L + rows, k > 64, arena);
-                        for (int n : N) {
-                            float[] x = Formats.gaussian(k + 7 + n, n * k);
-                            float[] a = new float[n * rows];
-                            float[] b = new float[n * rows];
-                            scalar.gemm(PackedWeights.of(w), x, n, a);
-                            nat.gemm(PackedWeights.of(w), x, n, b);
-                            String what = tier + " " + f + " rows=" + rows + " n=" + n + " k=" + k;
-                            if (tier == Tier.GENERIC) {
-                                NativeMatmulTest.assertSameBits(a, b, what);
-                            }
-                            MatmulTest.checkFp32AgainstExact(w, x, n, b, what);
-                            assertSplitInvariant((r0, r1, t0, t1, y) -> nk.gemmF32(w, x, r0, r1, t0, t1, y, rows), rows,
-                                    n, b, what);
-                        }
-                    }
-                }
-            }
-        }
+        Kit.tester(tier.toString()).formats(f32Formats()).k(0, 1, 7, 15, 17, 31, 33, 64, 65, 129, 200, 300)
+                .rows(1, 3, 5).tokens(N).weightSeed((k, rows) -> k * 7L + rows).inputSeed((k, n) -> k + 7 + n)
+                .splitF32InThirds(Kit.f32Range(nk))
+                .testF32(Kit.f32(scalar()), Kit.f32(MatmulTest.ops(nk)),
+                        tier == Tier.GENERIC ? MatmulTester.Check.BITS_AND_BOUND : MatmulTester.Check.BOUND);
     }
 
     /** Weight-only path with codes over their whole range, odd zero points and large activations. */
@@ -329,7 +249,7 @@ class NativeGroupedMatmulTest {
             for (QuantFormat f : f32Formats()) {
                 QuantizedTensor w = MatmulTest.weights(f, rows, k, 11, true, arena);
                 assertTrue(w.outliers() != null && w.outliers().rowPtr(rows) >= 2, "outliers exist");
-                float[] x = Formats.gaussian(5, n * k);
+                float[] x = Inputs.gaussian(5, n * k);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
                 nat.gemm(PackedWeights.of(w), x, n, b);
@@ -374,7 +294,7 @@ class NativeGroupedMatmulTest {
                             MemorySegment gl = w.levels() == null ? null
                                     : guard.copyEndingAtGuard(MemorySegment.ofArray(w.levels()));
                             if (NativeMatmul.takesInt8(f)) {
-                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k, n * k), n, k,
+                                QuantizedActivations x = scalar.quantizeActivations(Inputs.gaussian(k, n * k), n, k,
                                         ActivationFormat.Q8_0);
                                 float[] want = new float[n * rows];
                                 scalar.gemm(PackedWeights.of(w), x, want);
@@ -384,7 +304,7 @@ class NativeGroupedMatmulTest {
                                 calls.gemmInt8(f, k, gw, gs, gz, gx, gxs, x.scalesPerToken(), 1, 0, rows, 0, n, gy, rows);
                                 NativeMatmulTest.assertSameBits(want, gy.toArray(ValueLayout.JAVA_FLOAT), what + ", integer path");
                             }
-                            float[] x = Formats.gaussian(k + 1, n * k);
+                            float[] x = Inputs.gaussian(k + 1, n * k);
                             float[] want = new float[n * rows];
                             nk.gemmF32(w, x, 0, rows, 0, n, want, rows);
                             MemorySegment gx = guard.copyEndingAtGuard(MemorySegment.ofArray(x));
@@ -410,14 +330,14 @@ class NativeGroupedMatmulTest {
         try (Arena arena = Arena.ofShared()) {
             for (QuantFormat f : List.of(QuantFormat.grouped(4, 64, false, ScaleType.F16), QuantFormat.Q4_1)) {
                 QuantizedTensor w = MatmulTest.weights(f, rows, k, 9, false, arena);
-                QuantizedActivations x = scalar().quantizeActivations(Formats.gaussian(3, n * k), n, k,
+                QuantizedActivations x = scalar().quantizeActivations(Inputs.gaussian(3, n * k), n, k,
                         ActivationFormat.Q8_0);
                 float[] a = new float[n * rows];
                 float[] b = new float[n * rows];
                 KernelProvider.scalarMatmul().gemmInt8(w, x, 0, rows, 0, n, a, rows);
                 nk.gemmInt8(w, x, 0, rows, 0, n, b, rows);
                 NativeMatmulTest.assertSameBits(a, b, tier + " " + f + " one request of " + (long) rows * n * k + " multiply-adds");
-                float[] xf = Formats.gaussian(4, n * k);
+                float[] xf = Inputs.gaussian(4, n * k);
                 nk.gemmF32(w, xf, 0, rows, 0, n, a, rows);
                 for (int r = 0; r < rows; r++) {
                     nk.gemmF32(w, xf, r, r + 1, 0, n, b, rows);

@@ -8,6 +8,9 @@ import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.kernels.impl.NativeMatmulKernels;
+import dev.lowbit.testkit.Inputs;
+import dev.lowbit.testkit.Bounds;
+import dev.lowbit.testkit.MatmulTester;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -49,49 +52,17 @@ class NativeMatmulTest {
     }
 
     static void assertSameBits(float[] want, float[] got, String what) {
-        for (int i = 0; i < want.length; i++) {
-            if (Float.floatToRawIntBits(want[i]) != Float.floatToRawIntBits(got[i])) {
-                fail(what + ": y[" + i + "] = " + got[i] + " (" + Float.toHexString(got[i]) + "), reference "
-                        + want[i] + " (" + Float.toHexString(want[i]) + ")");
-            }
-        }
+        Bounds.assertSameBits(want, got, what);
     }
 
+    /** The reference's bits and the bound of {@link Bounds#checkAgainstExact}, for any cut of rows and tokens. */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void equalsTheReferenceBitForBit(Tier tier) {
         NativeMatmulKernels nk = kernelsOrSkip(tier);
-        MatmulOps scalar = scalar();
-        MatmulOps nat = MatmulTest.ops(nk);
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : NATIVE) {
-                for (int k : K) {
-                    for (int rows : new int[] {1, 3, 4, 5, 8, 9, 17}) {
-                        QuantizedTensor w = MatmulTest.weights(f, rows, k, k * 31L + rows, k > 64, arena);
-                        for (int n : new int[] {1, 2, 3, 5}) {
-                            for (ActivationFormat af : ActivationFormat.values()) {
-                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k + n, n * k), n, k, af);
-                                String what = tier + " " + f + " " + af + " rows=" + rows + " n=" + n + " k=" + k;
-                                float[] a = new float[n * rows];
-                                float[] b = new float[n * rows];
-                                scalar.gemm(PackedWeights.of(w), x, a);
-                                nat.gemm(PackedWeights.of(w), x, b);
-                                assertSameBits(a, b, what);
-                                MatmulTest.checkAgainstExact(w, x, b, what);
-                                // Any cut of rows and tokens gives the same bits: GEMV columns, odd row splits.
-                                float[] c = new float[n * rows];
-                                int rm = rows / 3;
-                                for (int t = 0; t < n; t++) {
-                                    nk.gemmInt8(w, x, 0, rm, t, t + 1, c, rows);
-                                    nk.gemmInt8(w, x, rm, rows, t, t + 1, c, rows);
-                                }
-                                assertSameBits(b, c, what + ", token by token");
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        Kit.tester(tier.toString()).formats(NATIVE).k(K).rows(1, 3, 4, 5, 8, 9, 17).tokens(1, 2, 3, 5)
+                .splitInThirds(Kit.int8Range(nk))
+                .testInt8(Kit.int8(scalar()), Kit.int8(MatmulTest.ops(nk)), MatmulTester.Check.BITS_AND_BOUND);
     }
 
     /**
@@ -187,7 +158,7 @@ class NativeMatmulTest {
             for (QuantFormat f : NATIVE) {
                 QuantizedTensor w = MatmulTest.weights(f, rows, k, 5, true, arena);
                 for (int n : new int[] {1, 8, 130}) {
-                    QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(n, n * k), n, k,
+                    QuantizedActivations x = scalar.quantizeActivations(Inputs.gaussian(n, n * k), n, k,
                             ActivationFormat.Q8_0);
                     float[] a = new float[n * rows];
                     float[] b = new float[n * rows];
@@ -197,7 +168,7 @@ class NativeMatmulTest {
                     scalar.gemm(PackedWeights.of(w), x, c);
                     assertSameBits(a, b, tier + " " + f + " n=" + n + ", 1 vs 2 threads");
                     assertSameBits(c, a, tier + " " + f + " n=" + n + ", against the reference");
-                    float[] xf = Formats.gaussian(n + 1, n * k);
+                    float[] xf = Inputs.gaussian(n + 1, n * k);
                     one.gemm(PackedWeights.of(w), xf, n, a);
                     two.gemm(PackedWeights.of(w), xf, n, b);
                     assertSameBits(a, b, tier + " " + f + " n=" + n + ", fp32 path, 1 vs 2 threads");
@@ -219,13 +190,13 @@ class NativeMatmulTest {
         assertTrue((long) rows * n * k > NativeMatmul.MAX_MACS);
         try (Arena arena = Arena.ofShared()) {
             QuantizedTensor w = MatmulTest.weights(QuantFormat.Q4_0, rows, k, 9, false, arena);
-            QuantizedActivations x = scalar().quantizeActivations(Formats.gaussian(3, n * k), n, k, ActivationFormat.Q8_0);
+            QuantizedActivations x = scalar().quantizeActivations(Inputs.gaussian(3, n * k), n, k, ActivationFormat.Q8_0);
             float[] a = new float[n * rows];
             float[] b = new float[n * rows];
             KernelProvider.scalarMatmul().gemmInt8(w, x, 0, rows, 0, n, a, rows);
             nk.gemmInt8(w, x, 0, rows, 0, n, b, rows);
             assertSameBits(a, b, tier + " one request of " + (long) rows * n * k + " multiply-adds");
-            float[] xf = Formats.gaussian(4, n * k);
+            float[] xf = Inputs.gaussian(4, n * k);
             nk.gemmF32(w, xf, 0, rows, 0, n, a, rows);
             for (int r = 0; r < rows; r++) {
                 nk.gemmF32(w, xf, r, r + 1, 0, n, b, rows);
@@ -253,7 +224,7 @@ class NativeMatmulTest {
                         for (int n : new int[] {1, 2, 3}) {
                             for (ActivationFormat af : ActivationFormat.values()) {
                                 QuantizedTensor w = MatmulTest.weights(f, rows, k, rows * 7L + k, false, arena);
-                                QuantizedActivations x = scalar.quantizeActivations(Formats.gaussian(k, n * k), n, k, af);
+                                QuantizedActivations x = scalar.quantizeActivations(Inputs.gaussian(k, n * k), n, k, af);
                                 float[] want = new float[n * rows];
                                 scalar.gemm(PackedWeights.of(w), x, want);
                                 MemorySegment gw = guard.copyEndingAtGuard(w.data());
@@ -339,7 +310,7 @@ class NativeMatmulTest {
                     for (int rows : new int[] {1, 3, 5}) {
                         for (int n : new int[] {1, 2, 3}) {
                             QuantizedTensor w = MatmulTest.weights(f, rows, k, k + rows, k > 64, arena);
-                            float[] x = Formats.gaussian(k + 7, n * k);
+                            float[] x = Inputs.gaussian(k + 7, n * k);
                             float[] a = new float[n * rows];
                             float[] b = new float[n * rows];
                             scalar.gemm(PackedWeights.of(w), x, n, a);

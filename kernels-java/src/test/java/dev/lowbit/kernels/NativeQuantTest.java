@@ -11,6 +11,8 @@ import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeQuant;
 import dev.lowbit.kernels.impl.NativeQuantKernels;
 import dev.lowbit.kernels.impl.ScalarQuantKernels;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -66,8 +68,8 @@ class NativeQuantTest {
         long seed = 31L * t.ordinal() + f.hashCode();
         for (int cols : Formats.COLS) {
             for (int rows : new int[] {1, 3}) {
-                VectorMatchesScalarTest.compare(SCALAR, nat, f, Formats.gaussian(seed + cols, rows * cols), rows, cols);
-                VectorMatchesScalarTest.compare(SCALAR, nat, f, Formats.tricky(seed + cols, rows * cols), rows, cols);
+                VectorMatchesScalarTest.compare(SCALAR, nat, f, Inputs.gaussian(seed + cols, rows * cols), rows, cols);
+                VectorMatchesScalarTest.compare(SCALAR, nat, f, Inputs.tricky(seed + cols, rows * cols), rows, cols);
             }
         }
     }
@@ -92,7 +94,7 @@ class NativeQuantTest {
         Assumptions.assumeTrue(NativeLibrary.available(), () -> "skipped: " + NativeLibrary.unavailableReason());
         int rows = 1031;
         int cols = 977; // 1,007,287 values, every dimension with a tail
-        float[] x = Formats.gaussian(99, rows * cols);
+        float[] x = Inputs.gaussian(99, rows * cols);
         ThreadPool pool = ThreadPool.forkJoin(2);
         try (Arena arena = Arena.ofShared()) {
             QuantizedTensor ref = SCALAR.quantize(f, x, rows, cols, arena);
@@ -141,14 +143,14 @@ class NativeQuantTest {
             for (float bad : new float[] {Float.NaN, Float.intBitsToFloat(0xFFC00001), Float.POSITIVE_INFINITY,
                     Float.NEGATIVE_INFINITY}) {
                 for (int at = 0; at < cols; at += Math.max(1, cols / 7)) {
-                    float[] x = Formats.gaussian(cols + at, cols + 3);
+                    float[] x = Inputs.gaussian(cols + at, cols + 3);
                     x[2 + at] = bad;
                     byte[] row = new byte[(int) f.rowBytes(cols)];
                     boolean ok = k.quantizeRow(f, cb, x, 2, cols, row, new float[gpr], new float[gpr]);
                     assertEquals(false, ok, t + " " + f + " cols " + cols + " bad at " + at);
                     assertEquals(ScalarQuantKernels.INSTANCE.firstNonFinite(x, 2, cols), k.firstNonFinite(x, 2, cols));
                 }
-                float[] x = Formats.gaussian(cols, cols);
+                float[] x = Inputs.gaussian(cols, cols);
                 assertEquals(-1, k.firstNonFinite(x, 0, cols));
             }
         }
@@ -168,7 +170,7 @@ class NativeQuantTest {
         try (Arena arena = Arena.ofConfined()) {
             for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1)) {
                 for (int badRow : new int[] {0, 5, 2700}) {
-                    float[] x = Formats.gaussian(badRow + f.hashCode(), rows * cols);
+                    float[] x = Inputs.gaussian(badRow + f.hashCode(), rows * cols);
                     x[badRow * cols + 37] = Float.NaN;
                     x[(badRow + 1) * cols + 3] = Float.NEGATIVE_INFINITY;
                     IllegalArgumentException want = assertThrows(IllegalArgumentException.class,
@@ -198,7 +200,7 @@ class NativeQuantTest {
         QuantOps nat = new QuantOps(kernelsOrSkip(t), ThreadPool.callerThread());
         int cols = 16 * 32 * 3 + 40; // three whole chunks and a tail
         int rows = 8;
-        float[] x = Formats.gaussian(5, rows * cols);
+        float[] x = Inputs.gaussian(5, rows * cols);
         for (int r = 0; r < rows; r++) {
             for (int b = 0; b < 48; b++) {
                 int at = r * cols + b * 32;
@@ -321,7 +323,7 @@ class NativeQuantTest {
         NativeQuant nq = NativeQuant.forTier(t);
         for (int cols : new int[] {0, 1, 7, 31, 33, 129, 257}) {
             int rows = 3;
-            float[] x = Formats.tricky(cols * 7L + t.ordinal(), rows * cols);
+            float[] x = Inputs.tricky(cols * 7L + t.ordinal(), rows * cols);
             for (boolean startGuard : new boolean[] {false, true}) {
                 try (GuardPages g = new GuardPages(); Arena arena = Arena.ofConfined()) {
                     guardedRoundTrip(nq, f, x, rows, cols, g, startGuard, arena);

@@ -6,6 +6,7 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.impl.WeightRows;
+import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -195,7 +196,7 @@ class PackedWeightsTest {
         try (Arena arena = Arena.ofShared()) {
             for (Case c : cases(arena)) {
                 for (int n : new int[] {1, 7, 20}) {
-                    float[] x = Formats.gaussian(n * 31L + K, n * K);
+                    float[] x = Inputs.gaussian(n * 31L + K, n * K);
                     PackedWeights plain = PackedWeights.of(c.t());
                     for (ActivationFormat af : ActivationFormat.values()) {
                         if (!WeightRows.intPath(c.t().format())) {

@@ -4,6 +4,8 @@ import dev.lowbit.format.Codebooks;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -28,8 +30,8 @@ class RoundTripBoundTest {
     void withinHalfAStep(QuantFormat f) {
         QuantOps ops = new QuantOps(KernelProvider.kernels(), ThreadPool.callerThread());
         for (int cols : Formats.COLS) {
-            check(ops, f, Formats.gaussian(cols, 3 * cols), 3, cols);
-            check(ops, f, Formats.tricky(cols, 3 * cols), 3, cols);
+            check(ops, f, Inputs.gaussian(cols, 3 * cols), 3, cols);
+            check(ops, f, Inputs.tricky(cols, 3 * cols), 3, cols);
         }
     }
 

@@ -6,6 +6,7 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.impl.ScalarQuantKernels;
+import dev.lowbit.testkit.Formats;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;

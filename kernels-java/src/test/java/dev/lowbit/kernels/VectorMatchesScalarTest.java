@@ -2,6 +2,8 @@ package dev.lowbit.kernels;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -36,8 +38,8 @@ class VectorMatchesScalarTest {
         long seed = 17L * k.name().hashCode() + f.hashCode();
         for (int cols : Formats.COLS) {
             for (int rows : new int[] {1, 3}) {
-                compare(scalar, vector, f, Formats.gaussian(seed + cols, rows * cols), rows, cols);
-                compare(scalar, vector, f, Formats.tricky(seed + cols, rows * cols), rows, cols);
+                compare(scalar, vector, f, Inputs.gaussian(seed + cols, rows * cols), rows, cols);
+                compare(scalar, vector, f, Inputs.tricky(seed + cols, rows * cols), rows, cols);
             }
         }
     }
@@ -51,7 +53,7 @@ class VectorMatchesScalarTest {
             QuantOps scalar = new QuantOps(KernelProvider.scalar(), ThreadPool.callerThread());
             int rows = 1031;
             int cols = 977; // 1,007,287 values, every dimension with a tail
-            compare(scalar, vector, f, Formats.gaussian(99, rows * cols), rows, cols);
+            compare(scalar, vector, f, Inputs.gaussian(99, rows * cols), rows, cols);
         } finally {
             pool.close();
         }

@@ -14,6 +14,9 @@ import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
 import dev.lowbit.kernels.ThreadPool;
 import dev.lowbit.kernels.PackedWeights;
+import dev.lowbit.testkit.Activations;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.MatmulTester;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -66,6 +69,39 @@ class CudaMatmulTest extends GpuTest {
             assertTrue(Math.abs(want[i] - got[i]) <= b, what + ": element " + i + " is " + got[i] + ", the reference "
                     + want[i] + " (bound " + b + ")");
         }
+    }
+
+    /** The kit's tester on the reference's weights and activations, every result within {@link GpuTest#bound}. */
+    private static MatmulTester tester() {
+        return new MatmulTester("cuda").weights(SCALAR::quantize)
+                .activations((x, n, k, kind) -> {
+                    QuantizedActivations a = SCALAR_MM.quantizeActivations(x, n, k, ActivationFormat.valueOf(kind.name()));
+                    return new Activations(a.format() == ActivationFormat.PER_TOKEN_INT8, a.n(), a.k(), a.codes(),
+                            a.scales());
+                })
+                .compare((w, x, n, want, got, what) -> assertClose(want, got, magnitudes(w, x, n), w.cols(), what));
+    }
+
+    /** The weight-only path over the kit's sweep: every format, every row length of {@link MatmulTester#K}. */
+    @Test
+    void weightOnlyPathOverTheKitsSweep() {
+        MatmulOps gpu = new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), ThreadPool.callerThread());
+        tester().formats(Formats.all()).testF32((w, x, n, y) -> SCALAR_MM.gemm(PackedWeights.of(w), x, n, y),
+                (w, x, n, y) -> gpu.gemm(PackedWeights.of(w), x, n, y), MatmulTester.Check.NONE);
+    }
+
+    /** The integer path over the kit's sweep: every format it takes, both kinds of activations. */
+    @Test
+    void integerPathOverTheKitsSweep() {
+        MatmulOps gpu = new MatmulOps(new CudaMatmulKernels(rt), KernelProvider.scalar(), ThreadPool.callerThread());
+        tester().formats(Formats.integerPath()).testInt8(
+                (w, x, y) -> SCALAR_MM.gemm(PackedWeights.of(w), of(x), y),
+                (w, x, y) -> gpu.gemm(PackedWeights.of(w), of(x), y), MatmulTester.Check.NONE);
+    }
+
+    private static QuantizedActivations of(Activations x) {
+        return new QuantizedActivations(x.perToken() ? ActivationFormat.PER_TOKEN_INT8 : ActivationFormat.Q8_0, x.n(),
+                x.k(), x.codes(), x.scales());
     }
 
     static Stream<Arguments> matmulCases() {

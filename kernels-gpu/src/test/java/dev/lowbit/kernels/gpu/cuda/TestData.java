@@ -1,55 +1,27 @@
 package dev.lowbit.kernels.gpu.cuda;
 
 import dev.lowbit.format.QuantFormat;
-import dev.lowbit.format.ScaleType;
+import dev.lowbit.testkit.Formats;
+import dev.lowbit.testkit.Inputs;
 
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 
-/** Formats and seeded matrices for the CUDA tests: every format, and rows that reach the boundary cases. */
+/** Formats and seeded matrices for the CUDA tests (from the test kit), and fp16/bf16 rounding. */
 final class TestData {
     private TestData() {
     }
 
     /** Every format lowbit defines: ggml blocks, grouped 2/3/4/8 bits, codebooks, all group sizes and scale types. */
     static List<QuantFormat> allFormats() {
-        List<QuantFormat> out = new ArrayList<>(List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.Q4_1));
-        int[] groups = {32, 64, 128, QuantFormat.ROW};
-        for (ScaleType t : ScaleType.values()) {
-            for (int g : groups) {
-                for (int bits : new int[] {2, 3, 4, 8}) {
-                    out.add(QuantFormat.grouped(bits, g, true, t));
-                    out.add(QuantFormat.grouped(bits, g, false, t));
-                }
-                out.add(QuantFormat.codebook4(g, t));
-            }
-        }
-        return out;
+        return Formats.all();
     }
 
     /**
-     * A {@code rows x cols} matrix: rows of gaussians at magnitudes from 1e-4 (subnormal fp16 scales) to 1e3, a row of
-     * zeros, a row of negative zeros and a row of one sign; the seed is in the message of any failure.
+     * {@link Inputs#matrix}: rows of gaussians at magnitudes from 1e-4 (subnormal fp16 scales) to 1e3, a row of zeros,
+     * a row of negative zeros and a row of one sign; the seed is in the message of any failure.
      */
     static float[] matrix(int rows, int cols, long seed) {
-        Random rnd = new Random(seed);
-        float[] m = new float[rows * cols];
-        float[] mags = {1e-4f, 0.01f, 1f, 30f, 1000f};
-        for (int r = 0; r < rows; r++) {
-            int kind = r % 8;
-            float mag = mags[r % mags.length];
-            for (int c = 0; c < cols; c++) {
-                float v = switch (kind) {
-                    case 5 -> 0f;
-                    case 6 -> -0f;
-                    case 7 -> mag * (float) Math.abs(rnd.nextGaussian());
-                    default -> mag * (float) rnd.nextGaussian();
-                };
-                m[r * cols + c] = v;
-            }
-        }
-        return m;
+        return Inputs.matrix(rows, cols, seed);
     }
 
     /** {@code x} rounded to fp16. */

@@ -4,7 +4,6 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
-import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.kernels.ActivationFormat;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulKernels;
@@ -13,6 +12,10 @@ import dev.lowbit.kernels.QuantOps;
 import dev.lowbit.kernels.QuantizedActivations;
 import dev.lowbit.kernels.ThreadPool;
 import dev.lowbit.kernels.PackedWeights;
+import dev.lowbit.testkit.Activations;
+import dev.lowbit.testkit.Bounds;
+import dev.lowbit.testkit.Inputs;
+import dev.lowbit.testkit.MatmulTester;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -30,13 +33,12 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The OpenCL GEMV family against the scalar reference on the CPU and against an exact recomputation in double
- * (the bounds of kernels-java's MatmulTest): integer block sums bit for bit, fp32 results within the rounding
+ * (the test kit's {@link Bounds}): integer block sums bit for bit, fp32 results within the rounding
  * their order allows. The kernels sum each block of 32 in column order, blocks per lane, and the 32 lanes in a
  * tree: at most {@code 32 + ceil(k / 1024) + 5} roundings deep against the reference's {@code 32 + k / 32}.
  */
 class OpenClMatmulTest {
-    private static final double U = 0x1p-24;
-    private static final int[] K = {1, 31, 32, 33, 65, 127, 128, 129, 300, 1100};
+    private static final int[] K = MatmulTester.K;
 
     private static OpenClKernels cl;
     private static MatmulOps gpu;
@@ -76,72 +78,31 @@ class OpenClMatmulTest {
     }
 
     static QuantizedTensor weights(QuantFormat f, int rows, int k, long seed, boolean outliers, Arena arena) {
-        float[] w = TestInputs.gaussian(seed, rows * k);
-        SparseOutliers o = null;
-        if (outliers) {
-            w[0] = 40f;
-            w[w.length - 1] = -33f;
-            o = SparseOutliers.extract(w, rows, k, 20f, arena);
-        }
-        QuantizedTensor t = QUANT.quantize(f, w, rows, k, arena);
-        return o == null ? t : t.withOutliers(o);
+        return Inputs.weights(Inputs::normal, QUANT::quantize, f, rows, k, seed, outliers, arena);
     }
 
+    static Activations view(QuantizedActivations x) {
+        return new Activations(x.format() == ActivationFormat.PER_TOKEN_INT8, x.n(), x.k(), x.codes(), x.scales());
+    }
+
+    static QuantizedActivations of(Activations x) {
+        return new QuantizedActivations(x.perToken() ? ActivationFormat.PER_TOKEN_INT8 : ActivationFormat.Q8_0, x.n(),
+                x.k(), x.codes(), x.scales());
+    }
+
+    /** The kit's tester on the reference's weights and activations, {@link TestInputs#gaussian} values. */
+    static MatmulTester tester() {
+        return new MatmulTester("opencl").values(Inputs::normal).weights(QUANT::quantize)
+                .activations((x, n, k, kind) -> view(CPU.quantizeActivations(x, n, k,
+                        ActivationFormat.valueOf(kind.name()))));
+    }
+
+    /** Within the bound of {@link Bounds#checkAgainstExact} (its lanes' tree included) on every row length. */
     @ParameterizedTest
     @MethodSource("intFormats")
     void integerPathWithinTheBoundOfItsOrder(QuantFormat f) {
-        try (Arena arena = Arena.ofConfined()) {
-            for (int k : K) {
-                for (int rows : new int[] {1, 3, 17}) {
-                    QuantizedTensor w = weights(f, rows, k, k * 31L + rows, k > 64, arena);
-                    for (int n : new int[] {1, 2, 5}) {
-                        for (ActivationFormat af : ActivationFormat.values()) {
-                            QuantizedActivations x = CPU.quantizeActivations(TestInputs.gaussian(k + n, n * k), n, k, af);
-                            float[] y = new float[n * rows];
-                            gpu.gemm(PackedWeights.of(w), x, y);
-                            checkAgainstExact(w, x, y, "opencl " + f + " " + af + " rows=" + rows + " n=" + n + " k=" + k);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /** MatmulTest's bound: the reference's integer sums are exact; recompute them in long and the rest in double. */
-    static void checkAgainstExact(QuantizedTensor w, QuantizedActivations x, float[] y, String what) {
-        QuantFormat f = w.format();
-        int k = w.cols();
-        int gl = f.groupLength(k);
-        for (int t = 0; t < x.n(); t++) {
-            for (int r = 0; r < w.rows(); r++) {
-                double exact = 0;
-                double mag = 0;
-                for (int c = 0; c < k; c++) {
-                    double wv = Reference.value(f, Reference.code(w, r, c), Reference.scale(w, r, c / gl),
-                            Reference.zero(w, r, c / gl), w.levels());
-                    double term = wv * x.codes()[t * x.paddedK() + c] * (double) x.scale(t, c / 32);
-                    exact += term;
-                    mag += Math.abs(term) + Math.abs(Reference.scale(w, r, c / gl) * 16.0 * x.scale(t, c / 32));
-                }
-                SparseOutliers o = w.outliers();
-                if (o != null) {
-                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                        int c = o.col(e);
-                        double term = o.value(e) * (double) x.codes()[t * x.paddedK() + c] * x.scale(t, c / 32);
-                        exact += term;
-                        mag += Math.abs(term);
-                    }
-                }
-                // One rounding per product and per addition over at most k/32 blocks plus outliers, 4 ulps per
-                // block of headroom for the scale products, and the lanes' tree.
-                double bound = (4.0 * (k / 32 + 2) + 8 + 16) * U * mag;
-                double err = Math.abs(y[t * w.rows() + r] - exact);
-                if (err > bound) {
-                    fail(what + " y[" + t + "][" + r + "] = " + y[t * w.rows() + r] + ", exact " + exact + ", error " + err
-                            + " > " + bound);
-                }
-            }
-        }
+        tester().format(f).k(K).rows(1, 3, 17).tokens(1, 2, 5)
+                .testInt8(null, (w, x, y) -> gpu.gemm(PackedWeights.of(w), of(x), y), MatmulTester.Check.BOUND);
     }
 
     /**
@@ -261,63 +222,15 @@ class OpenClMatmulTest {
         }
     }
 
+    /**
+     * The weight-only path within {@link Bounds#checkFp32AgainstExact}: the lanes' tree adds 5 levels, inside the
+     * (k + 4) allowed for every k >= 1.
+     */
     @ParameterizedTest
     @MethodSource("allFormats")
     void fp32PathWithinTheReorderingBound(QuantFormat f) {
-        try (Arena arena = Arena.ofConfined()) {
-            for (int k : K) {
-                for (int rows : new int[] {1, 5}) {
-                    int n = 2;
-                    QuantizedTensor w = weights(f, rows, k, k + rows, k > 64, arena);
-                    float[] x = TestInputs.gaussian(k + 7, n * k);
-                    float[] y = new float[n * rows];
-                    gpu.gemm(PackedWeights.of(w), x, n, y);
-                    checkFp32AgainstExact(w, x, n, y, "opencl " + f + " rows=" + rows + " k=" + k);
-                }
-            }
-        }
-    }
-
-    /**
-     * MatmulTest's bound for the fp32 path: each order of a k-term sum is within (k + 2) u times the sum of the
-     * terms' magnitudes (Q4_1, whose two parts cancel, by its parts); the lanes' tree adds 5 levels, inside the
-     * (k + 4) allowed for every k >= 1.
-     */
-    static void checkFp32AgainstExact(QuantizedTensor w, float[] x, int n, float[] y, String what) {
-        int rows = w.rows();
-        int k = w.cols();
-        float[] dense = new float[rows * k];
-        QUANT.dequantize(w.withOutliers(null), dense);
-        for (int t = 0; t < n; t++) {
-            for (int r = 0; r < rows; r++) {
-                double exact = 0;
-                double mag = 0;
-                for (int c = 0; c < k; c++) {
-                    double term = (double) dense[r * k + c] * x[t * k + c];
-                    exact += term;
-                    mag += Math.abs(term);
-                }
-                SparseOutliers o = w.outliers();
-                if (o != null) {
-                    for (int e = o.rowPtr(r); e < o.rowPtr(r + 1); e++) {
-                        double term = o.value(e) * (double) x[t * k + o.col(e)];
-                        exact += term;
-                        mag += Math.abs(term);
-                    }
-                }
-                if (w.format().kind() == QuantFormat.Kind.Q4_1) {
-                    mag *= 4;
-                    for (int c = 0; c < k; c++) {
-                        mag += Math.abs(Reference.zero(w, r, c / 32) * x[t * k + c]) * 4;
-                    }
-                }
-                double bound = (k + 4) * U * mag + 1e-30;
-                float got = y[t * rows + r];
-                if (Math.abs(got - exact) > bound) {
-                    fail(what + ": y[" + t + "][" + r + "] = " + got + ", exact " + exact + ", bound " + bound);
-                }
-            }
-        }
+        tester().format(f).k(K).rows(1, 5).tokens(2).weightSeed((k, rows) -> k + rows).inputSeed((k, n) -> k + 7)
+                .testF32(null, (w, x, n, y) -> gpu.gemm(PackedWeights.of(w), x, n, y), MatmulTester.Check.BOUND);
     }
 
     /**

@@ -1,0 +1,381 @@
+package dev.lowbit.testkit;
+
+import dev.lowbit.format.QuantFormat;
+import dev.lowbit.format.QuantizedTensor;
+
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.function.BiPredicate;
+import java.util.function.IntPredicate;
+
+/**
+ * Sweeps matrix products over formats, row lengths {@code k}, row counts and token counts, on any implementation,
+ * against the scalar reference: bit for bit, within the float bound of {@link Bounds}, or both; optionally cut into
+ * ranges of rows and tokens, which must give the bits of the whole call. Weights and activations come from seeds
+ * that each failure message names with its case.
+ *
+ * <pre>{@code
+ * new MatmulTester("vector").weights(quantizer).activations(scalarQuantizer)
+ *         .formats(Formats.integerPath()).rows(1, 3, 17).tokens(1, 2, 5)
+ *         .testInt8(scalar, vector, MatmulTester.Check.BOUND);
+ * }</pre>
+ */
+public final class MatmulTester {
+    /** The row lengths every sweep starts from: 1, a block and its neighbours, primes, and two long rows. */
+    public static final int[] K = {1, 31, 32, 33, 65, 127, 128, 129, 300, 1100};
+
+    /** An integer-path product of whole weights and activations: {@code y[t * rows + r]}. */
+    @FunctionalInterface
+    public interface Int8Gemm {
+        void gemm(QuantizedTensor w, Activations x, float[] y);
+    }
+
+    /** An integer-path product over rows {@code [r0, r1)} and tokens {@code [t0, t1)} into {@code y[t * ldy + r]}. */
+    @FunctionalInterface
+    public interface Int8Range {
+        void gemm(QuantizedTensor w, Activations x, int r0, int r1, int t0, int t1, float[] y, int ldy);
+    }
+
+    /** A weight-only product of whole weights and {@code n} tokens of fp32 activations. */
+    @FunctionalInterface
+    public interface F32Gemm {
+        void gemm(QuantizedTensor w, float[] x, int n, float[] y);
+    }
+
+    /** A weight-only product over rows {@code [r0, r1)} and tokens {@code [t0, t1)} into {@code y[t * ldy + r]}. */
+    @FunctionalInterface
+    public interface F32Range {
+        void gemm(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy);
+    }
+
+    /** A seed from the row length and a count (rows for weights, tokens for activations). */
+    @FunctionalInterface
+    public interface Seed {
+        long of(int k, int count);
+    }
+
+    /**
+     * A comparison of the candidate's result with the reference's, for implementations held to another bound: the
+     * weights, the fp32 activations of {@code n} tokens (the integer path's dequantized), and both results.
+     */
+    @FunctionalInterface
+    public interface Comparison {
+        void check(QuantizedTensor w, float[] x, int n, float[] want, float[] got, String what);
+    }
+
+    /** What the candidate's result must satisfy. */
+    public enum Check {
+        /** The reference's bits. */
+        BITS,
+        /** The reference's values ({@code 0f == -0f}: a zero's sign may differ with the order of additions). */
+        VALUES,
+        /** The float bound against the exact sum ({@link Bounds}). */
+        BOUND,
+        /** Nothing beyond {@link #compare(Comparison)}. */
+        NONE,
+        /** Both the reference's bits and the bound. */
+        BITS_AND_BOUND
+    }
+
+    private final String name;
+    private List<QuantFormat> formats = List.of();
+    private int[] ks = K;
+    private BiPredicate<QuantFormat, Integer> kAllowed = (f, k) -> true;
+    private int[] rows = {1, 3, 17};
+    private int[] tokens = {1, 2, 5};
+    private Activations.Kind[] kinds = Activations.Kind.values();
+    private Seed weightSeed = (k, r) -> k * 31L + r;
+    private Seed inputSeed = (k, n) -> k + n;
+    private IntPredicate outliers = k -> k > 64;
+    private Inputs.Source source = Inputs::gaussian;
+    private Inputs.Quantizer quantizer;
+    private Activations.Quantizer activations;
+    private boolean boundTheReference;
+    private Comparison comparison;
+    private int splitRows;
+    private boolean split;
+    private Int8Range int8Range;
+    private F32Range f32Range;
+
+    /** A tester for the implementation called {@code name} in failure messages. */
+    public MatmulTester(String name) {
+        this.name = name;
+    }
+
+    public MatmulTester formats(List<QuantFormat> formats) {
+        this.formats = List.copyOf(formats);
+        return this;
+    }
+
+    public MatmulTester format(QuantFormat f) {
+        return formats(List.of(f));
+    }
+
+    /** The row lengths, {@link #K} unless set. */
+    public MatmulTester k(int... ks) {
+        this.ks = ks.clone();
+        return this;
+    }
+
+    /** Which row lengths a format takes here (W4A16 takes whole groups only, say); every one unless set. */
+    public MatmulTester kAllowed(BiPredicate<QuantFormat, Integer> allowed) {
+        this.kAllowed = allowed;
+        return this;
+    }
+
+    public MatmulTester rows(int... rows) {
+        this.rows = rows.clone();
+        return this;
+    }
+
+    public MatmulTester tokens(int... tokens) {
+        this.tokens = tokens.clone();
+        return this;
+    }
+
+    /** The activation quantizations the integer path sweeps; both unless set. */
+    public MatmulTester kinds(Activations.Kind... kinds) {
+        this.kinds = kinds.clone();
+        return this;
+    }
+
+    /** The weights' seed from k and the row count; {@code k * 31 + rows} unless set. */
+    public MatmulTester weightSeed(Seed seed) {
+        this.weightSeed = seed;
+        return this;
+    }
+
+    /** The activations' seed from k and the token count; {@code k + n} unless set. */
+    public MatmulTester inputSeed(Seed seed) {
+        this.inputSeed = seed;
+        return this;
+    }
+
+    /** Which row lengths get planted outliers ({@link Inputs#weights}); {@code k > 64} unless set. */
+    public MatmulTester outliers(IntPredicate when) {
+        this.outliers = when;
+        return this;
+    }
+
+    /** The generator of weights and activations; {@link Inputs#gaussian} unless set. */
+    public MatmulTester values(Inputs.Source source) {
+        this.source = source;
+        return this;
+    }
+
+    /** How weights are quantized (the reference's rule, through any implementation that keeps its bytes). */
+    public MatmulTester weights(Inputs.Quantizer quantizer) {
+        this.quantizer = quantizer;
+        return this;
+    }
+
+    /** How activations are quantized for the integer path: the reference's rule. */
+    public MatmulTester activations(Activations.Quantizer activations) {
+        this.activations = activations;
+        return this;
+    }
+
+    /** Also holds every result to {@code comparison} against the reference's. */
+    public MatmulTester compare(Comparison comparison) {
+        this.comparison = comparison;
+        return this;
+    }
+
+    /** Checks the reference's own result against the bound too (for {@link Check#BOUND}). */
+    public MatmulTester boundTheReference() {
+        this.boundTheReference = true;
+        return this;
+    }
+
+    /**
+     * Also computes every case token by token with rows cut in two at {@code rows / 3}, through the candidate's
+     * ranged call: the same bits as its whole call.
+     */
+    public MatmulTester splitInThirds(Int8Range range) {
+        this.split = true;
+        this.splitRows = 0;
+        this.int8Range = range;
+        return this;
+    }
+
+    /** {@link #splitInThirds(Int8Range)} for the weight-only path. */
+    public MatmulTester splitF32InThirds(F32Range range) {
+        this.split = true;
+        this.splitRows = 0;
+        this.f32Range = range;
+        return this;
+    }
+
+    /** Also computes every case token by token in groups of {@code groupRows} rows: the reference's bits. */
+    public MatmulTester splitInGroups(int groupRows, Int8Range range) {
+        this.split = true;
+        this.splitRows = groupRows;
+        this.int8Range = range;
+        return this;
+    }
+
+    /**
+     * The integer path: for every format, k, row count, token count and activation kind, the candidate against the
+     * reference ({@code null}: the bound alone). Returns the number of cases run.
+     */
+    public int testInt8(Int8Gemm reference, Int8Gemm candidate, Check check) {
+        if (reference == null && check != Check.BOUND) {
+            throw new IllegalArgumentException("only the bound can be checked without a reference");
+        }
+        if (quantizer == null || activations == null) {
+            throw new IllegalStateException("set weights(...) and activations(...) first");
+        }
+        int cases = 0;
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : formats) {
+                for (int k : ks) {
+                    if (!kAllowed.test(f, k)) {
+                        continue;
+                    }
+                    for (int r : rows) {
+                        long ws = weightSeed.of(k, r);
+                        QuantizedTensor w = Inputs.weights(source, quantizer, f, r, k, ws, outliers.test(k), arena);
+                        for (int n : tokens) {
+                            long xs = inputSeed.of(k, n);
+                            float[] xf = source.values(xs, n * k);
+                            for (Activations.Kind kind : kinds) {
+                                Activations x = activations.quantize(xf, n, k, kind);
+                                String what = name + " " + f + " " + kind + " rows=" + r + " n=" + n + " k=" + k
+                                        + " (weight seed " + ws + ", activation seed " + xs + ")";
+                                float[] a = new float[n * r];
+                                float[] b = new float[n * r];
+                                if (reference != null) {
+                                    reference.gemm(w, x, a);
+                                }
+                                candidate.gemm(w, x, b);
+                                compare(check, a, b, what);
+                                if (comparison != null && reference != null) {
+                                    comparison.check(w, dequantized(x), n, a, b, what);
+                                }
+                                if (check == Check.BOUND || check == Check.BITS_AND_BOUND) {
+                                    if (boundTheReference && reference != null) {
+                                        Bounds.checkAgainstExact(w, x, a, "reference, " + what);
+                                    }
+                                    Bounds.checkAgainstExact(w, x, b, what);
+                                }
+                                if (split && int8Range != null) {
+                                    float[] c = new float[n * r];
+                                    cut(r, n, (r0, r1, t0, t1) -> int8Range.gemm(w, x, r0, r1, t0, t1, c, r));
+                                    Bounds.assertSameBits(b, c, what + ", " + cutName(r));
+                                }
+                                cases++;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return cases;
+    }
+
+    /**
+     * The weight-only path: for every format, k, row count and token count, the candidate against the reference
+     * ({@code null}: the bound alone). Returns the number of cases run.
+     */
+    public int testF32(F32Gemm reference, F32Gemm candidate, Check check) {
+        if (reference == null && check != Check.BOUND) {
+            throw new IllegalArgumentException("only the bound can be checked without a reference");
+        }
+        if (quantizer == null) {
+            throw new IllegalStateException("set weights(...) first");
+        }
+        int cases = 0;
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : formats) {
+                for (int k : ks) {
+                    if (!kAllowed.test(f, k)) {
+                        continue;
+                    }
+                    for (int r : rows) {
+                        long ws = weightSeed.of(k, r);
+                        QuantizedTensor w = Inputs.weights(source, quantizer, f, r, k, ws, outliers.test(k), arena);
+                        for (int n : tokens) {
+                            long xs = inputSeed.of(k, n);
+                            float[] x = source.values(xs, n * k);
+                            String what = name + " " + f + " rows=" + r + " n=" + n + " k=" + k + " (weight seed " + ws
+                                    + ", activation seed " + xs + ")";
+                            float[] a = new float[n * r];
+                            float[] b = new float[n * r];
+                            if (reference != null) {
+                                reference.gemm(w, x, n, a);
+                            }
+                            candidate.gemm(w, x, n, b);
+                            compare(check, a, b, what);
+                            if (comparison != null && reference != null) {
+                                comparison.check(w, x, n, a, b, what);
+                            }
+                            if (check == Check.BOUND || check == Check.BITS_AND_BOUND) {
+                                if (boundTheReference && reference != null) {
+                                    Bounds.checkFp32AgainstExact(w, x, n, a, "reference, " + what);
+                                }
+                                Bounds.checkFp32AgainstExact(w, x, n, b, what);
+                            }
+                            if (split && f32Range != null) {
+                                float[] c = new float[n * r];
+                                cut(r, n, (r0, r1, t0, t1) -> f32Range.gemm(w, x, r0, r1, t0, t1, c, r));
+                                Bounds.assertSameBits(b, c, what + ", " + cutName(r));
+                            }
+                            cases++;
+                        }
+                    }
+                }
+            }
+        }
+        return cases;
+    }
+
+    /** The values the integer path's activations stand for: each code times its scale. */
+    public static float[] dequantized(Activations a) {
+        float[] out = new float[a.n() * a.k()];
+        for (int t = 0; t < a.n(); t++) {
+            for (int c = 0; c < a.k(); c++) {
+                out[t * a.k() + c] = a.codes()[t * a.paddedK() + c] * a.scale(t, c / 32);
+            }
+        }
+        return out;
+    }
+
+    private interface Piece {
+        void run(int r0, int r1, int t0, int t1);
+    }
+
+    private void cut(int r, int n, Piece piece) {
+        for (int t = 0; t < n; t++) {
+            if (splitRows == 0) {
+                int rm = r / 3;
+                piece.run(0, rm, t, t + 1);
+                piece.run(rm, r, t, t + 1);
+            } else {
+                for (int r0 = 0; r0 < r; r0 += splitRows) {
+                    piece.run(r0, Math.min(r, r0 + splitRows), t, t + 1);
+                }
+            }
+        }
+    }
+
+    private String cutName(int r) {
+        return splitRows == 0 ? "rows cut at " + r / 3 + ", token by token"
+                : "group by group of " + splitRows + " rows and token by token";
+    }
+
+    private static void compare(Check check, float[] want, float[] got, String what) {
+        switch (check) {
+            case BITS, BITS_AND_BOUND -> Bounds.assertSameBits(want, got, what);
+            case VALUES -> {
+                for (int i = 0; i < want.length; i++) {
+                    if (want[i] != got[i]) {
+                        org.junit.jupiter.api.Assertions.fail(what + ": y[" + i + "] = " + got[i] + ", reference "
+                                + want[i]);
+                    }
+                }
+            }
+            case BOUND, NONE -> {
+            }
+        }
+    }
+}
