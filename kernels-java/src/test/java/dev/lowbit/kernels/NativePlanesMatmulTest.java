@@ -37,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * path bit for bit in generic C and within {@link MatmulTest#checkFp32AgainstExact}'s bound with AVX2 and
  * AVX-512; every result independent of how rows and tokens are cut; buffers against guard pages.
  */
-class NativeGroupedMatmulTest {
+class NativePlanesMatmulTest {
     private static final int[] K = {1, 31, 33, 64, 65, 129, 200, 300};
     private static final int[] ROWS = {1, 4, 6, 9};
     private static final int[] N = {1, 2, 3, 5};
