@@ -11,7 +11,7 @@ import java.util.List;
  * normalization of lowbit's encoder.
  *
  * <p>One thread uses an encoder: {@link EvalRun} builds, runs and closes it on the thread of {@code lowbit eval},
- * so the session is closed only once no batch is running on it.
+ * so ONNX Runtime is closed only once no batch is running on it.
  */
 final class OrtEncoder implements SentenceEncoder {
     private final OrtPeer peer;

@@ -28,7 +28,7 @@ public final class OrtPeer implements AutoCloseable {
     private final OrtEnvironment env = OrtEnvironment.getEnvironment();
     private final OrtSession session;
 
-    /** A session on the ONNX model {@code model}; a model that ONNX Runtime cannot load is refused, by name. */
+    /** ONNX Runtime ready to run the ONNX model {@code model}; a model that ONNX Runtime cannot load is refused, by name. */
     public OrtPeer(String name, byte[] model, int threads) {
         this.name = name;
         try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
