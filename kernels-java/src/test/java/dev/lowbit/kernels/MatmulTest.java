@@ -348,34 +348,15 @@ class MatmulTest {
         Bounds.checkFp32AgainstExact(w, x, n, y, what);
     }
 
+    /**
+     * Every weight code at Q8_0's, Q4_0's and 8-bit grouped's extremes and every activation code at -128 or 127,
+     * over k = 4096: each block sums 32 * 16384 = 524288 in magnitude, and the row 128 such blocks.
+     */
     @Test
     void largestMagnitudesDoNotOverflow() {
-        // Every weight code -128 (Q8_0) or -8 (Q4_0) and every activation code -128, over k = 4096:
-        // each block sums 32 * 16384 = 524288, and the row 128 such blocks.
-        int k = 4096;
-        int rows = 2;
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.grouped(8, 128, true, ScaleType.F32))) {
-                int[] codes = new int[rows * k];
-                java.util.Arrays.fill(codes, f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0);
-                float[] scales = new float[rows * f.groupsPerRow(k)];
-                java.util.Arrays.fill(scales, 1f);
-                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
-                byte[] xc = new byte[k];
-                java.util.Arrays.fill(xc, (byte) -128);
-                float[] xs = new float[k / 32];
-                java.util.Arrays.fill(xs, 1f);
-                QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, 1, k, xc, xs);
-                int wq = f.kind() == QuantFormat.Kind.Q4_0 ? -8 : -128;
-                float want = (float) ((long) wq * -128 * k); // exact: a multiple of 2^14 below 2^31
-                for (MatmulKernels m : new MatmulKernels[] {KernelProvider.scalarMatmul(), KernelProvider.matmul()}) {
-                    float[] y = new float[rows];
-                    ops(m).gemm(PackedWeights.of(w), x, y);
-                    assertEquals(want, y[0], 0f, f + " " + m.name());
-                    assertEquals(want, y[1], 0f, f + " " + m.name());
-                }
-            }
-        }
+        Kit.tester(KernelProvider.matmul().name()).formats(List.of(QuantFormat.Q8_0, QuantFormat.Q4_0,
+                QuantFormat.grouped(8, 128, true, ScaleType.F32))).k(4096).rows(2).tokens(1)
+                .testExtremes(Kit.int8(Kit.scalar()), Kit.int8(ops(KernelProvider.matmul())));
     }
 
     @Test

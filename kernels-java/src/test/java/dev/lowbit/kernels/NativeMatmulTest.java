@@ -111,37 +111,15 @@ class NativeMatmulTest {
         }
     }
 
-    /** Every weight code -128 (Q8_0) or -8 (Q4_0) and every activation -128 over k = 4096: 16-bit pairs would overflow. */
+    /**
+     * Every weight code at its extremes (-128 and 127, -8 and 7) and every activation -128 or 127 over k = 4096, one
+     * tile of 4 rows and one row alone: 16-bit pairs would overflow.
+     */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void largestMagnitudesDoNotOverflow(Tier tier) {
-        MatmulOps nat = MatmulTest.ops(kernelsOrSkip(tier));
-        int k = 4096;
-        int rows = 5; // one tile of 4 and one row alone
-        int n = 2;
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : NATIVE) {
-                boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
-                int[] codes = new int[rows * k];
-                Arrays.fill(codes, q8 ? -128 : 0);
-                float[] scales = new float[rows * f.groupsPerRow(k)];
-                Arrays.fill(scales, 1f);
-                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
-                byte[] xc = new byte[n * k];
-                Arrays.fill(xc, (byte) -128);
-                for (ActivationFormat af : ActivationFormat.values()) {
-                    float[] xs = new float[af == ActivationFormat.Q8_0 ? n * k / 32 : n];
-                    Arrays.fill(xs, 1f);
-                    QuantizedActivations x = new QuantizedActivations(af, n, k, xc, xs);
-                    float want = (float) ((long) (q8 ? -128 : -8) * -128 * k);
-                    float[] y = new float[n * rows];
-                    nat.gemm(PackedWeights.of(w), x, y);
-                    for (int i = 0; i < y.length; i++) {
-                        assertEquals(want, y[i], 0f, tier + " " + f + " " + af + " y[" + i + "]");
-                    }
-                }
-            }
-        }
+        Kit.tester(tier.toString()).formats(NATIVE).k(4096).rows(5).tokens(2)
+                .testExtremes(Kit.int8(scalar()), Kit.int8(MatmulTest.ops(kernelsOrSkip(tier))));
     }
 
     @ParameterizedTest

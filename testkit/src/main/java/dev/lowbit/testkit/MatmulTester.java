@@ -2,9 +2,12 @@ package dev.lowbit.testkit;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
 
 import java.lang.foreign.Arena;
+import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.function.BiPredicate;
 import java.util.function.IntPredicate;
 
@@ -212,6 +215,130 @@ public final class MatmulTester {
         this.splitRows = groupRows;
         this.int8Range = range;
         return this;
+    }
+
+    /**
+     * The largest magnitudes: unit scales, every weight code the format's lowest or highest and every activation
+     * -128 or 127 (all four pairs), for every format, k, row count, token count and activation kind. Every result is
+     * the exact integer {@code k * w * x}: the reference's, and the candidate's, which must also give the reference's
+     * bits. Over long rows ({@code k = 4096}) a block sums 32 * 128 * 128 = 2^19 in magnitude, past any 16-bit
+     * intermediate. Returns the number of cases run.
+     */
+    public int testExtremes(Int8Gemm reference, Int8Gemm candidate) {
+        int cases = 0;
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : formats) {
+                for (int k : ks) {
+                    for (int r : rows) {
+                        for (int code : new int[] {lowestCode(f), highestCode(f)}) {
+                            QuantizedTensor w = unitWeights(f, r, k, code, null, arena);
+                            for (int n : tokens) {
+                                for (int xv : new int[] {-128, 127}) {
+                                    for (Activations.Kind kind : kinds) {
+                                        Activations x = unitActivations(kind, n, k, xv, null);
+                                        String what = name + " " + f + " " + kind + " rows=" + r + " n=" + n + " k="
+                                                + k + ", every weight code " + code + ", every activation " + xv;
+                                        float want = (float) ((long) signedCode(f, code) * xv * k);
+                                        float[] b = new float[n * r];
+                                        candidate.gemm(w, x, b);
+                                        assertAll(want, b, what);
+                                        if (reference != null) {
+                                            float[] a = new float[n * r];
+                                            reference.gemm(w, x, a);
+                                            assertAll(want, a, "reference, " + what);
+                                            Bounds.assertSameBits(a, b, what);
+                                        }
+                                        cases++;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return cases;
+    }
+
+    /** The lowest code {@link Reference#pack} takes for {@code f}: -128 for Q8_0, whose codes are signed, else 0. */
+    public static int lowestCode(QuantFormat f) {
+        return f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0;
+    }
+
+    /** The highest code {@link Reference#pack} takes for {@code f}: 127 for Q8_0, else {@link QuantFormat#maxCode}. */
+    public static int highestCode(QuantFormat f) {
+        return f.kind() == QuantFormat.Kind.Q8_0 ? 127 : f.maxCode();
+    }
+
+    /**
+     * The weight that {@code code} stands for at unit scale and a zero point (or minimum) of 0: the code less 8
+     * (Q4_0) or less {@code 2^(bits-1)} (symmetric grouped), else the code itself.
+     */
+    public static int signedCode(QuantFormat f, int code) {
+        return switch (f.kind()) {
+            case Q8_0, Q4_1 -> code;
+            case Q4_0 -> code - 8;
+            case GROUPED -> f.symmetric() ? code - (1 << (f.bits() - 1)) : code;
+            default -> throw new IllegalArgumentException("not an integer-path format: " + f);
+        };
+    }
+
+    /** Unit scales, every code {@code fill} (zero points 0), or drawn from {@code rnd} when {@code fill} is null. */
+    private static QuantizedTensor unitWeights(QuantFormat f, int rows, int k, Integer fill, SplittableRandom rnd,
+            Arena arena) {
+        int[] codes = new int[rows * k];
+        int groups = rows * f.groupsPerRow(k);
+        float[] scales = new float[groups];
+        Arrays.fill(scales, 1f);
+        boolean zeroed = f.kind() == QuantFormat.Kind.Q4_1 || f.hasZeroPlane();
+        float[] zeros = zeroed ? new float[groups] : null;
+        if (fill != null) {
+            Arrays.fill(codes, fill);
+        } else {
+            int low = lowestCode(f);
+            int span = highestCode(f) - low + 1;
+            for (int i = 0; i < codes.length; i++) {
+                codes[i] = low + rnd.nextInt(span);
+            }
+            codes[0] = low;
+            codes[1] = highestCode(f);
+            if (zeroed) {
+                for (int g = 0; g < groups; g++) {
+                    // Q4_1's minimum m, an integer, so that sums stay integers; a zero point over the codes.
+                    zeros[g] = f.kind() == QuantFormat.Kind.Q4_1 ? rnd.nextInt(-8, 9) : rnd.nextInt(f.maxCode() + 1);
+                }
+            }
+        }
+        return Reference.pack(f, rows, k, codes, scales, zeros, null, arena);
+    }
+
+    /** Unit scales, every code {@code fill} (padding 0), or drawn from {@code rnd} when {@code fill} is null. */
+    private static Activations unitActivations(Activations.Kind kind, int n, int k, Integer fill,
+            SplittableRandom rnd) {
+        int pk = Activations.paddedK(k);
+        byte[] codes = new byte[n * pk];
+        for (int t = 0; t < n; t++) {
+            for (int c = 0; c < k; c++) {
+                codes[t * pk + c] = (byte) (fill != null ? fill : rnd.nextInt(-128, 128));
+            }
+            if (fill == null) {
+                codes[t * pk] = -128;
+                if (k > 1) {
+                    codes[t * pk + 1] = 127;
+                }
+            }
+        }
+        float[] scales = new float[kind.perToken() ? n : n * (pk / 32)];
+        Arrays.fill(scales, 1f);
+        return new Activations(kind.perToken(), n, k, codes, scales);
+    }
+
+    private static void assertAll(float want, float[] got, String what) {
+        for (int i = 0; i < got.length; i++) {
+            if (got[i] != want) {
+                org.junit.jupiter.api.Assertions.fail(what + ": y[" + i + "] = " + got[i] + ", exactly " + want);
+            }
+        }
     }
 
     /**
