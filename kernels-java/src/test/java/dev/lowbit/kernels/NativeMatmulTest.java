@@ -2,7 +2,6 @@ package dev.lowbit.kernels;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.format.Reference;
 import dev.lowbit.bindings.nativelib.GuardPages;
 import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
@@ -21,7 +20,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -67,48 +65,13 @@ class NativeMatmulTest {
 
     /**
      * Unit scales and codes over their whole ranges (weights -128..127 and -8..7, activations -128..127): every
-     * result is an integer, so this pins down the int32 block sums themselves.
+     * result is an integer, so this pins down the int32 block sums themselves, bit for bit.
      */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void integerSumsAreExact(Tier tier) {
-        MatmulOps nat = MatmulTest.ops(kernelsOrSkip(tier));
-        MatmulOps scalar = scalar();
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : NATIVE) {
-                SplittableRandom rnd = new SplittableRandom(f.name().hashCode() + tier.ordinal());
-                for (int k : new int[] {31, 32, 33, 97, 300, 1000}) {
-                    int rows = 6;
-                    int n = 4;
-                    int[] codes = new int[rows * k];
-                    boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
-                    for (int i = 0; i < codes.length; i++) {
-                        codes[i] = q8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16);
-                    }
-                    codes[0] = q8 ? -128 : 0; // the extremes, whatever the draw
-                    codes[1] = q8 ? 127 : 15;
-                    float[] scales = new float[rows * f.groupsPerRow(k)];
-                    Arrays.fill(scales, 1f);
-                    QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
-                    int pk = QuantizedActivations.paddedK(k);
-                    byte[] xc = new byte[n * pk];
-                    for (int t = 0; t < n; t++) {
-                        for (int c = 0; c < k; c++) {
-                            xc[t * pk + c] = (byte) rnd.nextInt(-128, 128);
-                        }
-                        xc[t * pk] = -128;
-                    }
-                    float[] xs = new float[n * (pk / 32)];
-                    Arrays.fill(xs, 1f);
-                    QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
-                    float[] a = new float[n * rows];
-                    float[] b = new float[n * rows];
-                    scalar.gemm(PackedWeights.of(w), x, a);
-                    nat.gemm(PackedWeights.of(w), x, b);
-                    assertSameBits(a, b, tier + " " + f + " k=" + k);
-                }
-            }
-        }
+        Kit.tester(tier.toString()).formats(NATIVE).k(31, 32, 33, 97, 300, 1000).rows(6).tokens(4)
+                .testExactSums(Kit.int8(scalar()), Kit.int8(MatmulTest.ops(kernelsOrSkip(tier))), MatmulTester.Check.BITS);
     }
 
     /**

@@ -66,6 +66,12 @@ public final class MatmulTester {
         void check(QuantizedTensor w, float[] x, int n, float[] want, float[] got, String what);
     }
 
+    /** A further check of an integer-path case: the weights and activations the candidate was given. */
+    @FunctionalInterface
+    public interface Int8Check {
+        void check(QuantizedTensor w, Activations x, String what);
+    }
+
     /** What the candidate's result must satisfy. */
     public enum Check {
         /** The reference's bits. */
@@ -99,6 +105,8 @@ public final class MatmulTester {
     private boolean split;
     private Int8Range int8Range;
     private F32Range f32Range;
+    private boolean uniform;
+    private Int8Check also;
 
     /** A tester for the implementation called {@code name} in failure messages. */
     public MatmulTester(String name) {
@@ -215,6 +223,80 @@ public final class MatmulTester {
         this.splitRows = groupRows;
         this.int8Range = range;
         return this;
+    }
+
+    /**
+     * {@link #testExactSums} also fills every weight with the format's lowest and highest code and every activation
+     * with -128 and 127, beside the random draws: all nine pairs.
+     */
+    public MatmulTester uniformToo() {
+        this.uniform = true;
+        return this;
+    }
+
+    /** {@link #testExactSums} also runs {@code check} on every case. */
+    public MatmulTester also(Int8Check check) {
+        this.also = check;
+        return this;
+    }
+
+    /**
+     * Unit scales: every partial sum is an integer, so any order of additions is exact, and the candidate must give
+     * the reference's result ({@link Check#BITS} or {@link Check#VALUES}). For every format, k, row count, token count
+     * and activation kind, weight codes are drawn over their whole range (Q8_0 -128..127, else 0..maxCode; zero
+     * points 0..maxCode and Q4_1's minimum -8..8, integers) with the first two at the lowest and highest code, and
+     * activation codes over -128..127 with each token's first two at -128 and 127. With {@link #uniformToo()} every
+     * weight and every activation also takes one extreme value, and where both do every result must be the exact
+     * integer {@code k * w * x}. Returns the number of cases run.
+     */
+    public int testExactSums(Int8Gemm reference, Int8Gemm candidate, Check check) {
+        if (reference == null || (check != Check.BITS && check != Check.VALUES)) {
+            throw new IllegalArgumentException("exact sums take a reference and BITS or VALUES");
+        }
+        int cases = 0;
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : formats) {
+                Integer[] wFills = uniform ? new Integer[] {null, lowestCode(f), highestCode(f)} : new Integer[] {null};
+                Integer[] xFills = uniform ? new Integer[] {null, -128, 127} : new Integer[] {null};
+                for (int k : ks) {
+                    if (!kAllowed.test(f, k)) {
+                        continue;
+                    }
+                    for (int r : rows) {
+                        for (Integer wFill : wFills) {
+                            long ws = f.name().hashCode() * 31L + weightSeed.of(k, r);
+                            QuantizedTensor w = unitWeights(f, r, k, wFill, new SplittableRandom(ws), arena);
+                            for (int n : tokens) {
+                                for (Integer xFill : xFills) {
+                                    long xs = f.name().hashCode() * 31L + inputSeed.of(k, n);
+                                    for (Activations.Kind kind : kinds) {
+                                        Activations x = unitActivations(kind, n, k, xFill, new SplittableRandom(xs));
+                                        String what = name + " " + f + " " + kind + " rows=" + r + " n=" + n + " k="
+                                                + k + ", weights " + (wFill == null ? "drawn (seed " + ws + ")" : wFill)
+                                                + ", activations " + (xFill == null ? "drawn (seed " + xs + ")" : xFill);
+                                        float[] a = new float[n * r];
+                                        float[] b = new float[n * r];
+                                        reference.gemm(w, x, a);
+                                        candidate.gemm(w, x, b);
+                                        compare(check, a, b, what);
+                                        if (wFill != null && xFill != null) {
+                                            float want = (float) ((long) signedCode(f, wFill) * xFill * k);
+                                            assertAll(want, a, "reference, " + what);
+                                            assertAll(want, b, what);
+                                        }
+                                        if (also != null) {
+                                            also.check(w, x, what);
+                                        }
+                                        cases++;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return cases;
     }
 
     /**
