@@ -150,52 +150,31 @@ class InterleavedMatmulTest {
     /** The split over threads cuts on whole groups of 8 rows and changes no bit. */
     @Test
     void resultDoesNotDependOnThreads() {
-        MatmulKernels kernels = KernelProvider.matmul();
-        ThreadPool pool = ThreadPool.forkJoin(3);
-        try (Arena arena = Arena.ofShared()) {
-            MatmulOps one = MatmulTest.ops(kernels);
-            MatmulOps three = new MatmulOps(kernels, KernelProvider.scalar(), pool);
-            for (QuantFormat f : FORMATS) {
-                int rows = 203;
-                int k = 2080;
-                QuantizedTensor w = MatmulTest.weights(f, rows, k, 99, true, arena);
-                InterleavedTensor wi = InterleavedTensor.of(w, arena);
-                for (int n : new int[] {1, 7, 70}) {
-                    float[] xf = Inputs.gaussian(n, n * k);
-                    float[] a = new float[n * rows];
-                    float[] b = new float[n * rows];
-                    one.gemm(PackedWeights.of(wi), xf, n, a, ActivationFormat.Q8_0);
-                    three.gemm(PackedWeights.of(wi), xf, n, b, ActivationFormat.Q8_0);
-                    NativeMatmulTest.assertSameBits(a, b, kernels.name() + " " + wi.layout() + " n=" + n + ", 1 vs 3 threads");
-                }
-            }
-        } finally {
-            pool.close();
+        try (ThreadPool pool = ThreadPool.forkJoin(3)) {
+            threadsChangeNoBit(pool, "3 threads", 1, 7, 70);
         }
     }
 
     /** The same on a {@link ThreadPool.Workers} pool, whose small products take one piece per thread. */
     @Test
     void resultDoesNotDependOnThreadsOnWorkers() {
-        MatmulKernels kernels = KernelProvider.matmul();
-        try (Arena arena = Arena.ofShared(); ThreadPool.Workers pool = new ThreadPool.Workers(3)) {
-            MatmulOps one = MatmulTest.ops(kernels);
-            MatmulOps three = new MatmulOps(kernels, KernelProvider.scalar(), pool);
-            for (QuantFormat f : FORMATS) {
-                int rows = 203;
-                int k = 2080;
-                QuantizedTensor w = MatmulTest.weights(f, rows, k, 99, true, arena);
-                InterleavedTensor wi = InterleavedTensor.of(w, arena);
-                for (int n : new int[] {1, 7, 70, 260}) {
-                    float[] xf = Inputs.gaussian(n, n * k);
-                    float[] a = new float[n * rows];
-                    float[] b = new float[n * rows];
-                    one.gemm(PackedWeights.of(wi), xf, n, a, ActivationFormat.Q8_0);
-                    three.gemm(PackedWeights.of(wi), xf, n, b, ActivationFormat.Q8_0);
-                    NativeMatmulTest.assertSameBits(a, b, kernels.name() + " " + wi.layout() + " n=" + n + ", 1 vs 3 workers");
-                }
-            }
+        try (ThreadPool pool = new ThreadPool.Workers(3)) {
+            threadsChangeNoBit(pool, "3 workers", 1, 7, 70, 260);
         }
+    }
+
+    /** 203 rows of 2080 with outliers, interleaved: one thread against {@code pool} on the integer path. */
+    private static void threadsChangeNoBit(ThreadPool pool, String threads, int... tokens) {
+        MatmulKernels kernels = KernelProvider.matmul();
+        MatmulOps one = MatmulTest.ops(kernels);
+        MatmulOps many = new MatmulOps(kernels, KernelProvider.scalar(), pool);
+        Kit.tester(kernels.name() + " interleaved, 1 thread vs " + threads).formats(FORMATS).k(2080).rows(203)
+                .tokens(tokens).weightSeed((k, rows) -> 99).outliers(k -> true).inputSeed((k, n) -> n)
+                .testThreadIndependence(interleavedInt8(one), interleavedInt8(many));
+    }
+
+    private static MatmulTester.F32Gemm interleavedInt8(MatmulOps ops) {
+        return (w, x, n, y) -> ops.gemm(PackedWeights.of(interleaved(w)), x, n, y, ActivationFormat.Q8_0);
     }
 
     @Test

@@ -311,50 +311,28 @@ class MatmulTest {
 
     @Test
     void resultDoesNotDependOnThreads() {
-        ThreadPool pool = ThreadPool.forkJoin(2);
-        try (Arena arena = Arena.ofShared()) {
-            int rows = 257;
-            int k = 1031;
-            QuantizedTensor w = weights(QuantFormat.Q4_0, rows, k, 5, true, arena);
-            MatmulOps one = ops(KernelProvider.matmul());
-            MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
-            for (int n : new int[] {1, 8, 130}) {
-                float[] x = Inputs.gaussian(n, n * k);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                one.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
-                two.gemm(PackedWeights.of(w), x, n, b, ActivationFormat.Q8_0);
-                assertTrue(java.util.Arrays.equals(a, b), "integer path, n=" + n);
-                one.gemm(PackedWeights.of(w), x, n, a);
-                two.gemm(PackedWeights.of(w), x, n, b);
-                assertTrue(java.util.Arrays.equals(a, b), "fp32 path, n=" + n);
-            }
-        } finally {
-            pool.close();
+        try (ThreadPool pool = ThreadPool.forkJoin(2)) {
+            threadsChangeNoBit(pool, "2 threads", 1, 8, 130);
         }
     }
 
     /** On a {@link ThreadPool.Workers} pool: one piece per thread when small, up to 4 per thread when large. */
     @Test
     void resultDoesNotDependOnThreadsOnWorkers() {
-        try (Arena arena = Arena.ofShared(); ThreadPool.Workers pool = new ThreadPool.Workers(2)) {
-            int rows = 257;
-            int k = 1031;
-            QuantizedTensor w = weights(QuantFormat.Q4_0, rows, k, 5, true, arena);
-            MatmulOps one = ops(KernelProvider.matmul());
-            MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
-            for (int n : new int[] {1, 8, 130, 300}) {
-                float[] x = Inputs.gaussian(n, n * k);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                one.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
-                two.gemm(PackedWeights.of(w), x, n, b, ActivationFormat.Q8_0);
-                assertTrue(java.util.Arrays.equals(a, b), "integer path, n=" + n);
-                one.gemm(PackedWeights.of(w), x, n, a);
-                two.gemm(PackedWeights.of(w), x, n, b);
-                assertTrue(java.util.Arrays.equals(a, b), "fp32 path, n=" + n);
-            }
+        try (ThreadPool pool = new ThreadPool.Workers(2)) {
+            threadsChangeNoBit(pool, "2 workers", 1, 8, 130, 300);
         }
+    }
+
+    /** Q4_0, 257 rows of 1031 with outliers: one thread against {@code pool}, integer and fp32 paths. */
+    private static void threadsChangeNoBit(ThreadPool pool, String threads, int... tokens) {
+        MatmulOps one = ops(KernelProvider.matmul());
+        MatmulOps many = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
+        MatmulTester tester = Kit.tester(KernelProvider.matmul().name() + ", 1 thread vs " + threads)
+                .format(QuantFormat.Q4_0).k(1031).rows(257).tokens(tokens).weightSeed((k, rows) -> 5)
+                .outliers(k -> true).inputSeed((k, n) -> n);
+        tester.testThreadIndependence(Kit.int8(one, ActivationFormat.Q8_0), Kit.int8(many, ActivationFormat.Q8_0));
+        tester.testThreadIndependence(Kit.f32(one), Kit.f32(many));
     }
 
     @Test

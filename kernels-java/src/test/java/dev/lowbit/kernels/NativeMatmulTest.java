@@ -7,6 +7,7 @@ import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.kernels.impl.NativeMatmulKernels;
+import dev.lowbit.testkit.Activations;
 import dev.lowbit.testkit.Inputs;
 import dev.lowbit.testkit.Bounds;
 import dev.lowbit.testkit.MatmulTester;
@@ -85,38 +86,20 @@ class NativeMatmulTest {
                 .testExtremes(Kit.int8(scalar()), Kit.int8(MatmulTest.ops(kernelsOrSkip(tier))));
     }
 
+    /** 257 rows of 1031 with outliers: the reference's bits on one thread, and the same bits on two. */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void resultDoesNotDependOnThreads(Tier tier) {
         NativeMatmulKernels nk = kernelsOrSkip(tier);
-        ThreadPool pool = ThreadPool.forkJoin(2);
-        try (Arena arena = Arena.ofShared()) {
-            int rows = 257;
-            int k = 1031;
+        try (ThreadPool pool = ThreadPool.forkJoin(2)) {
             MatmulOps one = MatmulTest.ops(nk);
             MatmulOps two = new MatmulOps(nk, KernelProvider.scalar(), pool);
-            MatmulOps scalar = scalar();
-            for (QuantFormat f : NATIVE) {
-                QuantizedTensor w = MatmulTest.weights(f, rows, k, 5, true, arena);
-                for (int n : new int[] {1, 8, 130}) {
-                    QuantizedActivations x = scalar.quantizeActivations(Inputs.gaussian(n, n * k), n, k,
-                            ActivationFormat.Q8_0);
-                    float[] a = new float[n * rows];
-                    float[] b = new float[n * rows];
-                    float[] c = new float[n * rows];
-                    one.gemm(PackedWeights.of(w), x, a);
-                    two.gemm(PackedWeights.of(w), x, b);
-                    scalar.gemm(PackedWeights.of(w), x, c);
-                    assertSameBits(a, b, tier + " " + f + " n=" + n + ", 1 vs 2 threads");
-                    assertSameBits(c, a, tier + " " + f + " n=" + n + ", against the reference");
-                    float[] xf = Inputs.gaussian(n + 1, n * k);
-                    one.gemm(PackedWeights.of(w), xf, n, a);
-                    two.gemm(PackedWeights.of(w), xf, n, b);
-                    assertSameBits(a, b, tier + " " + f + " n=" + n + ", fp32 path, 1 vs 2 threads");
-                }
-            }
-        } finally {
-            pool.close();
+            MatmulTester tester = Kit.tester(tier + ", 1 vs 2 threads").formats(NATIVE).k(1031).rows(257)
+                    .tokens(1, 8, 130).weightSeed((k, rows) -> 5).outliers(k -> true).inputSeed((k, n) -> n)
+                    .kinds(Activations.Kind.Q8_0);
+            tester.testInt8(Kit.int8(scalar()), Kit.int8(one), MatmulTester.Check.BITS);
+            tester.testThreadIndependence(Kit.int8(one), Kit.int8(two));
+            tester.inputSeed((k, n) -> n + 1).testThreadIndependence(Kit.f32(one), Kit.f32(two));
         }
     }
 

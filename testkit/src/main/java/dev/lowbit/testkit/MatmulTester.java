@@ -342,6 +342,22 @@ public final class MatmulTester {
         return cases;
     }
 
+    /**
+     * The same implementation on one thread ({@code oneThread}) and split over several ({@code threaded}): for every
+     * format, k, row count, token count and activation kind, the same bits. Returns the number of cases run.
+     */
+    public int testThreadIndependence(Int8Gemm oneThread, Int8Gemm threaded) {
+        return testInt8(oneThread, threaded, Check.BITS);
+    }
+
+    /**
+     * {@link #testThreadIndependence(Int8Gemm, Int8Gemm)} from fp32 activations: the weight-only path, or the integer
+     * path with the activations quantized inside the call.
+     */
+    public int testThreadIndependence(F32Gemm oneThread, F32Gemm threaded) {
+        return testF32(oneThread, threaded, Check.BITS);
+    }
+
     /** The lowest code {@link Reference#pack} takes for {@code f}: -128 for Q8_0, whose codes are signed, else 0. */
     public static int lowestCode(QuantFormat f) {
         return f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0;
