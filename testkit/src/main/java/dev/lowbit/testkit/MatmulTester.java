@@ -66,6 +66,12 @@ public final class MatmulTester {
         void check(QuantizedTensor w, float[] x, int n, float[] want, float[] got, String what);
     }
 
+    /** Weights of format {@code f}, {@code rows} by {@code k}, from {@code seed}: a tester's own construction. */
+    @FunctionalInterface
+    public interface Weights {
+        QuantizedTensor build(QuantFormat f, int rows, int k, long seed, Arena arena);
+    }
+
     /** A further check of an integer-path case: the weights and activations the candidate was given. */
     @FunctionalInterface
     public interface Int8Check {
@@ -98,6 +104,7 @@ public final class MatmulTester {
     private IntPredicate outliers = k -> k > 64;
     private Inputs.Source source = Inputs::gaussian;
     private Inputs.Quantizer quantizer;
+    private Weights builder;
     private Activations.Quantizer activations;
     private boolean boundTheReference;
     private Comparison comparison;
@@ -177,6 +184,15 @@ public final class MatmulTester {
     /** How weights are quantized (the reference's rule, through any implementation that keeps its bytes). */
     public MatmulTester weights(Inputs.Quantizer quantizer) {
         this.quantizer = quantizer;
+        return this;
+    }
+
+    /**
+     * Builds the weights with {@code builder} instead of quantizing generated values (codes and scales drawn
+     * directly, say): the seed is the weight seed, and {@link #outliers} and {@link #values} do not apply to them.
+     */
+    public MatmulTester buildWeights(Weights builder) {
+        this.builder = builder;
         return this;
     }
 
@@ -447,7 +463,7 @@ public final class MatmulTester {
         if (reference == null && check != Check.BOUND) {
             throw new IllegalArgumentException("only the bound can be checked without a reference");
         }
-        if (quantizer == null || activations == null) {
+        if ((quantizer == null && builder == null) || activations == null) {
             throw new IllegalStateException("set weights(...) and activations(...) first");
         }
         int cases = 0;
@@ -459,7 +475,7 @@ public final class MatmulTester {
                     }
                     for (int r : rows) {
                         long ws = weightSeed.of(k, r);
-                        QuantizedTensor w = Inputs.weights(source, quantizer, f, r, k, ws, outliers.test(k), arena);
+                        QuantizedTensor w = weights(f, r, k, ws, arena);
                         for (int n : tokens) {
                             long xs = inputSeed.of(k, n);
                             float[] xf = source.values(xs, n * k);
@@ -506,7 +522,7 @@ public final class MatmulTester {
         if (reference == null && check != Check.BOUND) {
             throw new IllegalArgumentException("only the bound can be checked without a reference");
         }
-        if (quantizer == null) {
+        if (quantizer == null && builder == null) {
             throw new IllegalStateException("set weights(...) first");
         }
         int cases = 0;
@@ -518,7 +534,7 @@ public final class MatmulTester {
                     }
                     for (int r : rows) {
                         long ws = weightSeed.of(k, r);
-                        QuantizedTensor w = Inputs.weights(source, quantizer, f, r, k, ws, outliers.test(k), arena);
+                        QuantizedTensor w = weights(f, r, k, ws, arena);
                         for (int n : tokens) {
                             long xs = inputSeed.of(k, n);
                             float[] x = source.values(xs, n * k);
@@ -552,6 +568,11 @@ public final class MatmulTester {
             }
         }
         return cases;
+    }
+
+    private QuantizedTensor weights(QuantFormat f, int r, int k, long seed, Arena arena) {
+        return builder != null ? builder.build(f, r, k, seed, arena)
+                : Inputs.weights(source, quantizer, f, r, k, seed, outliers.test(k), arena);
     }
 
     /** The values the integer path's activations stand for: each code times its scale. */
