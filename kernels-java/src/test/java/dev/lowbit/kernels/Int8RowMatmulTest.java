@@ -10,7 +10,9 @@ import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
 import dev.lowbit.kernels.impl.NativeMatmulKernels;
+import dev.lowbit.testkit.Activations;
 import dev.lowbit.testkit.Inputs;
+import dev.lowbit.testkit.MatmulTester;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -115,35 +117,29 @@ class Int8RowMatmulTest {
         compareWithReference(KernelProvider.vectorMatmul(), KernelProvider.vectorMatmul().name());
     }
 
+    /**
+     * The reference's bits, whole and group by group of 16 rows token by token, on random codes over -128..127 with
+     * fp16 and fp32 row scales.
+     */
     private static void compareWithReference(MatmulKernels kernels, String name) {
-        MatmulOps scalar = MatmulTest.ops(KernelProvider.scalarMatmul());
         MatmulOps ops = MatmulTest.ops(kernels);
-        try (Arena arena = Arena.ofShared()) {
-            for (int k : K) {
-                for (int rows : ROWS) {
-                    QuantizedTensor p = plain(rows, k, k * 31L + rows, -128, 127, rows % 2 == 0 ? ScaleType.F16
-                            : ScaleType.F32, arena);
-                    Int8RowTensor w = Int8RowTensor.of(p, arena);
-                    for (int n : N) {
-                        QuantizedActivations x = activations(n, k, 1000L * k + 10L * rows + n);
-                        String what = name + " rows=" + rows + " n=" + n + " k=" + k;
-                        float[] want = new float[n * rows];
-                        float[] got = new float[n * rows];
-                        scalar.gemm(PackedWeights.of(w), x, want);
-                        ops.gemm(PackedWeights.of(w), x, got);
-                        NativeMatmulTest.assertSameBits(want, got, what);
-                        // Group by group of 16 rows, token by token: the same bits.
-                        float[] cut = new float[n * rows];
-                        for (int t = 0; t < n; t++) {
-                            for (int r = 0; r < rows; r += Int8RowTensor.ROWS) {
-                                kernels.gemmInt8(w, x, r, Math.min(rows, r + Int8RowTensor.ROWS), t, t + 1, cut, rows);
-                            }
-                        }
-                        NativeMatmulTest.assertSameBits(want, cut, what + ", group by group and token by token");
-                    }
-                }
-            }
-        }
+        Kit.tester(name).formats(List.of(QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F16),
+                        QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32)))
+                .k(K).rows(ROWS).tokens(N).kinds(Activations.Kind.PER_TOKEN_INT8)
+                .buildWeights((f, rows, k, seed, arena) -> plain(rows, k, seed, -128, 127, f.scaleType(), arena))
+                .inputSeed((k, n) -> 1000L * k + n)
+                .splitInGroups(Int8RowTensor.ROWS, (w, x, r0, r1, t0, t1, y, ldy) -> kernels.gemmInt8(rowx16(w),
+                        Kit.of(x), r0, r1, t0, t1, y, ldy))
+                .testInt8(rowx16(MatmulTest.ops(KernelProvider.scalarMatmul())), rowx16(ops), MatmulTester.Check.BITS);
+    }
+
+    /** The product on the {@code i8_rowx16} layout of the plain weights. */
+    private static MatmulTester.Int8Gemm rowx16(MatmulOps ops) {
+        return (w, x, y) -> ops.gemm(PackedWeights.of(rowx16(w)), Kit.of(x), y);
+    }
+
+    private static Int8RowTensor rowx16(QuantizedTensor plain) {
+        return Int8RowTensor.of(plain, Arena.ofAuto());
     }
 
     /**

@@ -3,7 +3,6 @@ package dev.lowbit.kernels;
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.format.Reference;
 import dev.lowbit.bindings.nativelib.GuardPages;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
@@ -18,9 +17,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -61,50 +58,9 @@ class InterleavedMatmulTest {
     @EnumSource(Tier.class)
     void integerSumsAreExactAtTheExtremes(Tier tier) {
         MatmulOps nat = MatmulTest.ops(NativeMatmulTest.kernelsOrSkip(tier));
-        MatmulOps scalar = MatmulTest.ops(KernelProvider.scalarMatmul());
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : FORMATS) {
-                boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
-                int[][] weightFill = q8 ? new int[][] {null, {-128}, {127}} : new int[][] {null, {0}, {15}};
-                for (int[] wf : weightFill) {
-                    for (int xf : new int[] {Integer.MIN_VALUE, -128, 127}) {
-                        SplittableRandom rnd = new SplittableRandom(f.name().hashCode() * 31L + xf);
-                        for (int k : new int[] {32, 33, 4096}) {
-                            int rows = 11;
-                            int n = 3;
-                            int[] codes = new int[rows * k];
-                            for (int i = 0; i < codes.length; i++) {
-                                codes[i] = wf != null ? wf[0] : q8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16);
-                            }
-                            float[] scales = new float[rows * f.groupsPerRow(k)];
-                            Arrays.fill(scales, 1f);
-                            QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
-                            int pk = QuantizedActivations.paddedK(k);
-                            byte[] xc = new byte[n * pk];
-                            for (int t = 0; t < n; t++) {
-                                for (int c = 0; c < k; c++) {
-                                    xc[t * pk + c] = (byte) (xf == Integer.MIN_VALUE ? rnd.nextInt(-128, 128) : xf);
-                                }
-                            }
-                            float[] xs = new float[n * (pk / 32)];
-                            Arrays.fill(xs, 1f);
-                            QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
-                            float[] want = new float[n * rows];
-                            float[] got = new float[n * rows];
-                            scalar.gemm(PackedWeights.of(w), x, want);
-                            nat.gemm(PackedWeights.of(InterleavedTensor.of(w, arena)), x, got);
-                            String what = tier + " " + f + " weights " + (wf == null ? "random" : wf[0])
-                                    + ", activations " + (xf == Integer.MIN_VALUE ? "random" : xf) + ", k=" + k;
-                            NativeMatmulTest.assertSameBits(want, got, what);
-                            if (wf != null && xf != Integer.MIN_VALUE) {
-                                float each = (float) (q8 ? wf[0] : wf[0] - 8) * xf * k;
-                                assertTrue(got[0] == each, what + ": " + got[0] + " != " + each);
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        Kit.tester(tier + " interleaved").formats(FORMATS).k(32, 33, 4096).rows(11).tokens(3).uniformToo()
+                .testExactSums(Kit.int8(MatmulTest.ops(KernelProvider.scalarMatmul())),
+                        (w, x, y) -> nat.gemm(PackedWeights.of(interleaved(w)), Kit.of(x), y), MatmulTester.Check.BITS);
     }
 
     /** Weights, activations, scales and output each end at a PROT_NONE page: any read or write past them crashes. */
@@ -194,52 +150,31 @@ class InterleavedMatmulTest {
     /** The split over threads cuts on whole groups of 8 rows and changes no bit. */
     @Test
     void resultDoesNotDependOnThreads() {
-        MatmulKernels kernels = KernelProvider.matmul();
-        ThreadPool pool = ThreadPool.forkJoin(3);
-        try (Arena arena = Arena.ofShared()) {
-            MatmulOps one = MatmulTest.ops(kernels);
-            MatmulOps three = new MatmulOps(kernels, KernelProvider.scalar(), pool);
-            for (QuantFormat f : FORMATS) {
-                int rows = 203;
-                int k = 2080;
-                QuantizedTensor w = MatmulTest.weights(f, rows, k, 99, true, arena);
-                InterleavedTensor wi = InterleavedTensor.of(w, arena);
-                for (int n : new int[] {1, 7, 70}) {
-                    float[] xf = Inputs.gaussian(n, n * k);
-                    float[] a = new float[n * rows];
-                    float[] b = new float[n * rows];
-                    one.gemm(PackedWeights.of(wi), xf, n, a, ActivationFormat.Q8_0);
-                    three.gemm(PackedWeights.of(wi), xf, n, b, ActivationFormat.Q8_0);
-                    NativeMatmulTest.assertSameBits(a, b, kernels.name() + " " + wi.layout() + " n=" + n + ", 1 vs 3 threads");
-                }
-            }
-        } finally {
-            pool.close();
+        try (ThreadPool pool = ThreadPool.forkJoin(3)) {
+            threadsChangeNoBit(pool, "3 threads", 1, 7, 70);
         }
     }
 
     /** The same on a {@link ThreadPool.Workers} pool, whose small products take one piece per thread. */
     @Test
     void resultDoesNotDependOnThreadsOnWorkers() {
-        MatmulKernels kernels = KernelProvider.matmul();
-        try (Arena arena = Arena.ofShared(); ThreadPool.Workers pool = new ThreadPool.Workers(3)) {
-            MatmulOps one = MatmulTest.ops(kernels);
-            MatmulOps three = new MatmulOps(kernels, KernelProvider.scalar(), pool);
-            for (QuantFormat f : FORMATS) {
-                int rows = 203;
-                int k = 2080;
-                QuantizedTensor w = MatmulTest.weights(f, rows, k, 99, true, arena);
-                InterleavedTensor wi = InterleavedTensor.of(w, arena);
-                for (int n : new int[] {1, 7, 70, 260}) {
-                    float[] xf = Inputs.gaussian(n, n * k);
-                    float[] a = new float[n * rows];
-                    float[] b = new float[n * rows];
-                    one.gemm(PackedWeights.of(wi), xf, n, a, ActivationFormat.Q8_0);
-                    three.gemm(PackedWeights.of(wi), xf, n, b, ActivationFormat.Q8_0);
-                    NativeMatmulTest.assertSameBits(a, b, kernels.name() + " " + wi.layout() + " n=" + n + ", 1 vs 3 workers");
-                }
-            }
+        try (ThreadPool pool = new ThreadPool.Workers(3)) {
+            threadsChangeNoBit(pool, "3 workers", 1, 7, 70, 260);
         }
+    }
+
+    /** 203 rows of 2080 with outliers, interleaved: one thread against {@code pool} on the integer path. */
+    private static void threadsChangeNoBit(ThreadPool pool, String threads, int... tokens) {
+        MatmulKernels kernels = KernelProvider.matmul();
+        MatmulOps one = MatmulTest.ops(kernels);
+        MatmulOps many = new MatmulOps(kernels, KernelProvider.scalar(), pool);
+        Kit.tester(kernels.name() + " interleaved, 1 thread vs " + threads).formats(FORMATS).k(2080).rows(203)
+                .tokens(tokens).weightSeed((k, rows) -> 99).outliers(k -> true).inputSeed((k, n) -> n)
+                .testThreadIndependence(interleavedInt8(one), interleavedInt8(many));
+    }
+
+    private static MatmulTester.F32Gemm interleavedInt8(MatmulOps ops) {
+        return (w, x, n, y) -> ops.gemm(PackedWeights.of(interleaved(w)), x, n, y, ActivationFormat.Q8_0);
     }
 
     @Test

@@ -50,6 +50,11 @@ final class Kit {
         return (w, x, n, y) -> ops.gemm(PackedWeights.of(w), x, n, y);
     }
 
+    /** The integer path from fp32 activations, which {@code ops} quantizes to {@code af} inside the call. */
+    static MatmulTester.F32Gemm int8(MatmulOps ops, ActivationFormat af) {
+        return (w, x, n, y) -> ops.gemm(PackedWeights.of(w), x, n, y, af);
+    }
+
     static MatmulTester.Int8Range int8Range(MatmulKernels k) {
         return (w, x, r0, r1, t0, t1, y, ldy) -> k.gemmInt8(w, of(x), r0, r1, t0, t1, y, ldy);
     }

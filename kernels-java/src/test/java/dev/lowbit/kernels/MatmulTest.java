@@ -123,65 +123,15 @@ class MatmulTest {
 
     /**
      * With unit scales every partial sum is an integer, so any order of additions is exact as long as
-     * no intermediate sum is lost: the vector kernels must then equal the reference bit for bit. This
-     * pins down the integer accumulation itself, codes and activations over their full ranges.
+     * no intermediate sum is lost: the vector kernels must then equal the reference's values (a zero's sign may
+     * differ, as padding codes differ between decoders). This pins down the integer accumulation itself, codes and
+     * activations over their full ranges.
      */
     @ParameterizedTest
     @MethodSource("intFormats")
     void integerSumsAreExact(QuantFormat f) {
-        MatmulOps vector = ops(vectorOrSkip());
-        MatmulOps scalar = ops(KernelProvider.scalarMatmul());
-        SplittableRandom rnd = new SplittableRandom(f.name().hashCode());
-        int top = f.bits() == 8 ? 256 : 16;
-        try (Arena arena = Arena.ofShared()) {
-            for (int k : new int[] {31, 32, 97, 300, 1000}) {
-                int rows = 6;
-                int n = 4;
-                int[] codes = new int[rows * k];
-                for (int i = 0; i < codes.length; i++) {
-                    codes[i] = rnd.nextInt(top);
-                }
-                int groups = rows * f.groupsPerRow(k);
-                float[] scales = new float[groups];
-                java.util.Arrays.fill(scales, 1f);
-                float[] zeros = null;
-                if (f.kind() == QuantFormat.Kind.Q4_1) {
-                    zeros = new float[groups]; // Q4_1's m: an integer, so sums stay integers
-                    for (int g = 0; g < groups; g++) {
-                        zeros[g] = rnd.nextInt(-8, 9);
-                    }
-                } else if (f.kind() == QuantFormat.Kind.GROUPED && !f.symmetric()) {
-                    zeros = new float[groups];
-                    for (int g = 0; g < groups; g++) {
-                        zeros[g] = rnd.nextInt(top);
-                    }
-                }
-                if (f.kind() == QuantFormat.Kind.Q8_0) {
-                    for (int i = 0; i < codes.length; i++) {
-                        codes[i] -= 128;
-                    }
-                }
-                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, zeros, null, arena);
-                int pk = QuantizedActivations.paddedK(k);
-                byte[] xc = new byte[n * pk];
-                for (int t = 0; t < n; t++) {
-                    for (int c = 0; c < k; c++) {
-                        xc[t * pk + c] = (byte) rnd.nextInt(-128, 128);
-                    }
-                }
-                float[] xs = new float[n * (pk / 32)];
-                java.util.Arrays.fill(xs, 1f);
-                QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                scalar.gemm(PackedWeights.of(w), x, a);
-                vector.gemm(PackedWeights.of(w), x, b);
-                for (int i = 0; i < a.length; i++) {
-                    // Equal values; a zero's sign may differ, as padding codes differ between decoders.
-                    assertEquals(a[i], b[i], 0f, f + " k=" + k + " y[" + i + "]: scalar " + a[i] + ", vector " + b[i]);
-                }
-            }
-        }
+        Kit.tester("vector").format(f).k(31, 32, 97, 300, 1000).rows(6).tokens(4)
+                .testExactSums(Kit.int8(Kit.scalar()), Kit.int8(ops(vectorOrSkip())), MatmulTester.Check.VALUES);
     }
 
     /**
@@ -348,82 +298,41 @@ class MatmulTest {
         Bounds.checkFp32AgainstExact(w, x, n, y, what);
     }
 
+    /**
+     * Every weight code at Q8_0's, Q4_0's and 8-bit grouped's extremes and every activation code at -128 or 127,
+     * over k = 4096: each block sums 32 * 16384 = 524288 in magnitude, and the row 128 such blocks.
+     */
     @Test
     void largestMagnitudesDoNotOverflow() {
-        // Every weight code -128 (Q8_0) or -8 (Q4_0) and every activation code -128, over k = 4096:
-        // each block sums 32 * 16384 = 524288, and the row 128 such blocks.
-        int k = 4096;
-        int rows = 2;
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.grouped(8, 128, true, ScaleType.F32))) {
-                int[] codes = new int[rows * k];
-                java.util.Arrays.fill(codes, f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0);
-                float[] scales = new float[rows * f.groupsPerRow(k)];
-                java.util.Arrays.fill(scales, 1f);
-                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
-                byte[] xc = new byte[k];
-                java.util.Arrays.fill(xc, (byte) -128);
-                float[] xs = new float[k / 32];
-                java.util.Arrays.fill(xs, 1f);
-                QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, 1, k, xc, xs);
-                int wq = f.kind() == QuantFormat.Kind.Q4_0 ? -8 : -128;
-                float want = (float) ((long) wq * -128 * k); // exact: a multiple of 2^14 below 2^31
-                for (MatmulKernels m : new MatmulKernels[] {KernelProvider.scalarMatmul(), KernelProvider.matmul()}) {
-                    float[] y = new float[rows];
-                    ops(m).gemm(PackedWeights.of(w), x, y);
-                    assertEquals(want, y[0], 0f, f + " " + m.name());
-                    assertEquals(want, y[1], 0f, f + " " + m.name());
-                }
-            }
-        }
+        Kit.tester(KernelProvider.matmul().name()).formats(List.of(QuantFormat.Q8_0, QuantFormat.Q4_0,
+                QuantFormat.grouped(8, 128, true, ScaleType.F32))).k(4096).rows(2).tokens(1)
+                .testExtremes(Kit.int8(Kit.scalar()), Kit.int8(ops(KernelProvider.matmul())));
     }
 
     @Test
     void resultDoesNotDependOnThreads() {
-        ThreadPool pool = ThreadPool.forkJoin(2);
-        try (Arena arena = Arena.ofShared()) {
-            int rows = 257;
-            int k = 1031;
-            QuantizedTensor w = weights(QuantFormat.Q4_0, rows, k, 5, true, arena);
-            MatmulOps one = ops(KernelProvider.matmul());
-            MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
-            for (int n : new int[] {1, 8, 130}) {
-                float[] x = Inputs.gaussian(n, n * k);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                one.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
-                two.gemm(PackedWeights.of(w), x, n, b, ActivationFormat.Q8_0);
-                assertTrue(java.util.Arrays.equals(a, b), "integer path, n=" + n);
-                one.gemm(PackedWeights.of(w), x, n, a);
-                two.gemm(PackedWeights.of(w), x, n, b);
-                assertTrue(java.util.Arrays.equals(a, b), "fp32 path, n=" + n);
-            }
-        } finally {
-            pool.close();
+        try (ThreadPool pool = ThreadPool.forkJoin(2)) {
+            threadsChangeNoBit(pool, "2 threads", 1, 8, 130);
         }
     }
 
     /** On a {@link ThreadPool.Workers} pool: one piece per thread when small, up to 4 per thread when large. */
     @Test
     void resultDoesNotDependOnThreadsOnWorkers() {
-        try (Arena arena = Arena.ofShared(); ThreadPool.Workers pool = new ThreadPool.Workers(2)) {
-            int rows = 257;
-            int k = 1031;
-            QuantizedTensor w = weights(QuantFormat.Q4_0, rows, k, 5, true, arena);
-            MatmulOps one = ops(KernelProvider.matmul());
-            MatmulOps two = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
-            for (int n : new int[] {1, 8, 130, 300}) {
-                float[] x = Inputs.gaussian(n, n * k);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                one.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
-                two.gemm(PackedWeights.of(w), x, n, b, ActivationFormat.Q8_0);
-                assertTrue(java.util.Arrays.equals(a, b), "integer path, n=" + n);
-                one.gemm(PackedWeights.of(w), x, n, a);
-                two.gemm(PackedWeights.of(w), x, n, b);
-                assertTrue(java.util.Arrays.equals(a, b), "fp32 path, n=" + n);
-            }
+        try (ThreadPool pool = new ThreadPool.Workers(2)) {
+            threadsChangeNoBit(pool, "2 workers", 1, 8, 130, 300);
         }
+    }
+
+    /** Q4_0, 257 rows of 1031 with outliers: one thread against {@code pool}, integer and fp32 paths. */
+    private static void threadsChangeNoBit(ThreadPool pool, String threads, int... tokens) {
+        MatmulOps one = ops(KernelProvider.matmul());
+        MatmulOps many = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
+        MatmulTester tester = Kit.tester(KernelProvider.matmul().name() + ", 1 thread vs " + threads)
+                .format(QuantFormat.Q4_0).k(1031).rows(257).tokens(tokens).weightSeed((k, rows) -> 5)
+                .outliers(k -> true).inputSeed((k, n) -> n);
+        tester.testThreadIndependence(Kit.int8(one, ActivationFormat.Q8_0), Kit.int8(many, ActivationFormat.Q8_0));
+        tester.testThreadIndependence(Kit.f32(one), Kit.f32(many));
     }
 
     @Test

@@ -2,12 +2,12 @@ package dev.lowbit.kernels;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
-import dev.lowbit.format.Reference;
 import dev.lowbit.bindings.nativelib.GuardPages;
 import dev.lowbit.bindings.nativelib.NativeLibrary;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.kernels.impl.NativeMatmulKernels;
+import dev.lowbit.testkit.Activations;
 import dev.lowbit.testkit.Inputs;
 import dev.lowbit.testkit.Bounds;
 import dev.lowbit.testkit.MatmulTester;
@@ -21,7 +21,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -67,115 +66,40 @@ class NativeMatmulTest {
 
     /**
      * Unit scales and codes over their whole ranges (weights -128..127 and -8..7, activations -128..127): every
-     * result is an integer, so this pins down the int32 block sums themselves.
+     * result is an integer, so this pins down the int32 block sums themselves, bit for bit.
      */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void integerSumsAreExact(Tier tier) {
-        MatmulOps nat = MatmulTest.ops(kernelsOrSkip(tier));
-        MatmulOps scalar = scalar();
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : NATIVE) {
-                SplittableRandom rnd = new SplittableRandom(f.name().hashCode() + tier.ordinal());
-                for (int k : new int[] {31, 32, 33, 97, 300, 1000}) {
-                    int rows = 6;
-                    int n = 4;
-                    int[] codes = new int[rows * k];
-                    boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
-                    for (int i = 0; i < codes.length; i++) {
-                        codes[i] = q8 ? rnd.nextInt(256) - 128 : rnd.nextInt(16);
-                    }
-                    codes[0] = q8 ? -128 : 0; // the extremes, whatever the draw
-                    codes[1] = q8 ? 127 : 15;
-                    float[] scales = new float[rows * f.groupsPerRow(k)];
-                    Arrays.fill(scales, 1f);
-                    QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
-                    int pk = QuantizedActivations.paddedK(k);
-                    byte[] xc = new byte[n * pk];
-                    for (int t = 0; t < n; t++) {
-                        for (int c = 0; c < k; c++) {
-                            xc[t * pk + c] = (byte) rnd.nextInt(-128, 128);
-                        }
-                        xc[t * pk] = -128;
-                    }
-                    float[] xs = new float[n * (pk / 32)];
-                    Arrays.fill(xs, 1f);
-                    QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
-                    float[] a = new float[n * rows];
-                    float[] b = new float[n * rows];
-                    scalar.gemm(PackedWeights.of(w), x, a);
-                    nat.gemm(PackedWeights.of(w), x, b);
-                    assertSameBits(a, b, tier + " " + f + " k=" + k);
-                }
-            }
-        }
+        Kit.tester(tier.toString()).formats(NATIVE).k(31, 32, 33, 97, 300, 1000).rows(6).tokens(4)
+                .testExactSums(Kit.int8(scalar()), Kit.int8(MatmulTest.ops(kernelsOrSkip(tier))), MatmulTester.Check.BITS);
     }
 
-    /** Every weight code -128 (Q8_0) or -8 (Q4_0) and every activation -128 over k = 4096: 16-bit pairs would overflow. */
+    /**
+     * Every weight code at its extremes (-128 and 127, -8 and 7) and every activation -128 or 127 over k = 4096, one
+     * tile of 4 rows and one row alone: 16-bit pairs would overflow.
+     */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void largestMagnitudesDoNotOverflow(Tier tier) {
-        MatmulOps nat = MatmulTest.ops(kernelsOrSkip(tier));
-        int k = 4096;
-        int rows = 5; // one tile of 4 and one row alone
-        int n = 2;
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : NATIVE) {
-                boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
-                int[] codes = new int[rows * k];
-                Arrays.fill(codes, q8 ? -128 : 0);
-                float[] scales = new float[rows * f.groupsPerRow(k)];
-                Arrays.fill(scales, 1f);
-                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
-                byte[] xc = new byte[n * k];
-                Arrays.fill(xc, (byte) -128);
-                for (ActivationFormat af : ActivationFormat.values()) {
-                    float[] xs = new float[af == ActivationFormat.Q8_0 ? n * k / 32 : n];
-                    Arrays.fill(xs, 1f);
-                    QuantizedActivations x = new QuantizedActivations(af, n, k, xc, xs);
-                    float want = (float) ((long) (q8 ? -128 : -8) * -128 * k);
-                    float[] y = new float[n * rows];
-                    nat.gemm(PackedWeights.of(w), x, y);
-                    for (int i = 0; i < y.length; i++) {
-                        assertEquals(want, y[i], 0f, tier + " " + f + " " + af + " y[" + i + "]");
-                    }
-                }
-            }
-        }
+        Kit.tester(tier.toString()).formats(NATIVE).k(4096).rows(5).tokens(2)
+                .testExtremes(Kit.int8(scalar()), Kit.int8(MatmulTest.ops(kernelsOrSkip(tier))));
     }
 
+    /** 257 rows of 1031 with outliers: the reference's bits on one thread, and the same bits on two. */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void resultDoesNotDependOnThreads(Tier tier) {
         NativeMatmulKernels nk = kernelsOrSkip(tier);
-        ThreadPool pool = ThreadPool.forkJoin(2);
-        try (Arena arena = Arena.ofShared()) {
-            int rows = 257;
-            int k = 1031;
+        try (ThreadPool pool = ThreadPool.forkJoin(2)) {
             MatmulOps one = MatmulTest.ops(nk);
             MatmulOps two = new MatmulOps(nk, KernelProvider.scalar(), pool);
-            MatmulOps scalar = scalar();
-            for (QuantFormat f : NATIVE) {
-                QuantizedTensor w = MatmulTest.weights(f, rows, k, 5, true, arena);
-                for (int n : new int[] {1, 8, 130}) {
-                    QuantizedActivations x = scalar.quantizeActivations(Inputs.gaussian(n, n * k), n, k,
-                            ActivationFormat.Q8_0);
-                    float[] a = new float[n * rows];
-                    float[] b = new float[n * rows];
-                    float[] c = new float[n * rows];
-                    one.gemm(PackedWeights.of(w), x, a);
-                    two.gemm(PackedWeights.of(w), x, b);
-                    scalar.gemm(PackedWeights.of(w), x, c);
-                    assertSameBits(a, b, tier + " " + f + " n=" + n + ", 1 vs 2 threads");
-                    assertSameBits(c, a, tier + " " + f + " n=" + n + ", against the reference");
-                    float[] xf = Inputs.gaussian(n + 1, n * k);
-                    one.gemm(PackedWeights.of(w), xf, n, a);
-                    two.gemm(PackedWeights.of(w), xf, n, b);
-                    assertSameBits(a, b, tier + " " + f + " n=" + n + ", fp32 path, 1 vs 2 threads");
-                }
-            }
-        } finally {
-            pool.close();
+            MatmulTester tester = Kit.tester(tier + ", 1 vs 2 threads").formats(NATIVE).k(1031).rows(257)
+                    .tokens(1, 8, 130).weightSeed((k, rows) -> 5).outliers(k -> true).inputSeed((k, n) -> n)
+                    .kinds(Activations.Kind.Q8_0);
+            tester.testInt8(Kit.int8(scalar()), Kit.int8(one), MatmulTester.Check.BITS);
+            tester.testThreadIndependence(Kit.int8(one), Kit.int8(two));
+            tester.inputSeed((k, n) -> n + 1).testThreadIndependence(Kit.f32(one), Kit.f32(two));
         }
     }
 

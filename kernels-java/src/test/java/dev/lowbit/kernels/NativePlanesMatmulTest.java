@@ -137,56 +137,15 @@ class NativePlanesMatmulTest {
     }
 
     /**
-     * Unit scales, every weight code at one extreme and every activation -128 over k = 4096: each block sums
+     * Unit scales, every weight code at one extreme and every activation -128 or 127 over k = 4096: each block sums
      * 32 * 128 * 128 = 2^19 (8-bit) in magnitude, which overflows any 16-bit intermediate; the results are exact
      * integers, known in advance for the centered formats.
      */
     @ParameterizedTest
     @EnumSource(Tier.class)
     void largestMagnitudesDoNotOverflow(Tier tier) {
-        MatmulOps nat = MatmulTest.ops(NativeMatmulTest.kernelsOrSkip(tier));
-        MatmulOps scalar = scalar();
-        int k = 4096;
-        int rows = 5; // one tile of 4 and one row alone
-        int n = 3;
-        try (Arena arena = Arena.ofShared()) {
-            for (QuantFormat f : intFormats()) {
-                for (int code : new int[] {0, f.maxCode()}) {
-                    int[] codes = new int[rows * k];
-                    Arrays.fill(codes, code);
-                    float[] scales = new float[rows * f.groupsPerRow(k)];
-                    Arrays.fill(scales, 1f);
-                    float[] zeros = f.kind() == QuantFormat.Kind.Q4_1 || f.hasZeroPlane() ? new float[scales.length]
-                            : null;
-                    QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, zeros, null, arena);
-                    for (byte xv : new byte[] {-128, 127}) {
-                        byte[] xc = new byte[n * k];
-                        Arrays.fill(xc, xv);
-                        for (ActivationFormat af : ActivationFormat.values()) {
-                            float[] xs = new float[af == ActivationFormat.Q8_0 ? n * k / 32 : n];
-                            Arrays.fill(xs, 1f);
-                            QuantizedActivations x = new QuantizedActivations(af, n, k, xc, xs);
-                            float[] a = new float[n * rows];
-                            float[] b = new float[n * rows];
-                            scalar.gemm(PackedWeights.of(w), x, a);
-                            nat.gemm(PackedWeights.of(w), x, b);
-                            String what = tier + " " + f + " " + af + " code=" + code + " x=" + xv;
-                            NativeMatmulTest.assertSameBits(a, b, what);
-                            // The signed weight: code - 2^(bits-1) (symmetric), code - 128 (8-bit), code (else).
-                            int sub = f.kind() == QuantFormat.Kind.GROUPED
-                                    ? (f.symmetric() ? 1 << (f.bits() - 1) : f.bits() == 8 ? 128 : 0) : 0;
-                            float want = (float) ((long) (code - sub) * xv * k);
-                            if (f.kind() == QuantFormat.Kind.GROUPED && !f.symmetric()) {
-                                want = (float) ((long) code * xv * k); // zero point 0: the stored code itself
-                            }
-                            for (int i = 0; i < b.length; i++) {
-                                assertEquals(want, b[i], 0f, what + " y[" + i + "]");
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        Kit.tester(tier.toString()).formats(intFormats()).k(4096).rows(5).tokens(3)
+                .testExtremes(Kit.int8(scalar()), Kit.int8(MatmulTest.ops(NativeMatmulTest.kernelsOrSkip(tier))));
     }
 
     /**

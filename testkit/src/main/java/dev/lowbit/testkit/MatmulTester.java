@@ -2,9 +2,12 @@ package dev.lowbit.testkit;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
 
 import java.lang.foreign.Arena;
+import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.function.BiPredicate;
 import java.util.function.IntPredicate;
 
@@ -63,6 +66,18 @@ public final class MatmulTester {
         void check(QuantizedTensor w, float[] x, int n, float[] want, float[] got, String what);
     }
 
+    /** Weights of format {@code f}, {@code rows} by {@code k}, from {@code seed}: a tester's own construction. */
+    @FunctionalInterface
+    public interface Weights {
+        QuantizedTensor build(QuantFormat f, int rows, int k, long seed, Arena arena);
+    }
+
+    /** A further check of an integer-path case: the weights and activations the candidate was given. */
+    @FunctionalInterface
+    public interface Int8Check {
+        void check(QuantizedTensor w, Activations x, String what);
+    }
+
     /** What the candidate's result must satisfy. */
     public enum Check {
         /** The reference's bits. */
@@ -89,6 +104,7 @@ public final class MatmulTester {
     private IntPredicate outliers = k -> k > 64;
     private Inputs.Source source = Inputs::gaussian;
     private Inputs.Quantizer quantizer;
+    private Weights builder;
     private Activations.Quantizer activations;
     private boolean boundTheReference;
     private Comparison comparison;
@@ -96,6 +112,8 @@ public final class MatmulTester {
     private boolean split;
     private Int8Range int8Range;
     private F32Range f32Range;
+    private boolean uniform;
+    private Int8Check also;
 
     /** A tester for the implementation called {@code name} in failure messages. */
     public MatmulTester(String name) {
@@ -169,6 +187,15 @@ public final class MatmulTester {
         return this;
     }
 
+    /**
+     * Builds the weights with {@code builder} instead of quantizing generated values (codes and scales drawn
+     * directly, say): the seed is the weight seed, and {@link #outliers} and {@link #values} do not apply to them.
+     */
+    public MatmulTester buildWeights(Weights builder) {
+        this.builder = builder;
+        return this;
+    }
+
     /** How activations are quantized for the integer path: the reference's rule. */
     public MatmulTester activations(Activations.Quantizer activations) {
         this.activations = activations;
@@ -215,6 +242,220 @@ public final class MatmulTester {
     }
 
     /**
+     * {@link #testExactSums} also fills every weight with the format's lowest and highest code and every activation
+     * with -128 and 127, beside the random draws: all nine pairs.
+     */
+    public MatmulTester uniformToo() {
+        this.uniform = true;
+        return this;
+    }
+
+    /** {@link #testExactSums} also runs {@code check} on every case. */
+    public MatmulTester also(Int8Check check) {
+        this.also = check;
+        return this;
+    }
+
+    /**
+     * Unit scales: every partial sum is an integer, so any order of additions is exact, and the candidate must give
+     * the reference's result ({@link Check#BITS} or {@link Check#VALUES}). For every format, k, row count, token count
+     * and activation kind, weight codes are drawn over their whole range (Q8_0 -128..127, else 0..maxCode; zero
+     * points 0..maxCode and Q4_1's minimum -8..8, integers) with the first two at the lowest and highest code, and
+     * activation codes over -128..127 with each token's first two at -128 and 127. With {@link #uniformToo()} every
+     * weight and every activation also takes one extreme value, and where both do every result must be the exact
+     * integer {@code k * w * x}. Returns the number of cases run.
+     */
+    public int testExactSums(Int8Gemm reference, Int8Gemm candidate, Check check) {
+        if (reference == null || (check != Check.BITS && check != Check.VALUES)) {
+            throw new IllegalArgumentException("exact sums take a reference and BITS or VALUES");
+        }
+        int cases = 0;
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : formats) {
+                Integer[] wFills = uniform ? new Integer[] {null, lowestCode(f), highestCode(f)} : new Integer[] {null};
+                Integer[] xFills = uniform ? new Integer[] {null, -128, 127} : new Integer[] {null};
+                for (int k : ks) {
+                    if (!kAllowed.test(f, k)) {
+                        continue;
+                    }
+                    for (int r : rows) {
+                        for (Integer wFill : wFills) {
+                            long ws = f.name().hashCode() * 31L + weightSeed.of(k, r);
+                            QuantizedTensor w = unitWeights(f, r, k, wFill, new SplittableRandom(ws), arena);
+                            for (int n : tokens) {
+                                for (Integer xFill : xFills) {
+                                    long xs = f.name().hashCode() * 31L + inputSeed.of(k, n);
+                                    for (Activations.Kind kind : kinds) {
+                                        Activations x = unitActivations(kind, n, k, xFill, new SplittableRandom(xs));
+                                        String what = name + " " + f + " " + kind + " rows=" + r + " n=" + n + " k="
+                                                + k + ", weights " + (wFill == null ? "drawn (seed " + ws + ")" : wFill)
+                                                + ", activations " + (xFill == null ? "drawn (seed " + xs + ")" : xFill);
+                                        float[] a = new float[n * r];
+                                        float[] b = new float[n * r];
+                                        reference.gemm(w, x, a);
+                                        candidate.gemm(w, x, b);
+                                        compare(check, a, b, what);
+                                        if (wFill != null && xFill != null) {
+                                            float want = (float) ((long) signedCode(f, wFill) * xFill * k);
+                                            assertAll(want, a, "reference, " + what);
+                                            assertAll(want, b, what);
+                                        }
+                                        if (also != null) {
+                                            also.check(w, x, what);
+                                        }
+                                        cases++;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return cases;
+    }
+
+    /**
+     * The largest magnitudes: unit scales, every weight code the format's lowest or highest and every activation
+     * -128 or 127 (all four pairs), for every format, k, row count, token count and activation kind. Every result is
+     * the exact integer {@code k * w * x}: the reference's, and the candidate's, which must also give the reference's
+     * bits. Over long rows ({@code k = 4096}) a block sums 32 * 128 * 128 = 2^19 in magnitude, past any 16-bit
+     * intermediate. Returns the number of cases run.
+     */
+    public int testExtremes(Int8Gemm reference, Int8Gemm candidate) {
+        int cases = 0;
+        try (Arena arena = Arena.ofShared()) {
+            for (QuantFormat f : formats) {
+                for (int k : ks) {
+                    for (int r : rows) {
+                        for (int code : new int[] {lowestCode(f), highestCode(f)}) {
+                            QuantizedTensor w = unitWeights(f, r, k, code, null, arena);
+                            for (int n : tokens) {
+                                for (int xv : new int[] {-128, 127}) {
+                                    for (Activations.Kind kind : kinds) {
+                                        Activations x = unitActivations(kind, n, k, xv, null);
+                                        String what = name + " " + f + " " + kind + " rows=" + r + " n=" + n + " k="
+                                                + k + ", every weight code " + code + ", every activation " + xv;
+                                        float want = (float) ((long) signedCode(f, code) * xv * k);
+                                        float[] b = new float[n * r];
+                                        candidate.gemm(w, x, b);
+                                        assertAll(want, b, what);
+                                        if (reference != null) {
+                                            float[] a = new float[n * r];
+                                            reference.gemm(w, x, a);
+                                            assertAll(want, a, "reference, " + what);
+                                            Bounds.assertSameBits(a, b, what);
+                                        }
+                                        cases++;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return cases;
+    }
+
+    /**
+     * The same implementation on one thread ({@code oneThread}) and split over several ({@code threaded}): for every
+     * format, k, row count, token count and activation kind, the same bits. Returns the number of cases run.
+     */
+    public int testThreadIndependence(Int8Gemm oneThread, Int8Gemm threaded) {
+        return testInt8(oneThread, threaded, Check.BITS);
+    }
+
+    /**
+     * {@link #testThreadIndependence(Int8Gemm, Int8Gemm)} from fp32 activations: the weight-only path, or the integer
+     * path with the activations quantized inside the call.
+     */
+    public int testThreadIndependence(F32Gemm oneThread, F32Gemm threaded) {
+        return testF32(oneThread, threaded, Check.BITS);
+    }
+
+    /** The lowest code {@link Reference#pack} takes for {@code f}: -128 for Q8_0, whose codes are signed, else 0. */
+    public static int lowestCode(QuantFormat f) {
+        return f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0;
+    }
+
+    /** The highest code {@link Reference#pack} takes for {@code f}: 127 for Q8_0, else {@link QuantFormat#maxCode}. */
+    public static int highestCode(QuantFormat f) {
+        return f.kind() == QuantFormat.Kind.Q8_0 ? 127 : f.maxCode();
+    }
+
+    /**
+     * The weight that {@code code} stands for at unit scale and a zero point (or minimum) of 0: the code less 8
+     * (Q4_0) or less {@code 2^(bits-1)} (symmetric grouped), else the code itself.
+     */
+    public static int signedCode(QuantFormat f, int code) {
+        return switch (f.kind()) {
+            case Q8_0, Q4_1 -> code;
+            case Q4_0 -> code - 8;
+            case GROUPED -> f.symmetric() ? code - (1 << (f.bits() - 1)) : code;
+            default -> throw new IllegalArgumentException("not an integer-path format: " + f);
+        };
+    }
+
+    /** Unit scales, every code {@code fill} (zero points 0), or drawn from {@code rnd} when {@code fill} is null. */
+    private static QuantizedTensor unitWeights(QuantFormat f, int rows, int k, Integer fill, SplittableRandom rnd,
+            Arena arena) {
+        int[] codes = new int[rows * k];
+        int groups = rows * f.groupsPerRow(k);
+        float[] scales = new float[groups];
+        Arrays.fill(scales, 1f);
+        boolean zeroed = f.kind() == QuantFormat.Kind.Q4_1 || f.hasZeroPlane();
+        float[] zeros = zeroed ? new float[groups] : null;
+        if (fill != null) {
+            Arrays.fill(codes, fill);
+        } else {
+            int low = lowestCode(f);
+            int span = highestCode(f) - low + 1;
+            for (int i = 0; i < codes.length; i++) {
+                codes[i] = low + rnd.nextInt(span);
+            }
+            codes[0] = low;
+            codes[1] = highestCode(f);
+            if (zeroed) {
+                for (int g = 0; g < groups; g++) {
+                    // Q4_1's minimum m, an integer, so that sums stay integers; a zero point over the codes.
+                    zeros[g] = f.kind() == QuantFormat.Kind.Q4_1 ? rnd.nextInt(-8, 9) : rnd.nextInt(f.maxCode() + 1);
+                }
+            }
+        }
+        return Reference.pack(f, rows, k, codes, scales, zeros, null, arena);
+    }
+
+    /** Unit scales, every code {@code fill} (padding 0), or drawn from {@code rnd} when {@code fill} is null. */
+    private static Activations unitActivations(Activations.Kind kind, int n, int k, Integer fill,
+            SplittableRandom rnd) {
+        int pk = Activations.paddedK(k);
+        byte[] codes = new byte[n * pk];
+        for (int t = 0; t < n; t++) {
+            for (int c = 0; c < k; c++) {
+                codes[t * pk + c] = (byte) (fill != null ? fill : rnd.nextInt(-128, 128));
+            }
+            if (fill == null) {
+                codes[t * pk] = -128;
+                if (k > 1) {
+                    codes[t * pk + 1] = 127;
+                }
+            }
+        }
+        float[] scales = new float[kind.perToken() ? n : n * (pk / 32)];
+        Arrays.fill(scales, 1f);
+        return new Activations(kind.perToken(), n, k, codes, scales);
+    }
+
+    private static void assertAll(float want, float[] got, String what) {
+        for (int i = 0; i < got.length; i++) {
+            if (got[i] != want) {
+                org.junit.jupiter.api.Assertions.fail(what + ": y[" + i + "] = " + got[i] + ", exactly " + want);
+            }
+        }
+    }
+
+    /**
      * The integer path: for every format, k, row count, token count and activation kind, the candidate against the
      * reference ({@code null}: the bound alone). Returns the number of cases run.
      */
@@ -222,7 +463,7 @@ public final class MatmulTester {
         if (reference == null && check != Check.BOUND) {
             throw new IllegalArgumentException("only the bound can be checked without a reference");
         }
-        if (quantizer == null || activations == null) {
+        if ((quantizer == null && builder == null) || activations == null) {
             throw new IllegalStateException("set weights(...) and activations(...) first");
         }
         int cases = 0;
@@ -234,7 +475,7 @@ public final class MatmulTester {
                     }
                     for (int r : rows) {
                         long ws = weightSeed.of(k, r);
-                        QuantizedTensor w = Inputs.weights(source, quantizer, f, r, k, ws, outliers.test(k), arena);
+                        QuantizedTensor w = weights(f, r, k, ws, arena);
                         for (int n : tokens) {
                             long xs = inputSeed.of(k, n);
                             float[] xf = source.values(xs, n * k);
@@ -281,7 +522,7 @@ public final class MatmulTester {
         if (reference == null && check != Check.BOUND) {
             throw new IllegalArgumentException("only the bound can be checked without a reference");
         }
-        if (quantizer == null) {
+        if (quantizer == null && builder == null) {
             throw new IllegalStateException("set weights(...) first");
         }
         int cases = 0;
@@ -293,7 +534,7 @@ public final class MatmulTester {
                     }
                     for (int r : rows) {
                         long ws = weightSeed.of(k, r);
-                        QuantizedTensor w = Inputs.weights(source, quantizer, f, r, k, ws, outliers.test(k), arena);
+                        QuantizedTensor w = weights(f, r, k, ws, arena);
                         for (int n : tokens) {
                             long xs = inputSeed.of(k, n);
                             float[] x = source.values(xs, n * k);
@@ -327,6 +568,11 @@ public final class MatmulTester {
             }
         }
         return cases;
+    }
+
+    private QuantizedTensor weights(QuantFormat f, int r, int k, long seed, Arena arena) {
+        return builder != null ? builder.build(f, r, k, seed, arena)
+                : Inputs.weights(source, quantizer, f, r, k, seed, outliers.test(k), arena);
     }
 
     /** The values the integer path's activations stand for: each code times its scale. */

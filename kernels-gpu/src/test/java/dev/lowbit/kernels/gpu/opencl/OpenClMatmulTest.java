@@ -26,7 +26,6 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -113,74 +112,43 @@ class OpenClMatmulTest {
     @ParameterizedTest
     @MethodSource("intFormats")
     void integerSumsAreExact(QuantFormat f) {
-        SplittableRandom rnd = new SplittableRandom(f.name().hashCode());
-        int top = f.bits() == 8 ? 256 : 16;
-        try (Arena arena = Arena.ofConfined()) {
-            for (int k : new int[] {31, 32, 97, 300, 1000}) {
-                int rows = 6;
-                int n = 4;
-                int[] codes = new int[rows * k];
-                for (int i = 0; i < codes.length; i++) {
-                    codes[i] = rnd.nextInt(top) - (f.kind() == QuantFormat.Kind.Q8_0 ? 128 : 0);
-                }
-                int groups = rows * f.groupsPerRow(k);
-                float[] scales = new float[groups];
-                Arrays.fill(scales, 1f);
-                float[] zeros = null;
-                if (f.kind() == QuantFormat.Kind.Q4_1) {
-                    zeros = new float[groups];
-                    for (int g = 0; g < groups; g++) {
-                        zeros[g] = rnd.nextInt(-8, 9);
-                    }
-                } else if (f.hasZeroPlane()) {
-                    zeros = new float[groups];
-                    for (int g = 0; g < groups; g++) {
-                        zeros[g] = rnd.nextInt(top);
-                    }
-                }
-                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, zeros, null, arena);
-                int pk = QuantizedActivations.paddedK(k);
-                byte[] xc = new byte[n * pk];
-                for (int t = 0; t < n; t++) {
-                    for (int c = 0; c < k; c++) {
-                        xc[t * pk + c] = (byte) rnd.nextInt(-128, 128);
-                    }
-                }
-                float[] xs = new float[n * (pk / 32)];
-                Arrays.fill(xs, 1f);
-                QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, n, k, xc, xs);
-                float[] a = new float[n * rows];
-                float[] b = new float[n * rows];
-                CPU.gemm(PackedWeights.of(w), x, a);
-                gpu.gemm(PackedWeights.of(w), x, b);
-                for (int i = 0; i < a.length; i++) {
-                    // Equal values; a zero's sign may differ with the order of additions.
-                    assertEquals(a[i], b[i], 0f, f + " k=" + k + " y[" + i + "]: reference " + a[i] + ", opencl " + b[i]);
-                }
-                int[] sums = cl.matmul().blockSums(w, x);
-                int nb = (k + 31) / 32;
-                for (int t = 0; t < n; t++) {
-                    for (int r = 0; r < rows; r++) {
-                        for (int blk = 0; blk < nb; blk++) {
-                            long isum = 0;
-                            long xsum = 0;
-                            for (int c = blk * 32; c < blk * 32 + 32; c++) {
-                                int xv = xc[t * pk + c];
-                                xsum += xv;
-                                if (c < k) {
-                                    isum += (long) signedCode(w, r, c) * xv;
-                                }
-                            }
-                            int at = 2 * ((t * rows + r) * nb + blk);
-                            if (sums[at] != isum || sums[at + 1] != xsum) {
-                                fail(f + " k=" + k + " token " + t + " row " + r + " block " + blk + ": sums (" + sums[at]
-                                        + ", " + sums[at + 1] + "), exact (" + isum + ", " + xsum + ")");
-                            }
+        tester().format(f).k(31, 32, 97, 300, 1000).rows(6).tokens(4).kinds(Activations.Kind.Q8_0)
+                .also(OpenClMatmulTest::blockSumsAreExact).testExactSums(int8(CPU), int8(gpu), MatmulTester.Check.VALUES);
+    }
+
+    /** The device's block sums of {@code x} against {@code w}: the sums recomputed on the host. */
+    static void blockSumsAreExact(QuantizedTensor w, Activations x, String what) {
+        int rows = w.rows();
+        int k = x.k();
+        int n = x.n();
+        int pk = x.paddedK();
+        byte[] xc = x.codes();
+        int[] sums = cl.matmul().blockSums(w, of(x));
+        int nb = (k + 31) / 32;
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++) {
+                for (int blk = 0; blk < nb; blk++) {
+                    long isum = 0;
+                    long xsum = 0;
+                    for (int c = blk * 32; c < blk * 32 + 32; c++) {
+                        int xv = xc[t * pk + c];
+                        xsum += xv;
+                        if (c < k) {
+                            isum += (long) signedCode(w, r, c) * xv;
                         }
+                    }
+                    int at = 2 * ((t * rows + r) * nb + blk);
+                    if (sums[at] != isum || sums[at + 1] != xsum) {
+                        fail(what + ": token " + t + " row " + r + " block " + blk + ": sums (" + sums[at] + ", "
+                                + sums[at + 1] + "), exact (" + isum + ", " + xsum + ")");
                     }
                 }
             }
         }
+    }
+
+    static MatmulTester.Int8Gemm int8(MatmulOps ops) {
+        return (w, x, y) -> ops.gemm(PackedWeights.of(w), of(x), y);
     }
 
     /** The code the integer path multiplies: centred where the zero point is a constant, as WeightRows.codes. */
@@ -194,32 +162,14 @@ class OpenClMatmulTest {
         };
     }
 
+    /**
+     * Every weight code at Q8_0's, Q4_0's and 8-bit grouped's extremes and every activation code at -128 or 127,
+     * over k = 4096: each block sums 32 * 16384 = 524288 in magnitude, and the row 128 such blocks.
+     */
     @Test
     void largestMagnitudesDoNotOverflow() {
-        // Every weight code -128 (Q8_0) or -8 (Q4_0) and every activation code -128, over k = 4096:
-        // each block sums 32 * 16384 = 524288, and the row 128 such blocks.
-        int k = 4096;
-        int rows = 2;
-        try (Arena arena = Arena.ofConfined()) {
-            for (QuantFormat f : List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.grouped(8, 128, true, ScaleType.F32))) {
-                int[] codes = new int[rows * k];
-                Arrays.fill(codes, f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0);
-                float[] scales = new float[rows * f.groupsPerRow(k)];
-                Arrays.fill(scales, 1f);
-                QuantizedTensor w = Reference.pack(f, rows, k, codes, scales, null, null, arena);
-                byte[] xc = new byte[k];
-                Arrays.fill(xc, (byte) -128);
-                float[] xs = new float[k / 32];
-                Arrays.fill(xs, 1f);
-                QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, 1, k, xc, xs);
-                int wq = f.kind() == QuantFormat.Kind.Q4_0 ? -8 : -128;
-                float want = (float) ((long) wq * -128 * k);
-                float[] y = new float[rows];
-                gpu.gemm(PackedWeights.of(w), x, y);
-                assertEquals(want, y[0], 0f, f.toString());
-                assertEquals(want, y[1], 0f, f.toString());
-            }
-        }
+        tester().formats(List.of(QuantFormat.Q8_0, QuantFormat.Q4_0, QuantFormat.grouped(8, 128, true, ScaleType.F32)))
+                .k(4096).rows(2).tokens(1).kinds(Activations.Kind.Q8_0).testExtremes(int8(CPU), int8(gpu));
     }
 
     /**
