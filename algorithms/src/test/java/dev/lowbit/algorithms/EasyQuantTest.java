@@ -1,5 +1,6 @@
 package dev.lowbit.algorithms;
 
+import dev.lowbit.testkit.Matrices;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.kernels.KernelProvider;

@@ -1,5 +1,6 @@
 package dev.lowbit.algorithms;
 
+import dev.lowbit.testkit.Matrices;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.KernelProvider;
 import org.junit.jupiter.params.ParameterizedTest;

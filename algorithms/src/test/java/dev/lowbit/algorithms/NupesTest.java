@@ -1,5 +1,6 @@
 package dev.lowbit.algorithms;
 
+import dev.lowbit.testkit.Matrices;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;

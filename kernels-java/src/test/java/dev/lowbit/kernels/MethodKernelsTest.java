@@ -1,5 +1,6 @@
 package dev.lowbit.kernels;
 
+import dev.lowbit.testkit.Matrices;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;

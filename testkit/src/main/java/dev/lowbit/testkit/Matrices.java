@@ -1,15 +1,15 @@
-package dev.lowbit.kernels;
+package dev.lowbit.testkit;
 
 import java.util.SplittableRandom;
 
 /** Seeded test matrices: Gaussian and two heavy-tailed laws, at the scale of real linear weights. */
-final class Matrices {
+public final class Matrices {
     private Matrices() {
     }
 
-    enum Law { GAUSSIAN, STUDENT_T3, LAPLACE }
+    public enum Law { GAUSSIAN, STUDENT_T3, LAPLACE }
 
-    static float[] draw(Law law, long seed, int n) {
+    public static float[] draw(Law law, long seed, int n) {
         SplittableRandom rnd = new SplittableRandom(seed);
         float[] w = new float[n];
         for (int i = 0; i < n; i++) {
