@@ -13,6 +13,23 @@ public final class Djl {
     /** The engine's name in DJL. */
     public static final String ENGINE = "PyTorch";
 
+    /** The system property that sets libtorch's intra-op threads; read when the engine starts. */
+    public static final String THREADS_PROPERTY = "ai.djl.pytorch.num_threads";
+
+    /**
+     * Sets the engine's threads (intra-op {@code n}, inter-op 1) unless already set; takes effect only before the
+     * engine's first use. One thread makes every run repeat bit for bit.
+     */
+    public static void threads(int n) {
+        if (n < 1) {
+            throw new IllegalArgumentException("threads must be at least 1, got " + n);
+        }
+        if (System.getProperty(THREADS_PROPERTY) == null) {
+            System.setProperty(THREADS_PROPERTY, Integer.toString(n));
+            System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
+        }
+    }
+
     /** A new root manager on the PyTorch engine, with {@code ai.djl.offline} set first unless already set. */
     public static NDManager newManager() {
         if (System.getProperty("ai.djl.offline") == null) {
