@@ -48,10 +48,6 @@ public final class FakeQuant {
         return v.gte(lo).logicalAnd(v.lte(hi)).toType(DataType.FLOAT32, false);
     }
 
-    private static NDArray asFloat(NDArray mask) {
-        return mask.toType(DataType.FLOAT32, false);
-    }
-
     // ------------------------------------------------------------------ symmetric and asymmetric uniform
 
     /** Signed range of a {@code bits}-wide code: {@code Qn = 2^(bits−1)}. */
@@ -153,13 +149,10 @@ public final class FakeQuant {
 
     /**
      * {@code clamp(v, lo, hi)} whose gradient is 1 inside {@code [lo, hi]} and 0 outside, forward exactly the
-     * clamp.
+     * clamp: PyTorch's {@code clamp}, whose backward is that mask (one operation, where a mask would take a dozen).
      */
     public static NDArray clampSte(NDArray v, float lo, float hi) {
-        NDArray inside = between(v, lo, hi);
-        NDArray below = asFloat(v.lt(lo)).mul(lo);
-        NDArray above = asFloat(v.gt(hi)).mul(hi);
-        return v.mul(inside).add(below).add(above);
+        return v.clip(lo, hi);
     }
 
     /**
@@ -199,14 +192,23 @@ public final class FakeQuant {
     }
 
     /**
+     * The scale that gives DoReFa weights the magnitude of the weights they stand for: {@code max|tanh(w)|}, a
+     * constant of the backward pass. {@code scale·dorefaWeights(w)} approximates {@code tanh(w) ≈ w}; a layer that
+     * a batch norm follows does not see it, a layer without one (a classifier) needs it.
+     */
+    public static NDArray dorefaScale(NDArray w) {
+        return w.tanh().abs().max().maximum(Float.MIN_NORMAL).stopGradient();
+    }
+
+    /**
      * PACT activations: {@code y = clip(x, 0, α)}, {@code y_q = α·q_k(y/α)} with a learnable clip level α (a
-     * positive scalar). Backward: {@code ∂y_q/∂x} is 1 on {@code [0, α)} and 0 elsewhere; {@code ∂y_q/∂α} is 1
-     * where {@code x ≥ α}, {@code (y_q − y)/α} on {@code [0, α)} (STE), 0 below 0.
+     * positive scalar). Backward: {@code ∂y_q/∂x} is 1 on {@code (0, α)} and 0 below 0 and above α;
+     * {@code ∂y_q/∂α} is 1 where {@code x > α}, {@code (y_q − y)/α} on {@code (0, α)} (STE), 0 below 0. (At the
+     * measure-zero points {@code x = 0} and {@code x = α} PyTorch's {@code maximum}/{@code minimum} split the
+     * gradient in halves.) {@code y} is {@code min(max(x, 0), α)}: two operations rather than masks.
      */
     public static NDArray pact(NDArray x, NDArray alpha, int bits) {
-        NDArray inside = asFloat(x.gte(0f).logicalAnd(x.lt(alpha)));
-        NDArray above = asFloat(x.gte(alpha));
-        NDArray y = x.mul(inside).add(alpha.mul(above));
+        NDArray y = x.maximum(0f).minimum(alpha);
         return quantizeUnit(y.div(alpha), bits).mul(alpha);
     }
 

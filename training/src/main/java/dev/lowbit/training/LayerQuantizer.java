@@ -15,7 +15,8 @@ import java.util.Map;
  *   <li>{@link Method#LSQ}: signed weights and unsigned inputs with learned step sizes, one per tensor
  *       ({@code q.<layer>.step_w}, {@code q.<layer>.step_a}), each with LSQ's gradient scale; initialized from the
  *       first batch as {@code 2·mean|x|/sqrt(Qp)};</li>
- *   <li>{@link Method#DOREFA_PACT}: DoReFa weights and PACT inputs with a learned clip level per layer
+ *   <li>{@link Method#DOREFA_PACT}: DoReFa weights, scaled by {@code max|tanh(w)|} ({@link
+ *       FakeQuant#dorefaScale}) so that a layer without batch norm keeps its weights' magnitude, and PACT inputs with a learned clip level per layer
  *       ({@code q.<layer>.alpha}), initialized to the 99.9th percentile of the layer's input over the first batch.
  *       AdaQAT trains with these and changes the widths as it goes.</li>
  * </ul>
@@ -267,7 +268,7 @@ public final class LayerQuantizer implements Quantizer {
             NDArray s = require(stepW(l));
             return FakeQuant.lsq(w, s, bits, true, FakeQuant.lsqGradScale(w.size(), bits, true));
         }
-        return FakeQuant.dorefaWeights(w, bits);
+        return FakeQuant.dorefaWeights(w, bits).mul(FakeQuant.dorefaScale(w));
     }
 
     @Override

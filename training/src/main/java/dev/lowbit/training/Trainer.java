@@ -137,9 +137,15 @@ public final class Trainer implements AutoCloseable {
         }
     }
 
-    /** One finished epoch. */
+    /**
+     * One finished epoch.
+     *
+     * @param bitops  BitOPs per image at the epoch's widths
+     * @param widths  the integer widths, {@code W/A} per layer, or {@code fp32}
+     * @param relaxed AdaQAT's relaxed widths N by variable name at the epoch's end (empty for other methods)
+     */
     public record Epoch(int epoch, double trainLoss, double trainAccuracy, double testAccuracy, double imagesPerSecond,
-                        double bitops, String widths) {
+                        double bitops, String widths, Map<String, Double> relaxed) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("epoch", epoch);
@@ -149,6 +155,7 @@ public final class Trainer implements AutoCloseable {
             m.put("images_per_second", imagesPerSecond);
             m.put("bitops", bitops);
             m.put("widths", widths);
+            m.put("relaxed", new LinkedHashMap<>(relaxed));
             return m;
         }
 
@@ -156,7 +163,15 @@ public final class Trainer implements AutoCloseable {
             return new Epoch(((Number) m.get("epoch")).intValue(), ((Number) m.get("train_loss")).doubleValue(),
                     ((Number) m.get("train_accuracy")).doubleValue(), ((Number) m.get("test_accuracy")).doubleValue(),
                     ((Number) m.get("images_per_second")).doubleValue(), ((Number) m.get("bitops")).doubleValue(),
-                    (String) m.get("widths"));
+                    (String) m.get("widths"), relaxedOf(m.get("relaxed")));
+        }
+
+        private static Map<String, Double> relaxedOf(Object o) {
+            Map<String, Double> r = new LinkedHashMap<>();
+            if (o instanceof Map<?, ?> mm) {
+                mm.forEach((k, v) -> r.put((String) k, ((Number) v).doubleValue()));
+            }
+            return r;
         }
     }
 
@@ -486,7 +501,7 @@ public final class Trainer implements AutoCloseable {
             List<String> frozen = adaqat == null ? List.of() : adaqat.endEpoch();
             double acc = accuracy(test);
             Epoch e = new Epoch(epoch + 1, runLoss / Math.max(1, runSeen), (double) runCorrect / Math.max(1, runSeen),
-                    acc, seenThisRun / Math.max(secs, 1e-9), net.bitops(quantizer), widths());
+                    acc, seenThisRun / Math.max(secs, 1e-9), net.bitops(quantizer), widths(), relaxed());
             history.add(e);
             epochsDone = epoch + 1;
             stepInEpoch = 0;
@@ -506,6 +521,17 @@ public final class Trainer implements AutoCloseable {
             }
         }
         return history();
+    }
+
+    /** AdaQAT's relaxed widths by variable, or an empty map. */
+    public Map<String, Double> relaxed() {
+        Map<String, Double> r = new LinkedHashMap<>();
+        if (adaqat != null) {
+            for (AdaQat.Variable v : adaqat.variables()) {
+                r.put(v.name(), v.value());
+            }
+        }
+        return r;
     }
 
     /** The widths by layer, {@code W/A} each, or {@code fp32}. */
