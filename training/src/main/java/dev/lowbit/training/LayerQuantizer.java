@@ -21,7 +21,7 @@ import java.util.Map;
  *       AdaQAT trains with these and changes the widths as it goes.</li>
  * </ul>
  * Layer 0's input is the image, 8-bit codes already, and passes through. The widths are per layer; {@link
- * #uniform} gives the usual arrangement, the first and last layers at 8 bits and the others at {@code W/A}.
+ * #uniform} gives the usual arrangement.
  */
 public final class LayerQuantizer implements Quantizer {
     public enum Method {
@@ -72,7 +72,10 @@ public final class LayerQuantizer implements Quantizer {
         this.manager = manager;
     }
 
-    /** The first and last layers at W8A8, the others at {@code wBits}/{@code aBits}. */
+    /**
+     * Every layer at {@code wBits}/{@code aBits}, except that a network of more than two layers keeps its first
+     * and last at W8A8 (the common arrangement: they hold few of the multiply-adds and much of the accuracy).
+     */
     public static LayerQuantizer uniform(Method method, List<Layer> layers, int wBits, int aBits, NDManager manager) {
         checkBits(wBits);
         checkBits(aBits);
@@ -81,10 +84,12 @@ public final class LayerQuantizer implements Quantizer {
         int[] a = new int[n];
         Arrays.fill(w, wBits);
         Arrays.fill(a, aBits);
-        w[0] = 8;
+        if (n > 2) {
+            w[0] = 8;
+            w[n - 1] = 8;
+            a[n - 1] = 8;
+        }
         a[0] = 8;
-        w[n - 1] = 8;
-        a[n - 1] = 8;
         return new LayerQuantizer(method, layers, w, a, manager);
     }
 

@@ -87,8 +87,8 @@ public final class Trainer implements AutoCloseable {
             m.put("w_bits", wBits);
             m.put("a_bits", aBits);
             m.put("optimizer", optimizer.name().toLowerCase(Locale.ROOT));
-            m.put("lr", (double) lr);
-            m.put("weight_decay", (double) weightDecay);
+            m.put("lr", Float.toString(lr));
+            m.put("weight_decay", Float.toString(weightDecay));
             m.put("epochs", epochs);
             m.put("batch", batch);
             m.put("seed", seed);
@@ -98,9 +98,9 @@ public final class Trainer implements AutoCloseable {
             if (adaqat != null) {
                 Map<String, Object> a = new LinkedHashMap<>();
                 a.put("per_layer", adaqat.perLayer());
-                a.put("lambda", (double) adaqat.lambda());
-                a.put("rate", (double) adaqat.rate());
-                a.put("initial", (double) adaqat.initial());
+                a.put("lambda", Float.toString(adaqat.lambda()));
+                a.put("rate", Float.toString(adaqat.rate()));
+                a.put("initial", Float.toString(adaqat.initial()));
                 a.put("stable_epochs", adaqat.stableEpochs());
                 a.put("discretize", adaqat.discretize().name().toLowerCase(Locale.ROOT));
                 m.put("adaqat", a);
@@ -129,11 +129,7 @@ public final class Trainer implements AutoCloseable {
         }
 
         private static Number num(Map<?, ?> m, String k) {
-            Object v = m.get(k);
-            if (!(v instanceof Number n)) {
-                throw new IllegalArgumentException("'" + k + "' is missing or not a number");
-            }
-            return n;
+            return Trainer.num(m.get(k), k);
         }
     }
 
@@ -149,30 +145,51 @@ public final class Trainer implements AutoCloseable {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("epoch", epoch);
-            m.put("train_loss", trainLoss);
-            m.put("train_accuracy", trainAccuracy);
-            m.put("test_accuracy", testAccuracy);
-            m.put("images_per_second", imagesPerSecond);
-            m.put("bitops", bitops);
+            m.put("train_loss", Double.toString(trainLoss));
+            m.put("train_accuracy", Double.toString(trainAccuracy));
+            m.put("test_accuracy", Double.toString(testAccuracy));
+            m.put("images_per_second", Double.toString(imagesPerSecond));
+            m.put("bitops", Double.toString(bitops));
             m.put("widths", widths);
-            m.put("relaxed", new LinkedHashMap<>(relaxed));
+            Map<String, Object> r = new LinkedHashMap<>();
+            relaxed.forEach((k, v) -> r.put(k, Double.toString(v)));
+            m.put("relaxed", r);
             return m;
         }
 
         static Epoch fromMap(Map<?, ?> m) {
-            return new Epoch(((Number) m.get("epoch")).intValue(), ((Number) m.get("train_loss")).doubleValue(),
-                    ((Number) m.get("train_accuracy")).doubleValue(), ((Number) m.get("test_accuracy")).doubleValue(),
-                    ((Number) m.get("images_per_second")).doubleValue(), ((Number) m.get("bitops")).doubleValue(),
-                    (String) m.get("widths"), relaxedOf(m.get("relaxed")));
+            return new Epoch(num(m.get("epoch"), "epoch").intValue(), num(m.get("train_loss"), "train_loss").doubleValue(),
+                    num(m.get("train_accuracy"), "train_accuracy").doubleValue(),
+                    num(m.get("test_accuracy"), "test_accuracy").doubleValue(),
+                    num(m.get("images_per_second"), "images_per_second").doubleValue(),
+                    num(m.get("bitops"), "bitops").doubleValue(), (String) m.get("widths"), relaxedOf(m.get("relaxed")));
         }
 
         private static Map<String, Double> relaxedOf(Object o) {
             Map<String, Double> r = new LinkedHashMap<>();
             if (o instanceof Map<?, ?> mm) {
-                mm.forEach((k, v) -> r.put((String) k, ((Number) v).doubleValue()));
+                mm.forEach((k, v) -> r.put((String) k, num(v, (String) k).doubleValue()));
             }
             return r;
         }
+    }
+
+    /**
+     * A number of the training metadata: an integer as JSON has it, or a floating-point value written as a string
+     * (lowbit's JSON holds integers only; {@code Double.toString} round-trips exactly).
+     */
+    static Number num(Object v, String what) {
+        if (v instanceof Number n) {
+            return n;
+        }
+        if (v instanceof String s) {
+            try {
+                return Double.valueOf(s);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("'" + what + "' is not a number: " + s);
+            }
+        }
+        throw new IllegalArgumentException("'" + what + "' is missing or not a number");
     }
 
     static final String KEY_CONFIG = "training.config";
@@ -200,6 +217,10 @@ public final class Trainer implements AutoCloseable {
     private long runCorrect;
     private long runSeen;
     private String init = "";
+    /** Tests: a checkpoint every this many steps (0: by time only). */
+    int checkpointSteps;
+    /** Tests: stop with an exception after this many steps of this call, as an interrupted run would (0: never). */
+    int stopAfterSteps;
 
     /** A fresh run of {@code config}, its network drawn from the seed. */
     public Trainer(Config config) {
@@ -293,9 +314,9 @@ public final class Trainer implements AutoCloseable {
                 history.add(Epoch.fromMap((Map<?, ?>) e));
             }
             List<?> r = (List<?>) Json.parse(c.metadata().getOrDefault(KEY_RUNNING, "[0,0,0]"));
-            runLoss = ((Number) r.get(0)).doubleValue();
-            runCorrect = ((Number) r.get(1)).longValue();
-            runSeen = ((Number) r.get(2)).longValue();
+            runLoss = num(r.get(0), "running loss").doubleValue();
+            runCorrect = num(r.get(1), "running correct").longValue();
+            runSeen = num(r.get(2), "running seen").longValue();
             init = c.metadata().getOrDefault(KEY_INIT, "");
         } catch (java.text.ParseException | RuntimeException e) {
             throw new IllegalArgumentException(from + ": damaged training metadata: " + e.getMessage(), e);
@@ -342,7 +363,7 @@ public final class Trainer implements AutoCloseable {
         meta.put(KEY_EPOCH, Integer.toString(epochsDone));
         meta.put(KEY_STEP, Integer.toString(stepInEpoch));
         meta.put(KEY_OPT_STEPS, Long.toString(optim.steps()));
-        meta.put(KEY_RUNNING, Json.write(List.of(runLoss, runCorrect, runSeen)));
+        meta.put(KEY_RUNNING, Json.write(List.of(Double.toString(runLoss), runCorrect, runSeen)));
         List<Object> h = new ArrayList<>();
         for (Epoch e : history) {
             h.add(e.toMap());
@@ -443,6 +464,7 @@ public final class Trainer implements AutoCloseable {
                     stepInEpoch, steps));
         }
         long lastSave = System.nanoTime();
+        int stepsThisCall = 0;
         while (epochsDone < config.epochs()) {
             int epoch = epochsDone;
             int[] idx = order(config.seed(), epoch, n);
@@ -492,9 +514,14 @@ public final class Trainer implements AutoCloseable {
                 double secs = (System.nanoTime() - t0) / 1e9;
                 progress.step(epoch + 1, config.epochs(), s + 1, steps, runLoss / runSeen, (double) runCorrect / runSeen,
                         seenThisRun / Math.max(secs, 1e-9));
-                if (out != null && (System.nanoTime() - lastSave) / 60e9 >= CHECKPOINT_MINUTES && s + 1 < steps) {
+                boolean due = checkpointSteps > 0 ? stepInEpoch % checkpointSteps == 0
+                        : (System.nanoTime() - lastSave) / 60e9 >= CHECKPOINT_MINUTES;
+                if (out != null && due && s + 1 < steps) {
                     save(out);
                     lastSave = System.nanoTime();
+                }
+                if (++stepsThisCall == stopAfterSteps) {
+                    throw new java.io.InterruptedIOException("stopped after " + stepsThisCall + " steps");
                 }
             }
             double secs = (System.nanoTime() - t0) / 1e9;
