@@ -44,6 +44,38 @@ public final class ScaleRule {
     }
 
     /**
+     * A stored symmetric scale {@code r} (from {@link #round}), widened by steps of {@code t} while the group's
+     * extreme element would land more than half a step beyond the last code ({@code extent / |r| > limit + 0.5}),
+     * the only way an element could be clamped by more than half a step. A normal stored value is within 2^-11 of
+     * the ideal (fp16; 2^-24 for fp32), so then {@code extent / |r| <= limit·(1 + 2^-10) < limit + 0.5} for every
+     * limit up to 255, and only a subnormal scale is checked.
+     */
+    public static float widen(float r, float extent, int limit, ScaleType t) {
+        if (Math.abs(r) >= (t == ScaleType.F16 ? F16_MIN_NORMAL : Float.MIN_NORMAL)) {
+            return r;
+        }
+        while (extent > 0f && extent / Math.abs(r) > limit + 0.5f) {
+            r = t.nextAway(r);
+        }
+        return r;
+    }
+
+    /**
+     * A stored asymmetric scale {@code r}, widened by steps of {@code t} until the whole range {@code extent} fits in
+     * {@code limit} steps: the integer zero point shifts the grid by up to half a step, which leaves no slack at
+     * either end.
+     */
+    public static float widenToFit(float r, float extent, int limit, ScaleType t) {
+        while (extent > 0f && extent / Math.abs(r) > limit) {
+            r = t.nextAway(r);
+        }
+        return r;
+    }
+
+    /** fp16's smallest normal value, {@code 2^-14}. */
+    public static final float F16_MIN_NORMAL = 0x1p-14f;
+
+    /**
      * The message of a group whose {@code what} ("scale", "minimum", "zero point") of {@code needed} is
      * beyond the range of {@code t}, caused by {@code value} at {@code column}: one line naming the row, the
      * group and its columns, the value, and what to do.

@@ -5,7 +5,8 @@ import dev.lowbit.kernels.ScaleRule;
 
 /**
  * The fp32 scales and zero points of lowbit's symmetric and asymmetric grouped formats, from a group's
- * statistics, by the rule of lowbit's quantizers ({@code docs/formats.md}, "How lowbit quantizes"): the ideal
+ * statistics, by the rule of lowbit's quantizers ({@link ScaleRule#round}, {@link ScaleRule#widen}, {@link
+ * ScaleRule#widenToFit}) ({@code docs/formats.md}, "How lowbit quantizes"): the ideal
  * scale, floored to the smallest step when it rounds to 0, widened by ulps where the extreme element would
  * otherwise be clamped.
  */
@@ -16,14 +17,7 @@ public final class Scales {
     /** Symmetric: {@code absmax/qp}, widened (subnormal scales only) until {@code absmax/Δ <= qp + 0.5}. */
     public static float symmetric(float absmax, int qp) {
         check(absmax);
-        float r = ScaleRule.round(absmax / qp, absmax > 0f, ScaleType.F32);
-        if (Math.abs(r) >= Float.MIN_NORMAL) {
-            return r;
-        }
-        while (absmax > 0f && absmax / Math.abs(r) > qp + 0.5f) {
-            r = ScaleType.F32.nextAway(r);
-        }
-        return r;
+        return ScaleRule.widen(ScaleRule.round(absmax / qp, absmax > 0f, ScaleType.F32), absmax, qp, ScaleType.F32);
     }
 
     /**
@@ -40,10 +34,7 @@ public final class Scales {
             throw new IllegalArgumentException("the values " + min + " and " + max
                     + " lie further apart than the largest float");
         }
-        float d = ScaleRule.round(range / qmax, range > 0f, ScaleType.F32);
-        while (range > 0f && range / Math.abs(d) > qmax) {
-            d = ScaleType.F32.nextAway(d);
-        }
+        float d = ScaleRule.widenToFit(ScaleRule.round(range / qmax, range > 0f, ScaleType.F32), range, qmax, ScaleType.F32);
         float z = d == 0f ? 0f : (float) Math.rint(-lo / d) + 0f;
         return new float[] {d, z};
     }

@@ -113,37 +113,16 @@ public final class GroupParams {
     }
 
     /**
-     * Rounds the ideal scale {@code d} to the storage type and widens it while the group's extreme
-     * element would land more than half a step beyond the last code ({@code extent / |d| > limit + 0.5}),
-     * the only way an element could be clamped by more than half a step.
-     *
-     * <p>A normal stored value is within 2^-11 of {@code d} (fp16; 2^-24 for fp32), so then
-     * {@code extent / |d| <= limit * (1 + 2^-10) < limit + 0.5} for every limit here (at most 255), and the
-     * division is skipped. Only subnormal fp16 scales (groups with absmax below about 0.008) widen.
+     * Rounds the ideal scale {@code d} to the storage type and widens it ({@link ScaleRule#widen}): only subnormal
+     * scales (fp16 groups with absmax below about 0.008) widen.
      */
     private static float widen(float d, float extent, int limit, ScaleType t) {
-        float r = storable(d, extent, t);
-        if (Math.abs(r) >= (t == ScaleType.F16 ? MIN_NORMAL_F16 : Float.MIN_NORMAL)) {
-            return r;
-        }
-        while (extent > 0f && extent / Math.abs(r) > limit + 0.5f) {
-            r = t.nextAway(r);
-        }
-        return r;
+        return ScaleRule.widen(storable(d, extent, t), extent, limit, t);
     }
 
-    private static final float MIN_NORMAL_F16 = 0x1p-14f;
-
-    /**
-     * Asymmetric scales widen until the whole range fits in {@code limit} steps: the integer zero point
-     * shifts the grid by up to half a step, which leaves no slack at either end.
-     */
+    /** Asymmetric scales widen until the whole range fits in {@code limit} steps ({@link ScaleRule#widenToFit}). */
     private static float widenStrict(float d, float extent, int limit, ScaleType t) {
-        float r = storable(d, extent, t);
-        while (extent > 0f && extent / Math.abs(r) > limit) {
-            r = t.nextAway(r);
-        }
-        return r;
+        return ScaleRule.widenToFit(storable(d, extent, t), extent, limit, t);
     }
 
     /**
