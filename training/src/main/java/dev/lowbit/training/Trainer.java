@@ -61,6 +61,9 @@ public final class Trainer implements AutoCloseable {
             if (method.equals("lsq") || method.equals("dorefa-pact")) {
                 LayerQuantizer.checkBits(wBits);
                 LayerQuantizer.checkBits(aBits);
+            } else {
+                wBits = 8; // fixed widths mean nothing to fp32 and AdaQAT: one configuration, one text
+                aBits = 8;
             }
             if (method.equals("adaqat") && adaqat == null) {
                 throw new IllegalArgumentException("method adaqat needs its settings");

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Every training run behind docs/training.md, one thread each (bit-for-bit repeatable).
+# Each run writes its checkpoint and log under $RUNS (default runs/) and resumes from the checkpoint when
+# started again, so this script can be stopped at any point and run again; a finished run is skipped.
+# On 2 cores run both lanes at once: `bash run.sh 0 & bash run.sh 1`. Lane 0 trains the fp32 network, then
+# half of the fine-tuning runs; lane 1 trains AdaQAT from scratch, then the other half (they wait for fp32).
+set -eu
+cd "$(dirname "$0")/../../.."
+RUNS=${RUNS:-runs}
+mkdir -p "$RUNS"
+lane=${1:-all}
+train() { # name, then the flags
+  local name=$1; shift
+  [ -f "$RUNS/$name.done" ] && return 0
+  echo "== $name: bin/lowbit train $* --out $RUNS/$name.safetensors" >&2
+  bin/lowbit train --threads 1 "$@" --out "$RUNS/$name.safetensors" >>"$RUNS/$name.out" 2>>"$RUNS/$name.log"
+  touch "$RUNS/$name.done"
+}
+wait_for() { while [ ! -f "$RUNS/$1.done" ]; do sleep 60; done; }
+
+FP32="--model resnet20 --method fp32 --epochs 30 --lr 0.1"
+SCRATCH="--model resnet20 --method adaqat --epochs 30 --lr 0.1 --lambda 2"
+# Fine-tuning from the fp32 network: the same 10 epochs, learning rate and data for every method.
+FT="--model resnet20 --init $RUNS/resnet20-fp32.safetensors --epochs 10 --lr 0.01"
+lane0=("resnet20-adaqat-ft|$FT --method adaqat --lambda 2 --stable-epochs 3")
+lane1=()
+for w in 4 3 2 8; do
+  lane0+=("resnet20-lsq-w${w}a${w}|$FT --method lsq --widths W${w}A${w}")
+  lane1+=("resnet20-dorefa-pact-w${w}a${w}|$FT --method dorefa-pact --widths W${w}A${w}")
+done
+run_lane() {
+  for j in "$@"; do
+    # shellcheck disable=SC2086
+    train "${j%%|*}" ${j#*|}
+  done
+}
+case $lane in
+  0) train resnet20-fp32 $FP32; run_lane "${lane0[@]}" ;;
+  1) train resnet20-adaqat-scratch $SCRATCH; wait_for resnet20-fp32; run_lane "${lane1[@]}" ;;
+  *) train resnet20-fp32 $FP32; run_lane "${lane0[@]}" "${lane1[@]}"; train resnet20-adaqat-scratch $SCRATCH ;;
+esac
