@@ -480,38 +480,19 @@ public final class Trainer implements AutoCloseable {
                 float[] images = batch(train, idx, from, b, rnd);
                 int[] lab = labels(train, idx, from, b);
                 float lr = Optim.cosine(config.lr(), (long) epoch * steps + s, totalSteps);
-                try (NDManager sm = manager.newSubManager()) {
-                    NDArray x = sm.create(images, new Shape(b, 1, FashionMnist.ROWS, FashionMnist.COLS));
-                    NDArray y = sm.create(lab);
-                    net.attach(sm);
-                    if (layerQuantizer != null && !layerQuantizer.initialized()) {
-                        layerQuantizer.initialize(net, x);
-                    }
-                    for (NDArray a : quantizer.parameters().values()) {
-                        a.tempAttach(sm);
-                    }
-                    NDArray logits;
-                    double loss;
-                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                        logits = net.forward(x, Mode.TRAIN, quantizer);
-                        NDArray l = crossEntropy(logits, y);
-                        gc.backward(l);
-                        loss = l.getFloat();
-                    }
-                    if (!Double.isFinite(loss)) {
-                        throw new IllegalStateException(String.format(Locale.ROOT,
-                                "the loss is %s at epoch %d step %d: lower the learning rate (%s)", loss, epoch + 1, s, config.lr()));
-                    }
-                    long correct = logits.argMax(1).toType(ai.djl.ndarray.types.DataType.INT32, false)
-                            .eq(y.toType(ai.djl.ndarray.types.DataType.INT32, false)).sum().getLong();
-                    if (adaqat != null && !adaqat.done()) {
-                        adaqat.step(loss, q -> crossEntropy(net.forward(x, Mode.PROBE, q), y).getFloat());
-                    }
-                    optim.step(trainable(), lr);
-                    runLoss += loss * b;
-                    runCorrect += correct;
-                    runSeen += b;
+                long correct;
+                double loss;
+                try {
+                    long[] r = step(images, lab, lr);
+                    loss = Double.longBitsToDouble(r[0]);
+                    correct = r[1];
+                } catch (IllegalStateException e) {
+                    throw new IllegalStateException(String.format(Locale.ROOT, "epoch %d step %d: %s", epoch + 1, s,
+                            e.getMessage()), e);
                 }
+                runLoss += loss * b;
+                runCorrect += correct;
+                runSeen += b;
                 seenThisRun += b;
                 stepInEpoch = s + 1;
                 double secs = (System.nanoTime() - t0) / 1e9;
@@ -562,6 +543,46 @@ public final class Trainer implements AutoCloseable {
             }
         }
         return r;
+    }
+
+    /**
+     * One training step on a batch: the forward and backward pass, AdaQAT's bit-width step (while any width still
+     * learns), the optimizer at learning rate {@code lr}. Returns the loss (as {@code Double} bits) and the number of
+     * images the network got right before the step.
+     *
+     * @throws IllegalStateException if the loss is not finite
+     */
+    public long[] step(float[] images, int[] labels, float lr) {
+        int b = labels.length;
+        try (NDManager sm = manager.newSubManager()) {
+            NDArray x = sm.create(images, new Shape(b, 1, FashionMnist.ROWS, FashionMnist.COLS));
+            NDArray y = sm.create(labels);
+            net.attach(sm);
+            if (layerQuantizer != null && !layerQuantizer.initialized()) {
+                layerQuantizer.initialize(net, x);
+            }
+            for (NDArray a : quantizer.parameters().values()) {
+                a.tempAttach(sm);
+            }
+            NDArray logits;
+            double loss;
+            try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                logits = net.forward(x, Mode.TRAIN, quantizer);
+                NDArray l = crossEntropy(logits, y);
+                gc.backward(l);
+                loss = l.getFloat();
+            }
+            if (!Double.isFinite(loss)) {
+                throw new IllegalStateException("the loss is " + loss + ": lower the learning rate (" + config.lr() + ")");
+            }
+            long correct = logits.argMax(1).toType(ai.djl.ndarray.types.DataType.INT32, false)
+                    .eq(y.toType(ai.djl.ndarray.types.DataType.INT32, false)).sum().getLong();
+            if (adaqat != null && !adaqat.done()) {
+                adaqat.step(loss, q -> crossEntropy(net.forward(x, Mode.PROBE, q), y).getFloat());
+            }
+            optim.step(trainable(), lr);
+            return new long[] {Double.doubleToLongBits(loss), correct};
+        }
     }
 
     /** The widths by layer, {@code W/A} each, or {@code fp32}. */
