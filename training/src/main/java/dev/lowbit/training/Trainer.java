@@ -111,7 +111,7 @@ public final class Trainer implements AutoCloseable {
         /** Reads {@link #toJson()}. */
         public static Config fromJson(String json) {
             try {
-                Map<?, ?> m = (Map<?, ?>) Json.parse(json);
+                Map<?, ?> m = (Map<?, ?>) Json.parseDocument(json);
                 AdaQat.Config a = null;
                 if (m.get("adaqat") instanceof Map<?, ?> q) {
                     a = new AdaQat.Config((Boolean) q.get("per_layer"), num(q, "lambda").floatValue(),
@@ -272,12 +272,12 @@ public final class Trainer implements AutoCloseable {
             optim.restore(c.tensors(), all, Long.parseLong(c.metadata().getOrDefault(KEY_OPT_STEPS, "0")));
             epochsDone = Integer.parseInt(c.metadata().getOrDefault(KEY_EPOCH, "0"));
             stepInEpoch = Integer.parseInt(c.metadata().getOrDefault(KEY_STEP, "0"));
-            Object h = Json.parse(c.metadata().getOrDefault(KEY_HISTORY, "[]"));
+            Object h = Json.parseDocument(c.metadata().getOrDefault(KEY_HISTORY, "[]"));
             history.clear();
             for (Object e : (List<?>) h) {
                 history.add(Epoch.fromMap((Map<?, ?>) e));
             }
-            List<?> r = (List<?>) Json.parse(c.metadata().getOrDefault(KEY_RUNNING, "[0,0,0]"));
+            List<?> r = (List<?>) Json.parseDocument(c.metadata().getOrDefault(KEY_RUNNING, "[0,0,0]"));
             runLoss = ((Number) r.get(0)).doubleValue();
             runCorrect = ((Number) r.get(1)).longValue();
             runSeen = ((Number) r.get(2)).longValue();
