@@ -39,7 +39,8 @@ import java.util.function.IntConsumer;
  *   <li>Weights: 2- and 3-bit codes are repacked into the 4-bit format at load (the same codes and scales); 5- to
  *       7-bit codes are stored in the 8-bit format.</li>
  *   <li>8-bit unsigned input codes (the image, or a layer whose input is 8 bits wide) run 0..255 and do not fit
- *       int8: {@link #codesFrom} shifts them by −128, and {@link #gemm} adds back {@code 128·Σ_c w[r][c]} times the
+ *       int8: {@link #codesFrom} (the image) and {@link #quantize} (the others) store them shifted by −128, the
+ *       convolution's border padding included, and {@link #gemm} adds back {@code 128·Σ_c w[r][c]} times the
  *       input scale to each output row, precomputed per row at load ({@link Op#shiftBack}): an exact integer
  *       identity, {@code Σ w·p = Σ w·(p−128) + 128·Σ w}.</li>
  * </ul>
