@@ -19,8 +19,8 @@ import java.util.Arrays;
                 "Loads a network that 'lowbit export-image' wrote (ResNet-20 or the MLP, trained with lsq, dorefa-pact "
                         + "or adaqat) and classifies the Fashion-MNIST test images with lowbit's integer GEMM: "
                         + "int8 input codes times the layers' 2- to 8-bit weight codes. Prints the top-1 accuracy and "
-                        + "the images per second. The test set is read from " + "/usr/share/datasets/fashion-mnist "
-                        + "(Debian's dataset-fashion-mnist), or from the folder -Dlowbit.fashionMnist.dir names.",
+                        + "the images per second. The test set is read from /usr/share/datasets/fashion-mnist (Debian's "
+                        + "dataset-fashion-mnist), or from the folder that -Dlowbit.fashionMnist.dir names.",
                 ""})
 final class EvalImageCommand extends Command {
     @Option(names = "--model", paramLabel = "FILE", required = true, description = "a .safetensors file written by lowbit export-image")
