@@ -82,7 +82,7 @@ public final class Trainer implements AutoCloseable {
             }
         }
 
-        /** Everything that fixes the run, as JSON: a checkpoint resumes only under the same text. */
+        /** Everything that fixes the run, as JSON: a checkpoint resumes only under the same configuration. */
         public String toJson() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("model", model);
@@ -90,8 +90,8 @@ public final class Trainer implements AutoCloseable {
             m.put("w_bits", wBits);
             m.put("a_bits", aBits);
             m.put("optimizer", optimizer.name().toLowerCase(Locale.ROOT));
-            m.put("lr", Float.toString(lr));
-            m.put("weight_decay", Float.toString(weightDecay));
+            m.put("lr", (double) lr);
+            m.put("weight_decay", (double) weightDecay);
             m.put("epochs", epochs);
             m.put("batch", batch);
             m.put("seed", seed);
@@ -101,9 +101,9 @@ public final class Trainer implements AutoCloseable {
             if (adaqat != null) {
                 Map<String, Object> a = new LinkedHashMap<>();
                 a.put("per_layer", adaqat.perLayer());
-                a.put("lambda", Float.toString(adaqat.lambda()));
-                a.put("rate", Float.toString(adaqat.rate()));
-                a.put("initial", Float.toString(adaqat.initial()));
+                a.put("lambda", (double) adaqat.lambda());
+                a.put("rate", (double) adaqat.rate());
+                a.put("initial", (double) adaqat.initial());
                 a.put("stable_epochs", adaqat.stableEpochs());
                 a.put("discretize", adaqat.discretize().name().toLowerCase(Locale.ROOT));
                 m.put("adaqat", a);
@@ -114,7 +114,7 @@ public final class Trainer implements AutoCloseable {
         /** Reads {@link #toJson()}. */
         public static Config fromJson(String json) {
             try {
-                Map<?, ?> m = (Map<?, ?>) Json.parse(json);
+                Map<?, ?> m = (Map<?, ?>) Json.parseDocument(json);
                 AdaQat.Config a = null;
                 if (m.get("adaqat") instanceof Map<?, ?> q) {
                     a = new AdaQat.Config((Boolean) q.get("per_layer"), num(q, "lambda").floatValue(),
@@ -148,14 +148,14 @@ public final class Trainer implements AutoCloseable {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("epoch", epoch);
-            m.put("train_loss", Double.toString(trainLoss));
-            m.put("train_accuracy", Double.toString(trainAccuracy));
-            m.put("test_accuracy", Double.toString(testAccuracy));
-            m.put("images_per_second", Double.toString(imagesPerSecond));
-            m.put("bitops", Double.toString(bitops));
+            m.put("train_loss", trainLoss);
+            m.put("train_accuracy", trainAccuracy);
+            m.put("test_accuracy", testAccuracy);
+            m.put("images_per_second", imagesPerSecond);
+            m.put("bitops", bitops);
             m.put("widths", widths);
             Map<String, Object> r = new LinkedHashMap<>();
-            relaxed.forEach((k, v) -> r.put(k, Double.toString(v)));
+            relaxed.forEach(r::put);
             m.put("relaxed", r);
             return m;
         }
@@ -178,8 +178,8 @@ public final class Trainer implements AutoCloseable {
     }
 
     /**
-     * A number of the training metadata: an integer as JSON has it, or a floating-point value written as a string
-     * (lowbit's JSON holds integers only; {@code Double.toString} round-trips exactly).
+     * A number of the training metadata: as JSON has it ({@code Double.toString}'s text, which reads back exactly),
+     * or a decimal string, as some checkpoints hold it.
      */
     static Number num(Object v, String what) {
         if (v instanceof Number n) {
@@ -294,7 +294,7 @@ public final class Trainer implements AutoCloseable {
     /** Restores a checkpoint of this same configuration. */
     public void restore(Checkpoint.Contents c, Path from) {
         String cfg = c.metadata().get(KEY_CONFIG);
-        if (!config.toJson().equals(cfg)) {
+        if (cfg == null || !config.equals(Config.fromJson(cfg))) {
             throw new IllegalArgumentException(from + " holds a run of another configuration; give another output file"
                     + " or remove it to start again.\n  its configuration: " + cfg + "\n  this run's:        " + config.toJson());
         }
@@ -311,12 +311,12 @@ public final class Trainer implements AutoCloseable {
             optim.restore(c.tensors(), all, Long.parseLong(c.metadata().getOrDefault(KEY_OPT_STEPS, "0")));
             epochsDone = Integer.parseInt(c.metadata().getOrDefault(KEY_EPOCH, "0"));
             stepInEpoch = Integer.parseInt(c.metadata().getOrDefault(KEY_STEP, "0"));
-            Object h = Json.parse(c.metadata().getOrDefault(KEY_HISTORY, "[]"));
+            Object h = Json.parseDocument(c.metadata().getOrDefault(KEY_HISTORY, "[]"));
             history.clear();
             for (Object e : (List<?>) h) {
                 history.add(Epoch.fromMap((Map<?, ?>) e));
             }
-            List<?> r = (List<?>) Json.parse(c.metadata().getOrDefault(KEY_RUNNING, "[0,0,0]"));
+            List<?> r = (List<?>) Json.parseDocument(c.metadata().getOrDefault(KEY_RUNNING, "[0,0,0]"));
             runLoss = num(r.get(0), "running loss").doubleValue();
             runCorrect = num(r.get(1), "running correct").longValue();
             runSeen = num(r.get(2), "running seen").longValue();
@@ -366,7 +366,7 @@ public final class Trainer implements AutoCloseable {
         meta.put(KEY_EPOCH, Integer.toString(epochsDone));
         meta.put(KEY_STEP, Integer.toString(stepInEpoch));
         meta.put(KEY_OPT_STEPS, Long.toString(optim.steps()));
-        meta.put(KEY_RUNNING, Json.write(List.of(Double.toString(runLoss), runCorrect, runSeen)));
+        meta.put(KEY_RUNNING, Json.write(List.of(runLoss, runCorrect, runSeen)));
         List<Object> h = new ArrayList<>();
         for (Epoch e : history) {
             h.add(e.toMap());

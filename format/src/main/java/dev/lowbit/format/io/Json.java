@@ -39,7 +39,10 @@ public final class Json {
      */
     public static final int MAX_DOCUMENT_DEPTH = 128;
 
-    /** Compact JSON for maps, lists, strings, integral numbers, booleans and null. */
+    /**
+     * Compact JSON for maps, lists, strings, integral numbers, finite doubles (as {@link Double#toString} writes them,
+     * which {@link #parseDocument} reads back exactly), booleans and null.
+     */
     public static String write(Object value) {
         StringBuilder sb = new StringBuilder();
         write(sb, value);
@@ -52,6 +55,7 @@ public final class Json {
             case String s -> quote(sb, s);
             case Long n -> sb.append(n);
             case Integer n -> sb.append(n);
+            case Double d when Double.isFinite(d) -> sb.append(d);
             case Boolean b -> sb.append(b);
             case Map<?, ?> m -> {
                 sb.append('{');

@@ -44,6 +44,13 @@ class JsonTest {
         assertEquals(text, Json.write(Json.parse(text)));
     }
 
+    @Test
+    void finiteDoublesRoundtripThroughTheDocumentParser() throws ParseException {
+        List<Object> v = List.of(0.002, -1.5e-5, 1e300, (double) 0.1f);
+        assertEquals(v, Json.parseDocument(Json.write(v)));
+        assertThrows(IllegalArgumentException.class, () -> Json.write(List.of(Double.NaN)));
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {
         "", " ", "{", "}", "{\"a\":1,}", "[1,]", "[1 2]", "{\"a\" 1}", "{a:1}", "{\"a\":1}x", "{} {}", "1 1",
