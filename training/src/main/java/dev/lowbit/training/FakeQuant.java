@@ -201,15 +201,20 @@ public final class FakeQuant {
     }
 
     /**
-     * PACT activations: {@code y = clip(x, 0, α)}, {@code y_q = α·q_k(y/α)} with a learnable clip level α (a
-     * positive scalar). Backward: {@code ∂y_q/∂x} is 1 on {@code (0, α)} and 0 below 0 and above α;
-     * {@code ∂y_q/∂α} is 1 where {@code x > α}, {@code (y_q − y)/α} on {@code (0, α)} (STE), 0 below 0. (At the
-     * measure-zero points {@code x = 0} and {@code x = α} PyTorch's {@code maximum}/{@code minimum} split the
-     * gradient in halves.) {@code y} is {@code min(max(x, 0), α)}: two operations rather than masks.
+     * PACT activations: {@code y = clip(x, 0, α)}, {@code c = round(y·(n/α))}, {@code y_q = c·(α/n)} with
+     * {@code n = 2^bits − 1} and a learnable clip level α (a positive scalar): {@code α·q_k(y/α)} with the two
+     * scalars {@code n/α} and {@code α/n} computed once, so that the tensor sees two multiplications (integer-only
+     * inference computes the codes by the same float operations). Backward: {@code ∂y_q/∂x} is 1 on {@code (0, α)}
+     * and 0 below 0 and above α; {@code ∂y_q/∂α} is 1 where {@code x > α}, {@code (y_q − y)/α} on {@code (0, α)}
+     * (STE), 0 below 0. (At the measure-zero points {@code x = 0} and {@code x = α} PyTorch's
+     * {@code maximum}/{@code minimum} split the gradient in halves.)
      */
     public static NDArray pact(NDArray x, NDArray alpha, int bits) {
+        checkBits(bits);
+        float n = (1 << bits) - 1;
         NDArray y = x.maximum(0f).minimum(alpha);
-        return quantizeUnit(y.div(alpha), bits).mul(alpha);
+        NDArray toCode = alpha.getManager().create(n).div(alpha);
+        return roundSte(y.mul(toCode)).mul(alpha.div(n));
     }
 
     // ------------------------------------------------------------------ level table

@@ -32,10 +32,10 @@ import java.util.Map;
  *       <ul>
  *         <li>LSQ: symmetric, scale {@code s_w}; the signed code {@code q = round(clamp(w/s_w, −2^(b−1), 2^(b−1)−1))}
  *             is stored as {@code q + 2^(B−1)} ({@code B} the stored width), value {@code q·s_w};</li>
- *         <li>DoReFa: asymmetric, scale {@code 2/n} and zero point {@code n/2} ({@code n = 2^b−1}; the zero point
- *             is a half-integer, which the F32 zero-point plane holds exactly); the code
- *             {@code i = round(u·n)}, {@code u = tanh(w)/(2·max|tanh(w)|) + 1/2}, value
- *             {@code (i − n/2)·(2/n) = 2·i/n − 1};</li>
+ *         <li>DoReFa: asymmetric, scale {@code 2m/n} and zero point {@code n/2} ({@code n = 2^b−1},
+ *             {@code m = max|tanh(w)|}, {@link FakeQuant#dorefaScale}; the zero point is a half-integer, which the
+ *             F32 zero-point plane holds exactly); the code {@code i = round(u·n)},
+ *             {@code u = tanh(w)/(2m) + 1/2}, value {@code (i − n/2)·(2m/n) = (2·i/n − 1)·m};</li>
  *       </ul>
  *       widths 2, 3, 4 and 8 in their own format, 5, 6 and 7 in the 8-bit one (the codes keep their range);</li>
  *   <li>{@code <layer>.bn.scale}, {@code <layer>.bn.bias} (F32, one per output channel): the batch norm after a
@@ -144,8 +144,10 @@ public final class IntegerExport {
         for (int i = 0; i < n; i++) {
             codes[i] = Math.round(v[i]);
         }
+        // FakeQuant.dorefaScale: the weights are (2·i/n − 1)·m with m = max|tanh(w)|, i.e. (i − n/2)·(2m/n).
+        float m = FakeQuant.dorefaScale(w).getFloat();
         float[] zeros = new float[rows];
-        java.util.Arrays.fill(scales, 2f / levels);
+        java.util.Arrays.fill(scales, 2f * m / levels);
         java.util.Arrays.fill(zeros, levels / 2f);
         return new WeightCodes(codes, scales, zeros);
     }

@@ -335,9 +335,10 @@ public final class IntegerNetwork implements AutoCloseable {
             lo = 0;
             hi = (1 << bits) - 1;
             for (int r = 0; r < u.scales().length; r++) {
-                if (u.scales()[r] != 2f / hi || u.zeros()[r] != hi / 2f) {
+                if (u.scales()[r] != u.scales()[0] || !(u.scales()[r] > 0f) || u.zeros()[r] != hi / 2f) {
                     throw new CorruptFileException(file, where + ": row " + r + " has scale " + u.scales()[r] + " and zero "
-                            + u.zeros()[r] + ", DoReFa weights at " + bits + " bits have " + 2f / hi + " and " + hi / 2f);
+                            + u.zeros()[r] + ", DoReFa weights at " + bits + " bits have one positive scale per tensor and"
+                            + " the zero " + hi / 2f);
                 }
             }
         }
@@ -620,6 +621,8 @@ public final class IntegerNetwork implements AutoCloseable {
     private void quantize(Op op, float[] x, byte[] codes, float[] values, int tokens, int features) {
         float p = op.param;
         int levels = op.levels;
+        float toCode = levels / p; // FakeQuant.pact's n/α and α/n
+        float step = p / levels;
         int shift = op.shift;
         boolean lsq = method == LayerQuantizer.Method.LSQ;
         parallel(tokens, (t0, t1) -> {
@@ -634,11 +637,11 @@ public final class IntegerNetwork implements AutoCloseable {
                         values[i] = c * p;
                     }
                 } else {
-                    // FakeQuant.pact: clip to [0, α], then quantizeUnit(y/α)
+                    // FakeQuant.pact: clip to [0, α], c = round(y·(n/α)), value c·(α/n)
                     float y = x[i] >= 0f && x[i] < p ? x[i] : x[i] >= p ? p : 0f;
-                    c = (int) Math.rint((y / p) * levels);
+                    c = (int) Math.rint(y * toCode);
                     if (values != null) {
-                        values[i] = ((float) c / levels) * p;
+                        values[i] = c * step;
                     }
                 }
                 codes[i] = (byte) (c - shift);

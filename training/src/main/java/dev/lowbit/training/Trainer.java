@@ -195,6 +195,9 @@ public final class Trainer implements AutoCloseable {
         throw new IllegalArgumentException("'" + what + "' is missing or not a number");
     }
 
+    /** The tensor of every layer's weight and input width, {@code [w0, a0, w1, a1, ...]}. */
+    static final String KEY_WIDTHS = "quantizer.widths";
+
     static final String KEY_CONFIG = "training.config";
     static final String KEY_EPOCH = "training.epoch";
     static final String KEY_STEP = "training.step";
@@ -301,6 +304,18 @@ public final class Trainer implements AutoCloseable {
         net.load(c.tensors());
         if (layerQuantizer != null) {
             layerQuantizer.load(c.tensors());
+            float[] widths = c.tensors().get(KEY_WIDTHS);
+            if (widths != null) {
+                List<Layer> layers = net.layers();
+                if (widths.length != 2 * layers.size()) {
+                    throw new IllegalArgumentException(from + ": '" + KEY_WIDTHS + "' holds " + widths.length
+                            + " values, " + config.model() + " needs " + 2 * layers.size());
+                }
+                for (Layer l : layers) {
+                    layerQuantizer.setWeightBits(l.index(), (int) widths[2 * l.index()]);
+                    layerQuantizer.setInputBits(l.index(), (int) widths[2 * l.index() + 1]);
+                }
+            }
         }
         if (adaqat != null) {
             List<AdaQat.Variable> vs = adaqat.variables();
@@ -354,6 +369,9 @@ public final class Trainer implements AutoCloseable {
         Map<String, Checkpoint.Tensor> t = new LinkedHashMap<>();
         for (Map<String, NDArray> m : List.of(net.parameters(), net.buffers(), quantizer.parameters())) {
             m.forEach((k, a) -> t.put(k, new Checkpoint.Tensor(a.getShape().getShape(), a.toFloatArray())));
+        }
+        if (layerQuantizer != null) {
+            t.put(KEY_WIDTHS, Checkpoint.Tensor.of(layerWidths()));
         }
         optim.state().forEach((k, v) -> t.put(k, Checkpoint.Tensor.of(v)));
         if (adaqat != null) {
@@ -532,6 +550,16 @@ public final class Trainer implements AutoCloseable {
             }
         }
         return history();
+    }
+
+    private float[] layerWidths() {
+        List<Layer> layers = net.layers();
+        float[] w = new float[2 * layers.size()];
+        for (Layer l : layers) {
+            w[2 * l.index()] = quantizer.weightBits(l);
+            w[2 * l.index() + 1] = quantizer.inputBits(l);
+        }
+        return w;
     }
 
     /** AdaQAT's relaxed widths by variable, or an empty map. */

@@ -190,7 +190,7 @@ class FakeQuantTest {
                     v -> FakeQuant.pact(v, manager.create(alpha), bits));
             for (int i = 0; i < x.length; i++) {
                 float y = Math.min(Math.max(x[i], 0f), alpha);
-                float expected = (float) Math.rint(y / alpha * n) / n * alpha;
+                float expected = (float) Math.rint(y * (n / alpha)) * (alpha / n);
                 assertEquals(Float.floatToIntBits(expected + 0f), Float.floatToIntBits(got[i]),
                         "PACT int" + bits + " at x = " + x[i]);
             }

@@ -80,13 +80,15 @@ class IntegerExportTest {
                     Reference.Unpacked u = Reference.unpack(qt);
                     int n = (1 << bits) - 1;
                     float s = method.equals("lsq") ? q.parameters().get(LayerQuantizer.stepW(l)).getFloat() : 0f;
+                    // DoReFa's weights are (2·i/n − 1)·m, m = max|tanh(w)| (FakeQuant.dorefaScale)
+                    float scale = method.equals("lsq") ? 1f : FakeQuant.dorefaScale(wp).getFloat();
                     for (int i = 0; i < fake.length; i++) {
                         int want = method.equals("lsq") ? Math.round(fake[i] / s) + (1 << (stored - 1))
-                                : Math.round((fake[i] + 1f) / 2f * n);
+                                : Math.round((fake[i] / scale + 1f) / 2f * n);
                         assertEquals(want, u.codes()[i], l.name() + " code " + i + " at " + bits + " bits");
                         float back = Reference.dequantize(qt, i / l.cols(), i % l.cols());
-                        // LSQ: q·s both ways; DoReFa: the exact grid against 2·(i/n) − 1 in fp32
-                        assertEquals(fake[i], back, method.equals("lsq") ? 0f : 2.5e-7f, l.name() + " value " + i);
+                        // LSQ: q·s both ways; DoReFa: the exact grid against (2·(i/n) − 1)·m in fp32
+                        assertEquals(fake[i], back, method.equals("lsq") ? 0f : 2.5e-7f * scale, l.name() + " value " + i);
                     }
                     if (bits >= 5 && bits <= 7) {
                         // stored in 8 bits, the codes keep their own range
