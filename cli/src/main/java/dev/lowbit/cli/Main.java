@@ -57,7 +57,8 @@ public final class Main {
     /** Every command, in the order {@code lowbit --help} lists them. */
     static List<Command> commands() {
         return List.of(new DemoCommand(), new QuantizeCommand(), new InspectCommand(), new ReportCommand(),
-                new EvalCommand(), new ExportCommand(), new ExportImageCommand(), new EvalImageCommand());
+                new EvalCommand(), new ExportCommand(), new TrainCommand(), new TrainReportCommand(),
+                new ExportImageCommand(), new EvalImageCommand());
     }
 
     public static void main(String[] args) {
