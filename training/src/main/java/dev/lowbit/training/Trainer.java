@@ -606,10 +606,22 @@ public final class Trainer implements AutoCloseable {
             long correct = logits.argMax(1).toType(ai.djl.ndarray.types.DataType.INT32, false)
                     .eq(y.toType(ai.djl.ndarray.types.DataType.INT32, false)).sum().getLong();
             if (adaqat != null && !adaqat.done()) {
-                adaqat.step(loss, q -> crossEntropy(net.forward(x, Mode.PROBE, q), y).getFloat());
+                adaqat.step(loss, q -> probe(sm, x, y, q));
             }
             optim.step(trainable(), lr);
             return new long[] {Double.doubleToLongBits(loss), correct};
+        }
+    }
+
+    /**
+     * The task loss of one extra forward pass at {@code q}'s widths, on a manager of its own, so that each pass's
+     * activations are freed before the next (a per-layer AdaQAT step makes one pass per width).
+     */
+    private double probe(NDManager step, NDArray x, NDArray y, Quantizer q) {
+        try (NDManager pm = step.newSubManager()) {
+            x.tempAttach(pm);
+            y.tempAttach(pm);
+            return crossEntropy(net.forward(x, Mode.PROBE, q), y).getFloat();
         }
     }
 
