@@ -56,7 +56,7 @@ class ImageCommandsTest {
         Path model = dir.resolve("mlp-int.safetensors");
         CommandsTest.Ran e = lowbit("export-image", "--run", checkpoint.toString(), "--out", model.toString());
         assertEquals(0, e.status(), e.err());
-        assertTrue(e.out().startsWith(model + ": mlp, lsq, widths W/A 8/8 8/8, "), e.out());
+        assertTrue(e.out().startsWith(model + ": mlp, lsq, widths W/A 4/8 4/4, "), e.out());
         assertEquals(1, lowbit("export-image", "--run", checkpoint.toString(), "--out", model.toString()).status(),
                 "an existing --out without --force");
 
