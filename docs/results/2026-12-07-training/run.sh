@@ -9,11 +9,15 @@ cd "$(dirname "$0")/../../.."
 RUNS=${RUNS:-runs}
 mkdir -p "$RUNS"
 lane=${1:-all}
+# `bin/lowbit train` on a copy of the jar, so that rebuilding lowbit does not disturb a run under way.
+jar=$RUNS/lowbit.jar
+[ -f "$jar" ] || cp cli/target/lowbit.jar "$jar"
 train() { # name, then the flags
   local name=$1; shift
   [ -f "$RUNS/$name.done" ] && return 0
   echo "== $name: bin/lowbit train $* --out $RUNS/$name.safetensors" >&2
-  bin/lowbit train --threads 1 "$@" --out "$RUNS/$name.safetensors" >>"$RUNS/$name.out" 2>>"$RUNS/$name.log"
+  bin/java --enable-native-access=ALL-UNNAMED -jar "$jar" train --threads 1 "$@" --out "$RUNS/$name.safetensors" \
+    >>"$RUNS/$name.out" 2>>"$RUNS/$name.log"
   touch "$RUNS/$name.done"
 }
 wait_for() { while [ ! -f "$RUNS/$1.done" ]; do sleep 60; done; }
