@@ -53,6 +53,7 @@ public class CnnInferenceBench {
     @Param({""})
     public String checkpoint;
 
+    private final EngineThread engine = new EngineThread();
     private Trainer trainer;
     private IntegerNetwork network;
     private Path exported;
@@ -64,18 +65,22 @@ public class CnnInferenceBench {
     public void setup() throws Exception {
         int threads = Integer.getInteger(Djl.THREADS_PROPERTY, 1);
         Djl.threads(threads);
-        if (checkpoint.isEmpty()) {
-            trainer = new Trainer(new Trainer.Config("resnet20", "lsq", 4, 4, Optim.Kind.ADAM, 2e-3f, 0f, 1, 32, 1, 64,
-                    20, false, null));
-            trainer.run(null, Progress.silent());
-        } else {
-            trainer = Trainer.load(Path.of(checkpoint));
-        }
-        if (!trainer.config().model().equals("resnet20")) {
-            throw new IllegalArgumentException(checkpoint + " holds a " + trainer.config().model() + ", not a resnet20");
-        }
         exported = Files.createTempFile("lowbit-cnn-bench", ".safetensors");
-        IntegerExport.write(trainer, exported);
+        trainer = engine.call(() -> {
+            Trainer t;
+            if (checkpoint.isEmpty()) {
+                t = new Trainer(new Trainer.Config("resnet20", "lsq", 4, 4, Optim.Kind.ADAM, 2e-3f, 0f, 1, 32, 1, 64,
+                        20, false, null));
+                t.run(null, Progress.silent());
+            } else {
+                t = Trainer.load(Path.of(checkpoint));
+            }
+            if (!t.config().model().equals("resnet20")) {
+                throw new IllegalArgumentException(checkpoint + " holds a " + t.config().model() + ", not a resnet20");
+            }
+            IntegerExport.write(t, exported);
+            return t;
+        });
         network = IntegerNetwork.load(exported, threads);
         FashionMnist.Split test = FashionMnist.test();
         floats = Arrays.copyOf(test.images(), BATCH * FashionMnist.PIXELS);
@@ -96,16 +101,23 @@ public class CnnInferenceBench {
     @TearDown(Level.Trial)
     public void tearDown() throws Exception {
         network.close();
-        trainer.close();
+        engine.call(() -> {
+            trainer.close();
+            return null;
+        });
+        engine.close();
         Files.deleteIfExists(exported);
     }
 
+    /** The fp32 forward pass on the engine's own thread, autograd off ({@link EngineThread}). */
     private float[] fp32() {
-        try (NDManager sm = root.newSubManager()) {
-            trainer.network().attach(sm);
-            NDArray x = sm.create(floats, new Shape(BATCH, 1, FashionMnist.ROWS, FashionMnist.COLS));
-            return trainer.network().forward(x, dev.lowbit.training.Mode.EVAL, Quantizer.FP32).toFloatArray();
-        }
+        return engine.call(() -> {
+            try (NDManager sm = root.newSubManager()) {
+                trainer.network().attach(sm);
+                NDArray x = sm.create(floats, new Shape(BATCH, 1, FashionMnist.ROWS, FashionMnist.COLS));
+                return trainer.network().forward(x, dev.lowbit.training.Mode.EVAL, Quantizer.FP32).toFloatArray();
+            }
+        });
     }
 
     @Benchmark

@@ -27,7 +27,7 @@ import java.util.concurrent.TimeUnit;
  * backward, optimizer; AdaQAT's extra passes too), on DJL's PyTorch engine with {@code threads} threads, for fp32
  * and each fake-quant method at W4A4 (AdaQAT starts at 8 bits, as it trains). Scores are milliseconds per step;
  * images per second are {@code batch / score}. Each fork is a fresh JVM, so the engine's thread count is set before
- * it starts.
+ * it starts; all engine work runs on one thread ({@link EngineThread}), as training does.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -46,6 +46,7 @@ public class TrainingStepBench {
     @Param({"128"})
     public int batch;
 
+    private EngineThread engine;
     private Trainer trainer;
     private float[] images;
     private int[] labels;
@@ -59,18 +60,23 @@ public class TrainingStepBench {
         for (int i = 0; i < batch; i++) {
             labels[i] = train.label(i);
         }
-        trainer = new Trainer(new Trainer.Config("resnet20", method, 4, 4, Optim.Kind.SGD, 1e-3f, 5e-4f, 1, batch, 1,
-                0, 0, false, method.equals("adaqat") ? AdaQat.Config.defaults(2f) : null));
-        trainer.step(images, labels, 1e-3f); // the quantizers' first-batch initialization happens outside the timing
+        engine = new EngineThread();
+        trainer = engine.call(() -> new Trainer(new Trainer.Config("resnet20", method, 4, 4, Optim.Kind.SGD, 1e-3f, 5e-4f,
+                1, batch, 1, 0, 0, false, method.equals("adaqat") ? AdaQat.Config.defaults(2f) : null)));
+        engine.call(() -> trainer.step(images, labels, 1e-3f)); // the quantizers' first-batch initialization
     }
 
     @Benchmark
     public long step() {
-        return trainer.step(images, labels, 1e-3f)[1];
+        return engine.call(() -> trainer.step(images, labels, 1e-3f))[1];
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
-        trainer.close();
+        engine.call(() -> {
+            trainer.close();
+            return null;
+        });
+        engine.close();
     }
 }

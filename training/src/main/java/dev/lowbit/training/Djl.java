@@ -30,6 +30,20 @@ public final class Djl {
         }
     }
 
+    /**
+     * Prepares the calling thread for engine work outside a gradient collector: turns autograd's recording off.
+     * libtorch keeps that switch per thread and a new thread starts with it on, so the optimizer's in-place updates
+     * and evaluation on another thread than the one that started the engine would record graphs (a step fails with
+     * "a leaf Variable that requires grad is being used in an in-place operation"). Loads the engine if nothing has.
+     */
+    public static void onThisThread() {
+        if (System.getProperty("ai.djl.offline") == null) {
+            System.setProperty("ai.djl.offline", "true");
+        }
+        ai.djl.engine.Engine.getEngine(ENGINE);
+        ai.djl.pytorch.jni.JniUtils.setGradMode(false);
+    }
+
     /** A new root manager on the PyTorch engine, with {@code ai.djl.offline} set first unless already set. */
     public static NDManager newManager() {
         if (System.getProperty("ai.djl.offline") == null) {

@@ -175,6 +175,7 @@ public final class IntegerExport {
 
     /** Writes {@code trainer}'s network; an fp32 run is refused. */
     public static void write(Trainer trainer, Path out) throws IOException {
+        Djl.onThisThread();
         if (!(trainer.quantizer() instanceof LayerQuantizer q)) {
             throw new IllegalArgumentException("an fp32 run has no integer form: train with lsq, dorefa-pact or adaqat"
                     + " to deploy a network integer-only");

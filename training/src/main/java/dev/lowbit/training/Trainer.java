@@ -23,6 +23,9 @@ import java.util.Random;
  * augmentation (a random shift of up to 2 pixels, zero-filled, and a horizontal flip with probability 1/2) come
  * from the seed alone, so a run on one thread repeats bit for bit, and a resumed run continues as if never stopped.
  *
+ * <p>Drive a trainer from one thread: libtorch keeps per-thread state, and a network stepped from changing threads
+ * does not repeat what one thread computes ({@link Djl#onThisThread}).
+ *
  * <p>With an output file, a checkpoint is written at the end of each epoch and every few minutes inside one; a run
  * whose output file already holds a checkpoint of the same configuration resumes from it.
  */
@@ -581,6 +584,7 @@ public final class Trainer implements AutoCloseable {
      * @throws IllegalStateException if the loss is not finite
      */
     public long[] step(float[] images, int[] labels, float lr) {
+        Djl.onThisThread();
         int b = labels.length;
         try (NDManager sm = manager.newSubManager()) {
             NDArray x = sm.create(images, new Shape(b, 1, FashionMnist.ROWS, FashionMnist.COLS));
@@ -658,6 +662,7 @@ public final class Trainer implements AutoCloseable {
 
     /** The logits of images {@code [from, from+n)} of {@code split}, in evaluation mode, in batches of 500. */
     public float[][] logits(FashionMnist.Split split, int from, int n) {
+        Djl.onThisThread();
         float[][] out = new float[n][];
         int chunk = 500;
         for (int i = 0; i < n; i += chunk) {
