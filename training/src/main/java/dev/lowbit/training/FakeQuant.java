@@ -24,6 +24,17 @@ public final class FakeQuant {
 
     // ------------------------------------------------------------------ the straight-through pieces
 
+    /**
+     * A 0-dimensional constant on {@code like}'s manager, for arithmetic that autograd records. DJL's operators that
+     * take a {@code Number} ({@code mul(2f)}, {@code maximum(0f)}, ...) wrap it in a temporary array whose memory is
+     * a direct buffer, and close it as soon as the operation returns; autograd keeps the operand for the backward
+     * pass, which then reads memory the garbage collector may already have given back (the gradients change with
+     * the heap, and a run can end in NaN). A constant on the step's manager lives until the step ends.
+     */
+    static NDArray constant(NDArray like, float v) {
+        return like.getManager().create(v);
+    }
+
     /** {@code round(v)} forward, identity backward. */
     public static NDArray roundSte(NDArray v) {
         return v.round().stopGradient().add(v.sub(v.stopGradient()));
@@ -40,7 +51,7 @@ public final class FakeQuant {
 
     /** {@code v} forward, {@code g · ∂L/∂v} backward: LSQ's gradient scale. */
     public static NDArray scaleGradient(NDArray v, float g) {
-        NDArray vg = v.mul(g);
+        NDArray vg = v.mul(constant(v, g));
         return v.stopGradient().add(vg.sub(vg.stopGradient()));
     }
 
@@ -177,7 +188,7 @@ public final class FakeQuant {
     public static NDArray quantizeUnit(NDArray u, int bits) {
         checkBits(bits);
         int n = (1 << bits) - 1;
-        return roundSte(u.mul(n)).div(n);
+        return roundSte(u.mul(constant(u, n))).div(constant(u, n));
     }
 
     /**
@@ -186,9 +197,9 @@ public final class FakeQuant {
      */
     public static NDArray dorefaWeights(NDArray w, int bits) {
         NDArray t = w.tanh();
-        NDArray max = t.abs().max().maximum(Float.MIN_NORMAL);
-        NDArray u = t.div(max.mul(2f)).add(0.5f);
-        return quantizeUnit(u, bits).mul(2f).sub(1f);
+        NDArray max = t.abs().max().maximum(constant(t, Float.MIN_NORMAL));
+        NDArray u = t.div(max.mul(constant(t, 2f))).add(constant(t, 0.5f));
+        return quantizeUnit(u, bits).mul(constant(t, 2f)).sub(constant(t, 1f));
     }
 
     /**
@@ -197,7 +208,7 @@ public final class FakeQuant {
      * a batch norm follows does not see it, a layer without one (a classifier) needs it.
      */
     public static NDArray dorefaScale(NDArray w) {
-        return w.tanh().abs().max().maximum(Float.MIN_NORMAL).stopGradient();
+        return w.tanh().abs().max().maximum(constant(w, Float.MIN_NORMAL)).stopGradient();
     }
 
     /**
@@ -212,9 +223,9 @@ public final class FakeQuant {
     public static NDArray pact(NDArray x, NDArray alpha, int bits) {
         checkBits(bits);
         float n = (1 << bits) - 1;
-        NDArray y = x.maximum(0f).minimum(alpha);
-        NDArray toCode = alpha.getManager().create(n).div(alpha);
-        return roundSte(y.mul(toCode)).mul(alpha.div(n));
+        NDArray y = x.maximum(constant(x, 0f)).minimum(alpha);
+        NDArray toCode = constant(alpha, n).div(alpha);
+        return roundSte(y.mul(toCode)).mul(alpha.div(constant(alpha, n)));
     }
 
     // ------------------------------------------------------------------ level table
