@@ -1,5 +1,6 @@
 package dev.lowbit.training;
 
+import dev.lowbit.format.Int8RowTensor;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
@@ -36,8 +37,9 @@ import java.util.function.IntConsumer;
  *       {@code c = round((clip(x, 0, α)/α)·n)}, {@code n = 2^b−1}.</li>
  *   <li>Convolution: im2col of the codes (one token per output position of each image of the batch, columns in
  *       {@code [in][kh][kw]} order, the border padded with the code of the value 0), then the GEMM.</li>
- *   <li>Weights: 2- and 3-bit codes are repacked into the 4-bit format at load (the same codes and scales); 5- to
- *       7-bit codes are stored in the 8-bit format.</li>
+ *   <li>Weights: at load, every layer's codes become signed int8 rows with one scale each ({@code i8_rowx16},
+ *       {@link #int8Rows}), the layout of the integer dot-product kernels: LSQ's codes at every width and DoReFa's up
+ *       to 7 bits; 8-bit DoReFa codes (0..255 about a zero point of 127.5) stay in their grouped format.</li>
  *   <li>8-bit unsigned input codes (the image, or a layer whose input is 8 bits wide) run 0..255 and do not fit
  *       int8: {@link #codesFrom} (the image) and {@link #quantize} (the others) store them shifted by −128, the
  *       convolution's border padding included, and {@link #gemm} adds back {@code 128·Σ_c w[r][c]} times the
@@ -298,21 +300,11 @@ public final class IntegerNetwork implements AutoCloseable {
                 op.shiftBack[r] = (float) (op.shift * sum * u.scales()[r] * op.inputScale);
             }
         }
-        QuantizedTensor kernelTensor = w;
-        if (op.storedBits < 4) {
-            // Into the 4-bit format: the same signed codes (re-centred from 2^(b−1) to 8) or the same unsigned codes
-            // with the same zero point, and the same scales.
-            int[] codes = u.codes().clone();
-            if (w.format().symmetric()) {
-                int delta = 8 - (1 << (op.storedBits - 1));
-                for (int i = 0; i < codes.length; i++) {
-                    codes[i] += delta;
-                }
-            }
-            kernelTensor = Reference.pack(IntegerExport.format(method, 4), l.out(), l.cols(), codes, u.scales(),
-                    u.zeros(), null, arena);
+        if (w.format().symmetric() || op.weightBits <= 7) {
+            op.weights = new PackedWeights.Int8Rows(int8Rows(w, u, op.weightBits, arena));
+        } else {
+            op.weights = PackedWeights.pack(w, ActivationFormat.PER_TOKEN_INT8, arena); // 8-bit DoReFa: codes 0..255
         }
-        op.weights = PackedWeights.pack(kernelTensor, ActivationFormat.PER_TOKEN_INT8, arena);
         if (l.isConv()) {
             op.bnScale = vector(file, f32, IntegerExport.bnScaleKey(l), l.out());
             op.bnBias = vector(file, f32, IntegerExport.bnBiasKey(l), l.out());
@@ -320,6 +312,28 @@ public final class IntegerNetwork implements AutoCloseable {
             op.bias = vector(file, f32, IntegerExport.biasKey(l), l.out());
         }
         return op;
+    }
+
+    /**
+     * The weights as signed int8 rows with one fp32 scale each ({@code i8_rowx16}, the integer dot-product kernels):
+     * LSQ's {@code q = code − 2^(B−1)} with its scale, DoReFa's {@code (i − n/2)·d = (2i − n)·(d/2)}, whose odd codes
+     * {@code 2i − n} fit int8 up to 7 bits. The same values, summed in int32 over the whole row before one fp32 step.
+     */
+    private static Int8RowTensor int8Rows(QuantizedTensor w, Reference.Unpacked u, int bits, Arena arena) {
+        int rows = w.rows();
+        int cols = w.cols();
+        byte[] codes = new byte[rows * cols];
+        float[] scales = new float[rows];
+        boolean symmetric = w.format().symmetric();
+        int center = 1 << (w.format().bits() - 1);
+        int n = (1 << bits) - 1;
+        for (int r = 0; r < rows; r++) {
+            scales[r] = symmetric ? u.scales()[r] : u.scales()[r] / 2f;
+            for (int j = r * cols; j < (r + 1) * cols; j++) {
+                codes[j] = (byte) (symmetric ? u.codes()[j] - center : 2 * u.codes()[j] - n);
+            }
+        }
+        return Int8RowTensor.of(codes, scales, rows, cols, arena);
     }
 
     /** The codes must lie in the layer's true width (a 5-bit layer stored in 8 bits keeps 5-bit codes). */
