@@ -300,10 +300,12 @@ public final class IntegerNetwork implements AutoCloseable {
                 op.shiftBack[r] = (float) (op.shift * sum * u.scales()[r] * op.inputScale);
             }
         }
+        int[] kernelCodes = l.isConv() ? tapsMajor(u.codes(), l) : u.codes();
         if (w.format().symmetric() || op.weightBits <= 7) {
-            op.weights = new PackedWeights.Int8Rows(int8Rows(w, u, op.weightBits, arena));
-        } else {
-            op.weights = PackedWeights.pack(w, ActivationFormat.PER_TOKEN_INT8, arena); // 8-bit DoReFa: codes 0..255
+            op.weights = new PackedWeights.Int8Rows(int8Rows(w, kernelCodes, u, op.weightBits, arena));
+        } else { // 8-bit DoReFa: codes 0..255 about 127.5, in their grouped format
+            op.weights = PackedWeights.pack(Reference.pack(w.format(), w.rows(), w.cols(), kernelCodes, u.scales(),
+                    u.zeros(), null, arena), ActivationFormat.PER_TOKEN_INT8, arena);
         }
         if (l.isConv()) {
             op.bnScale = vector(file, f32, IntegerExport.bnScaleKey(l), l.out());
@@ -315,11 +317,32 @@ public final class IntegerNetwork implements AutoCloseable {
     }
 
     /**
+     * A convolution's codes with each row's columns from the file's {@code [in][kh][kw]} order into
+     * {@code [kh][kw][in]}, the order of the im2col rows ({@link #convBnRelu}), where each tap copies the {@code in}
+     * contiguous codes of one input position.
+     */
+    private static int[] tapsMajor(int[] codes, Layer l) {
+        int in = l.in();
+        int taps = l.kernel() * l.kernel();
+        int cols = l.cols();
+        int[] out = new int[codes.length];
+        for (int r = 0; r < l.out(); r++) {
+            for (int ci = 0; ci < in; ci++) {
+                for (int tap = 0; tap < taps; tap++) {
+                    out[r * cols + tap * in + ci] = codes[r * cols + ci * taps + tap];
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
      * The weights as signed int8 rows with one fp32 scale each ({@code i8_rowx16}, the integer dot-product kernels):
      * LSQ's {@code q = code − 2^(B−1)} with its scale, DoReFa's {@code (i − n/2)·d = (2i − n)·(d/2)}, whose odd codes
      * {@code 2i − n} fit int8 up to 7 bits. The same values, summed in int32 over the whole row before one fp32 step.
      */
-    private static Int8RowTensor int8Rows(QuantizedTensor w, Reference.Unpacked u, int bits, Arena arena) {
+    private static Int8RowTensor int8Rows(QuantizedTensor w, int[] unpacked, Reference.Unpacked u, int bits,
+                                          Arena arena) {
         int rows = w.rows();
         int cols = w.cols();
         byte[] codes = new byte[rows * cols];
@@ -330,7 +353,7 @@ public final class IntegerNetwork implements AutoCloseable {
         for (int r = 0; r < rows; r++) {
             scales[r] = symmetric ? u.scales()[r] : u.scales()[r] / 2f;
             for (int j = r * cols; j < (r + 1) * cols; j++) {
-                codes[j] = (byte) (symmetric ? u.codes()[j] - center : 2 * u.codes()[j] - n);
+                codes[j] = (byte) (symmetric ? unpacked[j] - center : 2 * unpacked[j] - n);
             }
         }
         return Int8RowTensor.of(codes, scales, rows, cols, arena);
@@ -737,16 +760,11 @@ public final class IntegerNetwork implements AutoCloseable {
                             int iy = oy * stride - pad + ky;
                             for (int kx = 0; kx < kernel; kx++) {
                                 int ix = ox * stride - pad + kx;
-                                int col = row + ky * kernel + kx;
+                                int col = row + (ky * kernel + kx) * in; // columns [kh][kw][in]: see tapsMajor
                                 if (iy < 0 || iy >= inSide || ix < 0 || ix >= inSide) {
-                                    for (int ci = 0; ci < in; ci++) {
-                                        cols[col + ci * kernel * kernel] = zero;
-                                    }
+                                    Arrays.fill(cols, col, col + in, zero);
                                 } else {
-                                    int src = ((img * inSide + iy) * inSide + ix) * in;
-                                    for (int ci = 0; ci < in; ci++) {
-                                        cols[col + ci * kernel * kernel] = codes[src + ci];
-                                    }
+                                    System.arraycopy(codes, ((img * inSide + iy) * inSide + ix) * in, cols, col, in);
                                 }
                             }
                         }
