@@ -3,7 +3,8 @@
 # Each run writes its checkpoint and log under $RUNS (default runs/) and resumes from the checkpoint when
 # started again, so this script can be stopped at any point and run again; a finished run is skipped.
 # On 2 cores run both lanes at once: `bash run.sh 0 & bash run.sh 1`. Lane 0 trains the fp32 network, then
-# half of the fine-tuning runs; lane 1 trains AdaQAT from scratch, then the other half (they wait for fp32).
+# AdaQAT fine-tuning at λ = 2 and half the baselines; lane 1 (once fp32 is done) AdaQAT fine-tuning at λ = 4,
+# the other baselines, then AdaQAT from scratch.
 set -eu
 cd "$(dirname "$0")/../../.."
 RUNS=${RUNS:-runs}
@@ -24,14 +25,14 @@ wait_for() { while [ ! -f "$RUNS/$1.done" ]; do sleep 60; done; }
 
 FP32="--model resnet20 --method fp32 --epochs 30 --lr 0.1"
 SCRATCH="--model resnet20 --method adaqat --epochs 30 --lr 0.1 --lambda 2"
-# Fine-tuning from the fp32 network: the same 10 epochs, learning rate and data for every method.
+# Fine-tuning from the fp32 network: the same 10 epochs, learning rate and data for every method. AdaQAT learns
+# its widths in the first epochs (η_N = 0.05) and freezes them after 2 stable epochs, so that the weights have the
+# rest of the run to settle at the widths it chose.
 FT="--model resnet20 --init $RUNS/resnet20-fp32.safetensors --epochs 10 --lr 0.01"
-lane0=("resnet20-adaqat-ft|$FT --method adaqat --lambda 2 --stable-epochs 3")
-lane1=()
-for w in 4 3 2 8; do
-  lane0+=("resnet20-lsq-w${w}a${w}|$FT --method lsq --widths W${w}A${w}")
-  lane1+=("resnet20-dorefa-pact-w${w}a${w}|$FT --method dorefa-pact --widths W${w}A${w}")
-done
+ft() { echo "resnet20-$1-w$2a$2|$FT --method $1 --widths W$2A$2"; }
+adaqat() { echo "resnet20-adaqat-ft-l$1|$FT --method adaqat --lambda $1 --bit-rate 0.05 --stable-epochs 2"; }
+lane0=("$(adaqat 2)" "$(ft lsq 3)" "$(ft lsq 4)" "$(ft lsq 8)" "$(ft dorefa-pact 8)")
+lane1=("$(adaqat 4)" "$(ft lsq 2)" "$(ft dorefa-pact 4)" "$(ft dorefa-pact 3)" "$(ft dorefa-pact 2)")
 run_lane() {
   for j in "$@"; do
     # shellcheck disable=SC2086
@@ -40,6 +41,6 @@ run_lane() {
 }
 case $lane in
   0) train resnet20-fp32 $FP32; run_lane "${lane0[@]}" ;;
-  1) train resnet20-adaqat-scratch $SCRATCH; wait_for resnet20-fp32; run_lane "${lane1[@]}" ;;
+  1) wait_for resnet20-fp32; run_lane "${lane1[@]}"; train resnet20-adaqat-scratch $SCRATCH ;;
   *) train resnet20-fp32 $FP32; run_lane "${lane0[@]}" "${lane1[@]}"; train resnet20-adaqat-scratch $SCRATCH ;;
 esac

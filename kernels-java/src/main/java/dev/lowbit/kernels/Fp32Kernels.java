@@ -2,7 +2,9 @@ package dev.lowbit.kernels;
 
 /**
  * The fp32 arithmetic of a transformer's forward pass: the dense matmul over packed weights, GELU, softmax,
- * LayerNorm and attention. {@link KernelProvider#fp32()} is the Vector API implementation when it runs, else the
+ * LayerNorm and attention; and the fp32 steps between the integer GEMMs of a quantized CNN: the folded batch norm
+ * with ReLU, the residual add with ReLU, and the next layer's activation codes. Those four are exact: every
+ * implementation gives the scalar one's bits. {@link KernelProvider#fp32()} is the Vector API implementation when it runs, else the
  * scalar one ({@link KernelProvider#scalarFp32()}), which defines the results; the vector one differs by rounding
  * only (sums in another order, its own {@code exp}).
  */
@@ -35,6 +37,33 @@ public interface Fp32Kernels {
 
     /** {@code out[i] = a[ao + i] + b[bo + i]} for {@code i < n}. */
     void add(float[] a, int ao, float[] b, int bo, float[] out, int n);
+
+    /**
+     * A per-channel affine on rows of {@code m = scale.length} values, then ReLU when {@code relu}: for
+     * {@code i} in {@code [from, to)} (a whole number of rows), {@code a[i] = a[i]·scale[j] + shift[j]} with
+     * {@code j = (i − from) mod m}, a product and then a sum (no fused multiply-add), then {@code max(a[i], 0)}
+     * ({@link Math#max}). Exact.
+     */
+    void scaleShift(float[] a, int from, int to, float[] scale, float[] shift, boolean relu);
+
+    /** {@code a[i] = max(a[i] + b[i], 0)} ({@link Math#max}) for {@code i} in {@code [from, to)}. Exact. */
+    void addRelu(float[] a, float[] b, int from, int to);
+
+    /**
+     * Unsigned activation codes by a step, as LSQ makes them: for {@code i} in {@code [from, to)},
+     * {@code c = rint(min(max(x[i] / step, 0), levels))} (half to even; NaN gives 0), then
+     * {@code codes[i] = (byte) (c − shift)} and, when {@code values} is not null, {@code values[i] = c·step}.
+     * Exact.
+     */
+    void codesByStep(float[] x, int from, int to, float step, int levels, int shift, byte[] codes, float[] values);
+
+    /**
+     * Unsigned activation codes by a clip level, as PACT makes them: for {@code i} in {@code [from, to)},
+     * {@code c = rint(min(max(x[i], 0), clip)·(levels/clip))} (half to even; NaN gives 0), then
+     * {@code codes[i] = (byte) (c − shift)} and, when {@code values} is not null,
+     * {@code values[i] = c·(clip/levels)}. Exact.
+     */
+    void codesByClip(float[] x, int from, int to, float clip, int levels, int shift, byte[] codes, float[] values);
 
     /**
      * LayerNorm of {@code row} into {@code out[o, o + row.length)}: {@code (x - mean) / sqrt(var + eps) * gamma + beta},

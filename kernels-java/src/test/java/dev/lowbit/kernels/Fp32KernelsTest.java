@@ -109,6 +109,100 @@ class Fp32KernelsTest {
         }
     }
 
+    /** Random values with the edge cases of the activation codes: NaN, infinities, −0, ties, the clip itself. */
+    private static float[] edgy(long seed, int n, float step, int levels) {
+        float[] a = values(seed, n);
+        float[] special = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, -0f, 0f, 0.5f * step,
+            1.5f * step, 2.5f * step, levels * step, (levels + 0.5f) * step, -step, 1e30f};
+        SplittableRandom rnd = new SplittableRandom(seed + 7);
+        for (int i = 0; i < n; i++) {
+            a[i] *= levels * step / 2;
+            if (rnd.nextInt(4) == 0) {
+                a[i] = special[rnd.nextInt(special.length)];
+            }
+        }
+        return a;
+    }
+
+    @Test
+    void cnnStepsMatchScalarBitForBit() {
+        Fp32Kernels v = vectorOrSkip();
+        for (int m : new int[] {16, 32, 64, 24}) {
+            int rows = 13;
+            float[] a = edgy(m, rows * m + 5, 0.1f, 15);
+            float[] scale = values(m + 1, m);
+            float[] shift = values(m + 2, m);
+            for (boolean relu : new boolean[] {false, true}) {
+                float[] want = a.clone();
+                float[] got = a.clone();
+                SCALAR.scaleShift(want, 5, 5 + rows * m, scale, shift, relu);
+                v.scaleShift(got, 5, 5 + rows * m, scale, shift, relu);
+                assertArrayEquals(want, got, "scaleShift of rows of " + m + (relu ? " with ReLU" : ""));
+            }
+        }
+        for (int n : new int[] {1, 15, 16, 17, 100}) {
+            float[] b = edgy(n + 3, n + 2, 0.1f, 15);
+            float[] want = edgy(n, n + 2, 0.1f, 15);
+            float[] got = want.clone();
+            SCALAR.addRelu(want, b, 2, n + 2);
+            v.addRelu(got, b, 2, n + 2);
+            assertArrayEquals(want, got, "addRelu of " + n);
+        }
+        for (int levels : new int[] {3, 15, 31, 255}) {
+            for (int shift : new int[] {0, 128}) {
+                for (int n : new int[] {1, 16, 33, 200}) {
+                    float p = 0.37f;
+                    float[] x = edgy(levels * 1000L + n, n + 3, p / levels, levels);
+                    for (boolean clip : new boolean[] {false, true}) {
+                        byte[] cw = new byte[n + 3];
+                        byte[] cg = new byte[n + 3];
+                        float[] vw = new float[n + 3];
+                        float[] vg = new float[n + 3];
+                        String what = (clip ? "codesByClip" : "codesByStep") + " of " + n + " at " + levels
+                                + " levels, shift " + shift;
+                        if (clip) {
+                            SCALAR.codesByClip(x, 3, n + 3, p, levels, shift, cw, vw);
+                            v.codesByClip(x, 3, n + 3, p, levels, shift, cg, vg);
+                        } else {
+                            SCALAR.codesByStep(x, 3, n + 3, p / levels, levels, shift, cw, vw);
+                            v.codesByStep(x, 3, n + 3, p / levels, levels, shift, cg, vg);
+                        }
+                        assertArrayEquals(cw, cg, what);
+                        assertArrayEquals(vw, vg, what + ": values");
+                        byte[] only = new byte[n + 3];
+                        if (clip) {
+                            v.codesByClip(x, 3, n + 3, p, levels, shift, only, null);
+                        } else {
+                            v.codesByStep(x, 3, n + 3, p / levels, levels, shift, only, null);
+                        }
+                        assertArrayEquals(cw, only, what + " without values");
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void activationCodesRoundHalfToEvenAndClamp() {
+        // step 0.5: x/step = -2, 0.5, 1.5, 2.5, 3.25, 100, NaN, -0
+        float[] x = {-1f, 0.25f, 0.75f, 1.25f, 1.625f, 50f, Float.NaN, -0f};
+        byte[] codes = new byte[x.length];
+        float[] values = new float[x.length];
+        for (Fp32Kernels k : new Fp32Kernels[] {SCALAR, KernelProvider.fp32()}) {
+            k.codesByStep(x, 0, x.length, 0.5f, 7, 0, codes, values);
+            assertArrayEquals(new byte[] {0, 0, 2, 2, 3, 7, 0, 0}, codes, k.name());
+            assertArrayEquals(new float[] {0f, 0f, 1f, 1f, 1.5f, 3.5f, 0f, 0f}, values, k.name());
+            // 8-bit codes 0..255 stored minus 128
+            k.codesByClip(new float[] {-3f, 0f, 1f, 2f, 0.5f / 255}, 0, 5, 2f, 255, 128, codes, null);
+            assertArrayEquals(new byte[] {-128, -128, 0, 127, -128}, java.util.Arrays.copyOf(codes, 5), k.name());
+        }
+        // the affine is a product and then a sum, not a fused multiply-add
+        float a = 1.0000001f;
+        float[] y = {a};
+        SCALAR.scaleShift(y, 0, 1, new float[] {a}, new float[] {-1f}, false);
+        assertEquals(a * a - 1f, y[0]);
+    }
+
     @Test
     void attentionMatchesScalar() {
         Fp32Kernels v = vectorOrSkip();

@@ -6,6 +6,7 @@ import dev.lowbit.format.Reference;
 import dev.lowbit.format.io.CorruptFileException;
 import dev.lowbit.format.io.Json;
 import dev.lowbit.kernels.ActivationFormat;
+import dev.lowbit.kernels.Fp32Kernels;
 import dev.lowbit.kernels.KernelProvider;
 import dev.lowbit.kernels.MatmulOps;
 import dev.lowbit.kernels.PackedWeights;
@@ -16,11 +17,16 @@ import dev.lowbit.models.Safetensors;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
 
 /**
@@ -35,7 +41,7 @@ import java.util.function.IntConsumer;
  *       quantized by the float operations of training: LSQ {@code c = round(clamp(x/s_a, 0, 2^b−1))}, PACT
  *       {@code c = round((clip(x, 0, α)/α)·n)}, {@code n = 2^b−1}.</li>
  *   <li>Convolution: im2col of the codes (one token per output position of each image of the batch, columns in
- *       {@code [in][kh][kw]} order, the border padded with the code of the value 0), then the GEMM.</li>
+ *       {@code [kh][kw][in]} order, each kernel row's taps one run of adjacent pixels, the border padded with the code of the value 0), then the GEMM.</li>
  *   <li>Weights: at load, every layer's codes become signed int8 rows with one scale each ({@code i8_rowx16},
  *       {@link IntegerWeights#int8Rows}), the layout of the integer dot-product kernels: LSQ's codes at every width and DoReFa's up
  *       to 7 bits; 8-bit DoReFa codes (0..255 about a zero point of 127.5) stay in their grouped format.</li>
@@ -53,12 +59,21 @@ import java.util.function.IntConsumer;
  * dequantizes it ({@code c·s_a}, or {@code (c/n)·α}), in {@link #block}, and the global average pool over 7×7
  * before the last layer, in {@link #pool}.
  *
- * <p>Work is split over a {@link ThreadPool} of the given threads: the GEMMs by {@link MatmulOps}, the rest by
- * images. Instances are safe for one caller at a time; {@link #close()} frees the weights.
+ * <p>The fp32 steps are {@link Fp32Kernels}' exact ones ({@code scaleShift}, {@code addRelu}, {@code codesByStep},
+ * {@code codesByClip}), so the Vector API and the scalar code give the same bits. Work is split by images over a
+ * {@link ThreadPool} of the given threads: each thread takes {@value #CHUNK} images at a time through the whole
+ * network, its GEMMs included, which keeps a pass's buffers in the core's cache; no sum is split, so any thread
+ * count gives the same bits. Instances are safe for one caller at a time; {@link #close()} frees the weights.
  */
 public final class IntegerNetwork implements AutoCloseable {
     /** Images per batch inside {@link #logits}. */
     public static final int BATCH = 100;
+    /**
+     * Images per piece of work: each thread runs the whole network on {@value} images at a time, so that every
+     * buffer of the pass stays in its core's cache (the largest, the first stage's im2col columns, is 125 KB an
+     * image).
+     */
+    static final int CHUNK = 4;
 
     private static final int SIDE = FashionMnist.ROWS;
 
@@ -94,14 +109,34 @@ public final class IntegerNetwork implements AutoCloseable {
     private final String widths;
     private final List<Op> ops;
     private final ThreadPool pool;
-    private final MatmulOps matmul;
+    /** One per thread of {@link #pool}, each used by that thread alone. */
+    private final Pass[] passes;
+
+    /**
+     * A thread's GEMM (on that thread) and its im2col buffers, one per length, reused from chunk to chunk: a fresh
+     * one would be zeroed and brought into the cache each time.
+     */
+    private static final class Pass {
+        final MatmulOps matmul = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(),
+                ThreadPool.callerThread());
+        private final Map<Integer, byte[]> cols = new HashMap<>();
+
+        /** A buffer of {@code n} bytes, holding what its last user left. */
+        byte[] cols(int n) {
+            return cols.computeIfAbsent(n, byte[]::new);
+        }
+    }
+    private final Fp32Kernels fp32 = KernelProvider.fp32();
     private final int threads;
-    /** Sees every layer's input codes as they are made (tests); null when none. */
+    /** Sees every layer's input codes as they are made, on the threads that make them (tests); null when none. */
     CodeObserver observer;
 
-    /** A layer's input codes: {@code tokens·features} codes {@code [token][feature]}, stored minus {@code shift}. */
+    /**
+     * A layer's input codes for images {@code [first, first + images)} of the call: {@code tokens·features} codes
+     * {@code [token][feature]}, stored minus {@code shift}.
+     */
     interface CodeObserver {
-        void codes(int layer, byte[] codes, int shift, int tokens, int features);
+        void codes(int layer, int first, int images, byte[] codes, int shift, int tokens, int features);
     }
 
     private IntegerNetwork(Path file, Arena arena, String model, LayerQuantizer.Method method, String trainingMethod,
@@ -115,7 +150,10 @@ public final class IntegerNetwork implements AutoCloseable {
         this.ops = ops;
         this.threads = threads;
         this.pool = threads == 1 ? ThreadPool.callerThread() : new ThreadPool.Workers(threads);
-        this.matmul = new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), pool);
+        this.passes = new Pass[threads];
+        for (int i = 0; i < threads; i++) {
+            passes[i] = new Pass();
+        }
     }
 
     // ------------------------------------------------------------------ loading
@@ -412,13 +450,30 @@ public final class IntegerNetwork implements AutoCloseable {
         }
         float[][] out = new float[n][];
         for (int i = 0; i < n; i += BATCH) {
-            int b = Math.min(BATCH, n - i);
-            float[] l = model.equals("mlp") ? mlp(images, i, b) : resnet(images, i, b);
-            for (int j = 0; j < b; j++) {
-                out[i + j] = Arrays.copyOfRange(l, j * FashionMnist.CLASSES, (j + 1) * FashionMnist.CLASSES);
+            int from = i;
+            int to = Math.min(n, i + BATCH);
+            int chunks = (to - from + CHUNK - 1) / CHUNK;
+            AtomicInteger next = new AtomicInteger();
+            IntConsumer piece = p -> {
+                for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) {
+                    int first = from + c * CHUNK;
+                    int b = Math.min(CHUNK, to - first);
+                    float[] l = model.equals("mlp") ? mlp(passes[p], images, first, b)
+                            : resnet(passes[p], images, first, b);
+                    for (int j = 0; j < b; j++) {
+                        out[first + j] = Arrays.copyOfRange(l, j * FashionMnist.CLASSES,
+                                (j + 1) * FashionMnist.CLASSES);
+                    }
+                }
+            };
+            int pieces = Math.min(threads, chunks);
+            if (pieces == 1) {
+                piece.accept(0);
+            } else {
+                pool.run(pieces, piece);
             }
             if (progress != null) {
-                progress.accept(i + b);
+                progress.accept(to);
             }
         }
         return out;
@@ -450,20 +505,6 @@ public final class IntegerNetwork implements AutoCloseable {
         return best;
     }
 
-    /** {@code work(from, to)} over {@code [0, n)} in one piece per thread. */
-    private void parallel(int n, Range work) {
-        int pieces = Math.max(1, Math.min(threads, n));
-        if (pieces == 1) {
-            work.run(0, n);
-            return;
-        }
-        pool.run(pieces, p -> work.run((int) ((long) n * p / pieces), (int) ((long) n * (p + 1) / pieces)));
-    }
-
-    private interface Range {
-        void run(int from, int to);
-    }
-
     /** Image codes of images {@code [from, from+b)}: {@code p − 128}, one channel, {@code [img][y][x]}. */
     private static byte[] codesFrom(byte[] images, int from, int b) {
         byte[] codes = new byte[b * FashionMnist.PIXELS];
@@ -474,38 +515,38 @@ public final class IntegerNetwork implements AutoCloseable {
         return codes;
     }
 
-    private float[] mlp(byte[] images, int from, int b) {
+    private float[] mlp(Pass ps, byte[] images, int from, int b) {
         Op fc1 = ops.get(0);
         Op fc2 = ops.get(1);
-        float[] h = gemm(fc1, activations(fc1, codesFrom(images, from, b), b));
-        parallel(b, (t0, t1) -> {
-            for (int i = t0 * fc1.layer.out(); i < t1 * fc1.layer.out(); i++) {
-                int r = i % fc1.layer.out();
-                h[i] = Math.max(h[i] + fc1.bias[r], 0f);
+        float[] h = gemm(ps, fc1, activations(fc1, codesFrom(images, from, b), b));
+        int hidden = fc1.layer.out();
+        for (int t = 0; t < b; t++) {
+            for (int r = 0; r < hidden; r++) {
+                h[t * hidden + r] = Math.max(h[t * hidden + r] + fc1.bias[r], 0f);
             }
-        });
+        }
         byte[] codes = new byte[h.length];
-        quantize(fc2, h, codes, null, b, fc1.layer.out());
-        float[] y = gemm(fc2, activations(fc2, codes, b));
+        quantize(fc2, h, codes, null, from, b, b, hidden);
+        float[] y = gemm(ps, fc2, activations(fc2, codes, b));
         addBias(fc2, y);
         return y;
     }
 
-    private float[] resnet(byte[] images, int from, int b) {
+    private float[] resnet(Pass ps, byte[] images, int from, int b) {
         int li = 0;
         Op c0 = ops.get(li++);
         // h: [img][y][x][c], fp32, after ReLU
-        float[] h = convBnRelu(c0, codesFrom(images, from, b), b, true);
+        float[] h = convBnRelu(ps, c0, codesFrom(images, from, b), b, true);
         for (int s = 0; s < ResNet20.WIDTHS.length; s++) {
             for (int k = 0; k < ResNet20.BLOCKS; k++) {
-                h = block(ops.get(li++), ops.get(li++), h, b);
+                h = block(ps, ops.get(li++), ops.get(li++), h, from, b);
             }
         }
         Op fc = ops.get(li);
         float[] pooled = pool(h, b, fc.layer.in(), ops.get(li - 1).layer.outSide());
         byte[] codes = new byte[pooled.length];
-        quantize(fc, pooled, codes, null, b, fc.layer.in());
-        float[] y = gemm(fc, activations(fc, codes, b));
+        quantize(fc, pooled, codes, null, from, b, b, fc.layer.in());
+        float[] y = gemm(ps, fc, activations(fc, codes, b));
         addBias(fc, y);
         return y;
     }
@@ -515,59 +556,63 @@ public final class IntegerNetwork implements AutoCloseable {
      * (quantized for conv2) → conv2 → bn2, then the residual add in fp32 with the shortcut of the dequantized codes
      * and ReLU: {@code relu(bn2(conv2) + shortcut)}.
      */
-    private float[] block(Op c1, Op c2, float[] h, int b) {
+    private float[] block(Pass ps, Op c1, Op c2, float[] h, int from, int b) {
         Layer l1 = c1.layer;
         int inPositions = l1.inSide() * l1.inSide();
         byte[] codes = new byte[h.length];
         float[] values = new float[h.length];
-        quantize(c1, h, codes, values, b * inPositions, l1.in());
-        float[] a = convBnRelu(c1, codes, b, true);
+        quantize(c1, h, codes, values, from, b, b * inPositions, l1.in());
+        float[] a = convBnRelu(ps, c1, codes, b, true);
         byte[] codes2 = new byte[a.length];
-        quantize(c2, a, codes2, null, b * l1.outSide() * l1.outSide(), l1.out());
-        float[] r = convBnRelu(c2, codes2, b, false);
+        quantize(c2, a, codes2, null, from, b, b * l1.outSide() * l1.outSide(), l1.out());
+        float[] r = convBnRelu(ps, c2, codes2, b, false);
         int outSide = l1.outSide();
         int out = l1.out();
         int in = l1.in();
         int pad = (out - in) / 2;
         int inSide = l1.inSide();
         boolean identity = l1.stride() == 1 && in == out;
-        parallel(b, (i0, i1) -> {
-            for (int img = i0; img < i1; img++) {
-                for (int y = 0; y < outSide; y++) {
-                    for (int x = 0; x < outSide; x++) {
-                        int o = ((img * outSide + y) * outSide + x) * out;
-                        // option A: identity, or every second pixel with zero channels before and after
-                        int src = identity ? o : ((img * inSide + 2 * y) * inSide + 2 * x) * in;
-                        for (int ch = 0; ch < out; ch++) {
-                            int sc = identity ? ch : ch - pad;
-                            float sv = sc >= 0 && sc < in ? values[src + sc] : 0f;
-                            r[o + ch] = Math.max(r[o + ch] + sv, 0f);
-                        }
+        if (identity) {
+            fp32.addRelu(r, values, 0, r.length);
+            return r;
+        }
+        for (int img = 0; img < b; img++) {
+            for (int y = 0; y < outSide; y++) {
+                for (int x = 0; x < outSide; x++) {
+                    int o = ((img * outSide + y) * outSide + x) * out;
+                    // option A: every second pixel, with zero channels before and after
+                    int src = ((img * inSide + 2 * y) * inSide + 2 * x) * in - pad;
+                    for (int ch = 0; ch < pad; ch++) {
+                        r[o + ch] = Math.max(r[o + ch] + 0f, 0f);
+                    }
+                    for (int ch = pad; ch < pad + in; ch++) {
+                        r[o + ch] = Math.max(r[o + ch] + values[src + ch], 0f);
+                    }
+                    for (int ch = pad + in; ch < out; ch++) {
+                        r[o + ch] = Math.max(r[o + ch] + 0f, 0f);
                     }
                 }
             }
-        });
+        }
         return r;
     }
 
     /** The global average pool, as training takes it: the mean over x, then the mean over y. */
     private float[] pool(float[] h, int b, int channels, int side) {
         float[] out = new float[b * channels];
-        parallel(b, (i0, i1) -> {
-            for (int img = i0; img < i1; img++) {
-                for (int ch = 0; ch < channels; ch++) {
-                    float total = 0f;
-                    for (int y = 0; y < side; y++) {
-                        float row = 0f;
-                        for (int x = 0; x < side; x++) {
-                            row += h[((img * side + y) * side + x) * channels + ch];
-                        }
-                        total += row / side;
+        for (int img = 0; img < b; img++) {
+            for (int ch = 0; ch < channels; ch++) {
+                float total = 0f;
+                for (int y = 0; y < side; y++) {
+                    float row = 0f;
+                    for (int x = 0; x < side; x++) {
+                        row += h[((img * side + y) * side + x) * channels + ch];
                     }
-                    out[img * channels + ch] = total / side;
+                    total += row / side;
                 }
+                out[img * channels + ch] = total / side;
             }
-        });
+        }
         return out;
     }
 
@@ -576,37 +621,17 @@ public final class IntegerNetwork implements AutoCloseable {
      * float operations, stored shifted by {@code op.shift}; with {@code values}, also the value each code stands for,
      * as training dequantizes it.
      */
-    private void quantize(Op op, float[] x, byte[] codes, float[] values, int tokens, int features) {
-        float p = op.param;
-        int levels = op.levels;
-        float toCode = levels / p; // FakeQuant.pact's n/α and α/n
-        float step = p / levels;
-        int shift = op.shift;
-        boolean lsq = method == LayerQuantizer.Method.LSQ;
-        parallel(tokens, (t0, t1) -> {
-            for (int i = t0 * features; i < t1 * features; i++) {
-                int c;
-                if (lsq) {
-                    // FakeQuant.lsq: x/s, clamped to [0, 2^b−1], rounded
-                    float v = x[i] / p;
-                    float cl = v >= 0f && v <= levels ? v : v > levels ? levels : 0f;
-                    c = (int) Math.rint(cl);
-                    if (values != null) {
-                        values[i] = c * p;
-                    }
-                } else {
-                    // FakeQuant.pact: clip to [0, α], c = round(y·(n/α)), value c·(α/n)
-                    float y = x[i] >= 0f && x[i] < p ? x[i] : x[i] >= p ? p : 0f;
-                    c = (int) Math.rint(y * toCode);
-                    if (values != null) {
-                        values[i] = c * step;
-                    }
-                }
-                codes[i] = (byte) (c - shift);
-            }
-        });
-        if (observer != null) {
-            observer.codes(op.layer.index(), codes, shift, tokens, features);
+    private void quantize(Op op, float[] x, byte[] codes, float[] values, int from, int b, int tokens,
+                          int features) {
+        int n = tokens * features;
+        if (method == LayerQuantizer.Method.LSQ) {
+            fp32.codesByStep(x, 0, n, op.param, op.levels, op.shift, codes, values); // FakeQuant.lsq
+        } else {
+            fp32.codesByClip(x, 0, n, op.param, op.levels, op.shift, codes, values); // FakeQuant.pact
+        }
+        CodeObserver o = observer;
+        if (o != null) {
+            o.codes(op.layer.index(), from, b, codes, op.shift, tokens, features);
         }
     }
 
@@ -629,19 +654,17 @@ public final class IntegerNetwork implements AutoCloseable {
     }
 
     /** The GEMM, {@code y[t][r]}, with the shifted codes' {@code 128·Σ w} added back. */
-    private float[] gemm(Op op, QuantizedActivations x) {
+    private static float[] gemm(Pass ps, Op op, QuantizedActivations x) {
         int rows = op.layer.out();
         float[] y = new float[x.n() * rows];
-        matmul.gemm(op.weights, x, y);
+        ps.matmul.gemm(op.weights, x, y);
         float[] back = op.shiftBack;
         if (back != null) {
-            parallel(x.n(), (t0, t1) -> {
-                for (int t = t0; t < t1; t++) {
-                    for (int r = 0; r < rows; r++) {
-                        y[t * rows + r] += back[r];
-                    }
+            for (int t = 0; t < x.n(); t++) {
+                for (int r = 0; r < rows; r++) {
+                    y[t * rows + r] += back[r];
                 }
-            });
+            }
         }
         return y;
     }
@@ -657,56 +680,75 @@ public final class IntegerNetwork implements AutoCloseable {
      * A convolution of {@code b} images' codes ({@code [img][y][x][in]}, shifted by {@code op.shift}): im2col, the
      * GEMM, the folded batch norm, and ReLU when {@code relu}. Returns {@code [img][y][x][out]}.
      */
-    private float[] convBnRelu(Op op, byte[] codes, int b, boolean relu) {
+    private float[] convBnRelu(Pass ps, Op op, byte[] codes, int b, boolean relu) {
         Layer l = op.layer;
         int outSide = l.outSide();
         int positions = outSide * outSide;
         int tokens = b * positions;
         int k = l.cols();
         int pk = QuantizedActivations.paddedK(k);
-        byte[] cols = new byte[tokens * pk];
+        byte[] cols = ps.cols(tokens * pk);
         int in = l.in();
         int inSide = l.inSide();
         int kernel = l.kernel();
         int pad = kernel / 2;
         int stride = l.stride();
         byte zero = (byte) -op.shift;
-        parallel(b, (i0, i1) -> {
-            for (int img = i0; img < i1; img++) {
-                for (int oy = 0; oy < outSide; oy++) {
-                    for (int ox = 0; ox < outSide; ox++) {
-                        int t = (img * outSide + oy) * outSide + ox;
-                        int row = t * pk;
-                        for (int ky = 0; ky < kernel; ky++) {
-                            int iy = oy * stride - pad + ky;
+        for (int img = 0; img < b; img++) {
+            for (int oy = 0; oy < outSide; oy++) {
+                for (int ox = 0; ox < outSide; ox++) {
+                    int t = (img * outSide + oy) * outSide + ox;
+                    int row = t * pk;
+                    Arrays.fill(cols, row + k, row + pk, (byte) 0); // the padding of a reused buffer
+                    int ix0 = ox * stride - pad;
+                    boolean inside = ix0 >= 0 && ix0 + kernel <= inSide;
+                    for (int ky = 0; ky < kernel; ky++) {
+                        int iy = oy * stride - pad + ky;
+                        int col = row + ky * kernel * in; // columns [kh][kw][in]: see tapsMajor
+                        if (iy < 0 || iy >= inSide) {
+                            Arrays.fill(cols, col, col + kernel * in, zero);
+                        } else if (inside) {
+                            // the row's taps are adjacent pixels, so one run of kernel·in codes
+                            copy(codes, ((img * inSide + iy) * inSide + ix0) * in, cols, col, kernel * in);
+                        } else {
                             for (int kx = 0; kx < kernel; kx++) {
-                                int ix = ox * stride - pad + kx;
-                                int col = row + (ky * kernel + kx) * in; // columns [kh][kw][in]: see tapsMajor
-                                if (iy < 0 || iy >= inSide || ix < 0 || ix >= inSide) {
-                                    Arrays.fill(cols, col, col + in, zero);
+                                int ix = ix0 + kx;
+                                if (ix < 0 || ix >= inSide) {
+                                    Arrays.fill(cols, col + kx * in, col + (kx + 1) * in, zero);
                                 } else {
-                                    System.arraycopy(codes, ((img * inSide + iy) * inSide + ix) * in, cols, col, in);
+                                    System.arraycopy(codes, ((img * inSide + iy) * inSide + ix) * in, cols,
+                                            col + kx * in, in);
                                 }
                             }
                         }
                     }
                 }
             }
-        });
+        }
         float[] scales = new float[tokens];
         Arrays.fill(scales, op.inputScale);
-        float[] y = gemm(op, new QuantizedActivations(ActivationFormat.PER_TOKEN_INT8, tokens, k, cols, scales));
+        float[] y = gemm(ps, op, new QuantizedActivations(ActivationFormat.PER_TOKEN_INT8, tokens, k, cols, scales));
         int out = l.out();
         float[] a = op.bnScale;
         float[] c = op.bnBias;
-        parallel(tokens, (t0, t1) -> {
-            for (int i = t0 * out; i < t1 * out; i++) {
-                int ch = i % out;
-                float v = y[i] * a[ch] + c[ch];
-                y[i] = relu ? Math.max(v, 0f) : v;
-            }
-        });
+        fp32.scaleShift(y, 0, y.length, a, c, relu);
         return y;
+    }
+
+    private static final VarHandle LONGS = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.nativeOrder());
+
+    /**
+     * {@link System#arraycopy} of {@code n} bytes, by longs when {@code n} is a multiple of 8: im2col's runs are 48
+     * to 192 bytes, short enough that a call costs more than the copy.
+     */
+    private static void copy(byte[] src, int s, byte[] dst, int d, int n) {
+        if ((n & 7) != 0) {
+            System.arraycopy(src, s, dst, d, n);
+            return;
+        }
+        for (int i = 0; i < n; i += 8) {
+            LONGS.set(dst, d + i, (long) LONGS.get(src, s + i));
+        }
     }
 
     @Override

@@ -118,12 +118,13 @@ class IntegerNetworkTest {
                 float[] fake = fakeQuantLogits(network, lq, from, b, torchCodes);
                 boolean[] flips = new boolean[b];
                 long[] counts = new long[2];
-                net.observer = (layer, c, shift, tokens, features) -> {
+                net.observer = (layer, first, images, c, shift, tokens, features) -> {
                     int[] want = torchCodes.get(layer);
                     int[] here = new int[b];
+                    int perImage = tokens / images * features;
                     for (int i = 0; i < tokens * features; i++) {
-                        if (want[i] != c[i] + shift) {
-                            here[i / features / (tokens / b)]++;
+                        if (want[first * perImage + i] != c[i] + shift) {
+                            here[first + i / perImage]++;
                             counts[0]++;
                         }
                     }

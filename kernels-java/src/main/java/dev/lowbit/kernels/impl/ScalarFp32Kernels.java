@@ -106,6 +106,53 @@ public class ScalarFp32Kernels implements Fp32Kernels {
     }
 
     @Override
+    public void scaleShift(float[] a, int from, int to, float[] scale, float[] shift, boolean relu) {
+        int m = scale.length;
+        for (int o = from; o < to; o += m) {
+            for (int j = 0; j < m; j++) {
+                float v = a[o + j] * scale[j] + shift[j];
+                a[o + j] = relu ? Math.max(v, 0f) : v;
+            }
+        }
+    }
+
+    @Override
+    public void addRelu(float[] a, float[] b, int from, int to) {
+        for (int i = from; i < to; i++) {
+            a[i] = Math.max(a[i] + b[i], 0f);
+        }
+    }
+
+    @Override
+    public void codesByStep(float[] x, int from, int to, float step, int levels, int shift, byte[] codes,
+                            float[] values) {
+        for (int i = from; i < to; i++) {
+            float v = x[i] / step;
+            // the comparisons send NaN to 0
+            int c = (int) Math.rint(v >= 0f && v <= levels ? v : v > levels ? levels : 0f);
+            codes[i] = (byte) (c - shift);
+            if (values != null) {
+                values[i] = c * step;
+            }
+        }
+    }
+
+    @Override
+    public void codesByClip(float[] x, int from, int to, float clip, int levels, int shift, byte[] codes,
+                            float[] values) {
+        float toCode = levels / clip;
+        float step = clip / levels;
+        for (int i = from; i < to; i++) {
+            float y = x[i] >= 0f && x[i] < clip ? x[i] : x[i] >= clip ? clip : 0f;
+            int c = (int) Math.rint(y * toCode);
+            codes[i] = (byte) (c - shift);
+            if (values != null) {
+                values[i] = c * step;
+            }
+        }
+    }
+
+    @Override
     public void layerNorm(float[] row, float[] out, int o, float[] gamma, float[] beta, float eps) {
         int d = row.length;
         float mean = 0;

@@ -1,7 +1,10 @@
 package dev.lowbit.kernels.impl;
 
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -14,6 +17,10 @@ final class VectorFp32Kernels extends ScalarFp32Kernels {
     private static final int BITS = VectorWidth.BITS;
     private static final VectorSpecies<Float> S = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
     private static final int L = S.length();
+    /** Bytes, one per float lane. */
+    private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8));
+    /** {@code (v + RINT) − RINT} is {@code rint(v)} for {@code 0 ≤ v < 2^23}, half to even. */
+    private static final float RINT = 0x1p23f;
 
     static final VectorFp32Kernels INSTANCE = BITS >= 256 ? new VectorFp32Kernels() : null;
 
@@ -172,6 +179,67 @@ final class VectorFp32Kernels extends ScalarFp32Kernels {
         }
         for (; i < n; i++) {
             out[i] = a[ao + i] + b[bo + i];
+        }
+    }
+
+    @Override
+    public void scaleShift(float[] a, int from, int to, float[] scale, float[] shift, boolean relu) {
+        int m = scale.length;
+        if (m % L != 0) {
+            super.scaleShift(a, from, to, scale, shift, relu);
+            return;
+        }
+        for (int o = from; o < to; o += m) {
+            for (int j = 0; j < m; j += L) {
+                FloatVector v = FloatVector.fromArray(S, a, o + j).mul(FloatVector.fromArray(S, scale, j))
+                        .add(FloatVector.fromArray(S, shift, j));
+                (relu ? v.max(0f) : v).intoArray(a, o + j);
+            }
+        }
+    }
+
+    @Override
+    public void addRelu(float[] a, float[] b, int from, int to) {
+        int i = from;
+        for (; i + L <= to; i += L) {
+            FloatVector.fromArray(S, a, i).add(FloatVector.fromArray(S, b, i)).max(0f).intoArray(a, i);
+        }
+        super.addRelu(a, b, i, to);
+    }
+
+    /*
+     * The clamp is max then min, which keeps a NaN, and the cast of a NaN lane is 0: the scalar comparisons' 0.
+     * Every other value rounds as Math.rint does, by the RINT sum, being in [0, levels].
+     */
+    @Override
+    public void codesByStep(float[] x, int from, int to, float step, int levels, int shift, byte[] codes,
+                            float[] values) {
+        float top = levels;
+        int i = from;
+        for (; i + L <= to; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, i).div(step).max(0f).min(top);
+            store((IntVector) v.add(RINT).sub(RINT).convert(VectorOperators.F2I, 0), shift, codes, values, step, i);
+        }
+        super.codesByStep(x, i, to, step, levels, shift, codes, values);
+    }
+
+    @Override
+    public void codesByClip(float[] x, int from, int to, float clip, int levels, int shift, byte[] codes,
+                            float[] values) {
+        float toCode = levels / clip;
+        float step = clip / levels;
+        int i = from;
+        for (; i + L <= to; i += L) {
+            FloatVector v = FloatVector.fromArray(S, x, i).max(0f).min(clip).mul(toCode);
+            store((IntVector) v.add(RINT).sub(RINT).convert(VectorOperators.F2I, 0), shift, codes, values, step, i);
+        }
+        super.codesByClip(x, i, to, clip, levels, shift, codes, values);
+    }
+
+    private static void store(IntVector c, int shift, byte[] codes, float[] values, float step, int i) {
+        ((ByteVector) c.sub(shift).convertShape(VectorOperators.I2B, B, 0)).intoArray(codes, i);
+        if (values != null) {
+            ((FloatVector) c.convert(VectorOperators.I2F, 0)).mul(step).intoArray(values, i);
         }
     }
 
