@@ -19,7 +19,8 @@ import java.util.Arrays;
                 "Loads a network that 'lowbit export-image' wrote (ResNet-20 or the MLP, trained with lsq, dorefa-pact "
                         + "or adaqat) and classifies the Fashion-MNIST test images with lowbit's integer GEMM: "
                         + "int8 input codes times the layers' 2- to 8-bit weight codes. Prints the top-1 accuracy and "
-                        + "the images per second. The test set is read from /usr/share/datasets/fashion-mnist (Debian's "
+                        + "the images per second, and beside them the fake-quant accuracy that training measured on "
+                        + "the same images, which the file records. The test set is read from /usr/share/datasets/fashion-mnist (Debian's "
                         + "dataset-fashion-mnist), or from the folder that -Dlowbit.fashionMnist.dir names.",
                 ""})
 final class EvalImageCommand extends Command {
@@ -59,9 +60,13 @@ final class EvalImageCommand extends Command {
             for (int i = 0; i < images; i++) {
                 correct += IntegerNetwork.argmax(logits[i]) == all.label(i) ? 1 : 0;
             }
+            double accuracy = (double) correct / images;
             out.println(Units.f("%s: accuracy %.2f%% (%d of %d test images), %.0f images/s on %d thread%s, integer-only",
-                    file, 100.0 * correct / images, correct, images, images / Math.max(seconds, 1e-9), threads,
+                    file, 100.0 * accuracy, correct, images, images / Math.max(seconds, 1e-9), threads,
                     threads == 1 ? "" : "s"));
+            net.trained().filter(t -> t.images() == images).ifPresent(t -> out.println(Units.f(
+                    "fake-quant in training (epoch %d): %.2f%%; integer-only %+.2f points", t.epoch(),
+                    100.0 * t.accuracy(), 100.0 * (accuracy - t.accuracy()))));
         }
         return 0;
     }

@@ -17,6 +17,7 @@ import java.util.regex.Pattern;
 
 import static dev.lowbit.cli.CommandsTest.lowbit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -72,6 +73,23 @@ class ImageCommandsTest {
             assertEquals(Math.round(net.accuracy(first) * 300), Long.parseLong(m.group(2)));
         }
         assertTrue(r.err().contains("eval-image 300 images: done in"), r.err());
+        assertFalse(r.out().contains("fake-quant"), "training measured another number of test images: " + r.out());
+
+        // on the test images training measured, beside the fake-quant accuracy the export recorded
+        Trainer.Epoch last;
+        try (Trainer t = Trainer.load(checkpoint)) {
+            last = t.history().get(t.history().size() - 1);
+        }
+        int tested = config("lsq").testImages();
+        r = lowbit("eval-image", "--model", model.toString(), "--images", Integer.toString(tested));
+        assertEquals(0, r.status(), r.err());
+        m = Pattern.compile("accuracy ([0-9.]+)% \\(\\d+ of " + tested + " test images\\).*\n"
+                + "fake-quant in training \\(epoch (\\d+)\\): ([0-9.]+)%; integer-only ([-+][0-9.]+) points\n").matcher(r.out());
+        assertTrue(m.find(), r.out());
+        assertEquals(last.epoch(), Integer.parseInt(m.group(2)));
+        assertEquals(100 * last.testAccuracy(), Double.parseDouble(m.group(3)), 0.005);
+        assertEquals(Double.parseDouble(m.group(1)) - Double.parseDouble(m.group(3)), Double.parseDouble(m.group(4)),
+                0.0101);
 
         CommandsTest.Ran refused = lowbit("export-image", "--run", fp32.toString(), "--out", dir.resolve("f.safetensors").toString());
         assertEquals(1, refused.status());

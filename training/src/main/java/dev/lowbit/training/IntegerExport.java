@@ -46,8 +46,10 @@ import java.util.Map;
  *   <li>metadata: {@value #KEY_FORMAT} ({@value #FORMAT}), {@value #KEY_MODEL}, {@value #KEY_METHOD} ({@code lsq} or
  *       {@code dorefa-pact}), {@value #KEY_TRAINING} (the training method, {@code adaqat} included),
  *       {@value #KEY_LAYERS} (a JSON list: per layer its name, geometry, true weight and input widths, stored width,
- *       and input parameter and input scale as decimal strings of their fp32 values), {@value #KEY_WIDTHS} (the widths, {@code W/A} per layer) and
- *       {@value #KEY_CRC} (the CRC-32C of every F32 tensor; the container checks the quantized ones itself).</li>
+ *       and input parameter and input scale as decimal strings of their fp32 values), {@value #KEY_WIDTHS} (the widths, {@code W/A} per layer),
+ *       {@value #KEY_CRC} (the CRC-32C of every F32 tensor; the container checks the quantized ones itself), and
+ *       from a training run with a finished epoch {@value #KEY_TRAINED_ACCURACY}, {@value #KEY_TRAINED_IMAGES} and
+ *       {@value #KEY_TRAINED_EPOCH}.</li>
  * </ul>
  */
 public final class IntegerExport {
@@ -60,6 +62,13 @@ public final class IntegerExport {
     public static final String KEY_LAYERS = "deploy.layers";
     public static final String KEY_WIDTHS = "deploy.widths";
     public static final String KEY_CRC = "deploy.crc32c";
+    /**
+     * The fake-quant network's top-1 test accuracy at the end of training (a decimal fraction), and on how many test
+     * images and after which epoch: what the integer network should match. Absent when the run has no finished epoch.
+     */
+    public static final String KEY_TRAINED_ACCURACY = "deploy.trained.test_accuracy";
+    public static final String KEY_TRAINED_IMAGES = "deploy.trained.test_images";
+    public static final String KEY_TRAINED_EPOCH = "deploy.trained.epoch";
     /** The F32 tensor of every layer's input parameter. */
     public static final String INPUT_PARAMS = "input.params";
     /** The scale of the image's codes, the bytes 0..255. */
@@ -180,7 +189,16 @@ public final class IntegerExport {
             throw new IllegalArgumentException("an fp32 run has no integer form: train with lsq, dorefa-pact or adaqat"
                     + " to deploy a network integer-only");
         }
-        write(trainer.network(), q, trainer.config().method(), out);
+        List<Trainer.Epoch> history = trainer.history();
+        Map<String, String> trained = new LinkedHashMap<>();
+        if (!history.isEmpty()) {
+            Trainer.Epoch last = history.get(history.size() - 1);
+            int images = trainer.config().testImages();
+            trained.put(KEY_TRAINED_ACCURACY, Double.toString(last.testAccuracy()));
+            trained.put(KEY_TRAINED_IMAGES, Integer.toString(images == 0 ? FashionMnist.TEST_SIZE : images));
+            trained.put(KEY_TRAINED_EPOCH, Integer.toString(last.epoch()));
+        }
+        write(trainer.network(), q, trainer.config().method(), trained, out);
     }
 
     /**
@@ -189,6 +207,11 @@ public final class IntegerExport {
      * @throws IllegalStateException if the quantizer was never initialized (no training step ran)
      */
     public static void write(Network net, LayerQuantizer q, String trainingMethod, Path out) throws IOException {
+        write(net, q, trainingMethod, Map.of(), out);
+    }
+
+    private static void write(Network net, LayerQuantizer q, String trainingMethod, Map<String, String> trained,
+                              Path out) throws IOException {
         if (!q.initialized()) {
             throw new IllegalStateException("the quantizer has no learned steps or clip levels yet: train the network"
                     + " for at least one step before exporting it");
@@ -262,6 +285,7 @@ public final class IntegerExport {
             meta.put(KEY_WIDTHS, widths.toString());
             meta.put(KEY_LAYERS, Json.write(layerMeta));
             meta.put(KEY_CRC, Json.write(crcs));
+            meta.putAll(trained);
             Path dir = out.toAbsolutePath().getParent();
             if (dir != null) {
                 Files.createDirectories(dir);

@@ -128,6 +128,7 @@ public final class IntegerNetwork implements AutoCloseable {
     }
     private final Fp32Kernels fp32 = KernelProvider.fp32();
     private final int threads;
+    private Trained trained;
     /** Sees every layer's input codes as they are made, on the threads that make them (tests); null when none. */
     CodeObserver observer;
 
@@ -205,8 +206,11 @@ public final class IntegerNetwork implements AutoCloseable {
             for (Layer l : expected) {
                 ops.add(op(file, c, f32, method, l, (Map<?, ?>) layerMeta.get(l.index()), params[l.index()], arena));
             }
-            return new IntegerNetwork(file, arena, model, method, meta.getOrDefault(IntegerExport.KEY_TRAINING, ""),
-                    meta.getOrDefault(IntegerExport.KEY_WIDTHS, ""), List.copyOf(ops), threads);
+            IntegerNetwork net = new IntegerNetwork(file, arena, model, method,
+                    meta.getOrDefault(IntegerExport.KEY_TRAINING, ""), meta.getOrDefault(IntegerExport.KEY_WIDTHS, ""),
+                    List.copyOf(ops), threads);
+            net.trained = trained(file, meta);
+            return net;
         } catch (IOException | RuntimeException | Error e) {
             arena.close();
             throw e;
@@ -366,6 +370,34 @@ public final class IntegerNetwork implements AutoCloseable {
     /** The file it was loaded from. */
     public Path file() {
         return file;
+    }
+
+    /** The fake-quant network's test accuracy at the end of training, as the file records it. */
+    public record Trained(double accuracy, int images, int epoch) {
+    }
+
+    private static Trained trained(Path file, Map<String, String> meta) throws CorruptFileException {
+        String a = meta.get(IntegerExport.KEY_TRAINED_ACCURACY);
+        if (a == null) {
+            return null;
+        }
+        try {
+            Trained t = new Trained(Double.parseDouble(a), Integer.parseInt(meta.get(IntegerExport.KEY_TRAINED_IMAGES)),
+                    Integer.parseInt(meta.get(IntegerExport.KEY_TRAINED_EPOCH)));
+            if (!(t.accuracy >= 0 && t.accuracy <= 1) || t.images < 1 || t.images > FashionMnist.TEST_SIZE) {
+                throw new NumberFormatException(t.toString());
+            }
+            return t;
+        } catch (NumberFormatException e) {
+            throw new CorruptFileException(file, "its " + IntegerExport.KEY_TRAINED_ACCURACY + ", "
+                    + IntegerExport.KEY_TRAINED_IMAGES + " and " + IntegerExport.KEY_TRAINED_EPOCH
+                    + " metadata do not make a test accuracy");
+        }
+    }
+
+    /** The fake-quant test accuracy the file records from training, or empty for a file without one. */
+    public java.util.Optional<Trained> trained() {
+        return java.util.Optional.ofNullable(trained);
     }
 
     /** {@code resnet20} or {@code mlp}. */

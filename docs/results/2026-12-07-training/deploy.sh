@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# After run.sh: every finished quantized run under $RUNS (default runs/) exported with `lowbit export-image` and
+# run integer-only on all 10,000 test images with `lowbit eval-image` (1 thread), whose output $RUNS/<run>.eval
+# puts the integer accuracy beside the fake-quant accuracy training measured; then one `lowbit train-report` page
+# of every run, $RUNS/report.html. A run already evaluated is skipped, so this can run while run.sh goes on.
+set -eu
+cd "$(dirname "$0")/../../.."
+RUNS=${RUNS:-runs}
+for done in "$RUNS"/*.done; do
+  [ -e "$done" ] || continue
+  name=$(basename "$done" .done)
+  case $name in *fp32*) continue ;; esac
+  [ -f "$RUNS/$name.eval" ] && continue
+  bin/lowbit export-image --force --run "$RUNS/$name.safetensors" --out "$RUNS/$name-int.safetensors"
+  bin/lowbit eval-image --model "$RUNS/$name-int.safetensors" --threads 1 > "$RUNS/$name.eval.part"
+  mv "$RUNS/$name.eval.part" "$RUNS/$name.eval"
+  cat "$RUNS/$name.eval"
+done
+runs=()
+for f in "$RUNS"/resnet20-*.safetensors; do
+  case $f in *-int.safetensors) ;; *) runs+=("$f") ;; esac
+done
+bin/lowbit train-report --out "$RUNS/report.html" "${runs[@]}"
