@@ -90,20 +90,32 @@ static inline void lb8_codes(const float *x, int n, float d, float sub, float ad
     lb_scalar_codes(x + i, n - i, d, sub, add, lo, hi, out + i);
 }
 
-static inline void lb8_q8_codes32(const float *x, float d, uint8_t *out) {
-    __m256 vd = _mm256_set1_ps(d), zero = _mm256_setzero_ps();
-    __m256 lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f);
+/* lb_gcode_q8 in 8 lanes: roundf(x * id) as trunc(t + copysign(0.49999997, t)). */
+static inline __m256i lb8_gcode_q8(__m256 x, __m256 id) {
+    __m256 t = _mm256_mul_ps(x, id);
+    __m256 neg = _mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_LT_OQ);
+    __m256 h = _mm256_blendv_ps(_mm256_set1_ps(LB_HALF_BELOW), _mm256_set1_ps(-LB_HALF_BELOW), neg);
+    return _mm256_cvttps_epi32(_mm256_add_ps(t, h));
+}
+
+/* lb_gcode_q4 in 8 lanes: min(15, trunc((x - sub) * id + add)). */
+static inline __m256i lb8_gcode_q4(__m256 x, __m256 id, __m256 sub, __m256 add) {
+    __m256 t = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x, sub), id), add);
+    return _mm256_min_epi32(_mm256_cvttps_epi32(t), _mm256_set1_epi32(15));
+}
+
+static inline void lb8_q8_codes32(const float *x, float id, uint8_t *out) {
+    __m256 vi = _mm256_set1_ps(id);
     for (int j = 0; j < 32; j += 8) {
-        _mm_storel_epi64((__m128i *) (out + j), lb8_bytes(lb8_code(_mm256_loadu_ps(x + j), vd, zero, zero, lo, hi)));
+        _mm_storel_epi64((__m128i *) (out + j), lb8_bytes(lb8_gcode_q8(_mm256_loadu_ps(x + j), vi)));
     }
 }
 
-static inline void lb8_q4_codes32(const float *x, float d, float sub, float add, uint8_t *out) {
-    __m256 vd = _mm256_set1_ps(d), vs = _mm256_set1_ps(sub), va = _mm256_set1_ps(add);
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(15.0f);
+static inline void lb8_q4_codes32(const float *x, float id, float sub, float add, uint8_t *out) {
+    __m256 vi = _mm256_set1_ps(id), vs = _mm256_set1_ps(sub), va = _mm256_set1_ps(add);
     __m128i c[4];
     for (int j = 0; j < 4; j++) {
-        c[j] = lb8_bytes(lb8_code(_mm256_loadu_ps(x + 8 * j), vd, vs, va, lo, hi));
+        c[j] = lb8_bytes(lb8_gcode_q4(_mm256_loadu_ps(x + 8 * j), vi, vs, va));
     }
     __m128i low = _mm_unpacklo_epi64(c[0], c[1]), high = _mm_unpacklo_epi64(c[2], c[3]);
     /* nibbles are <= 15, so a 16-bit shift moves each high code into its own byte's top half */

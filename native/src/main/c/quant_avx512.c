@@ -65,21 +65,31 @@ static inline void lb16_codes(const float *x, int n, float d, float sub, float a
     }
 }
 
-static inline void lb16_q8_codes32(const float *x, float d, uint8_t *out) {
-    __m512 vd = _mm512_set1_ps(d), zero = _mm512_setzero_ps();
-    __m512 lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
-    __m512i a = lb16_code(_mm512_loadu_ps(x), vd, zero, zero, lo, hi);
-    __m512i b = lb16_code(_mm512_loadu_ps(x + 16), vd, zero, zero, lo, hi);
-    _mm_storeu_si128((__m128i *) out, _mm512_cvtepi32_epi8(a));
-    _mm_storeu_si128((__m128i *) (out + 16), _mm512_cvtepi32_epi8(b));
+/* lb_gcode_q8 in 16 lanes: roundf(x * id) as trunc(t + copysign(0.49999997, t)). */
+static inline __m512i lb16_gcode_q8(__m512 x, __m512 id) {
+    __m512 t = _mm512_mul_ps(x, id);
+    __mmask16 neg = _mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512 h = _mm512_mask_blend_ps(neg, _mm512_set1_ps(LB_HALF_BELOW), _mm512_set1_ps(-LB_HALF_BELOW));
+    return _mm512_cvttps_epi32(_mm512_add_ps(t, h));
+}
+
+/* lb_gcode_q4 in 16 lanes: min(15, trunc((x - sub) * id + add)). */
+static inline __m512i lb16_gcode_q4(__m512 x, __m512 id, __m512 sub, __m512 add) {
+    __m512 t = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(x, sub), id), add);
+    return _mm512_min_epi32(_mm512_cvttps_epi32(t), _mm512_set1_epi32(15));
+}
+
+static inline void lb16_q8_codes32(const float *x, float id, uint8_t *out) {
+    __m512 vi = _mm512_set1_ps(id);
+    _mm_storeu_si128((__m128i *) out, _mm512_cvtepi32_epi8(lb16_gcode_q8(_mm512_loadu_ps(x), vi)));
+    _mm_storeu_si128((__m128i *) (out + 16), _mm512_cvtepi32_epi8(lb16_gcode_q8(_mm512_loadu_ps(x + 16), vi)));
 }
 
 /*
- * Sixteen whole Q8_0 blocks at once, when the scalar rule is sure to take its plain path for all of them: the
- * magnitudes' maxima go through a transposing tree of maxima (block b ends in lane b), then absmax / 127 and its
- * fp16 rounding run in 16 lanes, exactly as lb_params_q8_0 does them one at a time. Returns 0, writing nothing,
- * when a block holds a NaN or an infinity or needs the widening loop (a scale below fp16's normal range, or one
- * too large): the scalar steps take those.
+ * Sixteen whole Q8_0 blocks at once: the magnitudes' maxima go through a transposing tree of maxima (block b ends
+ * in lane b), then d = absmax / 127, its fp16 rounding and id = 1 / d run in 16 lanes, exactly as lb_gparams_q8_0
+ * does them one at a time. Returns 0, writing nothing, when a block holds a NaN or an infinity or needs a scale
+ * fp16 cannot hold: the scalar steps take (and refuse) those.
  */
 static inline __m512i lb16_absbits32(const float *x) {
     const __m512i m = _mm512_set1_epi32(0x7FFFFFFF);
@@ -121,35 +131,28 @@ static inline int lb16_q8_0_x16(const float *x, uint8_t *out) {
     __m512 a = _mm512_castsi512_ps(am);
     __m512 d = _mm512_div_ps(a, _mm512_set1_ps(127.0f));
     __m256i h = _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_cvtph_ps(h);
-    __mmask16 plain = _mm512_cmp_ps_mask(r, _mm512_set1_ps(0x1p-14f), _CMP_GE_OQ)
-                    & _mm512_cmp_ps_mask(r, _mm512_set1_ps(65504.0f), _CMP_LE_OQ);
-    plain |= _mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_EQ_OQ);
-    if (plain != 0xFFFF) {
+    if (_mm512_cmp_ps_mask(_mm512_cvtph_ps(h), _mm512_set1_ps(65504.0f), _CMP_LE_OQ) != 0xFFFF) {
         return 0;
     }
-    float rs[16];
+    __mmask16 nz = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+    __m512 id = _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), d);
+    float ids[16];
     uint16_t hs[16];
-    _mm512_storeu_ps(rs, r);
+    _mm512_storeu_ps(ids, id);
     _mm256_storeu_si256((__m256i *) hs, h);
     for (int b = 0; b < 16; b++) {
         uint8_t *blk = out + 34 * b;
         blk[0] = (uint8_t) hs[b];
         blk[1] = (uint8_t) (hs[b] >> 8);
-        if (rs[b] == 0.0f) {
-            memset(blk + 2, 0, 32);
-        } else {
-            lb16_q8_codes32(x + 32 * b, rs[b], blk + 2);
-        }
+        lb16_q8_codes32(x + 32 * b, ids[b], blk + 2);
     }
     return 1;
 }
 
-static inline void lb16_q4_codes32(const float *x, float d, float sub, float add, uint8_t *out) {
-    __m512 vd = _mm512_set1_ps(d), vs = _mm512_set1_ps(sub), va = _mm512_set1_ps(add);
-    __m512 lo = _mm512_setzero_ps(), hi = _mm512_set1_ps(15.0f);
-    __m512i a = lb16_code(_mm512_loadu_ps(x), vd, vs, va, lo, hi);
-    __m512i b = lb16_code(_mm512_loadu_ps(x + 16), vd, vs, va, lo, hi);
+static inline void lb16_q4_codes32(const float *x, float id, float sub, float add, uint8_t *out) {
+    __m512 vi = _mm512_set1_ps(id), vs = _mm512_set1_ps(sub), va = _mm512_set1_ps(add);
+    __m512i a = lb16_gcode_q4(_mm512_loadu_ps(x), vi, vs, va);
+    __m512i b = lb16_gcode_q4(_mm512_loadu_ps(x + 16), vi, vs, va);
     __m128i low = _mm512_cvtepi32_epi8(a);
     __m128i high = _mm512_cvtepi32_epi8(b);
     /* nibbles are <= 15, so a 16-bit shift moves each high code into its own byte's top half */

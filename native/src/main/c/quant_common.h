@@ -173,17 +173,6 @@ static inline float lb_next_away(float v, int f16) {
     return lb_float(a | (lb_bits(v) & 0x80000000u));
 }
 
-/* ScaleType.F16.roundDown. */
-static inline float lb_f16_round_down(float v) {
-    float r = lb_round_to(v, 1);
-    if (r <= v) {
-        return r;
-    }
-    uint16_t h = lb_f32_to_f16(r);
-    h = h == 0 ? 0x8001 : (h & 0x8000) ? (uint16_t) (h + 1) : (uint16_t) (h - 1);
-    return lb_f16_to_f32(h);
-}
-
 /* GroupParams.storable: rounded to the type, never 0 for a non-zero group, finite or LB_RANGE. */
 static inline int lb_storable(float d, float extent, int f16, float *out) {
     if (!lb_finite(d)) {
@@ -233,31 +222,64 @@ typedef struct {
     float d, sub, add, zero;
 } lb_params;
 
-static inline int lb_params_q8_0(float absmax, lb_params *p) {
-    p->sub = 0.0f;
-    p->add = 0.0f;
-    p->zero = 0.0f;
-    return lb_widen(absmax / 127.0f, absmax, 127, 1, &p->d);
-}
+/*
+ * ggml's block rules (dev.lowbit.kernels.impl.GgmlBlocks, after quantize_row_q8_0_ref, _q4_0_ref and _q4_1_ref of
+ * ggml-quants.c): d in fp32, codes with id = 1/d (0 for d = 0), d and Q4_1's minimum rounded to fp16 only to be
+ * stored. Q8_0: q = roundf(x * id); Q4: q = min(15, trunc((x - sub) * id + add)).
+ */
+typedef struct {
+    float d, id, sub, add;
+} lb_gparams;
 
-static inline int lb_params_q4_0(float min, float max, lb_params *p) {
-    float m = max >= -min ? max : min;
-    p->sub = 0.0f;
-    p->add = 8.0f;
-    p->zero = 0.0f;
-    return lb_widen(m / -8.0f, lb_abs(m), 8, 1, &p->d);
-}
+/* The float just below 1/2: trunc(t + copysign(LB_HALF_BELOW, t)) is roundf(t). */
+#define LB_HALF_BELOW 0.49999997f
 
-static inline int lb_params_q4_1(float min, float max, lb_params *p) {
-    float m = lb_f16_round_down(min);
-    if (!lb_finite(m)) {
+static inline int lb_gparams_set(float d, float sub, float add, lb_gparams *p) {
+    if (!lb_finite(d) || !lb_finite(lb_round_to(d, 1))) {
         return LB_RANGE;
     }
-    float range = max - m;
-    p->sub = m;
-    p->add = 0.0f;
-    p->zero = m;
-    return lb_widen(range / 15.0f, range, 15, 1, &p->d);
+    p->d = d;
+    p->id = d != 0.0f ? 1.0f / d : 0.0f;
+    p->sub = sub;
+    p->add = add;
+    return LB_OK;
+}
+
+static inline int lb_gparams_q8_0(float absmax, lb_gparams *p) {
+    return lb_gparams_set(absmax / 127.0f, 0.0f, 0.0f, p);
+}
+
+/* m: the block's first element of largest magnitude (0 for a block of zeros). */
+static inline int lb_gparams_q4_0(float m, lb_gparams *p) {
+    return lb_gparams_set(m / -8.0f, 0.0f, 8.5f, p);
+}
+
+/* min: with the sign of the block's first zero when it is 0. */
+static inline int lb_gparams_q4_1(float min, float max, lb_gparams *p) {
+    if (!lb_finite(lb_round_to(min, 1))) {
+        return LB_RANGE;
+    }
+    return lb_gparams_set((max - min) / 15.0f, min, 0.5f, p);
+}
+
+/*
+ * x86's truncation (cvttss2si, what ggml's casts compile to) without C's undefined cases: INT32_MIN for a NaN or a
+ * value beyond the int range, which only a block whose id overflowed to infinity reaches; its codes are then 0.
+ */
+static inline int32_t lb_truncate(float t) {
+    return t > -2147483648.0f && t < 2147483648.0f ? (int32_t) t : INT32_MIN;
+}
+
+/* Q8_0's int8 code: roundf(x * id), half away from zero. */
+static inline int lb_gcode_q8(float x, float id) {
+    float t = x * id;
+    return (int8_t) (uint8_t) (uint32_t) lb_truncate(t + (t < 0.0f ? -LB_HALF_BELOW : LB_HALF_BELOW));
+}
+
+/* Q4's code, 0..15: min(15, trunc((x - sub) * id + add)), INT32_MIN's low nibble 0 for an overflowed id. */
+static inline int lb_gcode_q4(float x, float id, float sub, float add) {
+    int32_t q = lb_truncate((x - sub) * id + add);
+    return (q > 15 ? 15 : q) & 15;
 }
 
 static inline int lb_params_grouped(int bits, int symmetric, int f16, float min, float max, float absmax,

@@ -25,49 +25,63 @@ static inline float lb_absmax(float mn, float mx) {
 
 enum { LB_Q8_0, LB_Q4_0, LB_Q4_1 };
 
-/* Statistics and parameters of one block of len <= 32 elements: LB_OK, LB_NONFINITE or LB_RANGE. */
-static inline int lb_ggml_params(int kind, const float *x, int len, lb_params *p) {
-    if (kind == LB_Q8_0) { /* only |x| matters: one integer max of the magnitude bits, which order like the floats */
+/*
+ * Statistics and parameters of one block of len <= 32 elements by ggml's rules (quant_common.h): LB_OK,
+ * LB_NONFINITE or LB_RANGE.
+ */
+static inline int lb_ggml_params(int kind, const float *x, int len, lb_gparams *p) {
+    if (kind != LB_Q4_1) { /* only |x| decides: one integer max of the magnitude bits, which order like the floats */
         uint32_t a = lb_tier_absmax_bits(x, len);
         if (a >= 0x7F800000u) {
             return LB_NONFINITE;
         }
-        return lb_params_q8_0(lb_float(a), p);
+        if (kind == LB_Q8_0) {
+            return lb_gparams_q8_0(lb_float(a), p);
+        }
+        float m = 0.0f;
+        if (a != 0) {
+            int j = 0;
+            while ((lb_bits(x[j]) & 0x7FFFFFFFu) != a) { /* the first element of largest magnitude */
+                j++;
+            }
+            m = x[j];
+        }
+        return lb_gparams_q4_0(m, p);
     }
     float mn, mx;
     lb_minmax(x, len, &mn, &mx);
     if (!lb_finite(mn) || !lb_finite(mx)) {
         return LB_NONFINITE;
     }
-    return kind == LB_Q4_0 ? lb_params_q4_0(mn, mx, p) : lb_params_q4_1(mn, mx, p);
+    if (mn == 0.0f) { /* ggml's strict comparisons keep the first zero's sign */
+        int j = 0;
+        while (x[j] != 0.0f) {
+            j++;
+        }
+        mn = x[j];
+    }
+    return lb_gparams_q4_1(mn, mx, p);
 }
 
 /* Writes a block of len <= 32 elements with its parameters: fp16 d (and m), then the codes; padding codes zero. */
-static inline void lb_ggml_write(int kind, const float *x, int len, const lb_params *p, uint8_t *blk) {
+static inline void lb_ggml_write(int kind, const float *x, int len, const lb_gparams *p, uint8_t *blk) {
     lb_store_f16(blk, p->d);
     uint8_t *q = blk + 2;
     if (kind == LB_Q4_1) {
-        lb_store_f16(blk + 2, p->zero);
+        lb_store_f16(blk + 2, p->sub);
         q += 2;
     }
-    if (len == 32 && p->d != 0.0f) {
+    if (len == 32) {
         if (kind == LB_Q8_0) {
-            lb_tier_q8_codes32(x, p->d, q);
+            lb_tier_q8_codes32(x, p->id, q);
         } else {
-            lb_tier_q4_codes32(x, p->d, p->sub, p->add, q);
+            lb_tier_q4_codes32(x, p->id, p->sub, p->add, q);
         }
         return;
     }
-    int8_t c[32];
-    if (p->d == 0.0f) {
-        memset(c, (int) p->add, (size_t) len);
-    } else {
-        float lo = kind == LB_Q8_0 ? -128.0f : 0.0f;
-        float hi = kind == LB_Q8_0 ? 127.0f : 15.0f;
-        lb_tier_codes(x, len, p->d, p->sub, p->add, lo, hi, c);
-    }
-    if (len < 32) {
-        memset(c + len, 0, (size_t) (32 - len)); /* padding fields are zero */
+    int8_t c[32] = {0}; /* padding codes are zero */
+    for (int i = 0; i < len; i++) {
+        c[i] = (int8_t) (kind == LB_Q8_0 ? lb_gcode_q8(x[i], p->id) : lb_gcode_q4(x[i], p->id, p->sub, p->add));
     }
     if (kind == LB_Q8_0) {
         memcpy(q, c, 32);
@@ -93,7 +107,7 @@ static inline int lb_no_q8_0_x16(const float *x, uint8_t *out) {
 static int64_t lb_quantize_ggml(int kind, const float *src, int64_t rows, int32_t cols, uint8_t *dst) {
     int bb = kind == LB_Q8_0 ? 34 : kind == LB_Q4_0 ? 18 : 20;
     int64_t nb = ((int64_t) cols + 31) / 32;
-    lb_params p[LB_GGML_CHUNK];
+    lb_gparams p[LB_GGML_CHUNK];
     for (int64_t r = 0; r < rows; r++) {
         const float *x = src + r * cols;
         uint8_t *o = dst + r * nb * bb;

@@ -37,17 +37,17 @@ static inline void lb_scalar_codes(const float *x, int n, float d, float sub, fl
     }
 }
 
-/* A whole Q8_0 block's 32 codes (d != 0) straight into the block. */
-static inline void lb_scalar_q8_codes32(const float *x, float d, uint8_t *out) {
-    lb_scalar_codes(x, 32, d, 0.0f, 0.0f, -128.0f, 127.0f, (int8_t *) out);
+/* A whole Q8_0 block's 32 codes, roundf(x * id), straight into the block. */
+static inline void lb_scalar_q8_codes32(const float *x, float id, uint8_t *out) {
+    for (int i = 0; i < 32; i++) {
+        out[i] = (uint8_t) (int8_t) lb_gcode_q8(x[i], id);
+    }
 }
 
-/* A whole Q4_0 / Q4_1 block's 32 codes (d != 0) as 16 bytes: element j low nibble, element j + 16 high nibble. */
-static inline void lb_scalar_q4_codes32(const float *x, float d, float sub, float add, uint8_t *out) {
-    int8_t c[32];
-    lb_scalar_codes(x, 32, d, sub, add, 0.0f, 15.0f, c);
+/* A whole Q4_0 / Q4_1 block's 32 codes as 16 bytes: element j low nibble, element j + 16 high nibble. */
+static inline void lb_scalar_q4_codes32(const float *x, float id, float sub, float add, uint8_t *out) {
     for (int j = 0; j < 16; j++) {
-        out[j] = (uint8_t) (c[j] | (c[j + 16] << 4));
+        out[j] = (uint8_t) (lb_gcode_q4(x[j], id, sub, add) | (lb_gcode_q4(x[j + 16], id, sub, add) << 4));
     }
 }
 

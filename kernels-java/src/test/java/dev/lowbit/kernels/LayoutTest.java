@@ -143,7 +143,10 @@ class LayoutTest {
         return Formats.all();
     }
 
-    /** Unpacked codes equal the written rule applied with the unpacked scales and zero points. */
+    /**
+     * Unpacked codes equal the written rule: for grouped and codebook formats applied with the unpacked scales and
+     * zero points; for ggml's blocks ggml's rule, restated here from the block's values ({@link #ggmlCode}).
+     */
     @ParameterizedTest
     @MethodSource("formats")
     void codesFollowTheRule(QuantFormat f) {
@@ -162,24 +165,63 @@ class LayoutTest {
                     float d = u.scales()[g];
                     float xi = x[r * cols + c];
                     int want;
-                    if (mids != null) {
+                    if (f.isGgml()) {
+                        want = ggmlCode(f.kind(), x, r * cols, cols, c);
+                    } else if (mids != null) {
                         want = 0;
                         for (float m : mids) {
                             want += m < xi / d ? 1 : 0;
                         }
                     } else {
-                        float sub = f.kind() == QuantFormat.Kind.Q4_1 ? u.zeros()[g] : 0f;
-                        float add = switch (f.kind()) {
-                            case Q8_0, Q4_1 -> 0f;
-                            case Q4_0 -> 8f;
-                            default -> f.symmetric() ? 1 << (f.bits() - 1) : u.zeros()[g];
-                        };
-                        int lo = f.kind() == QuantFormat.Kind.Q8_0 ? -128 : 0;
-                        int hi = f.kind() == QuantFormat.Kind.Q8_0 ? 127 : f.maxCode();
-                        want = (int) Math.max(lo, Math.min(hi, Math.rint((xi - sub) / d) + add));
+                        float add = f.symmetric() ? 1 << (f.bits() - 1) : u.zeros()[g];
+                        want = (int) Math.max(0, Math.min(f.maxCode(), Math.rint(xi / d) + add));
                     }
                     assertEquals(want, u.codes()[r * cols + c], f + " code at " + r + "," + c);
                 }
+            }
+        }
+    }
+
+    /**
+     * ggml's code of element {@code c} of the row at {@code x[off, off + cols)} (quantize_row_*_ref of
+     * ggml-quants.c): the block's scale in fp32, codes by its inverse; Q8_0 rounds half away from zero, Q4 adds 8.5
+     * or 0.5 and truncates. Finite, normal-sized inputs only.
+     */
+    static int ggmlCode(QuantFormat.Kind kind, float[] x, int off, int cols, int c) {
+        int b0 = off + c / 32 * 32;
+        int b1 = off + Math.min(cols, c / 32 * 32 + 32);
+        float v = x[off + c];
+        switch (kind) {
+            case Q8_0 -> {
+                float amax = 0f;
+                for (int i = b0; i < b1; i++) {
+                    amax = Math.max(amax, Math.abs(x[i]));
+                }
+                float d = amax / 127f;
+                float t = v * (d != 0f ? 1f / d : 0f);
+                return (int) Math.copySign(Math.floor(Math.abs((double) t) + 0.5), t);
+            }
+            case Q4_0 -> {
+                float amax = 0f;
+                float m = 0f;
+                for (int i = b0; i < b1; i++) {
+                    if (Math.abs(x[i]) > amax) {
+                        amax = Math.abs(x[i]);
+                        m = x[i];
+                    }
+                }
+                float d = m / -8f;
+                return Math.min(15, (int) (v * (d != 0f ? 1f / d : 0f) + 8.5f));
+            }
+            default -> {
+                float min = Float.MAX_VALUE;
+                float max = -Float.MAX_VALUE;
+                for (int i = b0; i < b1; i++) {
+                    min = x[i] < min ? x[i] : min;
+                    max = x[i] > max ? x[i] : max;
+                }
+                float d = (max - min) / 15f;
+                return Math.min(15, (int) ((v - min) * (d != 0f ? 1f / d : 0f) + 0.5f));
             }
         }
     }

@@ -138,20 +138,21 @@ class ScaleRuleTest {
     }
 
     /**
-     * ggml blocks of weights whose ideal scale rounds to 0 in fp16: the scale is floored to 2^-24 (0x0001; Q4_0's
-     * is negative, 0x8001) and every code is the zero code, so the block decodes to exactly 0. ggml itself stores
-     * d = 0 there and takes its codes from 1/d = infinity; a zero block stores ggml's bytes (Q4_0: d = 0 / -8 = -0).
+     * ggml blocks of weights whose scale rounds to 0 in fp16 store ggml's bytes: {@code d} is stored as fp16 0 (Q4_0's
+     * {@code d = m/−8} as −0, 0x8000), and the codes come from {@code id = 1/d}, which overflows to infinity for
+     * these subnormal values, so every code is x86's truncation of an infinity, 0; a block of zeros has {@code id = 0}
+     * and Q4_0's code 8. Every such block decodes to 0 ({@code GgmlParityTest} holds the same blocks to ggml).
      */
     @Test
-    void tinyGgmlBlocksStoreTheFlooredScaleAndZeroCodes() {
+    void tinyGgmlBlocksStoreGgmlsBytes() {
         float[] tiny = new float[64];
         Arrays.fill(tiny, 1e-40f);
         tiny[33] = -1e-40f;
         Object[][] cases = {
-            {QuantFormat.Q8_0, tiny, (short) 0x0001, 0},
-            {QuantFormat.Q4_0, tiny, (short) 0x8001, 8},
+            {QuantFormat.Q8_0, tiny, (short) 0, 0},
+            {QuantFormat.Q4_0, tiny, (short) 0x8000, 0},
             {QuantFormat.Q8_0, new float[64], (short) 0, 0},
-            {QuantFormat.Q4_0, new float[64], (short) 0x8000, 8}, // ggml's d = max / -8 = -0 too
+            {QuantFormat.Q4_0, new float[64], (short) 0x8000, 8},
         };
         try (Arena arena = Arena.ofConfined()) {
             for (QuantOps ops : List.of(QuantOps.get(), new QuantOps(ScalarQuantKernels.INSTANCE, ThreadPool.callerThread()))) {
@@ -168,16 +169,16 @@ class ScaleRuleTest {
                     float[] y = new float[64];
                     ops.dequantize(t, y);
                     for (float v : y) {
-                        assertEquals(0f, v, 0f, where); // Q4_0's negative scale times code 8 - 8 gives -0
+                        assertEquals(0f, v, 0f, where);
                     }
                 }
-                // Q4_1: the minimum rounds down to 0 (or to -2^-24 for a negative block), the floored scale
-                // steps once, and the block decodes to exactly 0 again.
+                // Q4_1: d = 0 (max = min), the minimum stored as fp16 −0, every code trunc(0.5) = 0: the block
+                // decodes to 0·0 + (−0) = 0.
                 float[] negative = new float[32];
                 Arrays.fill(negative, -1e-40f);
                 QuantizedTensor t = ops.quantize(QuantFormat.Q4_1, negative, 1, 32, arena);
-                assertEquals(0x1p-24f, Reference.scale(t, 0, 0));
-                assertEquals(-0x1p-24f, Reference.zero(t, 0, 0));
+                assertEquals(0f, Reference.scale(t, 0, 0));
+                assertEquals(-0f, Reference.zero(t, 0, 0));
                 float[] y = new float[32];
                 ops.dequantize(t, y);
                 assertArrayEquals(new float[32], y);

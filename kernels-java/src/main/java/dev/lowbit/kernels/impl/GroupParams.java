@@ -6,8 +6,8 @@ import dev.lowbit.kernels.Codebook;
 import dev.lowbit.kernels.ScaleRule;
 
 /**
- * Per-group parameters from a group's statistics: one scalar rule per format, shared by every
- * implementation so that they agree bit for bit. Each scale is rounded to its storage type and, where
+ * Per-group parameters from a group's statistics: one scalar rule per grouped or codebook format, shared by every
+ * implementation so that they agree bit for bit (ggml's blocks follow ggml's own rules, {@link GgmlBlocks}). Each scale is rounded to its storage type and, where
  * that rounding would clamp the extreme element by more than half a step, widened (see {@link #widen}).
  *
  * <p>Uniform formats quantize an element as {@code q = clamp(rint((x - sub) / d) + add, lo, hi)};
@@ -30,25 +30,12 @@ public final class GroupParams {
 
     /**
      * Fills {@code p} = {scale, sub, add, storedZero} for a uniform format from the group's min,
-     * max and absmax. {@code storedZero} is the Q4_1 minimum or the grouped zero point.
+     * max and absmax. {@code storedZero} is the grouped zero point.
      */
     static void uniform(QuantFormat f, float min, float max, float absmax, float[] p) {
         ScaleType t = f.scaleType();
         switch (f.kind()) {
-            case Q8_0 -> symmetric(absmax, 127, t, p);
-            case Q4_0 -> {
-                p[0] = q4_0Scale(min, max);
-                p[1] = 0f;
-                p[2] = 8f;
-                p[3] = 0f;
-            }
-            case Q4_1 -> {
-                float m = q4_1Min(min);
-                p[0] = q4_1Scale(max, m);
-                p[1] = m;
-                p[2] = 0f;
-                p[3] = m;
-            }
+            case Q8_0, Q4_0, Q4_1 -> throw new IllegalArgumentException(f + " follows ggml's rules: GgmlBlocks");
             case GROUPED -> {
                 int qmax = f.maxCode();
                 if (f.symmetric()) {
@@ -71,30 +58,6 @@ public final class GroupParams {
             }
             case CODEBOOK4 -> throw new IllegalArgumentException("codebook formats are not uniform");
         }
-    }
-
-    /** Q8_0: {@code absmax / 127} in fp16. */
-    static float q8_0Scale(float absmax) {
-        return widen(absmax / 127f, absmax, 127, ScaleType.F16);
-    }
-
-    /** Q4_0, ggml's rule: the element of largest magnitude maps to code -8 exactly (the maximum wins a tie). */
-    static float q4_0Scale(float min, float max) {
-        float m = max >= -min ? max : min;
-        return widen(m / -8f, Math.abs(m), 8, ScaleType.F16);
-    }
-
-    /** Q4_1: the minimum, rounded down to fp16 so that no element lies below it. */
-    static float q4_1Min(float min) {
-        float m = ScaleType.F16.roundDown(min);
-        checkRange(m, ScaleType.F16, "minimum", min);
-        return m;
-    }
-
-    /** Q4_1: {@code (max - m) / 15} in fp16. */
-    static float q4_1Scale(float max, float m) {
-        float range = max - m;
-        return widen(range / 15f, range, 15, ScaleType.F16);
     }
 
     private static void symmetric(float absmax, int qmax, ScaleType t, float[] p) {
@@ -192,7 +155,9 @@ public final class GroupParams {
             float max = src[hi];
             float absmax = Math.max(Math.abs(min), Math.abs(max));
             try {
-                if (codebook) {
+                if (f.isGgml()) {
+                    GgmlBlocks.params(f.kind(), src, off + start, end - start, p);
+                } else if (codebook) {
                     codebookScale(absmax, cb.reach(), f.scaleType());
                 } else {
                     uniform(f, min, max, absmax, p);

@@ -30,6 +30,21 @@ public final class ScalarQuantKernels implements QuantKernels {
         byte[] codes = scratch(cols);
         int gl = f.groupLength(cols);
         float[] p = new float[4];
+        if (f.isGgml()) {
+            for (int b = 0, start = 0; start < cols; b++, start += 32) {
+                int len = Math.min(32, cols - start);
+                if (firstNonFinite(src, off + start, len) >= 0) {
+                    return false;
+                }
+                GgmlBlocks.block(f.kind(), src, off + start, len, codes, start, p);
+                scales[b] = p[0];
+                if (zeros != null) {
+                    zeros[b] = p[2];
+                }
+            }
+            RowPacker.pack(f, codes, cols, scales, zeros, rowBytes);
+            return true;
+        }
         boolean codebook = f.hasLevels();
         for (int g = 0, start = 0; start < cols; g++, start += gl) {
             int end = Math.min(cols, start + gl);

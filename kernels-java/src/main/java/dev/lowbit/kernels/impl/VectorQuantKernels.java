@@ -87,11 +87,13 @@ final class VectorQuantKernels implements QuantKernels {
     }
 
     /**
-     * ggml blocks, written straight into the row: statistics, the shared scalar scale rule, then codes
-     * (for Q4_0 and Q4_1, elements j and j+16 share a byte). A partial last block takes the general path.
+     * ggml blocks by {@link GgmlBlocks}' rules, written straight into the row: the statistics in lanes, the block's
+     * parameters, then codes (for Q4_0 and Q4_1, elements j and j+16 share a byte). A partial last block takes the
+     * scalar rule.
      */
     private boolean quantizeGgml(QuantFormat f, float[] src, int off, int cols, byte[] out) {
-        boolean q8 = f.kind() == QuantFormat.Kind.Q8_0;
+        QuantFormat.Kind kind = f.kind();
+        boolean q8 = kind == QuantFormat.Kind.Q8_0;
         boolean q41 = f.hasMinimum();
         int bb = f.blockBytes();
         int full = cols / 32;
@@ -101,60 +103,108 @@ final class VectorQuantKernels implements QuantKernels {
         for (int b = 0; b < full && !q8; b++) {
             int x = off + b * 32;
             int base = b * bb;
-            IntVector v = sortableBits(src, x);
-            IntVector vmin = v;
-            IntVector vmax = v;
-            for (int j = lanes; j < 32; j += lanes) {
-                v = sortableBits(src, x + j);
-                vmin = vmin.min(v);
-                vmax = vmax.max(v);
-            }
-            float min = fromSortable(vmin.reduceLanes(VectorOperators.MIN));
-            float max = fromSortable(vmax.reduceLanes(VectorOperators.MAX));
-            if (!Float.isFinite(min) || !Float.isFinite(max)) {
-                return false;
-            }
             float d;
-            float m = 0f;
-            float add = 8f;
+            float sub = 0f;
+            float add;
             int qo = base + 2;
             if (q41) {
-                m = GroupParams.q4_1Min(min);
-                d = GroupParams.q4_1Scale(max, m);
-                RowPacker.putF16(out, base + 2, m);
-                add = 0f;
+                IntVector v = sortableBits(src, x);
+                IntVector vmin = v;
+                IntVector vmax = v;
+                for (int j = lanes; j < 32; j += lanes) {
+                    v = sortableBits(src, x + j);
+                    vmin = vmin.min(v);
+                    vmax = vmax.max(v);
+                }
+                float min = fromSortable(vmin.reduceLanes(VectorOperators.MIN));
+                float max = fromSortable(vmax.reduceLanes(VectorOperators.MAX));
+                if (!Float.isFinite(min) || !Float.isFinite(max)) {
+                    return false;
+                }
+                if (min == 0f) {
+                    min = firstZero(src, x); // ggml's strict comparisons keep the first zero's sign
+                }
+                d = (max - min) / 15f;
+                sub = min;
+                add = 0.5f;
+                if (Float.isInfinite(Float.float16ToFloat(Float.floatToFloat16(min)))) {
+                    throw new GroupParams.ScaleRangeException("minimum", min);
+                }
+                RowPacker.putF16(out, base + 2, min);
                 qo += 2;
             } else {
-                d = GroupParams.q4_0Scale(min, max);
+                int a = blockAbsBits(src, x).reduceLanes(VectorOperators.MAX);
+                if (a >= INFINITY_BITS) {
+                    return false;
+                }
+                float m = 0f;
+                if (a != 0) {
+                    int j = x;
+                    while (Float.floatToRawIntBits(Math.abs(src[j])) != a) {
+                        j++;
+                    }
+                    m = src[j]; // the first element of largest magnitude
+                }
+                d = m / -8f;
+                add = 8.5f;
             }
+            checkScale(d);
+            float id = d != 0f ? 1f / d : 0f;
             RowPacker.putF16(out, base, d);
             for (int j = 0; j < 16; j += lanes) {
-                IntVector q;
-                if (d == 0f) {
-                    int c = (int) add;
-                    q = IntVector.broadcast(is, c | c << 4);
-                } else {
-                    IntVector lo = codes(src, x + j, m, d, add, 0, 15);
-                    IntVector hi = codes(src, x + 16 + j, m, d, add, 0, 15);
-                    q = lo.or(hi.lanewise(VectorOperators.LSHL, 4));
-                }
+                IntVector lo = codesQ4(src, x + j, id, sub, add);
+                IntVector hi = codesQ4(src, x + 16 + j, id, sub, add);
+                IntVector q = lo.or(hi.lanewise(VectorOperators.LSHL, 4));
                 ((ByteVector) q.convertShape(VectorOperators.I2B, bs, 0)).intoArray(out, qo + j);
             }
         }
         if (full * 32 < cols) {
-            float[] p = new float[4];
-            float[] stats = new float[2];
             int start = full * 32;
-            minMax(src, off + start, cols - start, stats);
-            if (!Float.isFinite(stats[0]) || !Float.isFinite(stats[1])) {
+            if (firstNonFinite(src, off + start, cols - start) >= 0) {
                 return false;
             }
-            GroupParams.uniform(f, stats[0], stats[1], Math.max(Math.abs(stats[0]), Math.abs(stats[1])), p);
+            float[] p = new float[4];
             byte[] codes = scratch(cols);
-            uniformCodes(p[0], p[1], p[2], GroupParams.lo(f), GroupParams.hi(f), src, off, start, cols, codes);
-            RowPacker.packBlock(f, codes, start, cols - start, p[0], p[3], out, full * bb);
+            GgmlBlocks.block(kind, src, off + start, cols - start, codes, start, p);
+            RowPacker.packBlock(f, codes, start, cols - start, p[0], p[2], out, full * bb);
         }
         return true;
+    }
+
+    /** The first element of block {@code src[x, x + 32)} equal to zero, with its sign (the block holds one). */
+    private static float firstZero(float[] src, int x) {
+        int j = x;
+        while (src[j] != 0f) {
+            j++;
+        }
+        return src[j];
+    }
+
+    /** A scale fp16 cannot hold is refused, as {@link GgmlBlocks#params} refuses it. */
+    private static void checkScale(float d) {
+        if (Float.isInfinite(Float.float16ToFloat(Float.floatToFloat16(d)))) {
+            throw new GroupParams.ScaleRangeException("scale", d);
+        }
+    }
+
+    /** Q4 codes of one vector at {@code src[at]}: {@code min(15, trunc((x − sub)·id + add))}. */
+    private static IntVector codesQ4(float[] src, int at, float id, float sub, float add) {
+        FloatVector t = FloatVector.fromArray(fs, src, at).sub(sub).mul(id).add(add);
+        return truncate(t).min(15).and(15);
+    }
+
+    /** {@link GgmlBlocks#truncate} in lanes: Java's conversion, but {@code MIN_VALUE} for NaN and beyond ±2^31. */
+    private static IntVector truncate(FloatVector t) {
+        IntVector c = (IntVector) t.convertShape(VectorOperators.F2I, is, 0);
+        return c.blend(Integer.MIN_VALUE, t.abs().compare(VectorOperators.LT, 0x1p31f).not().cast(is));
+    }
+
+    /** Q8_0 codes of one vector at {@code src[at]}: {@code roundf(x·id)}, half away from zero. */
+    private static IntVector codesQ8(float[] src, int at, float id) {
+        FloatVector t = FloatVector.fromArray(fs, src, at).mul(id);
+        FloatVector half = FloatVector.broadcast(fs, GgmlBlocks.HALF_BELOW)
+                .blend(-GgmlBlocks.HALF_BELOW, t.lt(0f));
+        return truncate(t.add(half));
     }
 
     /**
@@ -186,17 +236,20 @@ final class VectorQuantKernels implements QuantKernels {
             int here = (c0 / Q8_CHUNK & 1) * Q8_CHUNK;
             int next = Q8_CHUNK - here;
             for (int b = c0; b < c1; b++) {
-                cur[here + b - c0] = GroupParams.q8_0Scale(cur[here + b - c0]);
+                float d = cur[here + b - c0] / 127f;
+                checkScale(d);
+                cur[here + b - c0] = d;
             }
             int n1 = Math.min(full, c1 + Q8_CHUNK);
             IntVector all = IntVector.zero(is);
             for (int b = c0; b < c1; b++) {
                 float db = cur[here + b - c0];
+                float id = db != 0f ? 1f / db : 0f;
                 int x = off + b * 32;
                 int base = b * 34;
                 RowPacker.putF16(out, base, db);
                 for (int j = 0; j < 32; j += lanes) {
-                    IntVector q = db == 0f ? IntVector.zero(is) : codes(src, x + j, 0f, db, 0f, -128, 127);
+                    IntVector q = codesQ8(src, x + j, id);
                     ((ByteVector) q.convertShape(VectorOperators.I2B, bs, 0)).intoArray(out, base + 2 + j);
                 }
                 int nb = b + Q8_CHUNK;

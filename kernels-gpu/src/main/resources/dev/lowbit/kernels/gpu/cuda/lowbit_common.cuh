@@ -84,19 +84,6 @@ __device__ __forceinline__ float lb_next_away(float v, bool f16) {
     return lb_h2f((u16) (lb_f2h(v) + 1));
 }
 
-// ScaleType.F16.roundDown: the largest fp16 value not above v.
-__device__ __forceinline__ float lb_round_down16(float v) {
-    float r = lb_h2f(lb_f2h(v));
-    if (r <= v) {
-        return r;
-    }
-    u16 h = lb_f2h(r);
-    if (h == 0) {
-        return lb_h2f((u16) 0x8001);
-    }
-    return lb_h2f((u16) ((h & 0x8000) ? h + 1 : h - 1));
-}
-
 // GroupParams.storable: d rounded to the storage type, never 0 for a non-zero group. *bad is set when the value
 // does not fit the type (the caller reports the group).
 __device__ __forceinline__ float lb_storable(float d, float extent, bool f16, bool* bad) {
@@ -139,6 +126,76 @@ __device__ __forceinline__ float lb_widen_strict(float d, float extent, int limi
     return r;
 }
 
+// ggml's block rules (GgmlBlocks in kernels-java, after quantize_row_*_ref of ggml-quants.c): d in fp32, codes by
+// id = 1/d (0 for d = 0), d and Q4_1's minimum rounded to fp16 only to be stored. Every lane of a block computes
+// them from the block's values in order (Q4_0 takes the first element of largest magnitude, Q4_1's minimum keeps
+// the first zero's sign), so that no reduction reorders them. *bad when fp16 cannot hold d or the minimum.
+struct LbGgml {
+    float d;
+    float id;
+    float sub;
+    float add;
+};
+
+__device__ __forceinline__ LbGgml lb_ggml_params(int kind, const float* x, int len, bool* bad) {
+    LbGgml p;
+    float d;
+    p.sub = 0.0f;
+    p.add = 0.0f;
+    if (kind == LB_Q8_0) {
+        float amax = 0.0f;
+        for (int i = 0; i < len; i++) {
+            amax = fmaxf(amax, fabsf(x[i]));
+        }
+        d = __fdiv_rn(amax, 127.0f);
+    } else if (kind == LB_Q4_0) {
+        float amax = 0.0f;
+        float m = 0.0f;
+        for (int i = 0; i < len; i++) {
+            if (amax < fabsf(x[i])) {
+                amax = fabsf(x[i]);
+                m = x[i];
+            }
+        }
+        d = __fdiv_rn(m, -8.0f);
+        p.add = 8.5f;
+    } else {
+        float lo = 3.402823466e38f;
+        float hi = -3.402823466e38f;
+        for (int i = 0; i < len; i++) {
+            lo = x[i] < lo ? x[i] : lo;
+            hi = x[i] > hi ? x[i] : hi;
+        }
+        if (!lb_finite(lb_h2f(lb_f2h(lo)))) {
+            *bad = true;
+        }
+        d = __fdiv_rn(__fsub_rn(hi, lo), 15.0f);
+        p.sub = lo;
+        p.add = 0.5f;
+    }
+    if (!lb_finite(d) || !lb_finite(lb_h2f(lb_f2h(d)))) {
+        *bad = true;
+    }
+    p.d = d;
+    p.id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
+    return p;
+}
+
+// x86's truncation (cvttss2si, what ggml's casts compile to): INT_MIN for a NaN or beyond the int range.
+__device__ __forceinline__ int lb_trunc_x86(float t) {
+    return t > -2147483648.0f && t < 2147483648.0f ? (int) t : (int) 0x80000000u;
+}
+
+// The stored code of x: Q8_0's int8 as a byte, roundf(x * id); Q4's min(15, trunc((x - sub) * id + add)).
+__device__ __forceinline__ u8 lb_ggml_code(int kind, const LbGgml& p, float x) {
+    if (kind == LB_Q8_0) {
+        float t = __fmul_rn(x, p.id);
+        return (u8) lb_trunc_x86(__fadd_rn(t, t < 0.0f ? -0.49999997f : 0.49999997f));
+    }
+    int q = lb_trunc_x86(__fadd_rn(__fmul_rn(__fsub_rn(x, p.sub), p.id), p.add));
+    return (u8) ((q > 15 ? 15 : q) & 15);
+}
+
 // One group's parameters: q = clamp(rint((x - sub) / d) + add, lo, hi); zero is what the format stores beside d
 // (the Q4_1 minimum or the grouped zero point).
 struct LbParams {
@@ -150,7 +207,8 @@ struct LbParams {
     int hi;
 };
 
-// GroupParams.uniform and codebookScale for one group from its min, max and absmax.
+// GroupParams.uniform (grouped formats) and codebookScale for one group from its min, max and absmax; ggml's
+// blocks take lb_ggml_params.
 __device__ __forceinline__ LbParams lb_params(int kind, int bits, bool symmetric, bool f16, float reach,
                                               float mn, float mx, bool* bad) {
     LbParams p;
@@ -161,28 +219,6 @@ __device__ __forceinline__ LbParams lb_params(int kind, int bits, bool symmetric
     p.lo = 0;
     p.hi = (1 << bits) - 1;
     switch (kind) {
-    case LB_Q8_0:
-        p.d = lb_widen(__fdiv_rn(absmax, 127.0f), absmax, 127, true, bad);
-        p.lo = -128;
-        p.hi = 127;
-        break;
-    case LB_Q4_0: {
-        float m = mx >= -mn ? mx : mn;
-        p.d = lb_widen(__fdiv_rn(m, -8.0f), fabsf(m), 8, true, bad);
-        p.add = 8.0f;
-        break;
-    }
-    case LB_Q4_1: {
-        float m = lb_round_down16(mn);
-        if (!lb_finite(m)) {
-            *bad = true;
-        }
-        float range = __fsub_rn(mx, m);
-        p.d = lb_widen(__fdiv_rn(range, 15.0f), range, 15, true, bad);
-        p.sub = m;
-        p.zero = m;
-        break;
-    }
     case LB_GROUPED:
         if (symmetric) {
             int half = 1 << (bits - 1);

@@ -56,9 +56,16 @@ extern "C" __global__ void lb_quantize_groups(const float* __restrict__ src, int
     if (!__all_sync(0xffffffffu, finite)) {
         return;
     }
-    lb_warp_minmax(&mn, &mx, 32);
+    bool ggml = kind == LB_Q8_0 || kind == LB_Q4_0 || kind == LB_Q4_1;
     bool bad = false;
-    LbParams p = lb_params(kind, bits, symmetric != 0, f16 != 0, codebook[31], mn, mx, &bad);
+    LbParams p = {};
+    LbGgml gp = {};
+    if (ggml) { // the launch's kind is the same for every lane
+        gp = lb_ggml_params(kind, x, len, &bad);
+    } else {
+        lb_warp_minmax(&mn, &mx, 32);
+        p = lb_params(kind, bits, symmetric != 0, f16 != 0, codebook[31], mn, mx, &bad);
+    }
     if (bad) {
         if (lane == 0) {
             atomicMin(&status[1], (u64) group);
@@ -69,20 +76,20 @@ extern "C" __global__ void lb_quantize_groups(const float* __restrict__ src, int
     for (int i = 0; i < 4; i++) {
         int e = lane + 32 * i;
         if (e < groupLen) {
-            codes[e] = e < len ? (u8) lb_code(kind, p, codebook + 16, v[i]) : 0;
+            codes[e] = e >= len ? 0 : ggml ? lb_ggml_code(kind, gp, v[i]) : (u8) lb_code(kind, p, codebook + 16, v[i]);
         }
     }
     __syncwarp();
-    if (kind == LB_Q8_0 || kind == LB_Q4_0 || kind == LB_Q4_1) {
+    if (ggml) {
         int blockBytes = kind == LB_Q8_0 ? 34 : (kind == LB_Q4_0 ? 18 : 20);
         int header = kind == LB_Q4_1 ? 4 : 2;
         u8* out = data + (long long) row * gpr * blockBytes + (long long) g * blockBytes;
         if (lane == 0) {
-            u16 d = lb_f2h(p.d);
+            u16 d = lb_f2h(gp.d);
             out[0] = (u8) d;
             out[1] = (u8) (d >> 8);
             if (kind == LB_Q4_1) {
-                u16 m = lb_f2h(p.zero);
+                u16 m = lb_f2h(gp.sub);
                 out[2] = (u8) m;
                 out[3] = (u8) (m >> 8);
             }
@@ -150,9 +157,17 @@ extern "C" __global__ void lb_quantize_groups_vec4(const float* __restrict__ src
         mn = __int_as_float(0x7f800000);
         mx = -mn;
     }
-    lb_warp_minmax(&mn, &mx, lanesPerGroup);
+    bool ggml = kind == LB_Q8_0 || kind == LB_Q4_0 || kind == LB_Q4_1;
     bool bad = false;
-    LbParams p = lb_params(kind, bits, symmetric != 0, f16 != 0, codebook[31], mn, mx, &bad);
+    LbParams p = {};
+    LbGgml gp = {};
+    if (ggml) { // the launch's kind is the same for every lane; a lane past the end reads its own zeros
+        float own[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        gp = lb_ggml_params(kind, active ? src + first - 4 * sub : own, active ? groupLen : 4, &bad);
+    } else {
+        lb_warp_minmax(&mn, &mx, lanesPerGroup);
+        p = lb_params(kind, bits, symmetric != 0, f16 != 0, codebook[31], mn, mx, &bad);
+    }
     bool write = active && !bad;
     if (active && bad && sub == 0) {
         atomicMin(&status[1], (u64) group);
@@ -160,9 +175,9 @@ extern "C" __global__ void lb_quantize_groups_vec4(const float* __restrict__ src
     u32 c[4];
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        c[i] = bad ? 0u : (u32) lb_code(kind, p, codebook + 16, v[i]);
+        c[i] = bad ? 0u : ggml ? (u32) lb_ggml_code(kind, gp, v[i]) : (u32) lb_code(kind, p, codebook + 16, v[i]);
     }
-    if (kind == LB_Q8_0 || kind == LB_Q4_0 || kind == LB_Q4_1) {
+    if (ggml) {
         int blockBytes = kind == LB_Q8_0 ? 34 : (kind == LB_Q4_0 ? 18 : 20);
         u8* out = data + g * blockBytes;
         // Codes 16..31 of a Q4 block sit in the high nibbles of bytes 0..15: lane sub + 4 holds them.
@@ -172,11 +187,11 @@ extern "C" __global__ void lb_quantize_groups_vec4(const float* __restrict__ src
             return;
         }
         if (sub == 0) {
-            u16 d = lb_f2h(p.d);
+            u16 d = lb_f2h(gp.d);
             out[0] = (u8) d;
             out[1] = (u8) (d >> 8);
             if (kind == LB_Q4_1) {
-                u16 m = lb_f2h(p.zero);
+                u16 m = lb_f2h(gp.sub);
                 out[2] = (u8) m;
                 out[3] = (u8) (m >> 8);
             }

@@ -1,6 +1,6 @@
 // Quantize, dequantize and group statistics (after common.cl). Built with -cl-fp32-correctly-rounded-divide-sqrt:
 // every division here must round as Java's does, or codes and scales would differ from the reference on ties.
-// The parameter rules are GroupParams' in kernels-java, step for step.
+// The parameter rules are GroupParams' in kernels-java, step for step, and ggml's blocks GgmlBlocks'.
 
 #define STATUS_NON_FINITE 1
 #define STATUS_SCALE_RANGE 2
@@ -16,17 +16,6 @@ float next_away(float v, int f32) {
         return copysign(as_float(as_uint(fabs(v)) + 1u), v);
     }
     return f16_to_f32((f32_to_f16(v) + 1u) & 0xffffu);
-}
-
-// ScaleType.F16.roundDown: the largest fp16 value not above v.
-float round_down_f16(float v) {
-    float r = f16_to_f32(f32_to_f16(v));
-    if (r <= v) {
-        return r;
-    }
-    uint h = f32_to_f16(r);
-    uint s = h == 0u ? 0x8001u : (h & 0x8000u) != 0u ? h + 1u : h - 1u;
-    return f16_to_f32(s & 0xffffu);
 }
 
 // GroupParams.storable; returns non-zero when no storable scale exists.
@@ -75,26 +64,14 @@ int widen_strict(float d, float extent, int limit, int f32, float *out) {
     return 0;
 }
 
-// GroupParams.uniform: p = {scale, sub, add, stored zero}; non-zero when the scale type cannot hold the group.
+// GroupParams.uniform of a grouped format: p = {scale, sub, add, stored zero}; non-zero when the scale type cannot
+// hold the group.
 int uniform_params(int kind, int bits, int sym, int f32, float mn, float mx, float absmax, float *p) {
     float d;
     p[1] = 0.0f;
     p[2] = 0.0f;
     p[3] = 0.0f;
-    if (kind == KIND_Q8_0) {
-        if (widen(absmax / 127.0f, absmax, 127, 0, &d)) return 1;
-    } else if (kind == KIND_Q4_0) {
-        float m = mx >= -mn ? mx : mn; // the element of largest magnitude; the maximum wins a tie
-        if (widen(m / -8.0f, fabs(m), 8, 0, &d)) return 1;
-        p[2] = 8.0f;
-    } else if (kind == KIND_Q4_1) {
-        float m = round_down_f16(mn);
-        if (!isfinite(m)) return 1;
-        float range = mx - m;
-        if (widen(range / 15.0f, range, 15, 0, &d)) return 1;
-        p[1] = m;
-        p[3] = m;
-    } else if (sym) {
+    if (sym) {
         int mid = 1 << (bits - 1);
         if (widen(absmax / (float) (mid - 1), absmax, mid - 1, f32, &d)) return 1;
         p[2] = (float) mid;
@@ -127,6 +104,80 @@ int code_of(float x, int kind, float d, float sub, float add, float lo, float hi
     return (int) fmin(fmax(q, lo), hi);
 }
 
+// x86's truncation (cvttss2si, what ggml's casts compile to), with INT_MIN for a NaN or beyond the int range.
+int trunc_x86(float t) {
+    return t > -2147483648.0f && t < 2147483648.0f ? (int) t : INT_MIN;
+}
+
+// A ggml block by ggml's rules (GgmlBlocks in kernels-java): d in fp32, codes by id = 1/d, d (and Q4_1's minimum)
+// rounded to fp16 only to be stored. Q8_0: roundf(x * id), half away from zero; Q4: min(15, trunc((x - sub) * id +
+// add)). Returns the status.
+int ggml_block(__global const float *x, int len, int kind, __global uchar *data, ulong o, __global float *scale,
+               __global float *zero) {
+    float d;
+    float sub = 0.0f;
+    float add = 0.0f;
+    if (kind == KIND_Q8_0) {
+        float amax = 0.0f;
+        for (int i = 0; i < len; i++) {
+            amax = fmax(amax, fabs(x[i]));
+        }
+        d = amax / 127.0f;
+    } else if (kind == KIND_Q4_0) {
+        float amax = 0.0f;
+        float m = 0.0f;
+        for (int i = 0; i < len; i++) {
+            if (amax < fabs(x[i])) { // the first element of largest magnitude
+                amax = fabs(x[i]);
+                m = x[i];
+            }
+        }
+        d = m / -8.0f;
+        add = 8.5f;
+    } else {
+        float lo = FLT_MAX;
+        float hi = -FLT_MAX;
+        for (int i = 0; i < len; i++) {
+            lo = x[i] < lo ? x[i] : lo;
+            hi = x[i] > hi ? x[i] : hi;
+        }
+        if (!isfinite(round_to(lo, 0))) {
+            return STATUS_SCALE_RANGE;
+        }
+        d = (hi - lo) / 15.0f;
+        sub = lo;
+        add = 0.5f;
+    }
+    if (!isfinite(round_to(d, 0))) {
+        return STATUS_SCALE_RANGE;
+    }
+    float inv = d != 0.0f ? 1.0f / d : 0.0f;
+    *scale = d;
+    *zero = sub;
+    uint h = f32_to_f16(d);
+    data[o] = (uchar) h;
+    data[o + 1] = (uchar) (h >> 8);
+    if (kind == KIND_Q8_0) {
+        for (int j = 0; j < 32; j++) {
+            float t = j < len ? x[j] * inv : 0.0f;
+            data[o + 2 + j] = (uchar) trunc_x86(t + (t < 0.0f ? -0.49999997f : 0.49999997f));
+        }
+        return 0;
+    }
+    if (kind == KIND_Q4_1) {
+        uint m = f32_to_f16(sub);
+        data[o + 2] = (uchar) m;
+        data[o + 3] = (uchar) (m >> 8);
+    }
+    ulong q = o + (kind == KIND_Q4_0 ? 2 : 4);
+    for (int j = 0; j < 16; j++) {
+        uint a = j < len ? (uint) (min(15, trunc_x86((x[j] - sub) * inv + add)) & 15) : 0u;
+        uint b = j + 16 < len ? (uint) (min(15, trunc_x86((x[j + 16] - sub) * inv + add)) & 15) : 0u;
+        data[q + j] = (uchar) (a | (b << 4));
+    }
+    return 0;
+}
+
 // One work-item per group of `rows` rows of `cols` values: statistics, parameters, codes, packed bytes.
 // scales/zeros receive each group's stored scale and zero point as fp32; status each group's failure (0 when
 // none), which the host hands to the scalar reference so that errors are the reference's.
@@ -154,6 +205,12 @@ __kernel void quantize(__global const float *src, int rows, int cols, int kind, 
         status[id] = STATUS_NON_FINITE;
         return;
     }
+    ulong rowBase = (ulong) r * row_bytes(kind, bits, cols);
+    if (is_ggml(kind)) {
+        status[id] = ggml_block(x + start, end - start, kind, data, rowBase + (ulong) g * (ulong) block_bytes(kind),
+                                scales + id, zeros + id);
+        return;
+    }
     float absmax = jmax(fabs(mn), fabs(mx));
     float p[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (kind == KIND_CODEBOOK4) {
@@ -168,34 +225,8 @@ __kernel void quantize(__global const float *src, int rows, int cols, int kind, 
     float d = p[0];
     scales[id] = d;
     zeros[id] = p[3];
-    float lo = kind == KIND_Q8_0 ? -128.0f : 0.0f;
-    float hi = kind == KIND_Q8_0 ? 127.0f : (float) ((1 << bits) - 1);
-    ulong rowBase = (ulong) r * row_bytes(kind, bits, cols);
-    if (is_ggml(kind)) {
-        ulong o = rowBase + (ulong) g * (ulong) block_bytes(kind);
-        uint h = f32_to_f16(d);
-        data[o] = (uchar) h;
-        data[o + 1] = (uchar) (h >> 8);
-        int len = end - start;
-        if (kind == KIND_Q8_0) {
-            for (int j = 0; j < 32; j++) {
-                data[o + 2 + j] = j < len ? (uchar) code_of(x[start + j], kind, d, p[1], p[2], lo, hi, mid) : 0;
-            }
-            return;
-        }
-        if (kind == KIND_Q4_1) {
-            uint m = f32_to_f16(p[3]);
-            data[o + 2] = (uchar) m;
-            data[o + 3] = (uchar) (m >> 8);
-        }
-        ulong q = o + (kind == KIND_Q4_0 ? 2 : 4);
-        for (int j = 0; j < 16; j++) {
-            uint a = j < len ? (uint) code_of(x[start + j], kind, d, p[1], p[2], lo, hi, mid) : 0u;
-            uint b = j + 16 < len ? (uint) code_of(x[start + j + 16], kind, d, p[1], p[2], lo, hi, mid) : 0u;
-            data[q + j] = (uchar) (a | (b << 4));
-        }
-        return;
-    }
+    float lo = 0.0f;
+    float hi = (float) ((1 << bits) - 1);
     // A group of 32, 64 or 128 codes starts on a byte boundary for every width, so its bytes are its own.
     ulong o = rowBase + (ulong) start * (ulong) bits / 8ul;
     uint acc = 0u;

@@ -1,4 +1,5 @@
-// Host build of lowbit_common.cuh's scalar rules (group parameters, codes, values), driven by HostRulesTest.
+// Host build of lowbit_common.cuh's scalar rules (group parameters, codes, values; ggml's blocks by
+// lb_ggml_params and lb_ggml_code), driven by HostRulesTest.
 // Input, one group per line: kind bits symmetric f16 n then n float bit patterns (hex). The codebook is NF4's
 // levels, midpoints and reach, given on the first line as 32 float bit patterns (hex).
 // Output, one line per group: bad d-bits zero-bits, n codes, n dequantized value bit patterns (hex), then the
@@ -43,10 +44,25 @@ int main() {
             mx = lb_jmax(mx, x[i]);
         }
         bool bad = false;
-        LbParams p = lb_params(kind, nbits, sym != 0, f16 != 0, table[31], mn, mx, &bad);
+        LbParams p = {};
+        LbGgml gp = {};
+        if (kind <= 2) { // ggml's blocks: the stored (fp16) scale and minimum are what the reference reports
+            gp = lb_ggml_params(kind, x, n, &bad);
+            p.d = lb_h2f(lb_f2h(gp.d));
+            p.zero = kind == 2 ? lb_h2f(lb_f2h(gp.sub)) : 0.0f;
+        } else {
+            p = lb_params(kind, nbits, sym != 0, f16 != 0, table[31], mn, mx, &bad);
+        }
         printf("%d %08x %08x", bad ? 1 : 0, bits(p.d), bits(p.zero));
         for (int i = 0; i < n; i++) {
-            codes[i] = bad ? 0 : lb_code(kind, p, table + 16, x[i]);
+            if (bad) {
+                codes[i] = 0;
+            } else if (kind <= 2) {
+                u8 c = lb_ggml_code(kind, gp, x[i]);
+                codes[i] = kind == 0 ? (int) (i8) c : (int) c;
+            } else {
+                codes[i] = lb_code(kind, p, table + 16, x[i]);
+            }
             printf(" %d", codes[i]);
         }
         // Dequantize with the parameters as the planes store them (fp16 rounding of d and the zero point).
