@@ -24,9 +24,11 @@ import java.util.function.ToDoubleFunction;
  *
  * <p>Freezing, with oscillation: at the end of each epoch a variable looks at the widths {@code D(N)} took over
  * its last {@code E} epochs. One width throughout: it freezes there. Two adjacent widths {@code k, k+1} with at
- * least two changes between them (it went and came back): it oscillates, and freezes at {@code k+1}, the wider,
- * so that accuracy is not lost to a width the loss kept pushing back from. One change only is a descent under
- * way, and it keeps training. A frozen variable no longer costs a pass; the weights keep training.
+ * least two changes between them over the window and still at least two in its last epoch (it keeps going and
+ * coming back): it oscillates, and freezes at {@code k+1}, the wider, so that accuracy is not lost to a width the
+ * loss kept pushing back from. Anything else is a descent under way, and it keeps training: a variable whose
+ * steps jitter across a boundary as it passes it, then stays below, is not oscillating. A frozen variable no
+ * longer costs a pass; the weights keep training.
  */
 public final class AdaQat {
     /** How a relaxed width becomes an integer one. */
@@ -319,7 +321,7 @@ public final class AdaQat {
             if (lo == hi && changes == 0) {
                 freeze(v, hi);
                 frozen.add(String.format(Locale.ROOT, "%s frozen at %d bits (stable for %d epochs)", v.name, hi, e));
-            } else if (hi == lo + 1 && changes >= 2) {
+            } else if (hi == lo + 1 && changes >= 2 && v.epochs.get(v.epochs.size() - 1)[2] >= 2) {
                 freeze(v, hi);
                 frozen.add(String.format(Locale.ROOT, "%s frozen at %d bits (oscillated between %d and %d, %d changes in %d epochs)",
                         v.name, hi, lo, hi, changes, e));

@@ -152,11 +152,35 @@ class AdaQatTest {
         move(a, 0, 1);
         assertTrue(a.endEpoch().stream().noneMatch(s -> s.startsWith("w ")), "one change: a descent, not an oscillation");
         assertFalse(a.variables().get(0).frozen());
-        move(a, -1, 10); // back to 7.5: D = 8, second change
+        move(a, -1, 10); // back to 7.5: D = 8, second change, but only one in this epoch
+        assertTrue(a.endEpoch().stream().noneMatch(s -> s.startsWith("w ")), "not flipping within its last epoch");
+        move(a, 1, 10); // 6.5: D = 7
+        move(a, -1, 10); // 7.5: D = 8, still going back and forth
         List<String> frozen = a.endEpoch();
         assertTrue(frozen.stream().anyMatch(s -> s.startsWith("w frozen at 8 bits (oscillated between 7 and 8")),
                 frozen.toString());
         assertEquals(8, a.width(a.variables().get(0)));
+    }
+
+    @Test
+    void jitterWhileCrossingABoundaryIsADescent() {
+        AdaQat a = adaqat(false, 0f, 0.1f, AdaQat.Discretize.CEIL);
+        move(a, 1, 9); // 7.1: D = 8
+        for (int i = 0; i < 3; i++) { // noisy steps about 7: D flips 7, 8, 7, ...
+            move(a, 1, 2);
+            move(a, -1, 2);
+        }
+        move(a, 1, 5); // on down to 6.6: D = 7
+        a.endEpoch();
+        move(a, 0, 3);
+        a.endEpoch();
+        move(a, 0, 3);
+        List<String> frozen = a.endEpoch(); // the window holds 7 and 8 with many changes, its last epoch none
+        assertTrue(frozen.stream().noneMatch(s -> s.contains("oscillated")), frozen.toString());
+        assertFalse(a.variables().get(0).frozen(), "a descent keeps training");
+        move(a, 0, 3);
+        frozen = a.endEpoch();
+        assertTrue(frozen.stream().anyMatch(s -> s.startsWith("w frozen at 7 bits (stable")), frozen.toString());
     }
 
     @Test
