@@ -42,6 +42,21 @@ static inline void lb8_minmax(const float *x, int64_t n, int32_t *smin, int32_t 
     *smax = hi;
 }
 
+/* lb_scalar_first_abs: a whole block by four compares and one bit scan. */
+static inline int lb8_first_abs(const float *x, int n, uint32_t a) {
+    if (n != 32) {
+        return lb_scalar_first_abs(x, n, a);
+    }
+    const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF);
+    const __m256i va = _mm256_set1_epi32((int) a);
+    uint32_t hit = 0;
+    for (int i = 0; i < 4; i++) {
+        __m256i v = _mm256_and_si256(_mm256_castps_si256(_mm256_loadu_ps(x + 8 * i)), abs);
+        hit |= (uint32_t) _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(v, va))) << (8 * i);
+    }
+    return __builtin_ctz(hit);
+}
+
 static inline uint32_t lb8_absmax_bits(const float *x, int n) {
     const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF);
     __m256i m = _mm256_setzero_si256();
@@ -208,6 +223,7 @@ static inline int64_t lb8_first_non_finite(const float *x, int64_t n) {
 
 #define lb_tier_minmax lb8_minmax
 #define lb_tier_absmax_bits lb8_absmax_bits
+#define lb_tier_first_abs lb8_first_abs
 #define lb_tier_codes lb8_codes
 #define lb_tier_q8_codes32 lb8_q8_codes32
 #define lb_tier_q4_codes32 lb8_q4_codes32

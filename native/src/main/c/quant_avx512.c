@@ -45,6 +45,19 @@ static inline uint32_t lb16_absmax_bits(const float *x, int n) {
     return (uint32_t) _mm512_reduce_max_epi32(m);
 }
 
+/* lb_scalar_first_abs: a whole block by two compares and one bit scan. */
+static inline int lb16_first_abs(const float *x, int n, uint32_t a) {
+    if (n != 32) {
+        return lb_scalar_first_abs(x, n, a);
+    }
+    const __m512i abs = _mm512_set1_epi32(0x7FFFFFFF);
+    const __m512i va = _mm512_set1_epi32((int) a);
+    __m512i v0 = _mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(x)), abs);
+    __m512i v1 = _mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(x + 16)), abs);
+    uint32_t hit = (uint32_t) _mm512_cmpeq_epi32_mask(v0, va) | ((uint32_t) _mm512_cmpeq_epi32_mask(v1, va) << 16);
+    return __builtin_ctz(hit);
+}
+
 static inline __m512i lb16_code(__m512 x, __m512 d, __m512 sub, __m512 add, __m512 lo, __m512 hi) {
     const __m512 magic = _mm512_set1_ps(12582912.0f);
     __m512 t = _mm512_div_ps(_mm512_sub_ps(x, sub), d);
@@ -238,6 +251,7 @@ static inline int64_t lb16_first_non_finite(const float *x, int64_t n) {
 
 #define lb_tier_minmax lb16_minmax
 #define lb_tier_absmax_bits lb16_absmax_bits
+#define lb_tier_first_abs lb16_first_abs
 #define lb_tier_codes lb16_codes
 #define lb_tier_q8_codes32 lb16_q8_codes32
 #define lb_tier_q8_0_x16 lb16_q8_0_x16

@@ -3,6 +3,7 @@
 
 #define lb_tier_minmax lb_scalar_minmax
 #define lb_tier_absmax_bits lb_scalar_absmax_bits
+#define lb_tier_first_abs lb_scalar_first_abs
 #define lb_tier_codes lb_scalar_codes
 #define lb_tier_q8_codes32 lb_scalar_q8_codes32
 #define lb_tier_q4_codes32 lb_scalar_q4_codes32

@@ -40,11 +40,7 @@ static inline int lb_ggml_params(int kind, const float *x, int len, lb_gparams *
         }
         float m = 0.0f;
         if (a != 0) {
-            int j = 0;
-            while ((lb_bits(x[j]) & 0x7FFFFFFFu) != a) { /* the first element of largest magnitude */
-                j++;
-            }
-            m = x[j];
+            m = x[lb_tier_first_abs(x, len, a)]; /* the first element of largest magnitude */
         }
         return lb_gparams_q4_0(m, p);
     }

@@ -29,6 +29,15 @@ static inline uint32_t lb_scalar_absmax_bits(const float *x, int n) {
     return m;
 }
 
+/* The index of the first |x[i]| whose bits are a (one exists), for Q4_0's first element of largest magnitude. */
+static inline int lb_scalar_first_abs(const float *x, int n, uint32_t a) {
+    int j = 0;
+    while ((lb_bits(x[j]) & 0x7FFFFFFFu) != a && j < n - 1) {
+        j++;
+    }
+    return j;
+}
+
 /* out[i] = clamp(rint((x[i] - sub) / d) + add, lo, hi) for d != 0. */
 static inline void lb_scalar_codes(const float *x, int n, float d, float sub, float add, float lo, float hi,
                                    int8_t *out) {

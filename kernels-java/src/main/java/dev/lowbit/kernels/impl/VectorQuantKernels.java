@@ -9,6 +9,7 @@ import dev.lowbit.kernels.QuantKernels;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -138,12 +139,12 @@ final class VectorQuantKernels implements QuantKernels {
                     return false;
                 }
                 float m = 0f;
-                if (a != 0) {
-                    int j = x;
-                    while (Float.floatToRawIntBits(Math.abs(src[j])) != a) {
-                        j++;
+                for (int j = 0; a != 0 && j < 32; j += lanes) { // the first element of largest magnitude
+                    VectorMask<Integer> hit = absBits(src, x + j).compare(VectorOperators.EQ, a);
+                    if (hit.anyTrue()) {
+                        m = src[x + j + hit.firstTrue()];
+                        break;
                     }
-                    m = src[j]; // the first element of largest magnitude
                 }
                 d = m / -8f;
                 add = 8.5f;
