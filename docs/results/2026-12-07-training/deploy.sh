@@ -18,6 +18,8 @@ for done in "$RUNS"/*.done; do
 done
 runs=()
 for f in "$RUNS"/resnet20-*.safetensors; do
-  case $f in *-int.safetensors) ;; *) runs+=("$f") ;; esac
+  log=${f%.safetensors}.log
+  # a run under way joins the page once it has finished an epoch (its log holds the epoch's summary line)
+  case $f in *-int.safetensors) ;; *) grep -q '^epoch [0-9]*/[0-9]*:' "$log" 2>/dev/null && runs+=("$f") ;; esac
 done
 bin/lowbit train-report --out "$RUNS/report.html" "${runs[@]}"

@@ -62,8 +62,8 @@ public final class MatmulOps {
     }
 
     /**
-     * Quantizes {@code n} tokens of {@code k} activations to int8 (round to nearest, ties to even):
-     * Q8_0 blocks with the weights' rule, or one {@code absmax / 127} fp32 scale per token.
+     * Quantizes {@code n} tokens of {@code k} activations to int8: Q8_0 blocks by the weights' rule (ggml's reference
+     * quantizer: round half away from zero), or one {@code absmax / 127} fp32 scale per token (ties to even).
      *
      * @throws IllegalArgumentException for a wrong length or a NaN or infinity (named by its index)
      */

@@ -2,6 +2,7 @@ package dev.lowbit.kernels;
 
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
+import dev.lowbit.format.Reference;
 import dev.lowbit.testkit.Ggml;
 import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Assumptions;
@@ -136,6 +137,61 @@ class GgmlParityTest {
                     assertArrayEquals(want, got, in[0] + " with " + ops.kernels().name());
                 }
             });
+        }
+    }
+
+    /**
+     * ggml's {@code vec_dot} and lowbit's integer GEMV on the same bytes: the weights as {@code ggml_quantize_chunk}
+     * wrote them, the activation as the CPU library's {@code from_float} quantized it to Q8_0. Both sum exact int32
+     * block products in fp32 in their own order, so each must lie within {@code (k/32 + 8)·2^-24} of the sum of
+     * the terms' magnitudes from the exact sum, computed in double.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("formats")
+    void vecDotAndLowbitsGemvAgree(Case c) {
+        Ggml g = Ggml.get();
+        Assumptions.assumeTrue(g.vecDotType(c.type) == Ggml.Type.Q8_0.id,
+                () -> "skipped: ggml's vec_dot for " + c.type + " takes other activations than Q8_0");
+        int rows = 8;
+        int k = 4096;
+        float[] w = Inputs.gaussian(11, rows * k);
+        float[] xf = Inputs.gaussian(12, k);
+        byte[] wb = g.quantize(c.type, w, rows, k);
+        byte[] xb = g.fromFloat(Ggml.Type.Q8_0, xf);
+        int blocks = k / 32;
+        int pk = QuantizedActivations.paddedK(k);
+        byte[] codes = new byte[pk];
+        float[] scales = new float[blocks];
+        for (int b = 0; b < blocks; b++) {
+            scales[b] = Float.float16ToFloat((short) ((xb[34 * b] & 0xFF) | (xb[34 * b + 1] << 8)));
+            System.arraycopy(xb, 34 * b + 2, codes, 32 * b, 32);
+        }
+        QuantizedActivations x = new QuantizedActivations(ActivationFormat.Q8_0, 1, k, codes, scales);
+        int rowBytes = (int) g.rowSize(c.type, k);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment data = a.allocate(wb.length, 64);
+            data.copyFrom(MemorySegment.ofArray(wb));
+            QuantizedTensor t = QuantizedTensor.of(c.format, rows, k, data, null, null, null);
+            float[] y = new float[rows];
+            new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), ThreadPool.callerThread())
+                    .gemm(PackedWeights.of(t), x, y);
+            for (int r = 0; r < rows; r++) {
+                double exact = 0;
+                double mag = 0;
+                for (int col = 0; col < k; col++) {
+                    double term = (double) Reference.value(c.format, Reference.code(t, r, col),
+                            Reference.scale(t, r, col / 32), Reference.zero(t, r, col / 32), null)
+                            * codes[col] * scales[col / 32];
+                    exact += term;
+                    mag += Math.abs(term);
+                }
+                double bound = (blocks + 8) * 0x1p-24 * mag;
+                float theirs = g.vecDot(c.type, java.util.Arrays.copyOfRange(wb, r * rowBytes, (r + 1) * rowBytes), xb,
+                        k);
+                assertEquals(exact, theirs, bound, c + " row " + r + ": ggml's vec_dot");
+                assertEquals(exact, y[r], bound, c + " row " + r + ": lowbit's GEMV ("
+                        + KernelProvider.matmul().name() + ")");
+            }
         }
     }
 }
