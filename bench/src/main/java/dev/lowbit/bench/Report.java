@@ -21,6 +21,7 @@ import java.util.Map;
  *   <li>{@code GemvBench}: GB/s of quantized weights, {@code rows * rowBytes(format, k)}, and GOP/s,
  *       {@code 2 rows k n} (a multiply and an add per weight and token);</li>
  *   <li>{@code GemvF32Bench}: the same for fp32 weights, {@code 4 rows k} bytes;</li>
+ *   <li>{@code GgmlGemvBench}: as {@code GemvBench} (ggml's blocks take the same bytes);</li>
  *   <li>{@code JlamaGemvBench}: the bytes Jlama's weight tensors occupy, codes plus one fp32 scale per
  *       block of 32: {@code rows * (k/2 + 4 k/32)} for its Q4 ({@code format=q4_0}, 0.625 bytes a weight)
  *       and {@code rows * (k + 4 k/32)} for its Q8 ({@code format=q8_0}, 1.125 bytes a weight), see
@@ -57,7 +58,8 @@ public final class Report {
                 if (bench.startsWith("QuantizeBench") || bench.startsWith("MemoryBench")) {
                     bytes = Long.parseLong(String.valueOf(params.get("size"))) * 4.0
                             * (bench.equals("MemoryBench.copy") ? 2 : 1);
-                } else if (bench.startsWith("GemvBench") || bench.startsWith("GemvF32Bench")) {
+                } else if (bench.startsWith("GemvBench") || bench.startsWith("GemvF32Bench")
+                        || bench.startsWith("GgmlGemvBench")) {
                     long rows = Long.parseLong(String.valueOf(params.get("rows")));
                     int k = Integer.parseInt(String.valueOf(params.get("k")));
                     long n = params.containsKey("n") ? Long.parseLong(String.valueOf(params.get("n"))) : 1;

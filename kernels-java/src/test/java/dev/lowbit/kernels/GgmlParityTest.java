@@ -4,6 +4,7 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.testkit.Ggml;
+import dev.lowbit.testkit.GgmlMatmul;
 import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -144,7 +145,8 @@ class GgmlParityTest {
      * ggml's {@code vec_dot} and lowbit's integer GEMV on the same bytes: the weights as {@code ggml_quantize_chunk}
      * wrote them, the activation as the CPU library's {@code from_float} quantized it to Q8_0. Both sum exact int32
      * block products in fp32 in their own order, so each must lie within {@code (k/32 + 8)·2^-24} of the sum of
-     * the terms' magnitudes from the exact sum, computed in double.
+     * the terms' magnitudes from the exact sum, computed in double. So must ggml's one-node {@code mul_mat} graph
+     * ({@link GgmlMatmul}, which the peer benchmarks time), which quantizes the same fp32 activation itself.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("formats")
@@ -172,6 +174,10 @@ class GgmlParityTest {
             MemorySegment data = a.allocate(wb.length, 64);
             data.copyFrom(MemorySegment.ofArray(wb));
             QuantizedTensor t = QuantizedTensor.of(c.format, rows, k, data, null, null, null);
+            float[] viaGraph;
+            try (GgmlMatmul mm = new GgmlMatmul(g, c.type, wb, rows, k, 1, 2)) {
+                viaGraph = mm.run(xf); // the peer benchmarks' path: ggml quantizes xf itself, by its from_float
+            }
             float[] y = new float[rows];
             new MatmulOps(KernelProvider.matmul(), KernelProvider.kernels(), ThreadPool.callerThread())
                     .gemm(PackedWeights.of(t), x, y);
@@ -189,6 +195,7 @@ class GgmlParityTest {
                 float theirs = g.vecDot(c.type, java.util.Arrays.copyOfRange(wb, r * rowBytes, (r + 1) * rowBytes), xb,
                         k);
                 assertEquals(exact, theirs, bound, c + " row " + r + ": ggml's vec_dot");
+                assertEquals(exact, viaGraph[r], bound, c + " row " + r + ": ggml's mul_mat");
                 assertEquals(exact, y[r], bound, c + " row " + r + ": lowbit's GEMV ("
                         + KernelProvider.matmul().name() + ")");
             }

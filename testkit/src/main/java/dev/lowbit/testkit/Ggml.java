@@ -58,10 +58,14 @@ public final class Ggml {
     private final MethodHandle rowSize;
     private final MethodHandle typeTraits;
     private final MethodHandle typeTraitsCpu;
+    final SymbolLookup base;
+    final SymbolLookup cpu;
 
     private Ggml(Path dir, String variant, SymbolLookup base, SymbolLookup cpu) {
         this.dir = dir;
         this.variant = variant;
+        this.base = base;
+        this.cpu = cpu;
         // size_t ggml_quantize_chunk(enum ggml_type, const float *src, void *dst, int64_t start, int64_t nrows,
         //                            int64_t n_per_row, const float *imatrix)
         quantizeChunk = handle(base, "ggml_quantize_chunk", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS,
@@ -168,7 +172,7 @@ public final class Ggml {
         return g;
     }
 
-    private static MethodHandle handle(SymbolLookup l, String symbol, FunctionDescriptor d) {
+    static MethodHandle handle(SymbolLookup l, String symbol, FunctionDescriptor d) {
         MemorySegment s = l.find(symbol).orElseThrow(() -> new IllegalStateException("ggml has no " + symbol));
         return LINKER.downcallHandle(s, d);
     }
