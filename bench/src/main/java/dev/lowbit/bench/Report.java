@@ -16,7 +16,7 @@ import java.util.Map;
  * benchmark with its parameters, its score ± JMH's 99.9% error, and the rates derived from the
  * parameters (1 GB = 1e9 bytes, 1 GOP = 1e9 operations):
  * <ul>
- *   <li>{@code QuantizeBench}, {@code MemoryBench}: GB/s on the fp32 side, {@code size * 4} bytes per
+ *   <li>{@code QuantizeBench}, {@code GgmlQuantizeBench}, {@code MemoryBench}: GB/s on the fp32 side, {@code size * 4} bytes per
  *       call (twice that for {@code MemoryBench.copy}, which reads and writes);</li>
  *   <li>{@code GemvBench}: GB/s of quantized weights, {@code rows * rowBytes(format, k)}, and GOP/s,
  *       {@code 2 rows k n} (a multiply and an add per weight and token);</li>
@@ -55,7 +55,8 @@ public final class Report {
                 double seconds = secondsPerOp(score, unit);
                 double bytes = Double.NaN;
                 double ops = Double.NaN;
-                if (bench.startsWith("QuantizeBench") || bench.startsWith("MemoryBench")) {
+                if (bench.startsWith("QuantizeBench") || bench.startsWith("MemoryBench")
+                        || bench.startsWith("GgmlQuantizeBench")) {
                     bytes = Long.parseLong(String.valueOf(params.get("size"))) * 4.0
                             * (bench.equals("MemoryBench.copy") ? 2 : 1);
                 } else if (bench.startsWith("GemvBench") || bench.startsWith("GemvF32Bench")

@@ -234,6 +234,31 @@ public final class Ggml {
         }
     }
 
+    /**
+     * {@code ggml_quantize_chunk} from native memory into native memory, for timing: {@code rows} rows of
+     * {@code cols} fp32 values at {@code src} into {@code dst} ({@link #rowSize} bytes a row). Returns the bytes
+     * written.
+     */
+    public long quantizeChunk(Type type, MemorySegment src, MemorySegment dst, long rows, long cols) {
+        try {
+            return (long) quantizeChunk.invokeExact(type.id, src, dst, 0L, rows, cols, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    /**
+     * The CPU library's {@code from_float} of {@code type} (its SIMD activation quantizer) as a handle taking
+     * {@code (const float *x, void *y, int64_t k)}, for timing row by row.
+     */
+    public MethodHandle fromFloatHandle(Type type) {
+        MemorySegment fn = traitsCpu(type).get(ADDRESS, 0);
+        if (fn.equals(MemorySegment.NULL)) {
+            throw new IllegalArgumentException("ggml has no from_float for " + type);
+        }
+        return LINKER.downcallHandle(fn, FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG));
+    }
+
     /** The type's {@code to_float} ({@code dequantize_row_*}) of {@code n} values. */
     public float[] dequantize(Type type, byte[] data, int n) {
         MemorySegment fn = traits(type).get(ADDRESS, 40);
