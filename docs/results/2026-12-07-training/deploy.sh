@@ -12,8 +12,11 @@ for done in "$RUNS"/*.done; do
   case $name in *fp32*) continue ;; esac
   [ -f "$RUNS/$name.eval" ] && continue
   bin/lowbit export-image --force --run "$RUNS/$name.safetensors" --out "$RUNS/$name-int.safetensors"
-  bin/lowbit eval-image --model "$RUNS/$name-int.safetensors" --threads 1 > "$RUNS/$name.eval.part"
-  mv "$RUNS/$name.eval.part" "$RUNS/$name.eval"
+  part="$RUNS/$name.eval.part"
+  trap 'rm -f "$part"' EXIT # an interrupted evaluation leaves no partial file
+  bin/lowbit eval-image --model "$RUNS/$name-int.safetensors" --threads 1 > "$part"
+  mv "$part" "$RUNS/$name.eval"
+  trap - EXIT
   cat "$RUNS/$name.eval"
 done
 runs=()
