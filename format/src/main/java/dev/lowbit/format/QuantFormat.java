@@ -16,7 +16,7 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
     /** {@code groupSize} value meaning "one group per row". */
     public static final int ROW = 0;
 
-    /** Elements per ggml block. */
+    /** Elements per block of the plain ggml kinds, Q8_0, Q4_0 and Q4_1 ({@link Kind#plain()}). */
     public static final int GGML_BLOCK = 32;
 
     /**
@@ -29,33 +29,59 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
      * runs different code (its own kernel or loop).
      */
     public enum Kind {
-        // ggml blocks?, codes, label, block bytes, code offset in a block, ggml_type, llama_ftype, code widths
+        // layout, codes, label, block elements, scale group, block bytes, code offset in a block, ggml_type,
+        // llama_ftype, code widths
 
         /** ggml Q8_0: blocks of 32, fp16 scale then 32 int8 codes (34 bytes). */
-        Q8_0(true, Codes.SIGNED, "q8_0", 34, 2, 8, 7, 8),
+        Q8_0(Layout.PLAIN, Codes.SIGNED, "q8_0", 32, 32, 34, 2, 8, 7, 8),
         /** ggml Q4_0: blocks of 32, fp16 scale then 16 bytes of split nibbles (18 bytes). */
-        Q4_0(true, Codes.CENTERED, "q4_0", 18, 2, 2, 2, 4),
+        Q4_0(Layout.PLAIN, Codes.CENTERED, "q4_0", 32, 32, 18, 2, 2, 2, 4),
         /** ggml Q4_1: blocks of 32, fp16 scale, fp16 minimum, then 16 bytes of split nibbles (20 bytes). */
-        Q4_1(true, Codes.MINIMUM, "q4_1", 20, 4, 3, 3, 4),
+        Q4_1(Layout.PLAIN, Codes.MINIMUM, "q4_1", 32, 32, 20, 4, 3, 3, 4),
+        /** ggml Q5_0: blocks of 32, fp16 scale, 4 bytes of fifth bits, 16 bytes of split nibbles (22 bytes). */
+        Q5_0(Layout.BLOCKS, Codes.CENTERED, "q5_0", 32, 32, 22, 6, 6, 8, 5),
+        /** ggml Q5_1: Q5_0 with an fp16 minimum after the scale (24 bytes). */
+        Q5_1(Layout.BLOCKS, Codes.MINIMUM, "q5_1", 32, 32, 24, 8, 7, 9, 5),
+        /** ggml IQ4_NL: blocks of 32, fp16 scale then split nibbles indexing 16 fixed levels (18 bytes). */
+        IQ4_NL(Layout.BLOCKS, Codes.FIXED_LEVELS, "iq4_nl", 32, 32, 18, 2, 20, 25, 4),
+        /** ggml Q2_K: super-blocks of 256, 16 sub-blocks of 16 with 4-bit scales and minima (84 bytes). */
+        Q2_K(Layout.BLOCKS, Codes.MINIMUM, "q2_k", 256, 16, 84, 16, 10, 10, 2),
+        /** ggml Q3_K: super-blocks of 256, 16 sub-blocks of 16 with signed 6-bit scales (110 bytes). */
+        Q3_K(Layout.BLOCKS, Codes.CENTERED, "q3_k", 256, 16, 110, 32, 11, 11, 3),
+        /** ggml Q4_K: super-blocks of 256, 8 sub-blocks of 32 with 6-bit scales and minima (144 bytes). */
+        Q4_K(Layout.BLOCKS, Codes.MINIMUM, "q4_k", 256, 32, 144, 16, 12, 14, 4),
+        /** ggml Q5_K: Q4_K with a fifth bit per element (176 bytes). */
+        Q5_K(Layout.BLOCKS, Codes.MINIMUM, "q5_k", 256, 32, 176, 48, 13, 16, 5),
+        /** ggml Q6_K: super-blocks of 256, 16 sub-blocks of 16 with int8 scales (210 bytes). */
+        Q6_K(Layout.BLOCKS, Codes.CENTERED, "q6_k", 256, 16, 210, 0, 14, 18, 6),
+        /**
+         * ggml Q8_K, the activations of the K-quant dot products: super-blocks of 256, an fp32 scale, 256 int8
+         * codes and the 16 sums of each run of 16 codes (292 bytes).
+         */
+        Q8_K(Layout.BLOCKS, Codes.SIGNED, "q8_k", 256, 256, 292, 4, 15, NONE, 8),
         /** Planes: packed b-bit codes, per-group scales, optional per-group zero points. */
-        GROUPED(false, Codes.ZERO_POINT, "int", 0, 0, NONE, NONE, 2, 3, 4, 8),
+        GROUPED(Layout.PLANES, Codes.ZERO_POINT, "int", 0, 0, 0, 0, NONE, NONE, 2, 3, 4, 8),
         /** Planes: packed 4-bit indices into a 16-level table per tensor, per-group absmax scales. */
-        CODEBOOK4(false, Codes.LEVELS, "cb4", 0, 0, NONE, NONE, 4);
+        CODEBOOK4(Layout.PLANES, Codes.LEVELS, "cb4", 0, 0, 0, 0, NONE, NONE, 4);
 
-        private final boolean blocks;
+        private final Layout layout;
         private final Codes codes;
         private final String label;
+        private final int blockElements;
+        private final int scaleGroup;
         private final int blockBytes;
         private final int codeOffset;
         private final int ggmlType;
         private final int ggufFileType;
         private final int[] widths;
 
-        Kind(boolean blocks, Codes codes, String label, int blockBytes, int codeOffset, int ggmlType,
-             int ggufFileType, int... widths) {
-            this.blocks = blocks;
+        Kind(Layout layout, Codes codes, String label, int blockElements, int scaleGroup, int blockBytes,
+             int codeOffset, int ggmlType, int ggufFileType, int... widths) {
+            this.layout = layout;
             this.codes = codes;
             this.label = label;
+            this.blockElements = blockElements;
+            this.scaleGroup = scaleGroup;
             this.blockBytes = blockBytes;
             this.codeOffset = codeOffset;
             this.ggmlType = ggmlType;
@@ -64,11 +90,34 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
         }
 
         /**
-         * Whether the kind is a ggml block format: blocks of {@link #GGML_BLOCK} elements, each an fp16 scale
-         * (and minimum) followed by its codes, in one plane; else planes of packed codes, scales and zero points.
+         * Whether the kind is a ggml block format: blocks of {@link #blockElements()} elements whose scales live in
+         * the block beside the codes, in one plane; else planes of packed codes, scales and zero points.
          */
         public boolean blocks() {
-            return blocks;
+            return layout != Layout.PLANES;
+        }
+
+        /**
+         * Whether the kind is Q8_0, Q4_0 or Q4_1: blocks of 32, each an fp16 scale (and minimum) followed by the
+         * codes as bytes or split nibbles. Every kernel family (the CPU and GPU products, OpenCL, CUDA, the
+         * row-interleaved layouts) takes these, and only their rows may end in a partial block; the other block
+         * kinds hold whole blocks only, as ggml defines them.
+         */
+        public boolean plain() {
+            return layout == Layout.PLAIN;
+        }
+
+        /** Elements per ggml block (32, or 256 for a K-quant super-block); 0 for plane formats. */
+        public int blockElements() {
+            return blockElements;
+        }
+
+        /**
+         * Elements that share one scale (and minimum) inside a block: the block itself, or a K-quant sub-block of
+         * 16 or 32; 0 for plane formats, whose group is a parameter of the format.
+         */
+        public int scaleGroup() {
+            return scaleGroup;
         }
 
         /** How a stored code becomes a value. */
@@ -133,6 +182,16 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
         }
     }
 
+    /** How a kind is stored. */
+    private enum Layout {
+        /** ggml blocks of 32 that every kernel family takes: Q8_0, Q4_0, Q4_1. */
+        PLAIN,
+        /** The other ggml blocks (5-bit, non-linear, K-quant super-blocks): whole blocks only. */
+        BLOCKS,
+        /** Planes of packed codes, scales and zero points. */
+        PLANES
+    }
+
     /** A {@link Kind} field that does not apply: no ggml type, no llama.cpp file type. */
     public static final int NONE = -1;
 
@@ -145,7 +204,10 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
         SIGNED,
         /** An unsigned code less half its range: {@code (q − 2^(bits−1)) · d} (Q4_0's {@code q − 8}). */
         CENTERED,
-        /** An unsigned code above a stored minimum {@code m}: {@code q · d + m} (Q4_1). */
+        /**
+         * An unsigned code above a minimum {@code m}: {@code q · d + m} (Q4_1, Q5_1; the K-quants Q2_K, Q4_K and
+         * Q5_K store {@code −m} and subtract it, which gives the same bits).
+         */
         MINIMUM,
         /**
          * An unsigned code about a zero point {@code z}: {@code (q − z) · d}, {@code z} stored per group when
@@ -153,7 +215,17 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
          */
         ZERO_POINT,
         /** An index into the tensor's 16 levels: {@code levels[q] · d} (codebooks). */
-        LEVELS
+        LEVELS,
+        /** An index into the format's own 16 fixed levels, {@link #IQ4_NL_LEVELS}: {@code levels[q] · d} (IQ4_NL). */
+        FIXED_LEVELS
+    }
+
+    /** IQ4_NL's 16 levels, ggml's {@code kvalues_iq4nl}. */
+    private static final int[] IQ4_NL_LEVELS = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+    /** IQ4_NL's 16 fixed levels, in code order: {@code x̂ = levels[q] · d}. */
+    public static int[] iq4nlLevels() {
+        return IQ4_NL_LEVELS.clone();
     }
 
     /** The format of each ggml block kind, by ordinal; null for plane kinds. */
@@ -162,6 +234,15 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
     public static final QuantFormat Q8_0 = ggml(Kind.Q8_0);
     public static final QuantFormat Q4_0 = ggml(Kind.Q4_0);
     public static final QuantFormat Q4_1 = ggml(Kind.Q4_1);
+    public static final QuantFormat Q5_0 = ggml(Kind.Q5_0);
+    public static final QuantFormat Q5_1 = ggml(Kind.Q5_1);
+    public static final QuantFormat IQ4_NL = ggml(Kind.IQ4_NL);
+    public static final QuantFormat Q2_K = ggml(Kind.Q2_K);
+    public static final QuantFormat Q3_K = ggml(Kind.Q3_K);
+    public static final QuantFormat Q4_K = ggml(Kind.Q4_K);
+    public static final QuantFormat Q5_K = ggml(Kind.Q5_K);
+    public static final QuantFormat Q6_K = ggml(Kind.Q6_K);
+    public static final QuantFormat Q8_K = ggml(Kind.Q8_K);
 
     public QuantFormat {
         if (kind == null) {
@@ -171,8 +252,8 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
             throw new IllegalArgumentException("scaleType must not be null");
         }
         if (kind.blocks()) {
-            if (!kind.allowsBits(bits) || groupSize != GGML_BLOCK || symmetric != (kind.codes() != Codes.MINIMUM)
-                    || scaleType != ScaleType.F16) {
+            if (!kind.allowsBits(bits) || groupSize != kind.blockElements()
+                    || symmetric != (kind.codes() != Codes.MINIMUM) || scaleType != blockScaleType(kind)) {
                 throw new IllegalArgumentException(kind + " is fixed (use QuantFormat." + kind + "), got bits="
                         + bits + ", groupSize=" + groupSize + ", symmetric=" + symmetric + ", scaleType=" + scaleType);
             }
@@ -187,6 +268,11 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
             }
             checkGroup(groupSize);
         }
+    }
+
+    /** How a block kind stores its scale: fp16, or fp32 for Q8_K. */
+    private static ScaleType blockScaleType(Kind kind) {
+        return kind == Kind.Q8_K ? ScaleType.F32 : ScaleType.F16;
     }
 
     private static void checkGroup(int groupSize) {
@@ -206,8 +292,8 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
     }
 
     /**
-     * The one format of a ggml block kind: its width, blocks of {@link #GGML_BLOCK}, symmetric unless it
-     * stores a minimum, fp16 scales.
+     * The one format of a ggml block kind: its width, its block length, symmetric unless it stores a minimum,
+     * fp16 scales (fp32 for Q8_K).
      *
      * @throws IllegalArgumentException for a plane kind, whose formats take a width, group and scale type
      */
@@ -223,7 +309,8 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
         QuantFormat[] out = new QuantFormat[kinds.length];
         for (Kind k : kinds) {
             if (k.blocks()) {
-                out[k.ordinal()] = new QuantFormat(k, k.widths[0], GGML_BLOCK, k.codes() != Codes.MINIMUM, ScaleType.F16);
+                out[k.ordinal()] = new QuantFormat(k, k.widths[0], k.blockElements(), k.codes() != Codes.MINIMUM,
+                        blockScaleType(k));
             }
         }
         return out;
@@ -239,7 +326,7 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
         return kind.codes() == Codes.ZERO_POINT && !symmetric;
     }
 
-    /** Whether each block stores a minimum after its scale (Q4_1): {@code q · d + m}. */
+    /** Whether values are {@code q · d + m} with a minimum {@code m} per scale group (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K). */
     public boolean hasMinimum() {
         return kind.codes() == Codes.MINIMUM;
     }
@@ -255,8 +342,8 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
     }
 
     /**
-     * Whether a code less a constant, {@link #center()}, is the multiplier of the scale: Q8_0, Q4_0 and
-     * symmetric grouped codes.
+     * Whether a code less a constant, {@link #center()}, is the multiplier of the scale: Q8_0, Q4_0, Q5_0, Q3_K,
+     * Q6_K, Q8_K and symmetric grouped codes.
      */
     public boolean centered() {
         return kind.codes() == Codes.SIGNED || kind.codes() == Codes.CENTERED
@@ -283,7 +370,7 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
         return groupSize == ROW ? Math.max(cols, 1) : groupSize;
     }
 
-    /** Groups (or ggml blocks) per row; the last one may be partial. */
+    /** Groups (or ggml blocks) per row; the last one may be partial (plane formats and {@link Kind#plain()} blocks). */
     public int groupsPerRow(int cols) {
         if (cols == 0) {
             return 0;
@@ -300,12 +387,40 @@ public record QuantFormat(Kind kind, int bits, int groupSize, boolean symmetric,
         return kind.blockBytes();
     }
 
-    /** Byte offset of the first code inside a ggml block: 2, or 4 after Q4_1's minimum. */
+    /**
+     * Byte offset of the first code bytes inside a ggml block: 2, or 4 after Q4_1's minimum; for the other
+     * kinds the offset of their low bits ({@code qs}, {@code ql}), as {@code docs/formats.md} lays them out.
+     */
     public int blockCodeOffset() {
         if (!kind.blocks()) {
             throw new IllegalStateException(kind + " has no blocks");
         }
         return kind.codeOffset();
+    }
+
+    /**
+     * Elements that share one scale: a format's group, or inside a ggml block its {@link Kind#scaleGroup()}
+     * (16 or 32 in a K-quant super-block).
+     */
+    public int scaleGroupLength(int cols) {
+        return kind.blocks() ? kind.scaleGroup() : groupLength(cols);
+    }
+
+    /** Scale groups per row: {@link #groupsPerRow} but for K-quant super-blocks, which hold several each. */
+    public int scaleGroupsPerRow(int cols) {
+        if (cols == 0) {
+            return 0;
+        }
+        int g = scaleGroupLength(cols);
+        return (cols + g - 1) / g;
+    }
+
+    /**
+     * Whether rows of {@code cols} elements are whole blocks, or the format allows a partial last one
+     * ({@link Kind#plain()} blocks and plane formats).
+     */
+    public boolean fitsRow(int cols) {
+        return !kind.blocks() || kind.plain() || cols % kind.blockElements() == 0;
     }
 
     /**

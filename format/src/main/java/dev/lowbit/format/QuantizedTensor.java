@@ -33,6 +33,10 @@ public final class QuantizedTensor {
         if (rows < 0 || cols < 0) {
             throw new IllegalArgumentException("shape must be non-negative, got " + rows + "x" + cols);
         }
+        if (!format.fitsRow(cols)) {
+            throw new IllegalArgumentException(format + " holds whole blocks of " + format.kind().blockElements()
+                    + " elements only, but a row has " + cols);
+        }
         this.rows = rows;
         this.cols = cols;
         this.data = checkPlane("data", data, (long) rows * format.rowBytes(cols));

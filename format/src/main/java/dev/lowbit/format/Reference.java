@@ -7,31 +7,38 @@ import java.lang.foreign.MemorySegment;
  * The reference pack and unpack of every format, written for clarity: what {@code docs/formats.md}
  * says, in code. Tests treat it as the truth for layouts; kernels must agree with it.
  *
- * <p>Codes are the stored field values: a signed int8 for Q8_0, a nibble 0..15 for Q4_0 and Q4_1,
- * an unsigned {@code bits}-wide field for grouped formats, a level index 0..15 for codebooks.
+ * <p>Codes are the stored field values: a signed int8 for Q8_0 and Q8_K, a nibble 0..15 for Q4_0, Q4_1 and
+ * Q4_K, the 5 (Q5_0, Q5_1, Q5_K), 6 (Q6_K), 3 (Q3_K) or 2 (Q2_K) bits of an element put together from their
+ * split fields, an unsigned {@code bits}-wide field for grouped formats, a level index 0..15 for codebooks and
+ * IQ4_NL. A scale is that of a scale group ({@link QuantFormat#scaleGroupLength}): a block, a K-quant sub-block
+ * (its super-block scale times its own integer scale, in fp32, as ggml computes it), or a group of planes.
  */
 public final class Reference {
     private Reference() {
     }
 
-    /** Codes and per-group parameters of a tensor, as plain arrays (scales decoded to fp32). */
+    /** Codes and per-scale-group parameters of a tensor, as plain arrays (scales decoded to fp32). */
     public record Unpacked(int[] codes, float[] scales, float[] zeros) {
     }
 
     /**
      * The value a code stands for.
      *
-     * @param zero the Q4_1 minimum or the grouped zero point; ignored otherwise
+     * @param zero the minimum (Q4_1, Q5_1, the K-quants' {@code −dmin·m}) or the grouped zero point; ignored
+     *             otherwise
      */
     public static float value(QuantFormat f, int code, float scale, float zero, float[] levels) {
-        return switch (f.kind()) {
-            case Q8_0 -> code * scale;
-            case Q4_0 -> (code - 8) * scale;
-            case Q4_1 -> code * scale + zero;
-            case GROUPED -> (code - zero) * scale;
-            case CODEBOOK4 -> levels[code] * scale;
+        return switch (f.kind().codes()) {
+            case SIGNED -> code * scale;
+            case CENTERED -> (code - f.center()) * scale;
+            case MINIMUM -> code * scale + zero;
+            case ZERO_POINT -> (code - zero) * scale;
+            case LEVELS -> levels[code] * scale;
+            case FIXED_LEVELS -> IQ4_NL[code] * scale;
         };
     }
+
+    private static final int[] IQ4_NL = QuantFormat.iq4nlLevels();
 
     /** The implicit zero point of a symmetric grouped format, {@code 2^(bits-1)}. */
     public static float symmetricZero(QuantFormat f) {
@@ -43,20 +50,69 @@ public final class Reference {
         return r * t.format().rowBytes(t.cols()) + (long) b * t.format().blockBytes();
     }
 
-    /** Scale of group {@code g} of row {@code r}. */
-    public static float scale(QuantizedTensor t, int r, int g) {
-        QuantFormat f = t.format();
-        if (f.isGgml()) {
-            return Float.float16ToFloat(t.data().get(Layouts.F16, blockOffset(t, r, g)));
-        }
-        return readParam(t.scales(), f.scaleType(), (long) r * f.groupsPerRow(t.cols()) + g);
+    private static float f16(MemorySegment d, long at) {
+        return Float.float16ToFloat(d.get(Layouts.F16, at));
     }
 
-    /** Zero point of group {@code g} of row {@code r}: Q4_1 minimum, grouped zero point, or 0. */
+    private static int u8(MemorySegment d, long at) {
+        return d.get(Layouts.U8, at) & 0xFF;
+    }
+
+    /**
+     * The 6-bit scale ({@code min == false}) or minimum of sub-block {@code j} (0..7) of a Q4_K or Q5_K
+     * super-block, from the 12 bytes at {@code at}: ggml's {@code get_scale_min_k4}.
+     */
+    private static int scaleMinK4(MemorySegment d, long at, int j, boolean min) {
+        if (j < 4) {
+            return u8(d, at + j + (min ? 4 : 0)) & 63;
+        }
+        return min ? (u8(d, at + j + 4) >>> 4) | ((u8(d, at + j) >>> 6) << 4)
+                : (u8(d, at + j + 4) & 0xF) | ((u8(d, at + j - 4) >>> 6) << 4);
+    }
+
+    /** The signed 6-bit scale of sub-block {@code s} (0..15) of a Q3_K super-block, from its 12 bytes at {@code at}. */
+    private static int scaleQ3K(MemorySegment d, long at, int s) {
+        int low = s < 8 ? u8(d, at + s) & 0xF : u8(d, at + s - 8) >>> 4;
+        int high = (u8(d, at + 8 + s % 4) >>> (2 * (s / 4))) & 3;
+        return (low | high << 4) - 32;
+    }
+
+    /** Scale of scale group {@code g} of row {@code r} ({@link QuantFormat#scaleGroupLength}). */
+    public static float scale(QuantizedTensor t, int r, int g) {
+        QuantFormat f = t.format();
+        if (!f.isGgml()) {
+            return readParam(t.scales(), f.scaleType(), (long) r * f.groupsPerRow(t.cols()) + g);
+        }
+        MemorySegment d = t.data();
+        int perBlock = f.groupSize() / f.scaleGroupLength(t.cols());
+        long b = blockOffset(t, r, g / perBlock);
+        int s = g % perBlock;
+        return switch (f.kind()) {
+            case Q2_K -> f16(d, b + 80) * (u8(d, b + s) & 0xF);
+            case Q3_K -> f16(d, b + 108) * scaleQ3K(d, b + 96, s);
+            case Q4_K, Q5_K -> f16(d, b) * scaleMinK4(d, b + 4, s, false);
+            case Q6_K -> f16(d, b + 208) * d.get(Layouts.U8, b + 192 + s);
+            case Q8_K -> d.get(Layouts.F32, b);
+            default -> f16(d, b);
+        };
+    }
+
+    /**
+     * Zero point of scale group {@code g} of row {@code r}: the minimum of Q4_1 and Q5_1, {@code −dmin·m} of
+     * Q2_K, Q4_K and Q5_K, the grouped zero point, or 0.
+     */
     public static float zero(QuantizedTensor t, int r, int g) {
         QuantFormat f = t.format();
         if (f.hasMinimum()) {
-            return Float.float16ToFloat(t.data().get(Layouts.F16, blockOffset(t, r, g) + 2));
+            MemorySegment d = t.data();
+            int perBlock = f.groupSize() / f.scaleGroupLength(t.cols());
+            long b = blockOffset(t, r, g / perBlock);
+            int s = g % perBlock;
+            return switch (f.kind()) {
+                case Q2_K -> -(f16(d, b + 82) * (u8(d, b + s) >>> 4));
+                case Q4_K, Q5_K -> -(f16(d, b + 2) * scaleMinK4(d, b + 4, s, true));
+                default -> f16(d, b + 2);
+            };
         }
         if (f.kind().codes() == QuantFormat.Codes.ZERO_POINT) {
             return f.symmetric() ? symmetricZero(f)
@@ -69,22 +125,42 @@ public final class Reference {
     public static int code(QuantizedTensor t, int r, int c) {
         QuantFormat f = t.format();
         MemorySegment d = t.data();
+        if (!f.isGgml()) {
+            return BitPacking.get(d, r * f.rowBytes(t.cols()), f.bits(), c);
+        }
+        long b = blockOffset(t, r, c / f.groupSize());
+        int e = c % f.groupSize();
+        long qs = b + f.blockCodeOffset();
         return switch (f.kind()) {
-            case Q8_0 -> d.get(Layouts.U8, blockOffset(t, r, c / 32) + 2 + c % 32);
-            case Q4_0, Q4_1 -> {
-                int j = c % 32;
-                long at = blockOffset(t, r, c / 32) + f.blockCodeOffset() + (j & 15);
-                int b = d.get(Layouts.U8, at) & 0xFF;
-                yield j < 16 ? b & 15 : b >>> 4;
+            case Q8_0, Q8_K -> d.get(Layouts.U8, qs + e);
+            case Q4_0, Q4_1, IQ4_NL -> nibble(d, qs + (e & 15), e >= 16);
+            case Q5_0, Q5_1 -> nibble(d, qs + (e & 15), e >= 16) | ((u8(d, qs - 4 + e / 8) >>> (e % 8)) & 1) << 4;
+            case Q2_K -> (u8(d, b + 16 + 32 * (e / 128) + e % 32) >>> (2 * (e % 128 / 32))) & 3;
+            case Q3_K -> (u8(d, b + 32 + 32 * (e / 128) + e % 32) >>> (2 * (e % 128 / 32))) & 3
+                    | ((u8(d, b + e % 32) >>> (4 * (e / 128) + e % 128 / 32)) & 1) << 2;
+            case Q4_K -> nibble(d, b + 16 + 32 * (e / 64) + e % 32, e % 64 >= 32);
+            case Q5_K -> nibble(d, b + 48 + 32 * (e / 64) + e % 32, e % 64 >= 32)
+                    | ((u8(d, b + 16 + e % 32) >>> (2 * (e / 64) + e % 64 / 32)) & 1) << 4;
+            case Q6_K -> {
+                int n = e / 128;
+                int k = e % 128 / 32;
+                int l = e % 32;
+                yield nibble(d, b + 64 * n + l + (k & 1) * 32, k >= 2)
+                        | ((u8(d, b + 128 + 32 * n + l) >>> (2 * k)) & 3) << 4;
             }
-            case GROUPED, CODEBOOK4 -> BitPacking.get(d, r * f.rowBytes(t.cols()), f.bits(), c);
+            case GROUPED, CODEBOOK4 -> throw new AssertionError(f);
         };
+    }
+
+    private static int nibble(MemorySegment d, long at, boolean high) {
+        int v = u8(d, at);
+        return high ? v >>> 4 : v & 15;
     }
 
     /** Dequantizes one element, outliers included. */
     public static float dequantize(QuantizedTensor t, int r, int c) {
         QuantFormat f = t.format();
-        int g = c / f.groupLength(t.cols());
+        int g = c / f.scaleGroupLength(t.cols());
         float v = value(f, code(t, r, c), scale(t, r, g), zero(t, r, g), t.levels());
         SparseOutliers o = t.outliers();
         if (o != null) {
@@ -122,9 +198,19 @@ public final class Reference {
      * @param scales {@code rows*groupsPerRow} scales
      * @param zeros  Q4_1 minima or asymmetric zero points ({@code rows*groupsPerRow}); null otherwise
      * @param levels the 16 codebook levels; null otherwise
+     * @throws IllegalArgumentException for a K-quant, whose scales are two integers per sub-block under a
+     *         super-block scale and cannot be recovered from the products {@link #unpack} gives
      */
     public static QuantizedTensor pack(QuantFormat f, int rows, int cols, int[] codes, float[] scales, float[] zeros,
                                        float[] levels, Arena arena) {
+        if (f.isGgml() && f.groupSize() != QuantFormat.GGML_BLOCK) {
+            throw new IllegalArgumentException(f + " cannot be packed from codes and scales: its sub-block scales are"
+                    + " integers under a super-block scale; quantize it instead");
+        }
+        if (!f.fitsRow(cols)) {
+            throw new IllegalArgumentException(f + " holds whole blocks of " + f.groupSize() + " only, but a row has "
+                    + cols);
+        }
         long n = (long) rows * cols;
         int gpr = f.groupsPerRow(cols);
         long groups = (long) rows * gpr;
@@ -165,6 +251,13 @@ public final class Reference {
                         int code = codes[r * cols + b * 32 + j];
                         if (byteCodes) {
                             data.set(Layouts.U8, base + codeOff + j, (byte) code);
+                        } else if (f.bits() == 5) {
+                            long at = base + codeOff + (j & 15);
+                            int old = data.get(Layouts.U8, at) & 0xFF;
+                            int low = code & 15;
+                            data.set(Layouts.U8, at, (byte) (j < 16 ? (old & 0xF0) | low : (old & 0x0F) | (low << 4)));
+                            long h = base + codeOff - 4 + j / 8;
+                            data.set(Layouts.U8, h, (byte) (data.get(Layouts.U8, h) | (code >> 4) << (j % 8)));
                         } else {
                             long at = base + codeOff + (j & 15);
                             int old = data.get(Layouts.U8, at) & 0xFF;
@@ -199,7 +292,7 @@ public final class Reference {
         QuantFormat f = t.format();
         int rows = t.rows();
         int cols = t.cols();
-        int gpr = f.groupsPerRow(cols);
+        int gpr = f.scaleGroupsPerRow(cols);
         int[] codes = new int[Math.toIntExact((long) rows * cols)];
         float[] scales = new float[rows * gpr];
         boolean hasZeros = f.hasZeros();

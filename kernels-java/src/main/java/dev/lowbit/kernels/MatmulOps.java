@@ -8,6 +8,7 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.Reference;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.impl.Int8RowReference;
+import dev.lowbit.kernels.impl.ScalarMatmulKernels;
 import dev.lowbit.kernels.impl.WeightRows;
 
 import java.lang.foreign.Arena;
@@ -197,7 +198,9 @@ public final class MatmulOps {
         }
         checkLength("x", x, (long) n * w.cols());
         checkLength("y", y, (long) n * w.rows());
-        split(w.rows(), n, w.cols(), 1, (r0, r1, t0, t1) -> kernels.gemmF32(w, x, r0, r1, t0, t1, y, w.rows()));
+        // The blocks beyond Q8_0, Q4_0 and Q4_1 (5-bit, IQ4_NL, K-quants) have the scalar reference's product only.
+        MatmulKernels k = w.format().isGgml() && !w.format().kind().plain() ? ScalarMatmulKernels.INSTANCE : kernels;
+        split(w.rows(), n, w.cols(), 1, (r0, r1, t0, t1) -> k.gemmF32(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 
     private void gemmInt8(InterleavedTensor w, QuantizedActivations x, float[] y) {

@@ -19,6 +19,10 @@ public record TensorPlanes(QuantFormat format, int rows, int cols, MemorySegment
         if (rows < 0 || cols < 0) {
             throw new IllegalArgumentException("shape must be non-negative, got " + rows + "x" + cols);
         }
+        if (!format.fitsRow(cols)) {
+            throw new IllegalArgumentException(format + " holds whole blocks of " + format.groupSize()
+                    + " elements only, but a row has " + cols);
+        }
         check("data", data, (long) rows * format.rowBytes(cols));
         long params = (long) rows * format.groupsPerRow(cols) * format.scaleType().bytes();
         if (!format.isGgml()) {

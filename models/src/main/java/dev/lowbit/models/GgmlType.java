@@ -5,14 +5,24 @@ import dev.lowbit.format.QuantFormat;
 /**
  * The ggml tensor types lowbit reads and writes in GGUF files, with their ggml ids and block sizes: the
  * plain types (one element per block), which hold a {@link DenseTensor} byte for byte, and the block types
- * Q4_0, Q4_1 and Q8_0, which hold a lowbit quantized tensor.
+ * (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, the K-quants Q2_K to Q6_K and Q8_K, IQ4_NL), which hold a lowbit quantized
+ * tensor of the same bytes.
  */
 public enum GgmlType {
     F32(0, 1, 4, DType.F32),
     F16(1, 1, 2, DType.F16),
     Q4_0(2, 32, 18, null),
     Q4_1(3, 32, 20, null),
+    Q5_0(6, 32, 22, null),
+    Q5_1(7, 32, 24, null),
     Q8_0(8, 32, 34, null),
+    Q2_K(10, 256, 84, null),
+    Q3_K(11, 256, 110, null),
+    Q4_K(12, 256, 144, null),
+    Q5_K(13, 256, 176, null),
+    Q6_K(14, 256, 210, null),
+    Q8_K(15, 256, 292, null),
+    IQ4_NL(20, 32, 18, null),
     I8(24, 1, 1, DType.I8),
     I16(25, 1, 2, DType.I16),
     I32(26, 1, 4, DType.I32),

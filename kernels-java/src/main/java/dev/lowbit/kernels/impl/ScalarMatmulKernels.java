@@ -84,7 +84,7 @@ public final class ScalarMatmulKernels implements MatmulKernels {
     public void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         QuantFormat f = w.format();
         int k = w.cols();
-        int gl = f.groupLength(k);
+        int gl = f.scaleGroupLength(k);
         float[] levels = w.levels();
         boolean minimum = f.hasMinimum();
         for (int r = r0; r < r1; r++) {
@@ -122,14 +122,17 @@ public final class ScalarMatmulKernels implements MatmulKernels {
         }
     }
 
+    private static final int[] IQ4_NL_LEVELS = QuantFormat.iq4nlLevels();
+
     /** The multiplier of the scale: code minus zero point, or the codebook level. */
     static float value(QuantFormat f, int code, float zero, float[] levels) {
-        return switch (f.kind()) {
-            case Q8_0 -> code;
-            case Q4_0 -> code - 8;
-            case GROUPED -> code - zero;
-            case CODEBOOK4 -> levels[code];
-            case Q4_1 -> throw new IllegalStateException("Q4_1 is handled on its own");
+        return switch (f.kind().codes()) {
+            case SIGNED -> code;
+            case CENTERED -> code - f.center();
+            case ZERO_POINT -> code - zero;
+            case LEVELS -> levels[code];
+            case FIXED_LEVELS -> IQ4_NL_LEVELS[code];
+            case MINIMUM -> throw new IllegalStateException(f + " is handled on its own");
         };
     }
 }

@@ -27,6 +27,9 @@ public final class ScalarQuantKernels implements QuantKernels {
     @Override
     public boolean quantizeRow(QuantFormat f, Codebook cb, float[] src, int off, int cols, byte[] rowBytes,
                             float[] scales, float[] zeros) {
+        if (f.isGgml() && !f.kind().plain()) {
+            return GgmlQuants.quantizeRow(f.kind(), src, off, cols, rowBytes);
+        }
         byte[] codes = scratch(cols);
         int gl = f.groupLength(cols);
         float[] p = new float[4];
@@ -89,7 +92,7 @@ public final class ScalarQuantKernels implements QuantKernels {
     public void dequantizeRow(QuantizedTensor t, int row, float[] dst, int off) {
         QuantFormat f = t.format();
         int cols = t.cols();
-        int gl = f.groupLength(cols);
+        int gl = f.scaleGroupLength(cols);
         float[] levels = t.levels();
         for (int g = 0, start = 0; start < cols; g++, start += gl) {
             float d = Reference.scale(t, row, g);

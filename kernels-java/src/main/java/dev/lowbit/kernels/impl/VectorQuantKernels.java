@@ -51,6 +51,9 @@ final class VectorQuantKernels implements QuantKernels {
     @Override
     public boolean quantizeRow(QuantFormat f, Codebook cb, float[] src, int off, int cols, byte[] rowBytes,
                             float[] scales, float[] zeros) {
+        if (f.isGgml() && !f.kind().plain()) {
+            return ScalarQuantKernels.INSTANCE.quantizeRow(f, cb, src, off, cols, rowBytes, scales, zeros);
+        }
         if (f.isGgml()) {
             return quantizeGgml(f, src, off, cols, rowBytes);
         }
@@ -379,6 +382,7 @@ final class VectorQuantKernels implements QuantKernels {
             case Q8_0 -> dequantQ8_0(t, row, dst, off);
             case Q4_0, Q4_1 -> dequantQ4(t, row, dst, off);
             case GROUPED, CODEBOOK4 -> dequantPlanes(t, row, dst, off);
+            default -> ScalarQuantKernels.INSTANCE.dequantizeRow(t, row, dst, off);
         }
     }
 

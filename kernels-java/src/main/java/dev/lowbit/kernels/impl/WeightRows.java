@@ -220,8 +220,8 @@ public final class WeightRows {
         return f.centered();
     }
 
-    /** Whether the integer path takes this format. */
+    /** Whether the integer path takes this format: Q8_0, Q4_0, Q4_1 and grouped 8- or 4-bit codes. */
     public static boolean intPath(QuantFormat f) {
-        return !f.hasLevels() && (f.bits() == 8 || f.bits() == 4);
+        return (!f.isGgml() || f.kind().plain()) && !f.hasLevels() && (f.bits() == 8 || f.bits() == 4);
     }
 }

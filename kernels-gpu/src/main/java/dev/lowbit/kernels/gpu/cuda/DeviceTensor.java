@@ -138,9 +138,21 @@ public final class DeviceTensor implements AutoCloseable {
             format.scaleType() == ScaleType.F16 ? 1 : 0};
     }
 
-    /** The kind's number in the kernels (LB_Q8_0 .. LB_CODEBOOK4): the order of {@link QuantFormat.Kind}. */
+    /**
+     * The kind's number in the kernels (LB_Q8_0 .. LB_CODEBOOK4 of {@code lowbit_common.cuh}).
+     *
+     * @throws IllegalArgumentException for a kind the CUDA kernels do not take
+     */
     static int kindCode(QuantFormat f) {
-        return f.kind().ordinal();
+        return switch (f.kind()) {
+            case Q8_0 -> 0;
+            case Q4_0 -> 1;
+            case Q4_1 -> 2;
+            case GROUPED -> 3;
+            case CODEBOOK4 -> 4;
+            default -> throw new IllegalArgumentException("the CUDA kernels take Q8_0, Q4_0, Q4_1, grouped and codebook"
+                    + " formats, not " + f);
+        };
     }
 
     @Override

@@ -17,6 +17,8 @@ record FormatArgs(int kind, int bits, int groupLength, boolean symmetric, boolea
             case Q4_1 -> 2;
             case GROUPED -> 3;
             case CODEBOOK4 -> 4;
+            default -> throw new IllegalArgumentException("the OpenCL kernels take Q8_0, Q4_0, Q4_1, grouped and"
+                    + " codebook formats, not " + f);
         };
         return new FormatArgs(kind, f.bits(), f.groupLength(cols), f.symmetric(), f.scaleType() == ScaleType.F32);
     }
