@@ -21,8 +21,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class QuantFormatKindTest {
 
     /** What each kind is, written out independently of the table. */
-    private record Facts(boolean blocks, Codes codes, String label, int blockBytes, int codeOffset, int ggmlType,
-                         int ggufFileType, int[] widths) {
+    private record Facts(boolean blocks, boolean plain, Codes codes, String label, int blockElements, int scaleGroup,
+                         int blockBytes, int codeOffset, int ggmlType, int ggufFileType, int[] widths) {
     }
 
     private static final Map<Kind, Facts> FACTS = new EnumMap<>(Kind.class);
@@ -30,13 +30,30 @@ class QuantFormatKindTest {
     static {
         // ggml.c type_traits: Q4_0 = 2 (block_q4_0, 18 bytes), Q4_1 = 3 (block_q4_1, 20 bytes), Q8_0 = 8 (block_q8_0,
         // 34 bytes); llama.cpp llama_ftype: MOSTLY_Q4_0 = 2, MOSTLY_Q4_1 = 3, MOSTLY_Q8_0 = 7.
-        FACTS.put(Kind.Q8_0, new Facts(true, Codes.SIGNED, "q8_0", 34, 2, 8, 7, new int[] {8}));
-        FACTS.put(Kind.Q4_0, new Facts(true, Codes.CENTERED, "q4_0", 18, 2, 2, 2, new int[] {4}));
-        FACTS.put(Kind.Q4_1, new Facts(true, Codes.MINIMUM, "q4_1", 20, 4, 3, 3, new int[] {4}));
-        FACTS.put(Kind.GROUPED, new Facts(false, Codes.ZERO_POINT, "int", 0, 0, QuantFormat.NONE, QuantFormat.NONE,
-                new int[] {2, 3, 4, 8}));
-        FACTS.put(Kind.CODEBOOK4, new Facts(false, Codes.LEVELS, "cb4", 0, 0, QuantFormat.NONE, QuantFormat.NONE,
+        FACTS.put(Kind.Q8_0, new Facts(true, true, Codes.SIGNED, "q8_0", 32, 32, 34, 2, 8, 7, new int[] {8}));
+        FACTS.put(Kind.Q4_0, new Facts(true, true, Codes.CENTERED, "q4_0", 32, 32, 18, 2, 2, 2, new int[] {4}));
+        FACTS.put(Kind.Q4_1, new Facts(true, true, Codes.MINIMUM, "q4_1", 32, 32, 20, 4, 3, 3, new int[] {4}));
+        // ggml-common.h: block_q5_0 {d, qh[4], qs[16]} 22 bytes, block_q5_1 {d, m, qh[4], qs[16]} 24, block_iq4_nl
+        // {d, qs[16]} 18; QK_K = 256: block_q2_K {scales[16], qs[64], d, dmin} 84, block_q3_K {hmask[32], qs[64],
+        // scales[12], d} 110, block_q4_K {d, dmin, scales[12], qs[128]} 144, block_q5_K {d, dmin, scales[12],
+        // qh[32], qs[128]} 176, block_q6_K {ql[128], qh[64], scales[16], d} 210, block_q8_K {float d, qs[256],
+        // bsums[16]} 292. ggml_type: Q5_0 6, Q5_1 7, Q2_K 10 ... Q8_K 15, IQ4_NL 20. llama_ftype: MOSTLY_Q5_0 8,
+        // Q5_1 9, Q2_K 10, Q3_K_S 11, Q4_K_S 14, Q5_K_S 16, Q6_K 18, IQ4_NL 25.
+        FACTS.put(Kind.Q5_0, new Facts(true, false, Codes.CENTERED, "q5_0", 32, 32, 22, 6, 6, 8, new int[] {5}));
+        FACTS.put(Kind.Q5_1, new Facts(true, false, Codes.MINIMUM, "q5_1", 32, 32, 24, 8, 7, 9, new int[] {5}));
+        FACTS.put(Kind.IQ4_NL, new Facts(true, false, Codes.FIXED_LEVELS, "iq4_nl", 32, 32, 18, 2, 20, 25,
                 new int[] {4}));
+        FACTS.put(Kind.Q2_K, new Facts(true, false, Codes.MINIMUM, "q2_k", 256, 16, 84, 16, 10, 10, new int[] {2}));
+        FACTS.put(Kind.Q3_K, new Facts(true, false, Codes.CENTERED, "q3_k", 256, 16, 110, 32, 11, 11, new int[] {3}));
+        FACTS.put(Kind.Q4_K, new Facts(true, false, Codes.MINIMUM, "q4_k", 256, 32, 144, 16, 12, 14, new int[] {4}));
+        FACTS.put(Kind.Q5_K, new Facts(true, false, Codes.MINIMUM, "q5_k", 256, 32, 176, 48, 13, 16, new int[] {5}));
+        FACTS.put(Kind.Q6_K, new Facts(true, false, Codes.CENTERED, "q6_k", 256, 16, 210, 0, 14, 18, new int[] {6}));
+        FACTS.put(Kind.Q8_K, new Facts(true, false, Codes.SIGNED, "q8_k", 256, 256, 292, 4, 15, QuantFormat.NONE,
+                new int[] {8}));
+        FACTS.put(Kind.GROUPED, new Facts(false, false, Codes.ZERO_POINT, "int", 0, 0, 0, 0, QuantFormat.NONE,
+                QuantFormat.NONE, new int[] {2, 3, 4, 8}));
+        FACTS.put(Kind.CODEBOOK4, new Facts(false, false, Codes.LEVELS, "cb4", 0, 0, 0, 0, QuantFormat.NONE,
+                QuantFormat.NONE, new int[] {4}));
     }
 
     @Test
@@ -52,6 +69,9 @@ class QuantFormatKindTest {
     void tableHoldsTheFacts(Kind k) {
         Facts f = FACTS.get(k);
         assertEquals(f.blocks(), k.blocks(), "blocks");
+        assertEquals(f.plain(), k.plain(), "plain");
+        assertEquals(f.blockElements(), k.blockElements(), "block elements");
+        assertEquals(f.scaleGroup(), k.scaleGroup(), "scale group");
         assertEquals(f.codes(), k.codes(), "codes");
         assertEquals(f.label(), k.label(), "label");
         assertEquals(f.blockBytes(), k.blockBytes(), "block bytes");
@@ -73,17 +93,32 @@ class QuantFormatKindTest {
             return;
         }
         QuantFormat f = QuantFormat.ggml(k);
+        int n = k.blockElements();
         assertSame(k, f.kind());
         assertEquals(k.blockBytes(), f.blockBytes());
-        assertEquals(k.blockBytes(), f.rowBytes(QuantFormat.GGML_BLOCK), "one block");
-        assertEquals(k.blockBytes(), f.rowBytes(1), "one partial block");
-        assertEquals(3L * k.blockBytes(), f.rowBytes(3 * QuantFormat.GGML_BLOCK - 5));
-        // fp16 scale, fp16 minimum when stored, then 32 codes of the kind's width
-        int params = f.hasMinimum() ? 4 : 2;
-        assertEquals(params, f.blockCodeOffset(), "codes follow the scale (and minimum)");
-        assertEquals(params + QuantFormat.GGML_BLOCK * f.bits() / 8, k.blockBytes());
-        assertEquals(QuantFormat.GGML_BLOCK, f.groupSize());
-        assertEquals(ScaleType.F16, f.scaleType());
+        assertEquals(k.blockBytes(), f.rowBytes(n), "one block");
+        assertEquals(3L * k.blockBytes(), f.rowBytes(3 * n));
+        assertEquals(n, f.groupSize());
+        assertEquals(k == Kind.Q8_K ? ScaleType.F32 : ScaleType.F16, f.scaleType());
+        assertEquals(n / k.scaleGroup(), f.scaleGroupsPerRow(n), "scale groups of a block");
+        assertEquals(k.plain(), f.fitsRow(n - 5), "partial blocks");
+        assertTrue(f.fitsRow(7 * n));
+        // Every code bit, scale and minimum has its place: the block's bits are the codes' plus the parameters'.
+        int params = switch (k) {
+            case Q4_1, Q5_1 -> 4; // fp16 d and m
+            case Q2_K -> 16 + 4; // 16 bytes of 4-bit scales and minima, fp16 d and dmin
+            case Q3_K -> 12 + 2; // 16 6-bit scales, fp16 d
+            case Q4_K, Q5_K -> 4 + 12; // fp16 d and dmin, 8 6-bit scales and 8 6-bit minima
+            case Q6_K -> 16 + 2; // int8 scales, fp16 d
+            case Q8_K -> 4 + 32; // fp32 d, 16 int16 sums
+            default -> 2; // fp16 d
+        };
+        assertEquals(params + n * f.bits() / 8, k.blockBytes());
+        if (k.plain()) {
+            assertEquals(k.blockBytes(), f.rowBytes(1), "one partial block");
+            assertEquals(3L * k.blockBytes(), f.rowBytes(3 * QuantFormat.GGML_BLOCK - 5));
+            assertEquals(params, f.blockCodeOffset(), "codes follow the scale (and minimum)");
+        }
     }
 
     @Test
@@ -136,7 +171,7 @@ class QuantFormatKindTest {
     @MethodSource("dev.lowbit.format.ReferencePackTest#formats")
     void derivedFactsAgreeWithTheReference(QuantFormat f) {
         Kind k = f.kind();
-        assertEquals(k == Kind.Q8_0 || k == Kind.Q4_0 || k == Kind.Q4_1, f.isGgml(), "isGgml");
+        assertEquals(k.blocks(), f.isGgml(), "isGgml");
         assertEquals(k == Kind.GROUPED && !f.symmetric(), f.hasZeroPlane(), "zero plane");
         assertEquals(k == Kind.Q4_1, f.hasMinimum(), "minimum");
         assertEquals(k == Kind.Q4_1 || k == Kind.GROUPED && !f.symmetric(), f.hasZeros(), "zeros");

@@ -63,6 +63,60 @@ class ReferencePackTest {
         }
     }
 
+    /**
+     * Q5_0, Q5_1 and IQ4_NL pack from codes and scales (whole blocks only); the K-quants, whose sub-block scales are
+     * integers under a super-block scale, do not, and say so.
+     */
+    @Test
+    void newBlocksPackWholeBlocksAndKQuantsRefuse() {
+        for (QuantFormat f : new QuantFormat[] {QuantFormat.Q5_0, QuantFormat.Q5_1, QuantFormat.IQ4_NL}) {
+            SplittableRandom r = new SplittableRandom(f.hashCode());
+            int rows = 3;
+            int cols = 96;
+            int groups = rows * f.groupsPerRow(cols);
+            int[] codes = new int[rows * cols];
+            for (int i = 0; i < codes.length; i++) {
+                codes[i] = r.nextInt(f.maxCode() + 1);
+            }
+            float[] scales = new float[groups];
+            float[] zeros = f.hasMinimum() ? new float[groups] : null;
+            for (int g = 0; g < groups; g++) {
+                scales[g] = ScaleType.F16.round((float) r.nextGaussian());
+                if (zeros != null) {
+                    zeros[g] = ScaleType.F16.round((float) r.nextGaussian() * 4);
+                }
+            }
+            try (Arena arena = Arena.ofConfined()) {
+                QuantizedTensor t = Reference.pack(f, rows, cols, codes, scales, zeros, null, arena);
+                Reference.Unpacked u = Reference.unpack(t);
+                assertArrayEquals(codes, u.codes(), f + " codes");
+                assertArrayEquals(scales, u.scales(), f + " scales");
+                assertArrayEquals(zeros, u.zeros(), f + " minima");
+                int[] levels = QuantFormat.iq4nlLevels();
+                for (int i = 0; i < codes.length; i++) {
+                    float d = scales[i / 32];
+                    float want = switch (f.kind()) {
+                        case Q5_0 -> (codes[i] - 16) * d;
+                        case Q5_1 -> codes[i] * d + zeros[i / 32];
+                        default -> levels[codes[i]] * d;
+                    };
+                    assertEquals(want, Reference.dequantize(t, i / cols, i % cols), f + " element " + i);
+                }
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> Reference.pack(f, 1, 33, new int[33], new float[2], zeros == null ? null : new float[2],
+                                null, arena));
+                assertEquals(f + " holds whole blocks of 32 only, but a row has 33", e.getMessage());
+            }
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> Reference.pack(QuantFormat.Q4_K, 1, 256, new int[256], new float[8], new float[8], null,
+                            arena));
+            assertEquals("q4_k cannot be packed from codes and scales: its sub-block scales are integers under a"
+                    + " super-block scale; quantize it instead", e.getMessage());
+        }
+    }
+
     @Test
     void threeBitFieldsStraddleBytes() {
         // codes 1..8 at 3 bits: bits 0-2 = 1, 3-5 = 2, 6-8 = 3 (straddles), ...

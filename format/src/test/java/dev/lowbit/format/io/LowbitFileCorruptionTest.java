@@ -426,7 +426,7 @@ class LowbitFileCorruptionTest {
 
     @Test
     void badDescriptors() throws Exception {
-        expectCorrupt(p -> p.editDescriptor("b", d -> d.put("format", "q5_k")), "unknown format", "lowbit.b", "q5_k");
+        expectCorrupt(p -> p.editDescriptor("b", d -> d.put("format", "q9_k")), "unknown format", "lowbit.b", "q9_k");
         expectCorrupt(p -> p.editDescriptor("b", d -> d.put("format", "q4_1")), "another format, same planes",
                 "b.data", "q4_1");
         expectCorrupt(p -> p.editDescriptor("b", d -> d.put("rows", -3L)), "negative rows", "lowbit.b rows", "-3");
