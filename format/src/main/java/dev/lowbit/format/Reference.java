@@ -77,42 +77,107 @@ public final class Reference {
         return (low | high << 4) - 32;
     }
 
-    /** Scale of scale group {@code g} of row {@code r} ({@link QuantFormat#scaleGroupLength}). */
+    /** Whether {@code f} is a K-quant of sub-blocks: Q2_K, Q3_K, Q4_K, Q5_K or Q6_K (not Q8_K). */
+    private static boolean subBlocks(QuantFormat f) {
+        return f.isGgml() && f.groupSize() > f.kind().scaleGroup();
+    }
+
+    private static void checkSubBlocks(QuantFormat f) {
+        if (!subBlocks(f)) {
+            throw new IllegalArgumentException(f + " has no sub-block scales: it is not Q2_K, Q3_K, Q4_K, Q5_K or Q6_K");
+        }
+    }
+
+    /**
+     * The fp32 value of the fp16 super-block scale {@code d} of super-block {@code b} of row {@code r} of a K-quant
+     * (Q2_K to Q6_K), or of Q8_K's fp32 {@code d}.
+     */
+    public static float superScale(QuantizedTensor t, int r, int b) {
+        QuantFormat f = t.format();
+        if (f.kind() == QuantFormat.Kind.Q8_K) {
+            return t.data().get(Layouts.F32, blockOffset(t, r, b));
+        }
+        checkSubBlocks(f);
+        long at = blockOffset(t, r, b);
+        return switch (f.kind()) {
+            case Q2_K -> f16(t.data(), at + 80);
+            case Q3_K -> f16(t.data(), at + 108);
+            case Q6_K -> f16(t.data(), at + 208);
+            default -> f16(t.data(), at);
+        };
+    }
+
+    /** The fp32 value of the fp16 {@code dmin} of super-block {@code b} of row {@code r} (Q2_K, Q4_K, Q5_K). */
+    public static float superMin(QuantizedTensor t, int r, int b) {
+        QuantFormat f = t.format();
+        checkSubBlocks(f);
+        if (!f.hasMinimum()) {
+            throw new IllegalArgumentException(f + " has no minima");
+        }
+        return f16(t.data(), blockOffset(t, r, b) + (f.kind() == QuantFormat.Kind.Q2_K ? 82 : 2));
+    }
+
+    /**
+     * The integer scale of sub-block {@code g} (counted along the row) of row {@code r} of a K-quant: Q2_K's 4 bits,
+     * Q3_K's 6 bits less 32, Q4_K's and Q5_K's 6 bits, Q6_K's int8.
+     */
+    public static int subScale(QuantizedTensor t, int r, int g) {
+        QuantFormat f = t.format();
+        checkSubBlocks(f);
+        int per = f.groupSize() / f.kind().scaleGroup();
+        long b = blockOffset(t, r, g / per);
+        int s = g % per;
+        MemorySegment d = t.data();
+        return switch (f.kind()) {
+            case Q2_K -> u8(d, b + s) & 0xF;
+            case Q3_K -> scaleQ3K(d, b + 96, s);
+            case Q6_K -> d.get(Layouts.U8, b + 192 + s);
+            default -> scaleMinK4(d, b + 4, s, false);
+        };
+    }
+
+    /** The integer minimum of sub-block {@code g} of row {@code r} of Q2_K (4 bits), Q4_K or Q5_K (6 bits). */
+    public static int subMin(QuantizedTensor t, int r, int g) {
+        QuantFormat f = t.format();
+        checkSubBlocks(f);
+        if (!f.hasMinimum()) {
+            throw new IllegalArgumentException(f + " has no minima");
+        }
+        int per = f.groupSize() / f.kind().scaleGroup();
+        long b = blockOffset(t, r, g / per);
+        int s = g % per;
+        return f.kind() == QuantFormat.Kind.Q2_K ? u8(t.data(), b + s) >>> 4 : scaleMinK4(t.data(), b + 4, s, true);
+    }
+
+    /**
+     * Scale of scale group {@code g} of row {@code r} ({@link QuantFormat#scaleGroupLength}): a K-quant sub-block's
+     * is {@code superScale · subScale}, one fp32 product, as ggml's dequantization computes it.
+     */
     public static float scale(QuantizedTensor t, int r, int g) {
         QuantFormat f = t.format();
         if (!f.isGgml()) {
             return readParam(t.scales(), f.scaleType(), (long) r * f.groupsPerRow(t.cols()) + g);
         }
-        MemorySegment d = t.data();
-        int perBlock = f.groupSize() / f.scaleGroupLength(t.cols());
-        long b = blockOffset(t, r, g / perBlock);
-        int s = g % perBlock;
-        return switch (f.kind()) {
-            case Q2_K -> f16(d, b + 80) * (u8(d, b + s) & 0xF);
-            case Q3_K -> f16(d, b + 108) * scaleQ3K(d, b + 96, s);
-            case Q4_K, Q5_K -> f16(d, b) * scaleMinK4(d, b + 4, s, false);
-            case Q6_K -> f16(d, b + 208) * d.get(Layouts.U8, b + 192 + s);
-            case Q8_K -> d.get(Layouts.F32, b);
-            default -> f16(d, b);
-        };
+        if (subBlocks(f)) {
+            return superScale(t, r, g / (f.groupSize() / f.kind().scaleGroup())) * subScale(t, r, g);
+        }
+        if (f.kind() == QuantFormat.Kind.Q8_K) {
+            return superScale(t, r, g);
+        }
+        return f16(t.data(), blockOffset(t, r, g));
     }
 
     /**
-     * Zero point of scale group {@code g} of row {@code r}: the minimum of Q4_1 and Q5_1, {@code −dmin·m} of
+     * Zero point of scale group {@code g} of row {@code r}: the minimum of Q4_1 and Q5_1, {@code −(dmin · m)} of
      * Q2_K, Q4_K and Q5_K, the grouped zero point, or 0.
      */
     public static float zero(QuantizedTensor t, int r, int g) {
         QuantFormat f = t.format();
         if (f.hasMinimum()) {
-            MemorySegment d = t.data();
-            int perBlock = f.groupSize() / f.scaleGroupLength(t.cols());
-            long b = blockOffset(t, r, g / perBlock);
-            int s = g % perBlock;
-            return switch (f.kind()) {
-                case Q2_K -> -(f16(d, b + 82) * (u8(d, b + s) >>> 4));
-                case Q4_K, Q5_K -> -(f16(d, b + 2) * scaleMinK4(d, b + 4, s, true));
-                default -> f16(d, b + 2);
-            };
+            if (subBlocks(f)) {
+                return -(superMin(t, r, g / (f.groupSize() / f.kind().scaleGroup())) * subMin(t, r, g));
+            }
+            return f16(t.data(), blockOffset(t, r, g) + 2);
         }
         if (f.kind().codes() == QuantFormat.Codes.ZERO_POINT) {
             return f.symmetric() ? symmetricZero(f)

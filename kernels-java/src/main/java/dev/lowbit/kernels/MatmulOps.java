@@ -64,7 +64,8 @@ public final class MatmulOps {
 
     /**
      * Quantizes {@code n} tokens of {@code k} activations to int8: Q8_0 blocks by the weights' rule (ggml's reference
-     * quantizer: round half away from zero), or one {@code absmax / 127} fp32 scale per token (ties to even).
+     * quantizer: round half away from zero), Q8_K super-blocks (ggml's {@code quantize_row_q8_K_ref}), or one
+     * {@code absmax / 127} fp32 scale per token (ties to even).
      *
      * @throws IllegalArgumentException for a wrong length or a NaN or infinity (named by its index)
      */
@@ -78,14 +79,27 @@ public final class MatmulOps {
         if (format == ActivationFormat.PER_TOKEN_INT8 && perTokenDirect(x, n, k, pk, codes, scales)) {
             return new QuantizedActivations(format, n, k, codes, scales);
         }
-        QuantFormat f = format == ActivationFormat.Q8_0 ? QuantFormat.Q8_0
-                : QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32);
+        if (format == ActivationFormat.Q8_K && k % 256 != 0) {
+            throw new IllegalArgumentException("Q8_K activations hold whole super-blocks of 256, got k=" + k);
+        }
+        QuantFormat f = switch (format) {
+            case Q8_0 -> QuantFormat.Q8_0;
+            case Q8_K -> QuantFormat.Q8_K;
+            case PER_TOKEN_INT8 -> QuantFormat.grouped(8, QuantFormat.ROW, true, ScaleType.F32);
+        };
         try (Arena arena = Arena.ofConfined()) {
             QuantizedTensor q = quant.quantize(f, x, n, k, arena);
             MemorySegment d = q.data();
             long rowBytes = f.rowBytes(k);
             for (int t = 0; t < n; t++) {
-                if (format == ActivationFormat.Q8_0) {
+                if (format == ActivationFormat.Q8_K) {
+                    // Super-blocks of 292 bytes: fp32 scale, 256 codes, then 16 sums the kernels recompute.
+                    for (int b = 0; b < spt; b++) {
+                        long o = t * rowBytes + b * 292L;
+                        scales[t * spt + b] = d.get(Layouts.F32, o);
+                        MemorySegment.copy(d, Layouts.U8, o + 4, codes, t * pk + b * 256, 256);
+                    }
+                } else if (format == ActivationFormat.Q8_0) {
                     // Blocks of 34 bytes: fp16 scale, then 32 codes (a partial last block is zero-padded).
                     for (int b = 0; b < spt; b++) {
                         long o = t * rowBytes + b * 34L;
@@ -160,7 +174,13 @@ public final class MatmulOps {
     /** Quantizes {@code x} ({@code n} tokens) to {@code format}, then runs the integer path. */
     public void gemm(PackedWeights w, float[] x, int n, float[] y, ActivationFormat format) {
         Objects.requireNonNull(w, "w");
+        Objects.requireNonNull(format, "format");
         checkLength("x", x, (long) n * w.cols());
+        switch (w) {
+            case PackedWeights.Rows(QuantizedTensor t) -> checkActivations(t.format(), format);
+            case PackedWeights.Interleaved(InterleavedTensor t) -> checkActivations(t.layout().plainFormat(), format);
+            case PackedWeights.Int8Rows r -> { } // checked with the activations
+        }
         gemm(w, quantizeActivations(x, n, w.cols(), format), y);
     }
 
@@ -181,15 +201,29 @@ public final class MatmulOps {
     }
 
     private void gemmInt8(QuantizedTensor w, QuantizedActivations x, float[] y) {
-        if (!WeightRows.intPath(w.format())) {
-            throw new IllegalArgumentException("the integer path takes Q8_0, Q4_0, Q4_1 and grouped 8- or 4-bit weights, not "
-                    + w.format() + "; use the fp32 path");
+        QuantFormat f = w.format();
+        boolean blocks = ScalarMatmulKernels.newBlocks(f);
+        if (!WeightRows.intPath(f) && !blocks) {
+            throw new IllegalArgumentException("the integer path takes Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, the K-quants"
+                    + " Q2_K to Q6_K and grouped 8- or 4-bit weights, not " + f + "; use the fp32 path");
         }
+        checkActivations(f, x.format());
         if (x.k() != w.cols()) {
             throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
         }
         checkLength("y", y, (long) x.n() * w.rows());
-        split(w.rows(), x.n(), w.cols(), 1, (r0, r1, t0, t1) -> kernels.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
+        // The blocks beyond Q8_0, Q4_0 and Q4_1 have the scalar reference's product only.
+        MatmulKernels k = blocks ? ScalarMatmulKernels.INSTANCE : kernels;
+        split(w.rows(), x.n(), w.cols(), 1, (r0, r1, t0, t1) -> k.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
+    }
+
+    /** K-quant weights take Q8_K activations, and Q8_K activations go with K-quant weights only. */
+    private static void checkActivations(QuantFormat w, ActivationFormat x) {
+        boolean kQuant = w.isGgml() && w.groupSize() == 256;
+        if (kQuant != (x == ActivationFormat.Q8_K)) {
+            throw new IllegalArgumentException(kQuant ? w + " weights take Q8_K activations, not " + x
+                    : "Q8_K activations go with K-quant weights (Q2_K to Q6_K), not " + w);
+        }
     }
 
     private void gemmF32(QuantizedTensor w, float[] x, int n, float[] y) {
@@ -199,11 +233,13 @@ public final class MatmulOps {
         checkLength("x", x, (long) n * w.cols());
         checkLength("y", y, (long) n * w.rows());
         // The blocks beyond Q8_0, Q4_0 and Q4_1 (5-bit, IQ4_NL, K-quants) have the scalar reference's product only.
-        MatmulKernels k = w.format().isGgml() && !w.format().kind().plain() ? ScalarMatmulKernels.INSTANCE : kernels;
+        MatmulKernels k = ScalarMatmulKernels.newBlocks(w.format()) || w.format().kind() == QuantFormat.Kind.Q8_K
+                ? ScalarMatmulKernels.INSTANCE : kernels;
         split(w.rows(), n, w.cols(), 1, (r0, r1, t0, t1) -> k.gemmF32(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 
     private void gemmInt8(InterleavedTensor w, QuantizedActivations x, float[] y) {
+        checkActivations(w.layout().plainFormat(), x.format());
         if (x.k() != w.cols()) {
             throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
         }

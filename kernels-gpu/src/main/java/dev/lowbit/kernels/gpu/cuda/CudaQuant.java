@@ -221,6 +221,9 @@ public final class CudaQuant {
     public DeviceActivations quantizeActivations(DeviceMemory x, int n, int k, ActivationFormat format) {
         Objects.requireNonNull(format, "format");
         checkShape(n, k);
+        if (format == ActivationFormat.Q8_K) {
+            throw new IllegalArgumentException("the CUDA kernels quantize activations to Q8_0 or per token, not Q8_K");
+        }
         if (x.byteSize() < 4L * n * k) {
             throw new IllegalArgumentException("x holds " + x.byteSize() + " bytes, needs " + 4L * n * k);
         }
