@@ -352,9 +352,26 @@ class GgmlBlockParityTest {
                     e.getMessage());
             assertTrue(e.getMessage().contains("beyond the F16 range"), e.getMessage());
         }
-        float[] bad = x.clone();
-        bad[3] = Float.NaN;
-        assertFalse(GgmlQuants.quantizeRow(c.format.kind(), bad, 0, cols, new byte[(int) c.format.rowBytes(cols)]));
+    }
+
+    /** A row holding a NaN or an infinity is reported (false), wherever it lies, and QuantOps names the value. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("kinds")
+    void nonFiniteValuesAreReported(Case c) {
+        int cols = 512;
+        for (float v : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            for (int at : new int[] {0, 300, cols - 1}) {
+                float[] x = gaussian(9, cols, 1f);
+                x[at] = v;
+                assertFalse(GgmlQuants.quantizeRow(c.format.kind(), x, 0, cols, new byte[(int) c.format.rowBytes(cols)]),
+                        c + ": " + v + " at " + at);
+                try (Arena a = Arena.ofConfined()) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> scalar().quantize(c.format, x, 1, cols, a));
+                    assertTrue(e.getMessage().startsWith("value " + v + " at index " + at), e.getMessage());
+                }
+            }
+        }
     }
 
     /**

@@ -571,7 +571,8 @@ public final class GgmlQuants {
 
     /**
      * Q8_K ({@code quantize_row_q8_K_ref}): {@code max} is the first element of largest magnitude; a block without
-     * one (all zeros) stores {@code d = 0}, zero codes and zero sums. Otherwise {@code iscale = −127/max}, each code is
+     * one (all zeros) stores {@code d = 0} and zero codes, and here zero sums (ggml leaves its sums as the memory
+     * held them). Otherwise {@code iscale = −127/max}, each code is
      * the int8 {@code min(127, nearestInt(iscale·x))} (its low 8 bits), each of the 16 {@code bsums} the int16 sum of
      * a run of 16 codes, and {@code d = 1/iscale} is stored as fp32.
      */
