@@ -239,7 +239,7 @@ public final class GgmlQuants {
      * Q2_K ({@code quantize_row_q2_K_ref}): 16 sub-blocks of 16.
      * <ol>
      *   <li>Each sub-block runs {@link #makeQkx2Quants} with {@code nmax = 3}, weights {@code |x|}, {@code rmin = −0.5},
-     *       {@code rdelta = 0.1}, 20 steps ({@code nstep = 15}) and absolute errors, giving a scale, a minimum
+     *       {@code rdelta = 0.1}, 16 steps ({@code nstep = 15}) and absolute errors, giving a scale, a minimum
      *       {@code m ≥ 0} (the value of code 0 is {@code −m}) and codes.</li>
      *   <li>{@code maxScale} and {@code maxMin} are the largest scale and minimum (from 0). Where {@code maxScale > 0},
      *       each scale is stored as {@code nearestInt(15/maxScale · scale)} (its low 8 bits) and
