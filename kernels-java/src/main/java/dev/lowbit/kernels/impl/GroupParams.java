@@ -155,8 +155,10 @@ public final class GroupParams {
             float max = src[hi];
             float absmax = Math.max(Math.abs(min), Math.abs(max));
             try {
-                if (f.isGgml()) {
+                if (f.isGgml() && f.kind().plain()) {
                     GgmlBlocks.params(f.kind(), src, off + start, end - start, p);
+                } else if (f.isGgml()) {
+                    GgmlQuants.block(f.kind(), src, off + start, new byte[f.blockBytes()], 0);
                 } else if (codebook) {
                     codebookScale(absmax, cb.reach(), f.scaleType());
                 } else {
