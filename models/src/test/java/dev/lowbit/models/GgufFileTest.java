@@ -261,8 +261,11 @@ class GgufFileTest {
         ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(w + 13, 1L << 40);
         refused(b, "offset");
         b = good.clone();
-        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(w + 21, 12);
-        refused(b, "'w'", "ggml type 12", "unsupported");
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(w + 21, 16); // IQ2_XXS
+        refused(b, "'w'", "ggml type 16", "unsupported");
+        b = good.clone();
+        ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(w + 21, 12); // Q4_K: rows of 32 are no super-block
+        refused(b, "'w'", "Q4_K", "256-element block");
         b = good.clone();
         ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putLong(w + 25, 32);
         refused(b, "'w'", "offset is 32", "should be 0");
@@ -375,7 +378,7 @@ class GgufFileTest {
             assertEquals(t.blockElements(), f.groupSize());
             assertEquals(t, GgmlType.of(f));
         }
-        assertEquals(3, blockTypes);
+        assertEquals(12, blockTypes);
         for (QuantFormat.Kind k : QuantFormat.Kind.values()) {
             if (k.ggmlType() != QuantFormat.NONE) {
                 assertEquals(QuantFormat.ggml(k), GgmlType.ofId(k.ggmlType()).format(), k.toString());
