@@ -3,6 +3,7 @@ package dev.lowbit.kernels;
 import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.testkit.Ggml;
+import dev.lowbit.testkit.Inputs;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -106,9 +107,19 @@ class VectorGgmlBlocksTest {
             out.add(edges(seed++, rows, cols, big));
         }
         out.add(new Input("zeros", 0, new float[2 * 256], 2, 256));
+        out.add(new Input("tricky", 21, clamp(Inputs.tricky(21, 4 * 512), big), 4, 512));
+        out.add(new Input("signed zeros", 22, clamp(Inputs.trickyWithSignedZeros(22, 4 * 512), big), 4, 512));
+        out.add(new Input("magnitudes 2^-40..2^9", 23, clamp(Inputs.magnitudes(23, 8 * 4096), big), 8, 4096));
         out.add(random("many gaussian rows", seed++, 32, 4096, 1f, big, true));
         out.add(random("many uniform rows", seed, 32, 4096, 1f, big, false));
         return out;
+    }
+
+    static float[] clamp(float[] x, float big) {
+        for (int i = 0; i < x.length; i++) {
+            x[i] = Math.max(-big, Math.min(big, x[i]));
+        }
+        return x;
     }
 
     static Input random(String name, long seed, int rows, int cols, float m, float big, boolean gaussian) {
