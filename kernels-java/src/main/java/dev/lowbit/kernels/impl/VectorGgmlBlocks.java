@@ -45,7 +45,6 @@ final class VectorGgmlBlocks {
     private static final float MAGIC = 12582912f;
     /** ggml's {@code GROUP_MAX_EPS}: a (sub-)block whose largest magnitude is below it is all zeros. */
     private static final float EPS = 1e-15f;
-    private static final int INFINITY_BITS = 0x7F800000;
 
     /** IQ4_NL's levels, ggml's {@code kvalues_iq4nl}. */
     private static final int[] KV = QuantFormat.iq4nlLevels();
