@@ -21,7 +21,8 @@ import java.nio.ByteOrder;
  * reference, and the element arithmetic is the same IEEE operations in the same order, so results
  * are bit-identical: division stays a division, and {@code rint} is {@code (t + 1.5*2^23) - 1.5*2^23},
  * which rounds ties to even for every {@code |t| < 2^22} (codes never exceed 255 in magnitude).
- * Group tails shorter than a vector run the scalar loop.
+ * Group tails shorter than a vector run the scalar loop. The ggml blocks beyond Q8_0, Q4_0 and Q4_1 (Q5_0, Q5_1,
+ * IQ4_NL, the K-quants and Q8_K) are {@link VectorGgmlBlocks}'.
  */
 final class VectorQuantKernels implements QuantKernels {
     private static final float RINT_MAGIC = 12582912f; // 1.5 * 2^23
@@ -52,7 +53,7 @@ final class VectorQuantKernels implements QuantKernels {
     public boolean quantizeRow(QuantFormat f, Codebook cb, float[] src, int off, int cols, byte[] rowBytes,
                             float[] scales, float[] zeros) {
         if (f.isGgml() && !f.kind().plain()) {
-            return ScalarQuantKernels.INSTANCE.quantizeRow(f, cb, src, off, cols, rowBytes, scales, zeros);
+            return VectorGgmlBlocks.quantizeRow(f.kind(), src, off, cols, rowBytes);
         }
         if (f.isGgml()) {
             return quantizeGgml(f, src, off, cols, rowBytes);
@@ -382,7 +383,7 @@ final class VectorQuantKernels implements QuantKernels {
             case Q8_0 -> dequantQ8_0(t, row, dst, off);
             case Q4_0, Q4_1 -> dequantQ4(t, row, dst, off);
             case GROUPED, CODEBOOK4 -> dequantPlanes(t, row, dst, off);
-            default -> ScalarQuantKernels.INSTANCE.dequantizeRow(t, row, dst, off);
+            case Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> VectorGgmlBlocks.dequantizeRow(t, row, dst, off);
         }
     }
 
