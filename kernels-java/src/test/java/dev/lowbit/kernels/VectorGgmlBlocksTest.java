@@ -61,6 +61,7 @@ class VectorGgmlBlocksTest {
         String why = KernelProvider.vectorUnavailable();
         Assumptions.assumeTrue(why == null, () -> "skipped: " + why);
         out.add(new Impl(KernelProvider.vector().name(), KernelProvider::vector));
+        out.add(new Impl("scalar", KernelProvider::scalar)); // the reference, on the same inputs
         return out;
     }
 
