@@ -88,6 +88,61 @@ static inline int lb_kq_best_index(float x) {
     return x - val[mu - 1] < val[mu] - x ? mu - 1 : mu;
 }
 
+/* ---------------------------------------------------------------- codes and packing */
+
+#if defined(__AVX2__)
+/* The vector tiers: the element-wise steps below in 8 (AVX2) or 16 (AVX-512) float lanes, bytes 32 at a time. */
+#if defined(__AVX512F__)
+#define LB_KQ_VW 16
+#else
+#define LB_KQ_VW 8
+#endif
+typedef float lbk_f __attribute__((vector_size(4 * LB_KQ_VW)));
+typedef int32_t lbk_i __attribute__((vector_size(4 * LB_KQ_VW)));
+typedef uint8_t lbk_bw __attribute__((vector_size(LB_KQ_VW)));
+typedef uint8_t lbk_b32 __attribute__((vector_size(32)));
+
+static inline lbk_b32 lbk_load32(const uint8_t *p) {
+    lbk_b32 v;
+    memcpy(&v, p, 32);
+    return v;
+}
+
+static inline void lbk_store32(uint8_t *p, lbk_b32 v) {
+    memcpy(p, &v, 32);
+}
+#endif
+
+/*
+ * L[i] = clamp(nearest(v / dd), lo, hi) + add for i < n (a multiple of 16), v = x[i] + dm when has_dm, else x[i]:
+ * the code of an element once its sub-block's scale (and minimum) are fixed.
+ */
+static inline void lb_kq_codes(const float *x, int n, float dd, float dm, int has_dm, int lo, int hi, int add,
+                               uint8_t *L) {
+#if defined(LB_KQ_VW)
+    for (int i = 0; i < n; i += LB_KQ_VW) {
+        lbk_f v;
+        memcpy(&v, x + i, sizeof v);
+        if (has_dm) {
+            v = v + dm;
+        }
+        v = v / dd + 12582912.0f;
+        lbk_i l = ((lbk_i) v & 0x007FFFFF) - 0x00400000;
+        lbk_i m = l < lo;
+        l = (m & lo) | (~m & l);
+        m = l > hi;
+        l = (m & hi) | (~m & l);
+        lbk_bw b = __builtin_convertvector(l + add, lbk_bw);
+        memcpy(L + i, &b, sizeof b);
+    }
+#else
+    for (int i = 0; i < n; ++i) {
+        int l = lb_kq_nearest((has_dm ? x[i] + dm : x[i]) / dd);
+        L[i] = (uint8_t) ((l < lo ? lo : l > hi ? hi : l) + add);
+    }
+#endif
+}
+
 /* ---------------------------------------------------------------- the searches, one sub-block at a time */
 
 /* make_qkx2_quants: an asymmetric scale and minimum by trying nstep + 1 scales; L receives 0..nmax. */
@@ -352,6 +407,14 @@ static inline void lb_kq_pack5(const uint8_t *L, uint8_t *qh, uint8_t *qs) {
 
 /* 256 codes 0..3 as Q2_K / Q3_K's 64 bytes: byte j / 4 + l of each half holds elements l, l + 32, l + 64, l + 96. */
 static inline void lb_kq_pack2(const uint8_t *L, uint8_t *qs) {
+#if defined(LB_KQ_VW)
+    for (int j = 0; j < 256; j += 128) {
+        lbk_b32 a = lbk_load32(L + j), b = lbk_load32(L + j + 32), c = lbk_load32(L + j + 64);
+        lbk_b32 d = lbk_load32(L + j + 96);
+        lbk_store32(qs + j / 4, a | (b << 2) | (c << 4) | (d << 6));
+    }
+    return;
+#endif
     for (int j = 0; j < 256; j += 128) {
         for (int l = 0; l < 32; ++l) {
             qs[j / 4 + l] = (uint8_t) (L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
@@ -447,10 +510,7 @@ static inline int lb_kq_q2_k_finish(const float *x, const float *scales, const f
             continue;
         }
         float dm = mf * (float) (sc[j] >> 4);
-        for (int ii = 0; ii < 16; ++ii) {
-            int l = lb_kq_nearest((x[16 * j + ii] + dm) / dd);
-            L[16 * j + ii] = (uint8_t) (l < 0 ? 0 : l > 3 ? 3 : l);
-        }
+        lb_kq_codes(x + 16 * j, 16, dd, dm, 1, 0, 3, 0, L + 16 * j);
     }
     lb_kq_pack2(L, y + 16);
     return LB_OK;
@@ -490,12 +550,20 @@ static inline int lb_kq_q3_k_finish(const float *x, const float *scales, int8_t 
         if (dd == 0.0f) {
             continue;
         }
-        for (int ii = 0; ii < 16; ++ii) {
-            int l = lb_kq_nearest(x[16 * j + ii] / dd);
-            L[16 * j + ii] = (int8_t) ((l < -4 ? -4 : l > 3 ? 3 : l) + 4);
-        }
+        lb_kq_codes(x + 16 * j, 16, dd, 0.0f, 0, -4, 3, 4, (uint8_t *) L + 16 * j);
     }
     uint8_t *hmask = y;
+#if defined(LB_KQ_VW)
+    lbk_b32 hv = {0};
+    for (int k = 0; k < 8; ++k) { /* element 32 k + l: bit k of hmask[l] when its code is above 3 */
+        lbk_b32 v = lbk_load32((const uint8_t *) L + 32 * k);
+        hv |= (v >> 2) << k;
+        lbk_store32((uint8_t *) L + 32 * k, v & 3);
+    }
+    lbk_store32(hmask, hv);
+    lb_kq_pack2((const uint8_t *) L, y + 32);
+    return LB_OK;
+#endif
     memset(hmask, 0, 32);
     int m = 0;
     uint8_t hm = 1;
@@ -550,11 +618,21 @@ static inline int lb_kq_q45_k_finish(int nmax, const float *x, const float *scal
             continue;
         }
         float dm = mf * (float) m;
-        for (int ii = 0; ii < 32; ++ii) {
-            int l = lb_kq_nearest((x[32 * j + ii] + dm) / dd);
-            L[32 * j + ii] = (uint8_t) (l < 0 ? 0 : l > nmax ? nmax : l);
+        lb_kq_codes(x + 32 * j, 32, dd, dm, 1, 0, nmax, 0, L + 32 * j);
+    }
+#if defined(LB_KQ_VW)
+    for (int c = 0; c < 4; ++c) {
+        lbk_b32 a = lbk_load32(L + 64 * c), b = lbk_load32(L + 64 * c + 32);
+        if (nmax == 15) {
+            lbk_store32(y + 16 + 32 * c, a | (b << 4));
+        } else {
+            lbk_store32(y + 48 + 32 * c, (a & 15) | ((b & 15) << 4));
+            lbk_b32 h = ((a >> 4) << (2 * c)) | ((b >> 4) << (2 * c + 1));
+            lbk_store32(y + 16, c == 0 ? h : lbk_load32(y + 16) | h);
         }
     }
+    return LB_OK;
+#endif
     if (nmax == 15) {
         uint8_t *q = y + 16;
         for (int j = 0; j < 256; j += 64) {
@@ -620,12 +698,19 @@ static inline int lb_kq_q6_k_finish(const float *x, const float *scales, int8_t 
         if (dd == 0.0f) {
             continue;
         }
-        for (int ii = 0; ii < 16; ++ii) {
-            int l = lb_kq_nearest(x[16 * j + ii] / dd);
-            L[16 * j + ii] = (int8_t) ((l < -32 ? -32 : l > 31 ? 31 : l) + 32);
-        }
+        lb_kq_codes(x + 16 * j, 16, dd, 0.0f, 0, -32, 31, 32, (uint8_t *) L + 16 * j);
     }
     uint8_t *ql = y, *qh = y + 128;
+#if defined(LB_KQ_VW)
+    for (int j = 0; j < 256; j += 128) {
+        const uint8_t *u = (const uint8_t *) L + j;
+        lbk_b32 a = lbk_load32(u), b = lbk_load32(u + 32), c = lbk_load32(u + 64), d = lbk_load32(u + 96);
+        lbk_store32(ql + j / 2, (a & 15) | ((c & 15) << 4));
+        lbk_store32(ql + j / 2 + 32, (b & 15) | ((d & 15) << 4));
+        lbk_store32(qh + j / 4, (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((d >> 4) << 6));
+    }
+    return LB_OK;
+#endif
     for (int j = 0; j < 256; j += 128) {
         for (int l = 0; l < 32; ++l) {
             uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;

@@ -43,8 +43,13 @@ static inline lbv_f lbv_abs(lbv_f a) {
     return (lbv_f) ((lbv_i) a & 0x7FFFFFFF);
 }
 
+/* s in every lane, its sign of zero kept. */
 static inline lbv_f lbv_splat(float s) {
-    return (lbv_f) {} + s;
+    lbv_f v;
+    for (int k = 0; k < W; k++) {
+        v[k] = s;
+    }
+    return v;
 }
 
 static inline lbv_i lbv_spliti(int32_t s) {
@@ -569,7 +574,133 @@ static inline int lbv_finite(const float *x, int64_t n) {
     return !lbv_any(bad);
 }
 
+/* ---------------------------------------------------------------- dequantize */
+
+/* y[i] = dl[i / n] * q[i], then - ml[i / n] (mode 1) or + ml[i / n] (mode 2), W values at a time (n >= W). */
+static inline void lbv_deq_apply(const int32_t *q, int count, int n, const float *dl, const float *ml, int mode,
+                                 float *y) {
+    for (int i = 0; i < count; i += W) {
+        int s = i / n;
+        lbv_f v = lbv_splat(dl[s]) * lbv_cvt(lbv_loadi(q + i));
+        if (mode == 1) {
+            v = v - ml[s];
+        } else if (mode == 2) {
+            v = v + ml[s];
+        }
+        memcpy(y + i, &v, sizeof v);
+    }
+}
+
+/* One block: its codes (less their offset) and per-sub-block multipliers, then the products in lanes. */
+static inline void lbv_deq_block(int kind, const uint8_t *b, float *y) {
+    int32_t q[256] LB_ALIGNED;
+    float dl[16], ml[16];
+    switch (kind) {
+        case LB_KQ_Q5_0:
+        case LB_KQ_Q5_1: {
+            int q51 = kind == LB_KQ_Q5_1;
+            const uint8_t *qhp = b + (q51 ? 4 : 2), *qs = qhp + 4;
+            uint32_t qh = (uint32_t) qhp[0] | ((uint32_t) qhp[1] << 8) | ((uint32_t) qhp[2] << 16)
+                          | ((uint32_t) qhp[3] << 24);
+            for (int j = 0; j < 16; ++j) {
+                q[j] = ((qs[j] & 0x0F) | (int) (((qh >> j) << 4) & 0x10)) - (q51 ? 0 : 16);
+                q[j + 16] = ((qs[j] >> 4) | (int) ((qh >> (j + 12)) & 0x10)) - (q51 ? 0 : 16);
+            }
+            dl[0] = lb_f16_to_f32(lb_load_u16(b));
+            ml[0] = q51 ? lb_f16_to_f32(lb_load_u16(b + 2)) : 0.0f;
+            lbv_deq_apply(q, 32, 32, dl, ml, q51 ? 2 : 0, y);
+            return;
+        }
+        case LB_KQ_IQ4_NL:
+            for (int j = 0; j < 16; ++j) {
+                q[j] = lb_kq_iq4nl[b[2 + j] & 0xF];
+                q[j + 16] = lb_kq_iq4nl[b[2 + j] >> 4];
+            }
+            dl[0] = lb_f16_to_f32(lb_load_u16(b));
+            lbv_deq_apply(q, 32, 32, dl, ml, 0, y);
+            return;
+        case LB_KQ_Q2_K: {
+            float d = lb_f16_to_f32(lb_load_u16(b + 80)), min = lb_f16_to_f32(lb_load_u16(b + 82));
+            for (int e = 0; e < 256; ++e) {
+                int r = e % 128;
+                q[e] = (b[16 + 32 * (e / 128) + r % 32] >> (2 * (r / 32))) & 3;
+            }
+            for (int s = 0; s < 16; ++s) {
+                dl[s] = d * (float) (b[s] & 0xF);
+                ml[s] = min * (float) (b[s] >> 4);
+            }
+            lbv_deq_apply(q, 256, 16, dl, ml, 1, y);
+            return;
+        }
+        case LB_KQ_Q3_K: {
+            float d_all = lb_f16_to_f32(lb_load_u16(b + 108));
+            for (int e = 0; e < 256; ++e) {
+                int r = e % 128;
+                int v = (b[32 + 32 * (e / 128) + r % 32] >> (2 * (r / 32))) & 3;
+                q[e] = v - ((b[r % 32] >> (e / 32)) & 1 ? 0 : 4);
+            }
+            for (int s = 0; s < 16; ++s) {
+                dl[s] = d_all * (float) lb_kq_q3_scale(b + 96, s);
+            }
+            lbv_deq_apply(q, 256, 16, dl, ml, 0, y);
+            return;
+        }
+        case LB_KQ_Q4_K:
+        case LB_KQ_Q5_K: {
+            int q5 = kind == LB_KQ_Q5_K;
+            float d = lb_f16_to_f32(lb_load_u16(b)), min = lb_f16_to_f32(lb_load_u16(b + 2));
+            const uint8_t *ql = b + (q5 ? 48 : 16), *qh = b + 16;
+            for (int e = 0; e < 256; ++e) {
+                int c = e / 64, r = e % 64;
+                int v = r < 32 ? ql[32 * c + r] & 0xF : ql[32 * c + r - 32] >> 4;
+                if (q5 && ((qh[r % 32] >> (2 * c + (r >= 32))) & 1)) {
+                    v += 16;
+                }
+                q[e] = v;
+            }
+            for (int s = 0; s < 8; ++s) {
+                uint8_t sc, m;
+                lb_kq_scale_min_k4(s, b + 4, &sc, &m);
+                dl[s] = d * (float) sc;
+                ml[s] = min * (float) m;
+            }
+            lbv_deq_apply(q, 256, 32, dl, ml, 1, y);
+            return;
+        }
+        case LB_KQ_Q6_K: {
+            float d = lb_f16_to_f32(lb_load_u16(b + 208));
+            for (int e = 0; e < 256; ++e) {
+                int n = e / 128, k = (e % 128) / 32, l = e % 32;
+                uint8_t lo = b[64 * n + l + 32 * (k & 1)];
+                int v = (k < 2 ? lo & 0xF : lo >> 4) | (((b[128 + 32 * n + l] >> (2 * k)) & 3) << 4);
+                q[e] = v - 32;
+            }
+            for (int s = 0; s < 16; ++s) {
+                dl[s] = d * (float) (int8_t) b[192 + s];
+            }
+            lbv_deq_apply(q, 256, 16, dl, ml, 0, y);
+            return;
+        }
+        default: { /* Q8_K */
+            memcpy(dl, b, 4);
+            for (int e = 0; e < 256; ++e) {
+                q[e] = (int8_t) b[4 + e];
+            }
+            lbv_deq_apply(q, 256, 256, dl, ml, 0, y);
+            return;
+        }
+    }
+}
+
+static inline void lbv_deq_row(int kind, const uint8_t *row, int32_t cols, float *out) {
+    int n = lb_kq_block_elems(kind), bb = lb_kq_block_bytes(kind);
+    for (int32_t b = 0; b < cols / n; b++) {
+        lbv_deq_block(kind, row + (int64_t) b * bb, out + (int64_t) b * n);
+    }
+}
+
 #define lb_kq_tier_row lbv_row
+#define lb_kq_tier_deq_row lbv_deq_row
 #define lb_kq_tier_finite lbv_finite
 
 #undef W
