@@ -7,6 +7,7 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.impl.GroupParams;
 import dev.lowbit.kernels.impl.NativeQuantKernels;
+import dev.lowbit.kernels.impl.ScalarQuantKernels;
 import dev.lowbit.testkit.Ggml;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -36,8 +37,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * ggml's blocks Q5_0, Q5_1, IQ4_NL, Q2_K ... Q6_K and Q8_K at every native tier this CPU runs, against the real
  * ggml ({@link Ggml}): the bytes of {@code ggml_quantize_chunk} without an importance matrix (Q8_K: ggml's
- * {@code quantize_row_q8_K_ref}), the floats of ggml's dequantization of those bytes, rows that hold a NaN or an
- * infinity reported, and a block whose fp16 scale or minimum overflows (where ggml stores an infinity) refused.
+ * {@code quantize_row_q8_K_ref}), the floats of ggml's dequantization of those bytes (the scalar reference's
+ * dequantization too), rows that hold a NaN or an infinity reported, and a block whose fp16 scale or minimum overflows (where ggml stores an infinity) refused.
  * The inputs are seeded rows of 256, 512 and 4096 values: Gaussian and uniform at magnitudes from 1e-30 to 3e4,
  * blocks of zeros, zeros but one value, one outlier, constant and one-sided blocks, ± about the largest magnitude
  * whose fp16 scale the format stores, ties on steps of 0.5, subnormals.
@@ -144,6 +145,16 @@ class NativeGgmlBlocksTest {
             if (t.compareTo(NativeLibrary.hardwareTier()) <= 0) {
                 out.add(nativeTier(t));
             }
+        }
+        return out;
+    }
+
+    /** The dequantizers: every implementation's kernels, and the scalar reference's ({@code Reference}). */
+    static List<QuantKernels> dequantizers() {
+        List<QuantKernels> out = new ArrayList<>();
+        out.add(ScalarQuantKernels.INSTANCE);
+        for (Impl impl : implementations()) {
+            out.add(impl.kernels());
         }
         return out;
     }
@@ -337,18 +348,18 @@ class NativeGgmlBlocksTest {
         for (Input in : inputs(c)) {
             byte[] blocks = ggmlQuantize(c, in.x, in.rows, in.cols);
             float[] want = ggmlDequantize(c, blocks, in.x.length);
-            for (Impl impl : implementations()) {
+            for (QuantKernels k : dequantizers()) {
                 try (Arena a = Arena.ofConfined()) {
                     MemorySegment data = a.allocate(blocks.length, 64);
                     data.copyFrom(MemorySegment.ofArray(blocks));
                     QuantizedTensor t = QuantizedTensor.of(c.format, in.rows, in.cols, data, null, null, null);
                     float[] got = new float[in.x.length];
                     for (int r = 0; r < in.rows; r++) {
-                        impl.kernels().dequantizeRow(t, r, got, r * in.cols);
+                        k.dequantizeRow(t, r, got, r * in.cols);
                     }
                     for (int i = 0; i < want.length; i++) {
                         if (Float.floatToIntBits(want[i]) != Float.floatToIntBits(got[i])) {
-                            fail(c + " " + in + " with " + impl.name() + ": value " + i + " is " + got[i]
+                            fail(c + " " + in + " with " + k.name() + ": value " + i + " is " + got[i]
                                     + ", ggml's is " + want[i]);
                         }
                     }
