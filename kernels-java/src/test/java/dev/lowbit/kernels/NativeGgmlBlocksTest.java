@@ -38,7 +38,8 @@ import static org.junit.jupiter.api.Assertions.fail;
  * ggml's blocks Q5_0, Q5_1, IQ4_NL, Q2_K ... Q6_K and Q8_K at every native tier this CPU runs, against the real
  * ggml ({@link Ggml}): the bytes of {@code ggml_quantize_chunk} without an importance matrix (Q8_K: ggml's
  * {@code quantize_row_q8_K_ref}), the floats of ggml's dequantization of those bytes (the scalar reference's
- * dequantization too), rows that hold a NaN or an infinity reported, and a block whose fp16 scale or minimum overflows (where ggml stores an infinity) refused.
+ * dequantization too), rows that hold a NaN or an infinity reported, and a block whose fp16 scale or minimum
+ * overflows (where ggml stores an infinity) refused.
  * The inputs are seeded rows of 256, 512 and 4096 values: Gaussian and uniform at magnitudes from 1e-30 to 3e4,
  * blocks of zeros, zeros but one value, one outlier, constant and one-sided blocks, ± about the largest magnitude
  * whose fp16 scale the format stores, ties on steps of 0.5, subnormals.
