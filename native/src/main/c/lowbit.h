@@ -90,6 +90,17 @@ LB_ALL_TIERS(void, group_stats, (const float *src, int64_t off, int64_t len, int
 
 /* Index of the first NaN or infinity in src[off, off + len), relative to off, or -1. */
 LB_ALL_TIERS(int64_t, first_non_finite, (const float *src, int64_t off, int64_t len))
+/*
+ * ggml blocks Q5_0, Q5_1, IQ4_NL and Q2_K ... Q6_K, Q8_K (kind: the ggml_type id, 6, 7, 20, 10 ... 15; cols a
+ * multiple of the block length, 32 or 256): ggml_quantize_chunk's bytes without an importance matrix (Q8_K:
+ * quantize_row_q8_K_ref's, with zero sums for a block of zeros) and to_float's floats, on every tier
+ * (quant_kq.h). quantize_kq returns as the quantizers above; a block whose fp16 scale or minimum would overflow
+ * is refused (-(r + 1)). dequantize_kq takes the row range as dequantize_q8_0 does.
+ */
+LB_ALL_TIERS(int64_t, quantize_kq, (int32_t kind, const float *src, int64_t src_off, int64_t rows, int32_t cols,
+                                    uint8_t *dst))
+LB_ALL_TIERS(void, dequantize_kq, (int32_t kind, const uint8_t *data, int64_t row0, int64_t rows, int32_t cols,
+                                   float *dst, int64_t dst_off))
 /* --- end quant --- */
 
 /* --- matmul --- */

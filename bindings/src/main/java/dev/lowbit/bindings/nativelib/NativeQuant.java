@@ -25,6 +25,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 public final class NativeQuant {
     private static final FunctionDescriptor QUANT_GGML = FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG,
             JAVA_INT, ADDRESS);
+    private static final FunctionDescriptor QUANT_KQ = FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG,
+            JAVA_LONG, JAVA_INT, ADDRESS);
+    private static final FunctionDescriptor DEQUANT_KQ = FunctionDescriptor.ofVoid(JAVA_INT, ADDRESS, JAVA_LONG,
+            JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG);
     private static final FunctionDescriptor QUANT_GROUPED = FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG,
             JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS);
     private static final FunctionDescriptor QUANT_CODEBOOK = FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG,
@@ -48,6 +52,8 @@ public final class NativeQuant {
     private static final MethodHandle Q8_0 = SELECTED == null ? null : SELECTED.q8_0;
     private static final MethodHandle Q4_0 = SELECTED == null ? null : SELECTED.q4_0;
     private static final MethodHandle Q4_1 = SELECTED == null ? null : SELECTED.q4_1;
+    private static final MethodHandle KQ = SELECTED == null ? null : SELECTED.kq;
+    private static final MethodHandle DKQ = SELECTED == null ? null : SELECTED.dkq;
     private static final MethodHandle GROUPED = SELECTED == null ? null : SELECTED.grouped;
     private static final MethodHandle CODEBOOK = SELECTED == null ? null : SELECTED.codebook;
     private static final MethodHandle DQ8_0 = SELECTED == null ? null : SELECTED.dq8_0;
@@ -62,6 +68,8 @@ public final class NativeQuant {
     private final MethodHandle q8_0;
     private final MethodHandle q4_0;
     private final MethodHandle q4_1;
+    private final MethodHandle kq;
+    private final MethodHandle dkq;
     private final MethodHandle grouped;
     private final MethodHandle codebook;
     private final MethodHandle dq8_0;
@@ -77,6 +85,8 @@ public final class NativeQuant {
         q8_0 = NativeLibrary.downcall("quantize_q8_0", t, QUANT_GGML, true);
         q4_0 = NativeLibrary.downcall("quantize_q4_0", t, QUANT_GGML, true);
         q4_1 = NativeLibrary.downcall("quantize_q4_1", t, QUANT_GGML, true);
+        kq = NativeLibrary.downcall("quantize_kq", t, QUANT_KQ, true);
+        dkq = NativeLibrary.downcall("dequantize_kq", t, DEQUANT_KQ, true);
         grouped = NativeLibrary.downcall("quantize_grouped", t, QUANT_GROUPED, true);
         codebook = NativeLibrary.downcall("quantize_codebook4", t, QUANT_CODEBOOK, true);
         dq8_0 = NativeLibrary.downcall("dequantize_q8_0", t, DEQUANT_GGML, true);
@@ -154,6 +164,10 @@ public final class NativeQuant {
                     return (long) (isSelected() ? Q4_0 : q4_0).invokeExact(src, srcOff, (long) rows, cols, dst);
                 case Q4_1:
                     return (long) (isSelected() ? Q4_1 : q4_1).invokeExact(src, srcOff, (long) rows, cols, dst);
+                case Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K:
+                    checkWholeBlocks(f, cols);
+                    return (long) (isSelected() ? KQ : kq).invokeExact(f.kind().ggmlType(), src, srcOff, (long) rows,
+                            cols, dst);
                 default:
                     break;
             }
@@ -206,6 +220,11 @@ public final class NativeQuant {
                 case Q8_0 -> (isSelected() ? DQ8_0 : dq8_0).invokeExact(data, (long) row0, (long) rows, cols, dst, dstOff);
                 case Q4_0 -> (isSelected() ? DQ4_0 : dq4_0).invokeExact(data, (long) row0, (long) rows, cols, dst, dstOff);
                 case Q4_1 -> (isSelected() ? DQ4_1 : dq4_1).invokeExact(data, (long) row0, (long) rows, cols, dst, dstOff);
+                case Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> {
+                    checkWholeBlocks(f, cols);
+                    (isSelected() ? DKQ : dkq).invokeExact(f.kind().ggmlType(), data, (long) row0, (long) rows, cols,
+                            dst, dstOff);
+                }
                 case GROUPED, CODEBOOK4 -> {
                     if (cols == 0 || rows == 0) {
                         return;
@@ -284,6 +303,14 @@ public final class NativeQuant {
 
     private static int groupLength(QuantFormat f, int cols) {
         return f.groupLength(cols);
+    }
+
+    /** The ggml blocks past Q8_0, Q4_0 and Q4_1 hold whole blocks only. */
+    private static void checkWholeBlocks(QuantFormat f, int cols) {
+        if (!f.fitsRow(cols)) {
+            throw new IllegalArgumentException(f.kind() + " rows hold whole blocks of " + f.kind().blockElements()
+                    + " values, got " + cols + " columns");
+        }
     }
 
     private static void checkShape(int rows, int cols) {

@@ -53,7 +53,7 @@ public final class NativeQuantKernels implements QuantKernels {
 
     @Override
     public int quantizeGgmlRows(QuantFormat f, MemorySegment src, int cols, int r0, int r1, MemorySegment data) {
-        if (!f.isGgml() || !f.kind().plain()) {
+        if (!f.isGgml() || !f.fitsRow(cols)) {
             return r0;
         }
         long rowBytes = f.rowBytes(cols);
@@ -76,9 +76,6 @@ public final class NativeQuantKernels implements QuantKernels {
         if (cols < 0 || off < 0 || off > src.length - cols) {
             throw new IllegalArgumentException("row [" + off + ", " + off + " + " + cols + ") is outside src of "
                     + src.length);
-        }
-        if (f.isGgml() && !f.kind().plain()) {
-            return ScalarQuantKernels.INSTANCE.quantizeRow(f, cb, src, off, cols, rowBytes, scales, zeros);
         }
         boolean planes = !f.isGgml();
         MemorySegment sc = planes ? MemorySegment.ofArray(scales) : MemorySegment.NULL;
@@ -106,10 +103,6 @@ public final class NativeQuantKernels implements QuantKernels {
         QuantFormat f = t.format();
         if (row < 0 || row >= t.rows()) {
             throw new IllegalArgumentException("row " + row + " is outside [0, " + t.rows() + ")");
-        }
-        if (f.isGgml() && !f.kind().plain()) {
-            ScalarQuantKernels.INSTANCE.dequantizeRow(t, row, dst, off);
-            return;
         }
         MemorySegment levels = f.hasLevels() ? MemorySegment.ofArray(t.levels())
                 : MemorySegment.NULL;
