@@ -147,6 +147,7 @@ class NativeGgmlBlocksTest {
                 out.add(nativeTier(t));
             }
         }
+        out.add(kernels(ScalarQuantKernels.INSTANCE)); // the reference, on the same inputs
         return out;
     }
 
