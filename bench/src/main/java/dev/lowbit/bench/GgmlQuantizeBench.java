@@ -37,7 +37,7 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 5, time = 1)
 public class GgmlQuantizeBench {
 
-    @Param({"q8_0", "q4_0"})
+    @Param({"q8_0", "q4_0", "q4_k", "q6_k"})
     public String format;
 
     @Param({"67108864", "65536"})

@@ -43,7 +43,7 @@ import java.util.concurrent.TimeUnit;
 @Measurement(iterations = 5, time = 1)
 public class QuantizeBench {
 
-    @Param({"q8_0", "q4_0", "q4_1", "int8_sym_g32_f16", "int4_asym_g64_f16", "int3_asym_g128_f16", "int2_asym_g64_f16",
+    @Param({"q8_0", "q4_0", "q4_1", "q4_k", "q6_k", "int8_sym_g32_f16", "int4_asym_g64_f16", "int3_asym_g128_f16", "int2_asym_g64_f16",
             "cb4_g64_f16"})
     public String format;
 
