@@ -1,0 +1,330 @@
+/*
+ * The ggml blocks beyond Q8_0, Q4_0 and Q4_1 on the integer path with 256-bit vectors, included by
+ * matmul_kq_avx2.c (KQ_VNNI 0) and matmul_kq_avx512.c (KQ_VNNI 1, AVX-512 VNNI on 256-bit vectors).
+ *
+ * Four rows at a time (then one), each token's activations loaded once per chunk of 32 for the four rows, the
+ * weight stream prefetched a few blocks ahead. K-quants, per super-block and row:
+ *  - the codes are unpacked chunk by chunk (32 codes) into unsigned bytes u = w + off (shifts and masks; the
+ *    offset off is 32 for Q6_K, 4 for Q3_K, 0 otherwise), never stored;
+ *  - vpmaddubsw(u, x) forms int16 pair sums (at most 2 * 63 * 128 = 16128: no saturation), and vpmaddwd (AVX2) or
+ *    vpdpwssd (VNNI) multiplies them by the sub-block scale of their 16 elements and adds them into 8 int32 lanes;
+ *  - the offset comes off as off * sum_g sc_g * bsum_g, and msum = sum_g m_g * bsum_g, both by vpmaddwd on the
+ *    16 activation sums bsum_g of 16 codes that the call computes once per token;
+ *  - the 8 lanes of the four rows are added into one vector of four exact isums, and the fp32 step of
+ *    matmul_kq.h runs in four float lanes, one per row: each lane takes the reference's operations in its order.
+ * Blocks of 32: the codes unpacked into one vector (Q5_0, Q5_1: nibbles and the fifth bit from qh, unsigned;
+ * IQ4_NL: its levels by vpshufb, signed, multiplied as |x| times w with x's sign, at most 2 * 128 * 127 per pair),
+ * the 32 products summed into int32 lanes (vpdpbusd with VNNI, vpmaddubsw then vpmaddwd with AVX2), then the
+ * four rows' sums and the fp32 step as above.
+ */
+#include <immintrin.h>
+#include "matmul_kq.h"
+
+#define KQ_INLINE static inline __attribute__((always_inline))
+#define KQ_ROWS 4
+#define KQ_PREFETCH 4 /* blocks ahead */
+
+KQ_INLINE __m256i kq_ld(const void *p) {
+    return _mm256_loadu_si256((const __m256i *) p);
+}
+
+/* acc + the pair sums of u * x (int16) times s (int16), added in pairs into int32 lanes. */
+KQ_INLINE __m256i kq_dot(__m256i acc, __m256i u, __m256i x, __m256i s) {
+    __m256i p = _mm256_maddubs_epi16(u, x);
+#if KQ_VNNI
+    return _mm256_dpwssd_epi32(acc, p, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+#endif
+}
+
+/* Chunk c (elements 32c .. 32c + 31) of the K-quant super-block at p, as unsigned bytes w + off. */
+KQ_INLINE __m256i kq_chunk(const int kind, const uint8_t *p, const int c) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const int h = c / 4, j = c % 4;
+    switch (kind) {
+        case LB_KQ_Q2_K:
+            return _mm256_and_si256(_mm256_srli_epi16(kq_ld(p + 16 + 32 * h), 2 * j), _mm256_set1_epi8(3));
+        case LB_KQ_Q3_K: {
+            __m256i lo = _mm256_and_si256(_mm256_srli_epi16(kq_ld(p + 32 + 32 * h), 2 * j), _mm256_set1_epi8(3));
+            __m256i hm = kq_ld(p);
+            const int sh = 4 * h + j; /* the hmask bit of this chunk, moved to bit 2 */
+            __m256i hb = sh >= 2 ? _mm256_srli_epi16(hm, sh - 2) : _mm256_slli_epi16(hm, 2 - sh);
+            return _mm256_or_si256(lo, _mm256_and_si256(hb, _mm256_set1_epi8(4)));
+        }
+        case LB_KQ_Q4_K: {
+            __m256i q = kq_ld(p + 16 + 32 * (c / 2));
+            return _mm256_and_si256(c & 1 ? _mm256_srli_epi16(q, 4) : q, m4);
+        }
+        case LB_KQ_Q5_K: {
+            __m256i q = kq_ld(p + 48 + 32 * (c / 2));
+            __m256i lo = _mm256_and_si256(c & 1 ? _mm256_srli_epi16(q, 4) : q, m4);
+            __m256i hm = kq_ld(p + 16); /* bit c of qh[l] is element 32c + l's fifth bit: moved to bit 4 */
+            __m256i hb = c < 4 ? _mm256_slli_epi16(hm, 4 - c) : _mm256_srli_epi16(hm, c - 4);
+            return _mm256_or_si256(lo, _mm256_and_si256(hb, _mm256_set1_epi8(16)));
+        }
+        default: { /* Q6_K: ql nibbles, 2 high bits from qh */
+            __m256i q = kq_ld(p + 64 * h + 32 * (j & 1));
+            __m256i lo = _mm256_and_si256(j >= 2 ? _mm256_srli_epi16(q, 4) : q, m4);
+            __m256i hm = kq_ld(p + 128 + 32 * h);
+            __m256i hb = j == 0 ? _mm256_slli_epi16(hm, 4)
+                                : j == 1 ? _mm256_slli_epi16(hm, 2) : j == 2 ? hm : _mm256_srli_epi16(hm, 2);
+            return _mm256_or_si256(lo, _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+        }
+    }
+}
+
+/*
+ * The 16 scales of the runs of 16 elements of the super-block at p as int16 (a scale of 32 elements twice), and
+ * (Q2_K, Q4_K, Q5_K) the minima likewise in *m16.
+ */
+KQ_INLINE __m256i kq_scales(const int kind, const uint8_t *p, __m256i *m16) {
+    const __m128i m4 = _mm_set1_epi8(15);
+    switch (kind) {
+        case LB_KQ_Q2_K: {
+            __m128i v = _mm_loadu_si128((const __m128i *) p);
+            *m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m4));
+            return _mm256_cvtepu8_epi16(_mm_and_si128(v, m4));
+        }
+        case LB_KQ_Q3_K: {
+            __m128i v = _mm_loadl_epi64((const __m128i *) (p + 96));
+            __m128i low = _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+            uint32_t hb;
+            memcpy(&hb, p + 104, 4);
+            /* scale 4q + j takes bits 2q, 2q + 1 of byte j of hb */
+            __m128i high = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int) hb), _mm_setr_epi32(0, 2, 4, 6)),
+                                         _mm_set1_epi8(3));
+            __m128i s = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+            return _mm256_cvtepi8_epi16(s);
+        }
+        case LB_KQ_Q4_K:
+        case LB_KQ_Q5_K: {
+            uint32_t a, b, c;
+            memcpy(&a, p + 4, 4);
+            memcpy(&b, p + 8, 4);
+            memcpy(&c, p + 12, 4);
+            uint32_t sc_hi = (c & 0x0f0f0f0fu) | (((a >> 6) & 0x03030303u) << 4);
+            uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | (((b >> 6) & 0x03030303u) << 4);
+            __m128i v = _mm_setr_epi32((int) (a & 0x3f3f3f3fu), (int) sc_hi, (int) (b & 0x3f3f3f3fu), (int) m_hi);
+            *m16 = _mm256_cvtepu8_epi16(
+                    _mm_shuffle_epi8(v, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
+            return _mm256_cvtepu8_epi16(
+                    _mm_shuffle_epi8(v, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
+        }
+        default: /* Q6_K */
+            return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (p + 192)));
+    }
+}
+
+/* Lane i: the sum of the 8 int32 lanes of a[i] (R = 4), or lane 0: the sum of a[0]'s (R = 1). */
+KQ_INLINE __m128i kq_hsum(const int R, const __m256i *a) {
+    if (R == 4) {
+        __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+        return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    }
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a[0]), _mm256_extracti128_si256(a[0], 1));
+    s = _mm_hadd_epi32(s, s);
+    return _mm_hadd_epi32(s, s);
+}
+
+/* The fp16 values at p[i] + off of the R rows as fp32 lanes (exact). */
+KQ_INLINE __m128 kq_f16(const int R, const uint8_t *const *p, const int off) {
+    if (R == 4) {
+        return _mm_cvtph_ps(_mm_setr_epi16((short) mm_f16_bits(p[0] + off), (short) mm_f16_bits(p[1] + off),
+                                           (short) mm_f16_bits(p[2] + off), (short) mm_f16_bits(p[3] + off), 0, 0,
+                                           0, 0));
+    }
+    return _mm_cvtph_ps(_mm_setr_epi16((short) mm_f16_bits(p[0] + off), 0, 0, 0, 0, 0, 0, 0));
+}
+
+KQ_INLINE void kq_store(const int R, float *y, __m128 acc) {
+    if (R == 4) {
+        _mm_storeu_ps(y, acc);
+    } else {
+        _mm_store_ss(y, acc);
+    }
+}
+
+KQ_INLINE void kq_prefetch(const uint8_t *p, const int64_t bytes) {
+    for (int64_t o = 0; o < bytes; o += 64) {
+        _mm_prefetch((const char *) (p + o), _MM_HINT_T0);
+    }
+}
+
+/* R K-quant rows from row0 (stride row_bytes) times tokens [t0, t1), into y[t * ldy + r ...]. */
+KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const int64_t row_bytes,
+                         const int8_t *xc, const float *xs, const int16_t *sums, const int32_t k, const int32_t t0,
+                         const int32_t t1, float *y, const int64_t ldy) {
+    const int32_t nsb = k / 256;
+    const int64_t bb = kq_block_bytes(kind);
+    const int min = kq_has_min(kind);
+    const int dOff = kind == LB_KQ_Q2_K ? 80 : kind == LB_KQ_Q3_K ? 108 : kind == LB_KQ_Q6_K ? 208 : 0;
+    const int mOff = kind == LB_KQ_Q2_K ? 82 : 2;
+    for (int32_t t = t0; t < t1; t++) {
+        const int8_t *x = xc + (int64_t) t * k;
+        const int16_t *bs = sums + (int64_t) (t - t0) * (k / 16);
+        __m128 acc = _mm_setzero_ps();
+        for (int32_t b = 0; b < nsb; b++) {
+            const uint8_t *p[KQ_ROWS];
+            for (int i = 0; i < R; i++) {
+                p[i] = row0 + i * row_bytes + b * bb;
+                kq_prefetch(p[i] + KQ_PREFETCH * bb, bb);
+            }
+            const __m256i bsv = kq_ld(bs + 16 * b);
+            __m256i sc[KQ_ROWS], ia[KQ_ROWS], ma[KQ_ROWS], tv[KQ_ROWS];
+            for (int i = 0; i < R; i++) {
+                __m256i m16 = _mm256_setzero_si256();
+                sc[i] = kq_scales(kind, p[i], &m16);
+                if (kind == LB_KQ_Q6_K || kind == LB_KQ_Q3_K) {
+                    __m256i o = _mm256_madd_epi16(sc[i], bsv);
+                    ia[i] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                             kind == LB_KQ_Q6_K ? _mm256_slli_epi32(o, 5) : _mm256_slli_epi32(o, 2));
+                } else {
+                    ia[i] = _mm256_setzero_si256();
+                }
+                ma[i] = min ? _mm256_madd_epi16(m16, bsv) : _mm256_setzero_si256();
+            }
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++) {
+                const __m256i xv = kq_ld(x + (int64_t) b * 256 + 32 * c);
+                /* int16 lanes 0-7 take the scale of elements 32c..32c+15, lanes 8-15 that of 32c+16..32c+31 */
+                const int q = c % 4;
+                const __m256i ctrl = _mm256_setr_m128i(_mm_set1_epi16((short) ((4 * q + 1) << 8 | 4 * q)),
+                                                       _mm_set1_epi16((short) ((4 * q + 3) << 8 | (4 * q + 2))));
+                for (int i = 0; i < R; i++) {
+                    if (q == 0) {
+                        tv[i] = _mm256_permute4x64_epi64(sc[i], c < 4 ? 0x44 : 0xEE);
+                    }
+                    ia[i] = kq_dot(ia[i], kq_chunk(kind, p[i], c), xv, _mm256_shuffle_epi8(tv[i], ctrl));
+                }
+            }
+            const __m128 dx = _mm_set1_ps(xs[(int64_t) t * nsb + b]);
+            const __m128 is = _mm_cvtepi32_ps(kq_hsum(R, ia));
+            const __m128 d = kq_f16(R, p, dOff);
+            if (min) {
+                const __m128 ms = _mm_cvtepi32_ps(kq_hsum(R, ma));
+                const __m128 dm = kq_f16(R, p, mOff);
+                acc = _mm_add_ps(acc, _mm_sub_ps(_mm_mul_ps(_mm_mul_ps(dx, d), is),
+                                                 _mm_mul_ps(_mm_mul_ps(dx, dm), ms)));
+            } else {
+                acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(dx, d), is));
+            }
+        }
+        kq_store(R, y + (int64_t) t * ldy, acc);
+    }
+}
+
+/* The 32 codes of a block of 32 at p: Q5_0, Q5_1 unsigned (0..31), IQ4_NL its signed levels. */
+KQ_INLINE __m256i kq_block32(const int kind, const uint8_t *p) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const int qs = kind == LB_KQ_Q5_0 ? 6 : kind == LB_KQ_Q5_1 ? 8 : 2;
+    __m128i v = _mm_loadu_si128((const __m128i *) (p + qs));
+    __m256i n = _mm256_and_si256(_mm256_setr_m128i(v, _mm_srli_epi16(v, 4)), m4);
+    if (kind == LB_KQ_IQ4_NL) {
+        __m128i lv = _mm_loadu_si128((const __m128i *) KQ_IQ4NL);
+        return _mm256_shuffle_epi8(_mm256_setr_m128i(lv, lv), n);
+    }
+    uint32_t qh;
+    memcpy(&qh, p + (kind == LB_KQ_Q5_0 ? 2 : 4), 4);
+    /* byte j takes byte j / 8 of qh, then its bit j % 8 */
+    __m256i h = _mm256_shuffle_epi8(_mm256_set1_epi32((int) qh),
+                                    _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL,
+                                                       0x0303030303030303LL));
+    const __m256i bit = _mm256_set1_epi64x((long long) 0x8040201008040201ULL);
+    h = _mm256_cmpeq_epi8(_mm256_and_si256(h, bit), bit);
+    return _mm256_or_si256(n, _mm256_and_si256(h, _mm256_set1_epi8(16)));
+}
+
+/* 8 int32 lanes that add up to sum u * x (u unsigned bytes, x signed). */
+KQ_INLINE __m256i kq_dot32(__m256i u, __m256i x) {
+#if KQ_VNNI
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1));
+#endif
+}
+
+/* R rows of blocks of 32 from row0 times tokens [t0, t1). */
+KQ_INLINE void kq_rows_32(const int kind, const int R, const uint8_t *row0, const int64_t row_bytes,
+                          const int8_t *xc, const float *xs, const int16_t *sums, const int32_t k, const int32_t t0,
+                          const int32_t t1, float *y, const int64_t ldy) {
+    const int32_t nb = k / 32;
+    const int64_t bb = kq_block_bytes(kind);
+    for (int32_t t = t0; t < t1; t++) {
+        const int8_t *x = xc + (int64_t) t * k;
+        const int16_t *xsum = sums + (int64_t) (t - t0) * nb;
+        __m128 acc = _mm_setzero_ps();
+        for (int32_t b = 0; b < nb; b++) {
+            const uint8_t *p[KQ_ROWS];
+            __m256i a[KQ_ROWS];
+            const __m256i xv = kq_ld(x + (int64_t) b * 32);
+            const __m256i ax = _mm256_abs_epi8(xv); /* IQ4_NL: |x| as unsigned bytes, 128 included */
+            for (int i = 0; i < R; i++) {
+                p[i] = row0 + i * row_bytes + b * bb;
+                if ((b & 3) == 0) {
+                    kq_prefetch(p[i] + 4 * KQ_PREFETCH * bb, 4 * bb);
+                }
+                __m256i wv = kq_block32(kind, p[i]);
+                a[i] = kind == LB_KQ_IQ4_NL ? kq_dot32(ax, _mm256_sign_epi8(wv, xv)) : kq_dot32(wv, xv);
+            }
+            __m128i isum = kq_hsum(R, a);
+            const __m128 dx = _mm_set1_ps(xs[(int64_t) t * nb + b]);
+            const __m128 d = kq_f16(R, p, 0);
+            if (kind == LB_KQ_Q5_1) {
+                const __m128 m = kq_f16(R, p, 2);
+                const __m128 xs_f = _mm_set1_ps((float) xsum[b]);
+                acc = _mm_add_ps(acc, _mm_mul_ps(dx, _mm_add_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(isum)),
+                                                                _mm_mul_ps(m, xs_f))));
+            } else {
+                if (kind == LB_KQ_Q5_0) {
+                    isum = _mm_sub_epi32(isum, _mm_set1_epi32(16 * xsum[b]));
+                }
+                acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(d, dx), _mm_cvtepi32_ps(isum)));
+            }
+        }
+        kq_store(R, y + (int64_t) t * ldy, acc);
+    }
+}
+
+KQ_INLINE void kq_run(const int kind, const uint8_t *w, const int8_t *xc, const float *xs, const int16_t *sums,
+                      int32_t k, int32_t r0, int32_t r1, int32_t t0, int32_t t1, float *y, int64_t ldy) {
+    const int64_t row_bytes = (int64_t) (k / (kq_super(kind) ? 256 : 32)) * kq_block_bytes(kind);
+    int32_t r = r0;
+    for (; r + KQ_ROWS <= r1; r += KQ_ROWS) {
+        if (kq_super(kind)) {
+            kq_rows_k(kind, KQ_ROWS, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
+        } else {
+            kq_rows_32(kind, KQ_ROWS, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
+        }
+    }
+    for (; r < r1; r++) {
+        if (kq_super(kind)) {
+            kq_rows_k(kind, 1, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
+        } else {
+            kq_rows_32(kind, 1, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
+        }
+    }
+}
+
+int32_t LB_FN(gemm_blocks_i8)(int32_t kind, const uint8_t *w, const int8_t *xc, const float *xs, int32_t k,
+                              int32_t r0, int32_t r1, int32_t t0, int32_t t1, float *y, int64_t ldy) {
+    if (r0 >= r1 || t0 >= t1) {
+        return 0;
+    }
+    int16_t *sums = kq_sums(xc, k, t0, t1, kq_super(kind) ? 16 : 32);
+    if (sums == NULL) {
+        return -1;
+    }
+    switch (kind) {
+        case LB_KQ_Q5_0: kq_run(LB_KQ_Q5_0, w, xc, xs, sums, k, r0, r1, t0, t1, y, ldy); break;
+        case LB_KQ_Q5_1: kq_run(LB_KQ_Q5_1, w, xc, xs, sums, k, r0, r1, t0, t1, y, ldy); break;
+        case LB_KQ_IQ4_NL: kq_run(LB_KQ_IQ4_NL, w, xc, xs, sums, k, r0, r1, t0, t1, y, ldy); break;
+        case LB_KQ_Q2_K: kq_run(LB_KQ_Q2_K, w, xc, xs, sums, k, r0, r1, t0, t1, y, ldy); break;
+        case LB_KQ_Q3_K: kq_run(LB_KQ_Q3_K, w, xc, xs, sums, k, r0, r1, t0, t1, y, ldy); break;
+        case LB_KQ_Q4_K: kq_run(LB_KQ_Q4_K, w, xc, xs, sums, k, r0, r1, t0, t1, y, ldy); break;
+        case LB_KQ_Q5_K: kq_run(LB_KQ_Q5_K, w, xc, xs, sums, k, r0, r1, t0, t1, y, ldy); break;
+        default: kq_run(LB_KQ_Q6_K, w, xc, xs, sums, k, r0, r1, t0, t1, y, ldy); break;
+    }
+    free(sums);
+    return 0;
+}
