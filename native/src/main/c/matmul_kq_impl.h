@@ -6,8 +6,11 @@
  * weight stream prefetched a few blocks ahead. K-quants, per super-block and row:
  *  - the codes are unpacked chunk by chunk (32 codes) into unsigned bytes u = w + off (shifts and masks; the
  *    offset off is 32 for Q6_K, 4 for Q3_K, 0 otherwise), never stored;
- *  - vpmaddubsw(u, x) forms int16 pair sums (at most 2 * 63 * 128 = 16128: no saturation), and vpmaddwd (AVX2) or
- *    vpdpwssd (VNNI) multiplies them by the sub-block scale of their 16 elements and adds them into 8 int32 lanes;
+ *  - AVX2: vpmaddubsw(u, x) forms int16 pair sums (at most 2 * 63 * 128 = 16128: no saturation), and vpmaddwd
+ *    multiplies them by the sub-block scale of their 16 elements and adds them in pairs into 8 int32 lanes;
+ *    VNNI: vpdpbusd sums 4 products u * x per int32 lane (at most 32256), vpackssdw packs two chunks' lanes into
+ *    int16 (exactly: no value reaches the saturation), and vpdpwssd multiplies them by their scales and adds them
+ *    into the int32 lanes: three multiplying instructions per 64 elements instead of four;
  *  - the offset comes off as off * sum_g sc_g * bsum_g, and msum = sum_g m_g * bsum_g, both by vpmaddwd on the
  *    16 activation sums bsum_g of 16 codes that the call computes once per token;
  *  - the 8 lanes of the four rows are added into one vector of four exact isums, and the fp32 step of
@@ -22,7 +25,7 @@
 
 #define KQ_INLINE static inline __attribute__((always_inline))
 #define KQ_ROWS 4
-#define KQ_PREFETCH 4 /* blocks ahead */
+#define KQ_PREFETCH 8 /* blocks ahead */
 
 KQ_INLINE __m256i kq_ld(const void *p) {
     return _mm256_loadu_si256((const __m256i *) p);
@@ -74,10 +77,7 @@ KQ_INLINE __m256i kq_chunk(const int kind, const uint8_t *p, const int c) {
     }
 }
 
-/*
- * The 16 scales of the runs of 16 elements of the super-block at p as int16 (a scale of 32 elements twice), and
- * (Q2_K, Q4_K, Q5_K) the minima likewise in *m16.
- */
+/* Q2_K, Q3_K, Q6_K: the 16 scales of the super-block at p as int16, and (Q2_K) its 16 minima in *m16. */
 KQ_INLINE __m256i kq_scales(const int kind, const uint8_t *p, __m256i *m16) {
     const __m128i m4 = _mm_set1_epi8(15);
     switch (kind) {
@@ -96,20 +96,6 @@ KQ_INLINE __m256i kq_scales(const int kind, const uint8_t *p, __m256i *m16) {
                                          _mm_set1_epi8(3));
             __m128i s = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
             return _mm256_cvtepi8_epi16(s);
-        }
-        case LB_KQ_Q4_K:
-        case LB_KQ_Q5_K: {
-            uint32_t a, b, c;
-            memcpy(&a, p + 4, 4);
-            memcpy(&b, p + 8, 4);
-            memcpy(&c, p + 12, 4);
-            uint32_t sc_hi = (c & 0x0f0f0f0fu) | (((a >> 6) & 0x03030303u) << 4);
-            uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | (((b >> 6) & 0x03030303u) << 4);
-            __m128i v = _mm_setr_epi32((int) (a & 0x3f3f3f3fu), (int) sc_hi, (int) (b & 0x3f3f3f3fu), (int) m_hi);
-            *m16 = _mm256_cvtepu8_epi16(
-                    _mm_shuffle_epi8(v, _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15)));
-            return _mm256_cvtepu8_epi16(
-                    _mm_shuffle_epi8(v, _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
         }
         default: /* Q6_K */
             return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (p + 192)));
@@ -151,13 +137,32 @@ KQ_INLINE void kq_prefetch(const uint8_t *p, const int64_t bytes) {
     }
 }
 
-/* R K-quant rows from row0 (stride row_bytes) times tokens [t0, t1), into y[t * ldy + r ...]. */
+/*
+ * Q4_K / Q5_K: the 8 scales (bytes 0-7) and the 8 minima (bytes 8-15) of the super-block at p, 6 bits each, from
+ * its 12 bytes at p + 4 (j < 4: the low 6 bits of bytes j and j + 4; j >= 4: a nibble of byte j + 4 and the top 2
+ * bits of byte j - 4, or j).
+ */
+KQ_INLINE __m128i kq_k4_scales(const uint8_t *p) {
+    const __m128i s = _mm_loadu_si128((const __m128i *) (p + 4));
+    const __m128i a = _mm_shuffle_epi8(s, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b = _mm_shuffle_epi8(s, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i low = _mm_or_si128(
+            _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0)),
+            _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)));
+    return _mm_or_si128(low, _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30)));
+}
+
+/*
+ * R K-quant rows from row0 (stride row_bytes) times tokens [t0, t1), into y[t * ldy + r ...]. The loops over the R
+ * rows are unrolled, so that every row's accumulators stay in registers.
+ */
 KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const int64_t row_bytes,
                          const int8_t *xc, const float *xs, const int16_t *sums, const int32_t k, const int32_t t0,
                          const int32_t t1, float *y, const int64_t ldy) {
     const int32_t nsb = k / 256;
     const int64_t bb = kq_block_bytes(kind);
     const int min = kq_has_min(kind);
+    const int k4 = kind == LB_KQ_Q4_K || kind == LB_KQ_Q5_K; /* one scale and minimum per 32 elements */
     const int dOff = kind == LB_KQ_Q2_K ? 80 : kind == LB_KQ_Q3_K ? 108 : kind == LB_KQ_Q6_K ? 208 : 0;
     const int mOff = kind == LB_KQ_Q2_K ? 82 : 2;
     for (int32_t t = t0; t < t1; t++) {
@@ -166,43 +171,114 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
         __m128 acc = _mm_setzero_ps();
         for (int32_t b = 0; b < nsb; b++) {
             const uint8_t *p[KQ_ROWS];
+#pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
                 p[i] = row0 + i * row_bytes + b * bb;
                 kq_prefetch(p[i] + KQ_PREFETCH * bb, bb);
             }
             const __m256i bsv = kq_ld(bs + 16 * b);
+            /* k4: V holds the scales and minima as bytes in both lanes; otherwise the 16 scales as int16 */
             __m256i sc[KQ_ROWS], ia[KQ_ROWS], ma[KQ_ROWS], tv[KQ_ROWS];
+            __m128i v[KQ_ROWS];
+#pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
+                ia[i] = _mm256_setzero_si256();
+                ma[i] = _mm256_setzero_si256();
+                if (k4) {
+                    v[i] = kq_k4_scales(p[i]);
+                    sc[i] = _mm256_broadcastsi128_si256(v[i]);
+                    continue;
+                }
                 __m256i m16 = _mm256_setzero_si256();
                 sc[i] = kq_scales(kind, p[i], &m16);
-                if (kind == LB_KQ_Q6_K || kind == LB_KQ_Q3_K) {
+                if (kind == LB_KQ_Q6_K || kind == LB_KQ_Q3_K) { /* the offset off: - off * sum_g sc_g bsum_g */
                     __m256i o = _mm256_madd_epi16(sc[i], bsv);
                     ia[i] = _mm256_sub_epi32(_mm256_setzero_si256(),
                                              kind == LB_KQ_Q6_K ? _mm256_slli_epi32(o, 5) : _mm256_slli_epi32(o, 2));
-                } else {
-                    ia[i] = _mm256_setzero_si256();
                 }
-                ma[i] = min ? _mm256_madd_epi16(m16, bsv) : _mm256_setzero_si256();
+                if (min) {
+                    ma[i] = _mm256_madd_epi16(m16, bsv);
+                }
             }
+#if KQ_VNNI
+            /* Two chunks at a time: vpdpbusd sums 4 products per int32 lane (at most 4 * 63 * 128 = 32256, so
+               vpackssdw keeps them exactly in int16), and one vpdpwssd scales and adds the two chunks' lanes. */
+#pragma GCC unroll 4
+            for (int c = 0; c < 8; c += 2) {
+                const __m256i x0 = kq_ld(x + (int64_t) b * 256 + 32 * c);
+                const __m256i x1 = kq_ld(x + (int64_t) b * 256 + 32 * c + 32);
+                const int q = c % 4;
+                /* after vpackssdw, int16 lanes 0-3 of each half are chunk c's, lanes 4-7 chunk c + 1's; k4: their
+                   scales; else the low half takes elements 0..15 of each chunk, the high half 16..31 */
+                const __m128i k4c = _mm_setr_epi16((short) (0x8000 | c), (short) (0x8000 | c), (short) (0x8000 | c),
+                                                   (short) (0x8000 | c), (short) (0x8000 | (c + 1)),
+                                                   (short) (0x8000 | (c + 1)), (short) (0x8000 | (c + 1)),
+                                                   (short) (0x8000 | (c + 1)));
+#define KQ_W(e) ((short) ((2 * (e) + 1) << 8 | 2 * (e)))
+                const __m256i ctrl = k4 ? _mm256_setr_m128i(k4c, k4c)
+                                        : _mm256_setr_m128i(_mm_setr_epi16(KQ_W(2 * q), KQ_W(2 * q), KQ_W(2 * q),
+                                                                           KQ_W(2 * q), KQ_W(2 * q + 2),
+                                                                           KQ_W(2 * q + 2), KQ_W(2 * q + 2),
+                                                                           KQ_W(2 * q + 2)),
+                                                            _mm_setr_epi16(KQ_W(2 * q + 1), KQ_W(2 * q + 1),
+                                                                           KQ_W(2 * q + 1), KQ_W(2 * q + 1),
+                                                                           KQ_W(2 * q + 3), KQ_W(2 * q + 3),
+                                                                           KQ_W(2 * q + 3), KQ_W(2 * q + 3)));
+#undef KQ_W
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    if (!k4 && q == 0) {
+                        tv[i] = _mm256_permute4x64_epi64(sc[i], c < 4 ? 0x44 : 0xEE);
+                    }
+                    const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c), x0);
+                    const __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c + 1), x1);
+                    ia[i] = _mm256_dpwssd_epi32(ia[i], _mm256_packs_epi32(d0, d1),
+                                                _mm256_shuffle_epi8(k4 ? sc[i] : tv[i], ctrl));
+                }
+            }
+#else
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) {
                 const __m256i xv = kq_ld(x + (int64_t) b * 256 + 32 * c);
-                /* int16 lanes 0-7 take the scale of elements 32c..32c+15, lanes 8-15 that of 32c+16..32c+31 */
                 const int q = c % 4;
-                const __m256i ctrl = _mm256_setr_m128i(_mm_set1_epi16((short) ((4 * q + 1) << 8 | 4 * q)),
-                                                       _mm_set1_epi16((short) ((4 * q + 3) << 8 | (4 * q + 2))));
+                /* k4: every int16 lane takes scale c; else lanes 0-7 that of elements 32c..32c+15 and lanes 8-15
+                   that of 32c+16..32c+31, from the half of the 16 scales that tv holds in both lanes */
+                const __m256i ctrl = k4 ? _mm256_set1_epi16((short) (0x8000 | c))
+                                        : _mm256_setr_m128i(_mm_set1_epi16((short) ((4 * q + 1) << 8 | 4 * q)),
+                                                            _mm_set1_epi16((short) ((4 * q + 3) << 8 | (4 * q + 2))));
+#pragma GCC unroll 4
                 for (int i = 0; i < R; i++) {
-                    if (q == 0) {
+                    if (!k4 && q == 0) {
                         tv[i] = _mm256_permute4x64_epi64(sc[i], c < 4 ? 0x44 : 0xEE);
                     }
-                    ia[i] = kq_dot(ia[i], kq_chunk(kind, p[i], c), xv, _mm256_shuffle_epi8(tv[i], ctrl));
+                    const __m256i s = _mm256_shuffle_epi8(k4 ? sc[i] : tv[i], ctrl);
+                    ia[i] = kq_dot(ia[i], kq_chunk(kind, p[i], c), xv, s);
                 }
             }
+#endif
             const __m128 dx = _mm_set1_ps(xs[(int64_t) t * nsb + b]);
             const __m128 is = _mm_cvtepi32_ps(kq_hsum(R, ia));
             const __m128 d = kq_f16(R, p, dOff);
             if (min) {
-                const __m128 ms = _mm_cvtepi32_ps(kq_hsum(R, ma));
+                __m128i msum;
+                if (k4) { /* the minima times the sums of 32: two rows per vector */
+                    const __m128i x32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsv), _mm256_extracti128_si256(bsv, 1));
+                    const __m256i x2 = _mm256_broadcastsi128_si256(x32);
+                    if (R == 4) {
+                        __m256i m01 = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi64(v[0], v[1])), x2);
+                        __m256i m23 = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi64(v[2], v[3])), x2);
+                        __m256i h = _mm256_hadd_epi32(m01, m23); /* lanes: rows 0, 2 | rows 1, 3 */
+                        h = _mm256_hadd_epi32(h, h);
+                        msum = _mm_unpacklo_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+                    } else {
+                        __m128i m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(v[0], v[0])), x32);
+                        m = _mm_hadd_epi32(m, m);
+                        msum = _mm_hadd_epi32(m, m);
+                    }
+                } else {
+                    msum = kq_hsum(R, ma);
+                }
+                const __m128 ms = _mm_cvtepi32_ps(msum);
                 const __m128 dm = kq_f16(R, p, mOff);
                 acc = _mm_add_ps(acc, _mm_sub_ps(_mm_mul_ps(_mm_mul_ps(dx, d), is),
                                                  _mm_mul_ps(_mm_mul_ps(dx, dm), ms)));
@@ -259,6 +335,7 @@ KQ_INLINE void kq_rows_32(const int kind, const int R, const uint8_t *row0, cons
             __m256i a[KQ_ROWS];
             const __m256i xv = kq_ld(x + (int64_t) b * 32);
             const __m256i ax = _mm256_abs_epi8(xv); /* IQ4_NL: |x| as unsigned bytes, 128 included */
+#pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
                 p[i] = row0 + i * row_bytes + b * bb;
                 if ((b & 3) == 0) {
