@@ -1,5 +1,6 @@
 package dev.lowbit.kernels;
 
+import dev.lowbit.bindings.nativelib.GuardPages;
 import dev.lowbit.bindings.nativelib.NativeLibrary.Tier;
 import dev.lowbit.bindings.nativelib.NativeMatmul;
 import dev.lowbit.format.QuantFormat;
@@ -16,6 +17,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -86,7 +88,7 @@ class NativeBlockMatmulTest {
 
     static QuantizedTensor tensor(QuantFormat f, int rows, int k, byte[] bytes, Arena a) {
         MemorySegment data = a.allocate(Math.max(1, bytes.length), 64);
-        MemorySegment.copy(bytes, 0, data, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, bytes.length);
+        MemorySegment.copy(bytes, 0, data, ValueLayout.JAVA_BYTE, 0, bytes.length);
         return QuantizedTensor.of(f, rows, k, data, null, null, null);
     }
 
@@ -292,6 +294,37 @@ class NativeBlockMatmulTest {
             }
         } finally {
             fj.shutdown();
+        }
+    }
+
+    /**
+     * Weights, codes, scales and outputs each end exactly at a PROT_NONE page: reading or writing one byte past any of
+     * them crashes the JVM instead of passing.
+     */
+    @ParameterizedTest
+    @EnumSource(Tier.class)
+    void buffersEndAtGuardPages(Tier tier) {
+        NativeMatmulTest.kernelsOrSkip(tier);
+        NativeMatmul calls = NativeMatmul.of(tier);
+        try (Arena arena = Arena.ofShared(); GuardPages guard = new GuardPages()) {
+            for (QuantFormat f : FORMATS) {
+                for (int k : kQuant(f) ? new int[] {256, 768} : new int[] {32, 96}) {
+                    for (int rows : new int[] {1, 4, 7}) {
+                        for (int n : new int[] {1, 3}) {
+                            QuantizedTensor w = tensor(f, rows, k, randomBlocks(f, rows, k, rows * 7L + k), arena);
+                            QuantizedActivations x = activations(f, n, k, k + n);
+                            float[] want = reference(w, x);
+                            MemorySegment gw = guard.copyEndingAtGuard(w.data().asSlice(0, rows * f.rowBytes(k)));
+                            MemorySegment gx = guard.copyEndingAtGuard(MemorySegment.ofArray(x.codes()));
+                            MemorySegment gs = guard.copyEndingAtGuard(MemorySegment.ofArray(x.scales()));
+                            MemorySegment gy = guard.endingAtGuard(4L * want.length);
+                            calls.gemmBlocks(f, k, gw, gx, gs, 0, rows, 0, n, gy, rows);
+                            Bounds.assertSameBits(want, gy.toArray(ValueLayout.JAVA_FLOAT),
+                                    tier + " " + f + " guarded, rows=" + rows + " n=" + n + " k=" + k);
+                        }
+                    }
+                }
+            }
         }
     }
 
