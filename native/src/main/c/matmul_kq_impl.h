@@ -8,9 +8,11 @@
  *    offset off is 32 for Q6_K, 4 for Q3_K, 0 otherwise), never stored;
  *  - AVX2: vpmaddubsw(u, x) forms int16 pair sums (at most 2 * 63 * 128 = 16128: no saturation), and vpmaddwd
  *    multiplies them by the sub-block scale of their 16 elements and adds them in pairs into 8 int32 lanes;
- *    VNNI: vpdpbusd sums 4 products u * x per int32 lane (at most 32256), vpackssdw packs two chunks' lanes into
- *    int16 (exactly: no value reaches the saturation), and vpdpwssd multiplies them by their scales and adds them
- *    into the int32 lanes: three multiplying instructions per 64 elements instead of four;
+ *    VNNI: vpdpbusd sums 4 products u * x per int32 lane (at most 4 * 63 * 128 = 32256, inside int16). Q4_K and
+ *    Q5_K (one scale per chunk): vpdpwssd multiplies those lanes by the chunk's scale, broadcast from memory, and
+ *    adds them up: no shuffle at all for the scales. The others (a scale per 16 elements): vpackssdw packs two
+ *    chunks' lanes into int16 exactly, and one vpdpwssd multiplies them by their scales (one vpshufb) and adds
+ *    them: three multiplying instructions per 64 elements;
  *  - the offset comes off as off * sum_g sc_g * bsum_g, and msum = sum_g m_g * bsum_g, both by vpmaddwd on the
  *    16 activation sums bsum_g of 16 codes that the call computes once per token;
  *  - the 8 lanes of the four rows are added into one vector of four exact isums, and the fp32 step of
@@ -40,6 +42,17 @@ KQ_INLINE __m256i kq_dot(__m256i acc, __m256i u, __m256i x, __m256i s) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
 #endif
 }
+
+#if KQ_VNNI
+/*
+ * acc + d * s per int32 lane, d's lanes in int16 range and s the int32 at *s broadcast from memory (EVEX {1to8}), as
+ * the int16 pair (s, 0): a load, not a shuffle. Inline assembly, since GCC otherwise broadcasts from a register.
+ */
+KQ_INLINE __m256i kq_dpwssd_bcast(__m256i acc, __m256i d, const int32_t *s) {
+    __asm__("vpdpwssd %[s]%{1to8%}, %[d], %[acc]" : [acc] "+v"(acc) : [d] "v"(d), [s] "m"(*s));
+    return acc;
+}
+#endif
 
 /* Chunk c (elements 32c .. 32c + 31) of the K-quant super-block at p, as unsigned bytes w + off. */
 KQ_INLINE __m256i kq_chunk(const int kind, const uint8_t *p, const int c) {
@@ -201,6 +214,25 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
                 }
             }
 #if KQ_VNNI
+            if (k4) {
+                /* One scale per chunk: vpdpbusd sums 4 products per int32 lane (|sum| < 2^15, so the lane's high
+                   16 bits are its sign), and vpdpwssd multiplies the lane by the scale broadcast from memory as the
+                   int16 pair (sc, 0). The scales go through memory so that no shuffle unit broadcasts them. */
+                int32_t sc32[KQ_ROWS][8];
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    _mm256_storeu_si256((__m256i *) sc32[i], _mm256_cvtepu8_epi32(v[i]));
+                }
+#pragma GCC unroll 8
+                for (int c = 0; c < 8; c++) {
+                    const __m256i xv = kq_ld(x + (int64_t) b * 256 + 32 * c);
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        const __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c), xv);
+                        ia[i] = kq_dpwssd_bcast(ia[i], d, &sc32[i][c]);
+                    }
+                }
+            } else {
             /* Two chunks at a time: vpdpbusd sums 4 products per int32 lane (at most 4 * 63 * 128 = 32256, so
                vpackssdw keeps them exactly in int16), and one vpdpwssd scales and adds the two chunks' lanes. */
 #pragma GCC unroll 4
@@ -235,6 +267,7 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
                     ia[i] = _mm256_dpwssd_epi32(ia[i], _mm256_packs_epi32(d0, d1),
                                                 _mm256_shuffle_epi8(k4 ? sc[i] : tv[i], ctrl));
                 }
+            }
             }
 #else
 #pragma GCC unroll 8
