@@ -107,7 +107,7 @@ class BadInputTest {
         assertTrue(e.getMessage().contains("48"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> QuantFormat.codebook4(16, ScaleType.F16));
         assertThrows(IllegalArgumentException.class, () -> QuantFormat.grouped(1, 64, true, ScaleType.F16));
-        assertThrows(IllegalArgumentException.class, () -> QuantFormat.parse("q5_k"));
+        assertThrows(IllegalArgumentException.class, () -> QuantFormat.parse("q7_k"));
         assertThrows(IllegalArgumentException.class, () -> QuantFormat.parse("int4_sym_g48_f16"));
     }
 
