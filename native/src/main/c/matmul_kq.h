@@ -1,7 +1,7 @@
 /*
  * The ggml blocks beyond Q8_0, Q4_0 and Q4_1 on the integer path (gemm_blocks_i8 in lowbit.h): their layouts
- * (docs/formats.md, dev.lowbit.format.Reference), the scalar reading of every field, the activation sums that
- * each call computes once per token, and the fp32 steps that every tier takes in the same order.
+ * (docs/formats.md, dev.lowbit.format.Reference), the scalar reading of every field, and the fp32 steps that every
+ * tier takes in the same order.
  *
  * Blocks of 32, Q8_0 activations (one scale d_x per block), per block in order:
  *   Q5_0, IQ4_NL  acc = acc + (d * d_x) * isum            isum = sum w_j x_j, w = code - 16 or the IQ4_NL level
@@ -138,30 +138,6 @@ static inline float kq_step256(int kind, float acc, float d, float dmin, float d
         return acc + ((dx * d) * (float) isum - (dx * dmin) * (float) msum);
     }
     return acc + (dx * d) * (float) isum;
-}
-
-/*
- * The activation sums of tokens [t0, t1), once per call: K-quants, the sum of each run of 16 codes (k / 16 per
- * token); blocks of 32, of each block (k / 32 per token). Token t's sums at s + (t - t0) * (k / len). |sum| <= 4096.
- */
-static inline int16_t *kq_sums(const int8_t *xc, int32_t k, int32_t t0, int32_t t1, int32_t len) {
-    int64_t per = k / len;
-    int16_t *s = malloc((size_t) ((t1 - t0) * per) * sizeof(int16_t) + 1);
-    if (s == NULL) {
-        return NULL;
-    }
-    for (int32_t t = t0; t < t1; t++) {
-        const int8_t *x = xc + (int64_t) t * k;
-        int16_t *o = s + (int64_t) (t - t0) * per;
-        for (int64_t g = 0; g < per; g++) {
-            int32_t sum = 0;
-            for (int j = 0; j < len; j++) {
-                sum += x[g * len + j];
-            }
-            o[g] = (int16_t) sum;
-        }
-    }
-    return s;
 }
 
 /* One row and token in the reference's order (the generic tier, and the SIMD tiers' pattern to match). */

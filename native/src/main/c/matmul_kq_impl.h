@@ -396,6 +396,38 @@ KQ_INLINE void kq_rows_32(const int kind, const int R, const uint8_t *row0, cons
     }
 }
 
+/*
+ * The activation sums of tokens [t0, t1), once per call: the sum of each run of len codes (16 for the K-quants,
+ * ggml's bsums; 32 for the blocks of 32), token t's at s + (t - t0) * (k / len), |sum| <= 4096. vpsadbw sums the
+ * codes plus 128 (top bit flipped) per 8 bytes; 8 * 128 comes off each.
+ */
+static int16_t *kq_sums(const int8_t *xc, int32_t k, int32_t t0, int32_t t1, int32_t len) {
+    const int64_t per = k / len;
+    int16_t *s = malloc((size_t) ((t1 - t0) * per) * sizeof(int16_t) + 1);
+    if (s == NULL) {
+        return NULL;
+    }
+    const __m256i flip = _mm256_set1_epi8((char) 0x80);
+    for (int32_t t = t0; t < t1; t++) {
+        const int8_t *x = xc + (int64_t) t * k;
+        int16_t *o = s + (int64_t) (t - t0) * per;
+        for (int32_t j = 0; j < k; j += 32) {
+            const __m256i q = _mm256_sad_epu8(_mm256_xor_si256(kq_ld(x + j), flip), _mm256_setzero_si256());
+            /* 64-bit lanes 0, 1: codes 0..7, 8..15; lanes 2, 3: codes 16..23, 24..31 */
+            const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+            const int32_t s0 = _mm_cvtsi128_si32(lo) + _mm_extract_epi32(lo, 2) - 16 * 128;
+            const int32_t s1 = _mm_cvtsi128_si32(hi) + _mm_extract_epi32(hi, 2) - 16 * 128;
+            if (len == 16) {
+                o[j / 16] = (int16_t) s0;
+                o[j / 16 + 1] = (int16_t) s1;
+            } else {
+                o[j / 32] = (int16_t) (s0 + s1);
+            }
+        }
+    }
+    return s;
+}
+
 KQ_INLINE void kq_run(const int kind, const uint8_t *w, const int8_t *xc, const float *xs, const int16_t *sums,
                       int32_t k, int32_t r0, int32_t r1, int32_t t0, int32_t t1, float *y, int64_t ldy) {
     const int64_t row_bytes = (int64_t) (k / (kq_super(kind) ? 256 : 32)) * kq_block_bytes(kind);
