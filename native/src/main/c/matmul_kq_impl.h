@@ -233,41 +233,33 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
                     }
                 }
             } else {
-            /* Two chunks at a time: vpdpbusd sums 4 products per int32 lane (at most 4 * 63 * 128 = 32256, so
-               vpackssdw keeps them exactly in int16), and one vpdpwssd scales and adds the two chunks' lanes. */
-#pragma GCC unroll 4
-            for (int c = 0; c < 8; c += 2) {
-                const __m256i x0 = kq_ld(x + (int64_t) b * 256 + 32 * c);
-                const __m256i x1 = kq_ld(x + (int64_t) b * 256 + 32 * c + 32);
-                const int q = c % 4;
-                /* after vpackssdw, int16 lanes 0-3 of each half are chunk c's, lanes 4-7 chunk c + 1's; k4: their
-                   scales; else the low half takes elements 0..15 of each chunk, the high half 16..31 */
-                const __m128i k4c = _mm_setr_epi16((short) (0x8000 | c), (short) (0x8000 | c), (short) (0x8000 | c),
-                                                   (short) (0x8000 | c), (short) (0x8000 | (c + 1)),
-                                                   (short) (0x8000 | (c + 1)), (short) (0x8000 | (c + 1)),
-                                                   (short) (0x8000 | (c + 1)));
+                /* A scale per 16 elements, two chunks at a time: vpdpbusd sums 4 products per int32 lane, vpackssdw
+                   keeps them exactly in int16 (at most 4 * 63 * 128 = 32256), and one vpdpwssd scales and adds the
+                   two chunks' lanes. After vpackssdw, int16 lanes 0-3 of each half are chunk c's and lanes 4-7 chunk
+                   c + 1's; the low half holds elements 0..15 of each chunk, the high half 16..31, and the scales
+                   come from the half of the 16 that tv holds in both lanes. */
 #define KQ_W(e) ((short) ((2 * (e) + 1) << 8 | 2 * (e)))
-                const __m256i ctrl = k4 ? _mm256_setr_m128i(k4c, k4c)
-                                        : _mm256_setr_m128i(_mm_setr_epi16(KQ_W(2 * q), KQ_W(2 * q), KQ_W(2 * q),
-                                                                           KQ_W(2 * q), KQ_W(2 * q + 2),
-                                                                           KQ_W(2 * q + 2), KQ_W(2 * q + 2),
-                                                                           KQ_W(2 * q + 2)),
-                                                            _mm_setr_epi16(KQ_W(2 * q + 1), KQ_W(2 * q + 1),
-                                                                           KQ_W(2 * q + 1), KQ_W(2 * q + 1),
-                                                                           KQ_W(2 * q + 3), KQ_W(2 * q + 3),
-                                                                           KQ_W(2 * q + 3), KQ_W(2 * q + 3)));
-#undef KQ_W
+#define KQ_W4(e) KQ_W(e), KQ_W(e), KQ_W(e), KQ_W(e)
 #pragma GCC unroll 4
-                for (int i = 0; i < R; i++) {
-                    if (!k4 && q == 0) {
-                        tv[i] = _mm256_permute4x64_epi64(sc[i], c < 4 ? 0x44 : 0xEE);
+                for (int c = 0; c < 8; c += 2) {
+                    const __m256i x0 = kq_ld(x + (int64_t) b * 256 + 32 * c);
+                    const __m256i x1 = kq_ld(x + (int64_t) b * 256 + 32 * c + 32);
+                    const int q = c % 4;
+                    const __m256i ctrl = _mm256_setr_m128i(_mm_setr_epi16(KQ_W4(2 * q), KQ_W4(2 * q + 2)),
+                                                           _mm_setr_epi16(KQ_W4(2 * q + 1), KQ_W4(2 * q + 3)));
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        if (q == 0) {
+                            tv[i] = _mm256_permute4x64_epi64(sc[i], c < 4 ? 0x44 : 0xEE);
+                        }
+                        const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c), x0);
+                        const __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c + 1),
+                                                               x1);
+                        ia[i] = _mm256_dpwssd_epi32(ia[i], _mm256_packs_epi32(d0, d1), _mm256_shuffle_epi8(tv[i], ctrl));
                     }
-                    const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c), x0);
-                    const __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c + 1), x1);
-                    ia[i] = _mm256_dpwssd_epi32(ia[i], _mm256_packs_epi32(d0, d1),
-                                                _mm256_shuffle_epi8(k4 ? sc[i] : tv[i], ctrl));
                 }
-            }
+#undef KQ_W4
+#undef KQ_W
             }
 #else
 #pragma GCC unroll 8
