@@ -3,7 +3,8 @@
  * matmul_kq_avx2.c (KQ_VNNI 0) and matmul_kq_avx512.c (KQ_VNNI 1, AVX-512 VNNI on 256-bit vectors).
  *
  * Four rows at a time (then one), each token's activations loaded once per chunk of 32 for the four rows, the
- * weight stream prefetched a few blocks ahead. K-quants, per super-block and row:
+ * weight stream prefetched a few blocks ahead; with VNNI, K-quants take two tokens at a time, each chunk of weights
+ * unpacked once for both. K-quants, per super-block and row:
  *  - the codes are unpacked chunk by chunk (32 codes) into unsigned bytes u = w + off (shifts and masks; the
  *    offset off is 32 for Q6_K, 4 for Q3_K, 0 otherwise), never stored;
  *  - AVX2: vpmaddubsw(u, x) forms int16 pair sums (at most 2 * 63 * 128 = 16128: no saturation), and vpmaddwd
@@ -166,22 +167,29 @@ KQ_INLINE __m128i kq_k4_scales(const uint8_t *p) {
 }
 
 /*
- * R K-quant rows from row0 (stride row_bytes) times tokens [t0, t1), into y[t * ldy + r ...]. The loops over the R
- * rows are unrolled, so that every row's accumulators stay in registers.
+ * R K-quant rows from row0 (stride row_bytes) times tokens [t0, t1), T at a time (T = 2 only with VNNI: each chunk
+ * of weights is unpacked once for both tokens), into y[t * ldy + r ...]. sums holds the activation sums of the
+ * call's tokens from ts. The loops over rows and tokens are unrolled, so that the accumulators stay in registers.
  */
-KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const int64_t row_bytes,
-                         const int8_t *xc, const float *xs, const int16_t *sums, const int32_t k, const int32_t t0,
-                         const int32_t t1, float *y, const int64_t ldy) {
+KQ_INLINE void kq_rows_k(const int kind, const int R, const int T, const uint8_t *row0, const int64_t row_bytes,
+                         const int8_t *xc, const float *xs, const int16_t *sums, const int32_t ts, const int32_t k,
+                         const int32_t t0, const int32_t t1, float *y, const int64_t ldy) {
     const int32_t nsb = k / 256;
     const int64_t bb = kq_block_bytes(kind);
     const int min = kq_has_min(kind);
     const int k4 = kind == LB_KQ_Q4_K || kind == LB_KQ_Q5_K; /* one scale and minimum per 32 elements */
     const int dOff = kind == LB_KQ_Q2_K ? 80 : kind == LB_KQ_Q3_K ? 108 : kind == LB_KQ_Q6_K ? 208 : 0;
     const int mOff = kind == LB_KQ_Q2_K ? 82 : 2;
-    for (int32_t t = t0; t < t1; t++) {
-        const int8_t *x = xc + (int64_t) t * k;
-        const int16_t *bs = sums + (int64_t) (t - t0) * (k / 16);
-        __m128 acc = _mm_setzero_ps();
+    for (int32_t t = t0; t + T <= t1; t += T) {
+        const int8_t *x[2];
+        const int16_t *bs[2];
+        __m128 acc[2];
+#pragma GCC unroll 2
+        for (int u = 0; u < T; u++) {
+            x[u] = xc + (int64_t) (t + u) * k;
+            bs[u] = sums + (int64_t) (t + u - ts) * (k / 16);
+            acc[u] = _mm_setzero_ps();
+        }
         for (int32_t b = 0; b < nsb; b++) {
             const uint8_t *p[KQ_ROWS];
 #pragma GCC unroll 4
@@ -189,14 +197,21 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
                 p[i] = row0 + i * row_bytes + b * bb;
                 kq_prefetch(p[i] + KQ_PREFETCH * bb, bb);
             }
-            const __m256i bsv = kq_ld(bs + 16 * b);
-            /* k4: V holds the scales and minima as bytes in both lanes; otherwise the 16 scales as int16 */
-            __m256i sc[KQ_ROWS], ia[KQ_ROWS], ma[KQ_ROWS], tv[KQ_ROWS];
+            __m256i bsv[2];
+#pragma GCC unroll 2
+            for (int u = 0; u < T; u++) {
+                bsv[u] = kq_ld(bs[u] + 16 * b);
+            }
+            /* k4: v holds the 8 scales and 8 minima as bytes; otherwise sc the 16 scales as int16 */
+            __m256i sc[KQ_ROWS], ia[KQ_ROWS][2], ma[KQ_ROWS][2], tv[KQ_ROWS];
             __m128i v[KQ_ROWS];
 #pragma GCC unroll 4
             for (int i = 0; i < R; i++) {
-                ia[i] = _mm256_setzero_si256();
-                ma[i] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+                for (int u = 0; u < T; u++) {
+                    ia[i][u] = _mm256_setzero_si256();
+                    ma[i][u] = _mm256_setzero_si256();
+                }
                 if (k4) {
                     v[i] = kq_k4_scales(p[i]);
                     sc[i] = _mm256_broadcastsi128_si256(v[i]);
@@ -204,13 +219,16 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
                 }
                 __m256i m16 = _mm256_setzero_si256();
                 sc[i] = kq_scales(kind, p[i], &m16);
-                if (kind == LB_KQ_Q6_K || kind == LB_KQ_Q3_K) { /* the offset off: - off * sum_g sc_g bsum_g */
-                    __m256i o = _mm256_madd_epi16(sc[i], bsv);
-                    ia[i] = _mm256_sub_epi32(_mm256_setzero_si256(),
-                                             kind == LB_KQ_Q6_K ? _mm256_slli_epi32(o, 5) : _mm256_slli_epi32(o, 2));
-                }
-                if (min) {
-                    ma[i] = _mm256_madd_epi16(m16, bsv);
+#pragma GCC unroll 2
+                for (int u = 0; u < T; u++) {
+                    if (kind == LB_KQ_Q6_K || kind == LB_KQ_Q3_K) { /* the offset off: - off * sum_g sc_g bsum_g */
+                        __m256i o = _mm256_madd_epi16(sc[i], bsv[u]);
+                        ia[i][u] = _mm256_sub_epi32(_mm256_setzero_si256(), kind == LB_KQ_Q6_K
+                                                    ? _mm256_slli_epi32(o, 5) : _mm256_slli_epi32(o, 2));
+                    }
+                    if (min) {
+                        ma[i][u] = _mm256_madd_epi16(m16, bsv[u]);
+                    }
                 }
             }
 #if KQ_VNNI
@@ -225,11 +243,19 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
                 }
 #pragma GCC unroll 8
                 for (int c = 0; c < 8; c++) {
-                    const __m256i xv = kq_ld(x + (int64_t) b * 256 + 32 * c);
+                    __m256i xv[2];
+#pragma GCC unroll 2
+                    for (int u = 0; u < T; u++) {
+                        xv[u] = kq_ld(x[u] + (int64_t) b * 256 + 32 * c);
+                    }
 #pragma GCC unroll 4
                     for (int i = 0; i < R; i++) {
-                        const __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c), xv);
-                        ia[i] = kq_dpwssd_bcast(ia[i], d, &sc32[i][c]);
+                        const __m256i w = kq_chunk(kind, p[i], c);
+#pragma GCC unroll 2
+                        for (int u = 0; u < T; u++) {
+                            const __m256i d = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xv[u]);
+                            ia[i][u] = kq_dpwssd_bcast(ia[i][u], d, &sc32[i][c]);
+                        }
                     }
                 }
             } else {
@@ -242,8 +268,12 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
 #define KQ_W4(e) KQ_W(e), KQ_W(e), KQ_W(e), KQ_W(e)
 #pragma GCC unroll 4
                 for (int c = 0; c < 8; c += 2) {
-                    const __m256i x0 = kq_ld(x + (int64_t) b * 256 + 32 * c);
-                    const __m256i x1 = kq_ld(x + (int64_t) b * 256 + 32 * c + 32);
+                    __m256i x0[2], x1[2];
+#pragma GCC unroll 2
+                    for (int u = 0; u < T; u++) {
+                        x0[u] = kq_ld(x[u] + (int64_t) b * 256 + 32 * c);
+                        x1[u] = kq_ld(x[u] + (int64_t) b * 256 + 32 * c + 32);
+                    }
                     const int q = c % 4;
                     const __m256i ctrl = _mm256_setr_m128i(_mm_setr_epi16(KQ_W4(2 * q), KQ_W4(2 * q + 2)),
                                                            _mm_setr_epi16(KQ_W4(2 * q + 1), KQ_W4(2 * q + 3)));
@@ -252,19 +282,24 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
                         if (q == 0) {
                             tv[i] = _mm256_permute4x64_epi64(sc[i], c < 4 ? 0x44 : 0xEE);
                         }
-                        const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c), x0);
-                        const __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), kq_chunk(kind, p[i], c + 1),
-                                                               x1);
-                        ia[i] = _mm256_dpwssd_epi32(ia[i], _mm256_packs_epi32(d0, d1), _mm256_shuffle_epi8(tv[i], ctrl));
+                        const __m256i w0 = kq_chunk(kind, p[i], c), w1 = kq_chunk(kind, p[i], c + 1);
+                        const __m256i s = _mm256_shuffle_epi8(tv[i], ctrl);
+#pragma GCC unroll 2
+                        for (int u = 0; u < T; u++) {
+                            const __m256i d0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w0, x0[u]);
+                            const __m256i d1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w1, x1[u]);
+                            ia[i][u] = _mm256_dpwssd_epi32(ia[i][u], _mm256_packs_epi32(d0, d1), s);
+                        }
                     }
                 }
 #undef KQ_W4
 #undef KQ_W
             }
 #else
+            /* one token at a time (T = 1) */
 #pragma GCC unroll 8
             for (int c = 0; c < 8; c++) {
-                const __m256i xv = kq_ld(x + (int64_t) b * 256 + 32 * c);
+                const __m256i xv = kq_ld(x[0] + (int64_t) b * 256 + 32 * c);
                 const int q = c % 4;
                 /* k4: every int16 lane takes scale c; else lanes 0-7 that of elements 32c..32c+15 and lanes 8-15
                    that of 32c+16..32c+31, from the half of the 16 scales that tv holds in both lanes */
@@ -277,41 +312,58 @@ KQ_INLINE void kq_rows_k(const int kind, const int R, const uint8_t *row0, const
                         tv[i] = _mm256_permute4x64_epi64(sc[i], c < 4 ? 0x44 : 0xEE);
                     }
                     const __m256i s = _mm256_shuffle_epi8(k4 ? sc[i] : tv[i], ctrl);
-                    ia[i] = kq_dot(ia[i], kq_chunk(kind, p[i], c), xv, s);
+                    ia[i][0] = kq_dot(ia[i][0], kq_chunk(kind, p[i], c), xv, s);
                 }
             }
 #endif
-            const __m128 dx = _mm_set1_ps(xs[(int64_t) t * nsb + b]);
-            const __m128 is = _mm_cvtepi32_ps(kq_hsum(R, ia));
             const __m128 d = kq_f16(R, p, dOff);
-            if (min) {
-                __m128i msum;
-                if (k4) { /* the minima times the sums of 32: two rows per vector */
-                    const __m128i x32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsv), _mm256_extracti128_si256(bsv, 1));
-                    const __m256i x2 = _mm256_broadcastsi128_si256(x32);
-                    if (R == 4) {
-                        __m256i m01 = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi64(v[0], v[1])), x2);
-                        __m256i m23 = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi64(v[2], v[3])), x2);
-                        __m256i h = _mm256_hadd_epi32(m01, m23); /* lanes: rows 0, 2 | rows 1, 3 */
-                        h = _mm256_hadd_epi32(h, h);
-                        msum = _mm_unpacklo_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-                    } else {
-                        __m128i m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(v[0], v[0])), x32);
-                        m = _mm_hadd_epi32(m, m);
-                        msum = _mm_hadd_epi32(m, m);
-                    }
-                } else {
-                    msum = kq_hsum(R, ma);
+            const __m128 dm = min ? kq_f16(R, p, mOff) : _mm_setzero_ps();
+#pragma GCC unroll 2
+            for (int u = 0; u < T; u++) {
+                __m256i iu[KQ_ROWS];
+#pragma GCC unroll 4
+                for (int i = 0; i < R; i++) {
+                    iu[i] = ia[i][u];
                 }
-                const __m128 ms = _mm_cvtepi32_ps(msum);
-                const __m128 dm = kq_f16(R, p, mOff);
-                acc = _mm_add_ps(acc, _mm_sub_ps(_mm_mul_ps(_mm_mul_ps(dx, d), is),
-                                                 _mm_mul_ps(_mm_mul_ps(dx, dm), ms)));
-            } else {
-                acc = _mm_add_ps(acc, _mm_mul_ps(_mm_mul_ps(dx, d), is));
+                const __m128 dx = _mm_set1_ps(xs[(int64_t) (t + u) * nsb + b]);
+                const __m128 is = _mm_cvtepi32_ps(kq_hsum(R, iu));
+                if (min) {
+                    __m128i msum;
+                    if (k4) { /* the minima times the sums of 32: two rows per vector */
+                        const __m128i x32 = _mm_hadd_epi16(_mm256_castsi256_si128(bsv[u]),
+                                                           _mm256_extracti128_si256(bsv[u], 1));
+                        const __m256i x2 = _mm256_broadcastsi128_si256(x32);
+                        if (R == 4) {
+                            __m256i m01 = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi64(v[0], v[1])), x2);
+                            __m256i m23 = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi64(v[2], v[3])), x2);
+                            __m256i h = _mm256_hadd_epi32(m01, m23); /* lanes: rows 0, 2 | rows 1, 3 */
+                            h = _mm256_hadd_epi32(h, h);
+                            msum = _mm_unpacklo_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+                        } else {
+                            __m128i m = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(v[0], v[0])), x32);
+                            m = _mm_hadd_epi32(m, m);
+                            msum = _mm_hadd_epi32(m, m);
+                        }
+                    } else {
+                        __m256i mu[KQ_ROWS];
+#pragma GCC unroll 4
+                        for (int i = 0; i < R; i++) {
+                            mu[i] = ma[i][u];
+                        }
+                        msum = kq_hsum(R, mu);
+                    }
+                    const __m128 ms = _mm_cvtepi32_ps(msum);
+                    acc[u] = _mm_add_ps(acc[u], _mm_sub_ps(_mm_mul_ps(_mm_mul_ps(dx, d), is),
+                                                           _mm_mul_ps(_mm_mul_ps(dx, dm), ms)));
+                } else {
+                    acc[u] = _mm_add_ps(acc[u], _mm_mul_ps(_mm_mul_ps(dx, d), is));
+                }
             }
         }
-        kq_store(R, y + (int64_t) t * ldy, acc);
+#pragma GCC unroll 2
+        for (int u = 0; u < T; u++) {
+            kq_store(R, y + (int64_t) (t + u) * ldy, acc[u]);
+        }
     }
 }
 
@@ -420,23 +472,31 @@ static int16_t *kq_sums(const int8_t *xc, int32_t k, int32_t t0, int32_t t1, int
     return s;
 }
 
+/* R rows of kind from row0: K-quants two tokens at a time with VNNI (then one), blocks of 32 one at a time. */
+KQ_INLINE void kq_tile(const int kind, const int R, const uint8_t *row0, const int64_t row_bytes, const int8_t *xc,
+                       const float *xs, const int16_t *sums, int32_t k, int32_t t0, int32_t t1, float *y, int64_t ldy) {
+    if (!kq_super(kind)) {
+        kq_rows_32(kind, R, row0, row_bytes, xc, xs, sums, k, t0, t1, y, ldy);
+        return;
+    }
+#if KQ_VNNI
+    const int32_t pairs = t0 + (t1 - t0) / 2 * 2;
+    kq_rows_k(kind, R, 2, row0, row_bytes, xc, xs, sums, t0, k, t0, pairs, y, ldy);
+    kq_rows_k(kind, R, 1, row0, row_bytes, xc, xs, sums, t0, k, pairs, t1, y, ldy);
+#else
+    kq_rows_k(kind, R, 1, row0, row_bytes, xc, xs, sums, t0, k, t0, t1, y, ldy);
+#endif
+}
+
 KQ_INLINE void kq_run(const int kind, const uint8_t *w, const int8_t *xc, const float *xs, const int16_t *sums,
                       int32_t k, int32_t r0, int32_t r1, int32_t t0, int32_t t1, float *y, int64_t ldy) {
     const int64_t row_bytes = (int64_t) (k / (kq_super(kind) ? 256 : 32)) * kq_block_bytes(kind);
     int32_t r = r0;
     for (; r + KQ_ROWS <= r1; r += KQ_ROWS) {
-        if (kq_super(kind)) {
-            kq_rows_k(kind, KQ_ROWS, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
-        } else {
-            kq_rows_32(kind, KQ_ROWS, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
-        }
+        kq_tile(kind, KQ_ROWS, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
     }
     for (; r < r1; r++) {
-        if (kq_super(kind)) {
-            kq_rows_k(kind, 1, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
-        } else {
-            kq_rows_32(kind, 1, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
-        }
+        kq_tile(kind, 1, w + r * row_bytes, row_bytes, xc, xs, sums, k, t0, t1, y + r, ldy);
     }
 }
 
