@@ -201,4 +201,30 @@ LB_ALL_TIERS(void, gemm_grouped_f32, (const uint8_t *w, const void *scales, cons
                                       int32_t t1, float *y, int64_t ldy))
 /* --- end matmul, grouped formats --- */
 
+/* --- matmul, ggml blocks beyond Q8_0, Q4_0 and Q4_1 --- */
+/*
+ * Integer path of MatmulKernels.gemmInt8 for the ggml blocks of matmul_kq.h: kind LB_KQ_Q5_0, LB_KQ_Q5_1,
+ * LB_KQ_IQ4_NL (blocks of 32, Q8_0 activations: one scale per block of 32, xs[t * (k / 32) + b]) or LB_KQ_Q2_K ..
+ * LB_KQ_Q6_K (super-blocks of 256, Q8_K activations: one scale per super-block, xs[t * (k / 256) + b]).
+ *   w   weight rows, row r at w + r * (k / block) * blockBytes; rows [r0, r1) are read.
+ *   xc  activation codes, token t at xc + t * k; tokens [t0, t1) are read.
+ *   y   y[t * ldy + r] for r in [r0, r1), t in [t0, t1); nothing else is written.
+ * Per row and token, blocks (super-blocks) in order: the exact int32 sums of ScalarMatmulKernels, then its fp32
+ * step, one rounding per operation and no fused multiply-add: every tier gives the Java reference's bits.
+ * Requires k a multiple of the block (256 for the K-quants, 32 otherwise), 0 <= r0 <= r1, 0 <= t0 <= t1,
+ * ldy >= r1, xs and y 4-byte aligned. Returns 0, or -1 with nothing written when the per-call buffer of
+ * activation sums cannot be allocated.
+ */
+#define LB_KQ_Q5_0 0
+#define LB_KQ_Q5_1 1
+#define LB_KQ_IQ4_NL 2
+#define LB_KQ_Q2_K 3
+#define LB_KQ_Q3_K 4
+#define LB_KQ_Q4_K 5
+#define LB_KQ_Q5_K 6
+#define LB_KQ_Q6_K 7
+LB_ALL_TIERS(int32_t, gemm_blocks_i8, (int32_t kind, const uint8_t *w, const int8_t *xc, const float *xs, int32_t k,
+                                       int32_t r0, int32_t r1, int32_t t0, int32_t t1, float *y, int64_t ldy))
+/* --- end matmul, ggml blocks beyond Q8_0, Q4_0 and Q4_1 --- */
+
 #endif

@@ -23,7 +23,8 @@ import java.util.concurrent.TimeUnit;
  * {@code @node-llama-cpp/linux-x64} 3.22.1, the CPU variant ggml itself would load) computing {@code y = W x} as a
  * one-node {@code MUL_MAT} graph ({@link GgmlMatmul}), on the same shapes, tokens, threads and cold or hot weights,
  * the weights in ggml's plain layout as {@code ggml_quantize_chunk} writes them. ggml quantizes the activations to
- * Q8_0 inside each call, as GemvBench's {@code int8} path does, and starts its threads in each call
+ * its format's {@code vec_dot_type} inside each call (Q8_0; Q8_K for the K-quants; Q8_1 for Q5_1), as GemvBench's
+ * {@code int8} path does (Q8_0, or Q8_K for the K-quants), and starts its threads in each call
  * ({@code ggml_graph_compute_with_ctx}). Run both in one JMH invocation to compare them:
  * {@code 'GemvBench.gemm$|GgmlGemvBench'}. Without the package ({@code bin/fetch-ggml}) the set-up fails, saying so.
  */
@@ -36,7 +37,7 @@ import java.util.concurrent.TimeUnit;
 public class GgmlGemvBench {
     private static final long COLD_BYTES = 200L << 20;
 
-    @Param({"q8_0", "q4_0"})
+    @Param({"q8_0", "q4_0", "q4_k", "q6_k", "q5_k", "q3_k", "q2_k", "q5_0", "q5_1", "iq4_nl"})
     public String format;
 
     @Param({"1", "2"})

@@ -18,6 +18,11 @@ final class MatmulChecks {
     private MatmulChecks() {
     }
 
+    /** The activations the integer path of {@code f} takes: Q8_K for the K-quants, Q8_0 otherwise. */
+    static ActivationFormat activations(QuantFormat f) {
+        return f.isGgml() && f.groupSize() == 256 ? ActivationFormat.Q8_K : ActivationFormat.Q8_0;
+    }
+
     /** The matmul kernels named {@code scalar}, {@code vector} or {@code native}, or an exception saying why not. */
     static MatmulKernels kernels(String impl) {
         MatmulKernels m = switch (impl) {
@@ -69,9 +74,10 @@ final class MatmulChecks {
         float[] xv = x; // the activations the products use: fp32, or dequantized int8
         double slack;
         if (int8) {
-            ops.gemm(PackedWeights.of(w), x, n, a, ActivationFormat.Q8_0);
-            ref.gemm(PackedWeights.of(w), x, n, b, ActivationFormat.Q8_0);
-            QuantizedActivations q = ref.quantizeActivations(x, n, k, ActivationFormat.Q8_0);
+            ActivationFormat af = activations(w.format());
+            ops.gemm(PackedWeights.of(w), x, n, a, af);
+            ref.gemm(PackedWeights.of(w), x, n, b, af);
+            QuantizedActivations q = ref.quantizeActivations(x, n, k, af);
             xv = new float[n * k];
             for (int t = 0; t < n; t++) {
                 for (int c = 0; c < k; c++) {

@@ -2,6 +2,7 @@ package dev.lowbit.kernels;
 
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Int8RowTensor;
+import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.kernels.impl.Int8RowReference;
 import dev.lowbit.kernels.impl.InterleavedRows;
@@ -23,6 +24,15 @@ public interface MatmulKernels {
      * groups of 32, 64, 128 or a row.
      */
     void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy);
+
+    /**
+     * Whether {@link #gemmInt8(QuantizedTensor, QuantizedActivations, int, int, int, int, float[], int) gemmInt8}
+     * takes weights of format {@code f} among the ggml blocks beyond Q8_0, Q4_0 and Q4_1 (Q5_0, Q5_1, IQ4_NL, the
+     * K-quants Q2_K to Q6_K); {@link MatmulOps} gives the scalar reference those it does not take.
+     */
+    default boolean takesBlocks(QuantFormat f) {
+        return false;
+    }
 
     /** Weight-only path: any format times fp32 activations {@code x[t * k + c]}, dequantized as it goes. */
     void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy);

@@ -212,8 +212,8 @@ public final class MatmulOps {
             throw new IllegalArgumentException("activations have k=" + x.k() + " but the weights have " + w.cols() + " columns");
         }
         checkLength("y", y, (long) x.n() * w.rows());
-        // The blocks beyond Q8_0, Q4_0 and Q4_1 have the scalar reference's product only.
-        MatmulKernels k = blocks ? ScalarMatmulKernels.INSTANCE : kernels;
+        // The blocks beyond Q8_0, Q4_0 and Q4_1 go to the scalar reference where the kernels do not take them.
+        MatmulKernels k = blocks && !kernels.takesBlocks(f) ? ScalarMatmulKernels.INSTANCE : kernels;
         split(w.rows(), x.n(), w.cols(), 1, (r0, r1, t0, t1) -> k.gemmInt8(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 

@@ -28,6 +28,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  *       ({@link #gemmF32(QuantFormat, int, MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment,
  *       int, int, int, int, MemorySegment, int)}) for Q4_1, grouped 2-, 3-, 4- and 8-bit weights and 4-bit codebooks
  *       (generic: the reference's order; AVX2, AVX-512: FMA lanes in a fixed order).</li>
+ *   <li>Q5_0, Q5_1, IQ4_NL and the K-quants Q2_K to Q6_K ({@code matmul_kq_*.c}): the integer path
+ *       ({@link #gemmBlocks}) times Q8_0 activations (blocks of 32) or Q8_K activations (K-quants), exact int32 sums
+ *       and the scalar reference's fp32 steps in its order (its bits at every tier).</li>
  * </ul>
  * Each tier's downcall handles are looked up once, when that tier is first used. {@link #selected()} calls the tier
  * that {@link NativeLibrary} chose through {@code static final} handles; {@link #of} gives any tier the CPU runs, for
@@ -81,6 +84,8 @@ public final class NativeMatmul {
     private static final FunctionDescriptor GROUPED_I8 = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
             JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
+    private static final FunctionDescriptor BLOCKS_I8 = FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS,
+            ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_LONG);
     private static final FunctionDescriptor GROUPED_F32 = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, ADDRESS,
             ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT,
             ADDRESS, JAVA_LONG);
@@ -92,7 +97,7 @@ public final class NativeMatmul {
     private record Handles(Tier tier, long maxMacs, MethodHandle q8_0I8, MethodHandle q4_0I8, MethodHandle q8_0F32,
                            MethodHandle q4_0F32, MethodHandle q8_0x8I8, MethodHandle q4_0x8I8, MethodHandle q8_0x8F32,
                            MethodHandle q4_0x8F32, MethodHandle i8RowI8, MethodHandle q4_1I8, MethodHandle q4_1F32,
-                           MethodHandle groupedI8, MethodHandle groupedF32) {
+                           MethodHandle groupedI8, MethodHandle groupedF32, MethodHandle blocksI8) {
         static Handles lookUp(Tier tier) {
             return new Handles(tier, tier == Tier.GENERIC ? MAX_MACS / 8 : MAX_MACS,
                     NativeLibrary.downcall(Weights.Q8_0.int8Symbol, tier, GEMM_I8, true),
@@ -107,7 +112,8 @@ public final class NativeMatmul {
                     NativeLibrary.downcall("gemm_q4_1_i8", tier, Q4_1_I8, true),
                     NativeLibrary.downcall("gemm_q4_1_f32", tier, Q4_1_F32, true),
                     NativeLibrary.downcall("gemm_grouped_i8", tier, GROUPED_I8, true),
-                    NativeLibrary.downcall("gemm_grouped_f32", tier, GROUPED_F32, true));
+                    NativeLibrary.downcall("gemm_grouped_f32", tier, GROUPED_F32, true),
+                    NativeLibrary.downcall("gemm_blocks_i8", tier, BLOCKS_I8, true));
         }
 
         /** The handles of {@code tier}, looked up at its first use and then kept. */
@@ -186,6 +192,31 @@ public final class NativeMatmul {
         return switch (f.kind()) {
             case Q4_1, GROUPED, CODEBOOK4 -> true;
             default -> false;
+        };
+    }
+
+    /**
+     * Whether {@link #gemmBlocks} takes weights of format {@code f}: Q5_0, Q5_1, IQ4_NL and the K-quants Q2_K to Q6_K.
+     */
+    public static boolean takesBlocks(QuantFormat f) {
+        return blocksKind(f) >= 0;
+    }
+
+    /** The C side's number of the kind of {@code f} ({@code LB_KQ_*} in {@code lowbit.h}), or -1. */
+    private static int blocksKind(QuantFormat f) {
+        if (!f.isGgml()) {
+            return -1;
+        }
+        return switch (f.kind()) {
+            case Q5_0 -> 0;
+            case Q5_1 -> 1;
+            case IQ4_NL -> 2;
+            case Q2_K -> 3;
+            case Q3_K -> 4;
+            case Q4_K -> 5;
+            case Q5_K -> 6;
+            case Q6_K -> 7;
+            default -> -1;
         };
     }
 
@@ -589,6 +620,62 @@ public final class NativeMatmul {
             });
         } catch (Throwable e) {
             throw rethrow(e, "weight-only matmul of " + f);
+        }
+    }
+
+    /**
+     * {@code y[t * ldy + r]} for rows {@code [r0, r1)} and tokens {@code [t0, t1)}: the integer path of
+     * {@code MatmulKernels.gemmInt8} without outliers for Q5_0, Q5_1, IQ4_NL and the K-quants Q2_K to Q6_K
+     * ({@link #takesBlocks}), in the scalar reference's order: its bits at every tier.
+     *
+     * @param w  the blocks, row {@code r} at {@code r * f.rowBytes(k)}
+     * @param k  columns, a multiple of {@code f}'s block (32, or 256 for the K-quants)
+     * @param xc int8 activation codes, token {@code t} at {@code t * k}
+     * @param xs fp32 activation scales: Q8_0's, one per block of 32 ({@code t * k / 32 + b}), for Q5_0, Q5_1 and
+     *           IQ4_NL; Q8_K's, one per super-block of 256 ({@code t * k / 256 + b}), for the K-quants
+     * @param y  fp32 output, written only at the elements named above
+     * @throws IllegalArgumentException for a format without this kernel, a {@code k} that is not whole blocks, a
+     *                                  negative or inverted range, a segment too small for the ranges, a read-only
+     *                                  or misaligned output, or a misaligned {@code xs}
+     * @throws OutOfMemoryError         when the C side cannot allocate the activation sums of the call
+     */
+    public void gemmBlocks(QuantFormat f, int k, MemorySegment w, MemorySegment xc, MemorySegment xs, int r0, int r1,
+                           int t0, int t1, MemorySegment y, int ldy) {
+        Objects.requireNonNull(f, "format");
+        int kind = blocksKind(f);
+        if (kind < 0) {
+            throw new IllegalArgumentException("the native block path takes Q5_0, Q5_1, IQ4_NL and Q2_K to Q6_K, not "
+                    + f);
+        }
+        int blk = f.groupSize();
+        if (k < 0 || k % blk != 0) {
+            throw new IllegalArgumentException(f + " rows hold whole blocks of " + blk + ", got k=" + k);
+        }
+        Objects.requireNonNull(w, "w");
+        Objects.requireNonNull(xc, "xc");
+        Objects.requireNonNull(xs, "xs");
+        checkRanges(r0, r1, t0, t1, y, ldy);
+        if (r0 == r1 || t0 == t1) {
+            return;
+        }
+        need("w", w, r1 * f.rowBytes(k));
+        need("xc", xc, (long) t1 * k);
+        need("xs", xs, 4L * t1 * (k / blk));
+        need("y", y, 4 * ((long) (t1 - 1) * ldy + r1));
+        aligned("xs", xs);
+        aligned("y", y);
+        try {
+            inChunks(Math.max(1L, k), 4, r0, r1, t0, t1, (r, re, t, te) -> { // whole tiles of 4 rows
+                int rc = selected
+                        ? (int) SEL.blocksI8().invokeExact(kind, w, xc, xs, k, r, re, t, te, y, (long) ldy)
+                        : (int) handles.blocksI8().invokeExact(kind, w, xc, xs, k, r, re, t, te, y, (long) ldy);
+                if (rc != 0) {
+                    throw new OutOfMemoryError("native " + f + " matmul could not allocate the sums of " + (te - t)
+                            + " tokens of " + k + " activations");
+                }
+            });
+        } catch (Throwable e) {
+            throw rethrow(e, "integer matmul of " + f);
         }
     }
 

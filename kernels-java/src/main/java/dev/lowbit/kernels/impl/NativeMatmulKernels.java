@@ -2,6 +2,7 @@ package dev.lowbit.kernels.impl;
 
 import dev.lowbit.format.InterleavedTensor;
 import dev.lowbit.format.Int8RowTensor;
+import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.SparseOutliers;
 import dev.lowbit.bindings.nativelib.NativeLibrary;
@@ -28,7 +29,9 @@ import java.lang.foreign.MemorySegment;
  *       generic tier in the reference's order (its bits), AVX2 and AVX-512 with FMA in 8 or 16 lanes, within the
  *       bound that reordering allows and the same bits whatever the split.</li>
  * </ul>
- * Sparse outliers are added here afterwards, in the reference's order. Every format has a native kernel on both
+ * Q5_0, Q5_1, IQ4_NL and the K-quants Q2_K to Q6_K take the integer path in C too ({@code matmul_kq_*.c}): exact
+ * int32 sums per block (K-quants: per sub-block, scaled in int32 per super-block) and the reference's fp32 steps in
+ * its order, its bits at every tier. Sparse outliers are added here afterwards, in the reference's order. Every format has a native kernel on both
  * paths; the fallback remains for what the C code cannot take.
  */
 public final class NativeMatmulKernels implements MatmulKernels {
@@ -65,11 +68,20 @@ public final class NativeMatmulKernels implements MatmulKernels {
         return fallback;
     }
 
+    /** Q5_0, Q5_1, IQ4_NL and the K-quants Q2_K to Q6_K: the C kernels of {@code matmul_kq_*.c}. */
+    @Override
+    public boolean takesBlocks(QuantFormat f) {
+        return NativeMatmul.takesBlocks(f);
+    }
+
     @Override
     public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         NativeMatmul.Weights weights = weights(w);
         boolean perBlock = x.format() == ActivationFormat.Q8_0;
-        if (weights != null) {
+        if (NativeMatmul.takesBlocks(w.format())) {
+            calls.gemmBlocks(w.format(), w.cols(), w.data(), MemorySegment.ofArray(x.codes()),
+                    MemorySegment.ofArray(x.scales()), r0, r1, t0, t1, MemorySegment.ofArray(y), ldy);
+        } else if (weights != null) {
             calls.gemmInt8(weights, w.data(), MemorySegment.ofArray(x.codes()), MemorySegment.ofArray(x.scales()),
                     x.paddedK() / 32, x.scalesPerToken(), perBlock ? 1 : 0, r0, r1, t0, t1, MemorySegment.ofArray(y),
                     ldy);

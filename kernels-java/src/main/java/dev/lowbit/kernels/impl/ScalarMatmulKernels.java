@@ -50,6 +50,12 @@ public final class ScalarMatmulKernels implements MatmulKernels {
         return f.isGgml() && !f.kind().plain() && f.kind() != QuantFormat.Kind.Q8_K;
     }
 
+    /** All of {@link #newBlocks}: the reference of their integer path. */
+    @Override
+    public boolean takesBlocks(QuantFormat f) {
+        return newBlocks(f);
+    }
+
     private static final int[] IQ4_NL = QuantFormat.iq4nlLevels();
 
     /** The integer path of {@link #newBlocks} weights, in the order the class comment gives. */
