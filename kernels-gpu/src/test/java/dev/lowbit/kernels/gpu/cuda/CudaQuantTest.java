@@ -108,7 +108,7 @@ class CudaQuantTest extends GpuTest {
 
     static Stream<Arguments> activationShapes() {
         List<Arguments> out = new ArrayList<>();
-        for (ActivationFormat f : ActivationFormat.values()) {
+        for (ActivationFormat f : new ActivationFormat[] {ActivationFormat.Q8_0, ActivationFormat.PER_TOKEN_INT8}) {
             for (int[] s : new int[][] {{1, 1}, {3, 31}, {8, 33}, {2, 4096}, {17, 1000}}) {
                 out.add(Arguments.of(f, s[0], s[1]));
             }
