@@ -28,6 +28,7 @@ import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -265,6 +266,9 @@ class OpenClMatmulTest {
                 assertEquals(Arrays.toString(a.scales()), Arrays.toString(b.scales()), af + " scales k=" + k);
             }
         }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> device.quantizeActivations(new float[256], 1, 256, ActivationFormat.Q8_K));
+        assertEquals("the OpenCL kernels take Q8_0, Q4_0, Q4_1, grouped and codebook formats, not q8_k", e.getMessage());
     }
 
     @Test
