@@ -8,16 +8,16 @@ import dev.lowbit.kernels.ThreadPool;
 import java.lang.foreign.Arena;
 
 /**
- * Round-to-nearest into one of ggml's block formats (Q8_0, Q4_0, Q4_1), the only quantized types a GGUF
- * file holds, by ggml's own rules ({@code q8_0}, {@code q4_0}, {@code q4_1} in {@link MethodRegistry}); the error
- * is measured by decoding the blocks with lowbit's kernels.
+ * Round-to-nearest into one of ggml's block formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K to Q6_K), the
+ * quantized types a GGUF file holds, by ggml's own rules ({@code q8_0}, {@code q4_0}, ... {@code q6_k} in
+ * {@link MethodRegistry}); the error is measured by decoding the blocks with lowbit's kernels.
  */
 public final class GgmlRtn implements Quantizer {
     private final QuantFormat format;
     private final QuantOps ops;
 
     /**
-     * @param format   Q8_0, Q4_0 or Q4_1
+     * @param format   a ggml block format
      * @param pool where rows run; null for {@link ThreadPool#common()}
      */
     public GgmlRtn(QuantFormat format, ThreadPool pool) {
