@@ -1,5 +1,6 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.algorithms.GgmlRtn;
 import dev.lowbit.algorithms.QuantResult;
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.QuantFormat;
@@ -102,8 +103,14 @@ final class QuantizeJob {
                     + Options.groupName(choice.spec().groupSize()) + (s.clamp() ? " --non-finite clamp" : "")
                     + (choice.spec().scaleType() == ScaleType.F32 ? " --scales f32" : "");
             Runs.Prepare prepare = m -> {
+                dev.lowbit.algorithms.Quantizer q = choice.quantizer(plan == null ? null : plan.get(m.name()), pool);
+                if (q instanceof GgmlRtn g && !m.transposed()) {
+                    // ggml's blocks never span rows: the matrix is read, checked and quantized a band of rows at a time.
+                    return a -> g.quantize((r, n, dst) -> ledger.clamped(m.name(), band(m, r, n, dst, s.clamp())),
+                            m.rows(), m.cols(), a);
+                }
                 ledger.clamped(m.name(), NonFinite.check(m, s.clamp()));
-                return choice.quantizer(plan == null ? null : plan.get(m.name()), pool);
+                return a -> q.quantize(m.values(), m.rows(), m.cols(), a);
             };
             Ticker ticker = new Ticker(err, todo.size(), work.parameters());
             Runs.Run[] run = new Runs.Run[1];
@@ -119,6 +126,9 @@ final class QuantizeJob {
                 GgufFile.write(target.target(), ggufMetadata(w, how, choice, err), infos, out2 -> {
                     for (GgufTensor t : keptInGguf) {
                         out2.tensor(t.name(), t.data());
+                        if (t.data().isMapped()) {
+                            t.data().unload();
+                        }
                     }
                     run[0] = quantize(choice, prepare, work, null, (m, r) -> {
                         try (Arena each = Arena.ofConfined()) {
@@ -167,6 +177,24 @@ final class QuantizeJob {
                     done.bytes(), 8.0 * done.bytes() / done.elements(), 4 * done.elements(), done.seconds()));
         }
         return 0;
+    }
+
+    /**
+     * Rows {@code row .. row + n - 1} of {@code m} into {@code dst} in fp32, checked for NaN and infinities (or
+     * clamped), from the stored tensor; a mapped file's pages are given back once read.
+     *
+     * @return how many values were clamped
+     */
+    private static long band(Weights.Matrix m, int row, int n, float[] dst, boolean clamp) {
+        DenseTensor d = m.stored();
+        long rowBytes = (long) m.cols() * d.dtype().bytes();
+        java.lang.foreign.MemorySegment bytes = d.bytes().asSlice(row * rowBytes, n * rowBytes);
+        float[] v = new DenseTensor(d.name(), d.dtype(), new long[]{n, m.cols()}, bytes).toFloats();
+        System.arraycopy(v, 0, dst, 0, v.length);
+        if (bytes.isMapped()) {
+            bytes.unload();
+        }
+        return NonFinite.check(m.name(), dst, n, m.cols(), row, clamp);
     }
 
     /** The run of the method over {@code work}, with the message of a refused scale naming the option. */
@@ -391,7 +419,7 @@ final class QuantizeJob {
 
         void clamped(String name, long n) {
             if (n > 0) {
-                clamped.put(name, n);
+                clamped.merge(name, n, Long::sum);
             }
         }
 
@@ -427,18 +455,25 @@ final class QuantizeJob {
          * @throws IllegalArgumentException naming the tensor, row and column of the first one when not clamping
          */
         static long check(Weights.Matrix m, boolean clamp) {
-            float[] v = m.values();
+            return check(m.name(), m.values(), m.rows(), m.cols(), 0, clamp);
+        }
+
+        /**
+         * {@link #check(Weights.Matrix, boolean)} of {@code rows} rows of tensor {@code name} in {@code v}, the first
+         * of them its row {@code firstRow}.
+         */
+        static long check(String name, float[] v, int rows, int cols, int firstRow, boolean clamp) {
             long n = 0;
-            for (int r = 0; r < m.rows(); r++) {
-                int base = r * m.cols();
+            for (int r = 0; r < rows; r++) {
+                int base = r * cols;
                 float largest = -1;
-                for (int c = 0; c < m.cols(); c++) {
+                for (int c = 0; c < cols; c++) {
                     float x = v[base + c];
                     if (!Float.isFinite(x)) {
                         if (!clamp) {
                             throw new IllegalArgumentException(Units.f("tensor '%s' has %s at row %d, column %d; pass "
                                     + "--non-finite clamp to replace NaN by 0 and infinities by the row's largest finite "
-                                    + "magnitude", m.name(), Float.toString(x).toLowerCase(Locale.ROOT), r, c));
+                                    + "magnitude", name, Float.toString(x).toLowerCase(Locale.ROOT), firstRow + r, c));
                         }
                         n++;
                     } else {
@@ -447,7 +482,7 @@ final class QuantizeJob {
                 }
                 if (n > 0) {
                     float top = Math.max(largest, 0);
-                    for (int c = 0; c < m.cols(); c++) {
+                    for (int c = 0; c < cols; c++) {
                         float x = v[base + c];
                         if (Float.isNaN(x)) {
                             v[base + c] = 0;

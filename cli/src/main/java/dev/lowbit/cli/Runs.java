@@ -116,12 +116,17 @@ final class Runs {
      */
     static Run run(String method, Quantizer q, QuantSpec spec, Weights w, Arena arena, Sink sink,
                    PrintStream err) throws java.io.IOException {
-        return run(method, spec, spec.bits(), m -> q, w, arena, sink, err);
+        return run(method, spec, spec.bits(), m -> a -> q.quantize(m.values(), m.rows(), m.cols(), a), w, arena, sink, err);
     }
 
-    /** What runs before each matrix is quantized: checks it, and gives the quantizer of its format. */
+    /** What runs before each matrix is quantized: checks it, and gives what quantizes it. */
     interface Prepare {
-        Quantizer quantizer(Weights.Matrix m) throws java.io.IOException;
+        Job job(Weights.Matrix m) throws java.io.IOException;
+    }
+
+    /** The quantization of one matrix, its result in {@code arena}. */
+    interface Job {
+        QuantResult quantize(Arena arena);
     }
 
     /**
@@ -137,10 +142,13 @@ final class Runs {
             long t0 = System.nanoTime();
             try (Arena own = arena == null ? Arena.ofShared() : null) {
                 QuantResult r;
-                Quantizer q = prepare.quantizer(m);
+                Job job = prepare.job(m);
                 try {
-                    r = q.quantize(m.values(), m.rows(), m.cols(), arena == null ? own : arena);
+                    r = job.quantize(arena == null ? own : arena);
                 } catch (IllegalArgumentException e) {
+                    if (e.getMessage() != null && e.getMessage().startsWith("tensor '" + m.name() + "'")) {
+                        throw e;
+                    }
                     throw new IllegalArgumentException("tensor '" + m.name() + "': " + e.getMessage(), e);
                 }
                 double s = (System.nanoTime() - t0) / 1e9;
