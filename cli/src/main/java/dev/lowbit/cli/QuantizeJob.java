@@ -189,8 +189,7 @@ final class QuantizeJob {
         DenseTensor d = m.stored();
         long rowBytes = (long) m.cols() * d.dtype().bytes();
         java.lang.foreign.MemorySegment bytes = d.bytes().asSlice(row * rowBytes, n * rowBytes);
-        float[] v = new DenseTensor(d.name(), d.dtype(), new long[]{n, m.cols()}, bytes).toFloats();
-        System.arraycopy(v, 0, dst, 0, v.length);
+        new DenseTensor(d.name(), d.dtype(), new long[]{n, m.cols()}, bytes).toFloats(dst);
         if (bytes.isMapped()) {
             bytes.unload();
         }
