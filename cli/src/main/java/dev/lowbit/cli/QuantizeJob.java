@@ -118,14 +118,14 @@ final class QuantizeJob {
                 // Streaming: every tensor info first (each matrix's type and size follow from the plan), then the
                 // kept tensors' bytes, then each matrix as soon as it is quantized; its fp32 values and blocks go.
                 List<GgufFile.TensorInfo> infos = new ArrayList<>();
-                keptInGguf.forEach(t -> infos.add(new GgufFile.TensorInfo(t.name(), t.type(), t.dims())));
+                keptInGguf.forEach(t -> infos.add(new GgufFile.TensorInfo(ggufName(w, t.name()), t.type(), t.dims())));
                 for (Weights.Matrix m : todo) {
                     QuantFormat f = plan != null ? plan.get(m.name()) : choice.ggml();
                     infos.add(new GgufFile.TensorInfo(ggufName(w, m.name()), GgmlType.of(f), new long[]{m.cols(), m.rows()}));
                 }
                 GgufFile.write(target.target(), ggufMetadata(w, how, choice, err), infos, out2 -> {
                     for (GgufTensor t : keptInGguf) {
-                        out2.tensor(t.name(), t.data());
+                        out2.tensor(ggufName(w, t.name()), t.data());
                         if (t.data().isMapped()) {
                             t.data().unload();
                         }
@@ -359,7 +359,7 @@ final class QuantizeJob {
         return meta;
     }
 
-    /** A quantized matrix's name in a GGUF output: its name in the input. */
+    /** A tensor's name in a GGUF output (kept or quantized): its name in the input. */
     static String ggufName(Weights w, String name) {
         return name;
     }
