@@ -22,7 +22,11 @@ public final class MethodRegistry {
     public enum Kind {
         /** A data-free method that writes lowbit's formats (grouped planes, a codebook, outliers). */
         PLANES,
-        /** ggml's own round-to-nearest rule, writing ggml blocks. */
+        /**
+         * ggml's own round-to-nearest rule, writing ggml blocks: one block format ({@code q4_0} ... {@code q6_k}), or
+         * one of llama.cpp's mixtures ({@code q4_k_m}, {@code q5_k_m}), which give each tensor its format by
+         * llama.cpp's rules around the base format {@link Method#ggml()} (see {@link Method#mixture()}).
+         */
         GGML,
         /** A method that needs calibration data (a Hessian), so it has no data-free {@link Quantizer}. */
         CALIBRATED
@@ -52,6 +56,14 @@ public final class MethodRegistry {
         public Method {
             widths = List.copyOf(widths);
             integerWidths = List.copyOf(integerWidths);
+        }
+
+        /**
+         * Whether it is one of llama.cpp's mixtures ({@code q4_k_m}, {@code q5_k_m}): {@link #ggml()} is then its base
+         * format, and each tensor gets the format llama.cpp's rules give it.
+         */
+        public boolean mixture() {
+            return kind == Kind.GGML && !name.equals(ggml.name());
         }
 
         /** Whether it takes {@code bits}. */
@@ -107,6 +119,19 @@ public final class MethodRegistry {
         }
 
         /**
+         * The quantizer of a {@link Kind#GGML} rule, which takes no spec: its blocks fix width and group. A mixture's is
+         * that of its base format; {@code new GgmlRtn(f, pool)} quantizes to any other ggml format {@code f}.
+         *
+         * @throws IllegalArgumentException for the other kinds
+         */
+        public Quantizer ggmlQuantizer(ThreadPool pool) {
+            if (kind != Kind.GGML) {
+                throw new IllegalArgumentException(name + " is not one of ggml's rules");
+            }
+            return new GgmlRtn(ggml, pool);
+        }
+
+        /**
          * The ggml block format that a GGUF file holds this method in at {@code spec}, or null when GGUF cannot hold
          * its grid exactly: ggml's rules as they are; {@code rtn-sym} at 4 or 8 bits in groups of 32 with fp16
          * scales as Q4_0 or Q8_0 blocks (see {@link #ggufRepacked()}); no other.
@@ -140,6 +165,16 @@ public final class MethodRegistry {
             ggml(QuantFormat.Q4_0),
             ggml(QuantFormat.Q4_1),
             ggml(QuantFormat.Q8_0),
+            ggml(QuantFormat.Q5_0),
+            ggml(QuantFormat.Q5_1),
+            ggml(QuantFormat.IQ4_NL),
+            ggml(QuantFormat.Q2_K),
+            ggml(QuantFormat.Q3_K),
+            ggml(QuantFormat.Q4_K),
+            ggml(QuantFormat.Q5_K),
+            ggml(QuantFormat.Q6_K),
+            mixture("q4_k_m", QuantFormat.Q4_K),
+            mixture("q5_k_m", QuantFormat.Q5_K),
             new Method("gptq", Kind.CALIBRATED, ALL_WIDTHS, null, INTEGER_WIDTHS, null));
 
     private static Method planes(String name, List<Integer> widths, String note, List<Integer> integer) {
@@ -148,6 +183,11 @@ public final class MethodRegistry {
 
     private static Method ggml(QuantFormat f) {
         return new Method(f.name(), Kind.GGML, List.of(f.bits()), f.bits() + "-bit", List.of(), f);
+    }
+
+    private static Method mixture(String name, QuantFormat base) {
+        return new Method(name, Kind.GGML, List.of(base.bits()), "a mixture based on " + base.bits() + "-bit " + base.name(),
+                List.of(), base);
     }
 
     /** Every method, in report order. */

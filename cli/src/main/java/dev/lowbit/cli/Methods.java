@@ -8,10 +8,15 @@ import dev.lowbit.format.QuantFormat;
 import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.ThreadPool;
+import dev.lowbit.models.DenseTensor;
+import dev.lowbit.models.GgufRecipe;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * What {@code lowbit quantize --method} means, the same in every output format: one grid and one set of
@@ -25,6 +30,15 @@ import java.util.List;
  *   <li>{@code q4_0}, {@code q4_1} and {@code q8_0} are ggml's own rules (Q4_0's scale from the signed
  *       extreme, codes −8..7; Q4_1's min and step; Q8_0's absmax / 127), written as ggml blocks to either
  *       format.</li>
+ *   <li>{@code q5_0}, {@code q5_1}, {@code iq4_nl} and {@code q2_k} ... {@code q6_k} are ggml's rules of those
+ *       blocks, which hold whole blocks only: a matrix whose rows their blocks do not tile gets llama.cpp's
+ *       fallback ({@link GgufRecipe#fallback}: Q4_K to Q5_0, Q5_K to Q5_1, Q6_K to Q8_0, Q2_K and Q3_K to IQ4_NL)
+ *       or, when no block tiles it, is kept as it was, in either format. {@code q6_k} is also llama.cpp's Q6_K
+ *       mixture: its one special rule, the output projection in Q6_K (Q8_0 when its rows are not whole
+ *       super-blocks), is the fallback.</li>
+ *   <li>{@code q4_k_m} and {@code q5_k_m} are llama.cpp's mixtures ({@link GgufRecipe}): each matrix gets the
+ *       format the recipe's plan gives it; a matrix llama.cpp does not quantize (norms, position and token-type
+ *       embeddings) is kept. ONNX MatMul weights are linear layers whatever their names, and are quantized.</li>
  * </ul>
  */
 final class Methods {
@@ -40,13 +54,36 @@ final class Methods {
      * One method at one spec, for one output format.
      *
      * @param label   the method's name
-     * @param spec    width, group and scale type
-     * @param ggml    the ggml format the output holds, or null for lowbit's own
+     * @param spec    width, group and scale type; null for the ggml rules that {@link QuantSpec} cannot describe
+     *                (widths 5 and 6, super-blocks of 256, mixtures): {@link #bits()} and {@link #group()} say theirs
+     * @param ggml    the ggml format the output holds (a mixture's base format), or null for lowbit's own
      * @param repack  whether the method's grouped tensors are repacked into {@code ggml} blocks (rtn-sym to GGUF)
+     * @param recipe  the per-matrix rule of the ggml formats that hold whole blocks only (a single format with
+     *                llama.cpp's fallbacks, or a mixture), or null when every matrix gets {@code ggml} or the
+     *                method's own format
      */
-    record Choice(String label, QuantSpec spec, QuantFormat ggml, boolean repack) {
+    record Choice(String label, QuantSpec spec, QuantFormat ggml, boolean repack, GgufRecipe recipe) {
+        Choice(String label, QuantSpec spec, QuantFormat ggml, boolean repack) {
+            this(label, spec, ggml, repack, null);
+        }
+
         Quantizer quantizer(ThreadPool pool) {
-            return MethodRegistry.get(label).quantizer(spec, pool);
+            return spec == null ? MethodRegistry.get(label).ggmlQuantizer(pool) : MethodRegistry.get(label).quantizer(spec, pool);
+        }
+
+        /** The quantizer of one matrix of format {@code f} (from {@link #plan}), or the method's own when null. */
+        Quantizer quantizer(QuantFormat f, ThreadPool pool) {
+            return f == null ? quantizer(pool) : new dev.lowbit.algorithms.GgmlRtn(f, pool);
+        }
+
+        /** The width: the spec's, else the ggml format's (a mixture's base). */
+        int bits() {
+            return spec != null ? spec.bits() : ggml.bits();
+        }
+
+        /** The group: the spec's, else the elements of a block of the ggml format (256 for the K-quants). */
+        int group() {
+            return spec != null ? spec.groupSize() : ggml.groupSize();
         }
 
         /** The tensor as the output holds it. */
@@ -56,6 +93,9 @@ final class Methods {
 
         /** GGUF's {@code general.file_type} (llama.cpp's {@code llama_ftype}): the type of most tensors. */
         int ggmlFileType() {
+            if (recipe != null) {
+                return recipe.fileType();
+            }
             if (ggml == null) {
                 throw new IllegalStateException(label + " writes no ggml blocks");
             }
@@ -63,6 +103,43 @@ final class Methods {
                 throw new IllegalStateException(ggml + " is not a ggml block format");
             }
             return ggml.kind().ggufFileType();
+        }
+
+        /**
+         * The format of each matrix of a model under {@link #recipe}, by name, null for one kept as it was: the
+         * single format or its fallback; for a mixture, the plan of the recipe over {@code matrices} and the
+         * model's 2-D float tensors that {@code --layers} left out (llama.cpp counts them to pick the layers that
+         * get more bits).
+         *
+         * @param onnx whether the matrices are ONNX MatMul weights (quantized whatever their names)
+         */
+        Map<String, QuantFormat> plan(List<Weights.Matrix> matrices, Map<String, DenseTensor> others, boolean onnx) {
+            List<GgufRecipe.Tensor> all = new ArrayList<>();
+            for (Weights.Matrix m : matrices) {
+                all.add(new GgufRecipe.Tensor(m.name(), new long[]{m.cols(), m.rows()}));
+            }
+            for (DenseTensor d : others.values()) {
+                if (d.rank() == 2 && Weights.quantizable(d)) {
+                    all.add(new GgufRecipe.Tensor(d.name(), new long[]{d.shape()[1], d.shape()[0]}));
+                }
+            }
+            Map<String, QuantFormat> planned = recipe.mixture() ? recipe.plan(all) : Map.of();
+            Map<String, QuantFormat> out = new LinkedHashMap<>();
+            for (int i = 0; i < matrices.size(); i++) {
+                Weights.Matrix m = matrices.get(i);
+                GgufRecipe.Tensor t = all.get(i);
+                QuantFormat f = !recipe.mixture() || onnx && !GgufRecipe.quantizable(t)
+                        ? GgufRecipe.fallback(recipe.base(), m.cols()) : planned.get(m.name());
+                out.put(m.name(), f);
+            }
+            return out;
+        }
+
+        /** Why {@link #plan} keeps matrix {@code m}: llama.cpp does not quantize it, or no block tiles its rows. */
+        Weights.Kept keptWhy(Weights.Matrix m, boolean onnx) {
+            boolean named = onnx || !recipe.mixture()
+                    || GgufRecipe.quantizable(new GgufRecipe.Tensor(m.name(), new long[]{m.cols(), m.rows()}));
+            return named ? Weights.Kept.PARTIAL_BLOCK : Weights.Kept.NOT_IN_RECIPE;
         }
     }
 
@@ -79,6 +156,22 @@ final class Methods {
             throw new UsageException("--method must be one of " + String.join(", ", names) + ", got '" + method + "'");
         }
         MethodRegistry.Method m = MethodRegistry.get(method);
+        if (m.kind() == MethodRegistry.Kind.GGML && (m.mixture() || !m.ggml().kind().plain())) {
+            QuantFormat f = m.ggml();
+            if (bits != null && !m.takes(bits)) {
+                throw new UsageException(m.widthSentence() + ": drop --bits"
+                        + (List.of(2, 3, 4, 8).contains(f.bits()) ? " or give --bits " + f.bits() : ""));
+            }
+            if (group != null && group != f.groupSize()) {
+                throw new UsageException(method + " has blocks of " + f.groupSize() + ": drop --group"
+                        + (f.groupSize() == QuantFormat.GGML_BLOCK ? " or give --group 32" : ""));
+            }
+            if (scales != ScaleType.F16) {
+                throw new UsageException(method + " stores fp16 scales in its blocks: drop --scales f32");
+            }
+            GgufRecipe recipe = m.mixture() ? mixture(method) : GgufRecipe.single(f);
+            return new Choice(method, null, f, false, recipe);
+        }
         if (m.kind() == MethodRegistry.Kind.GGML) {
             QuantFormat f = m.ggml();
             if (bits != null && !m.takes(bits)) {
@@ -110,6 +203,16 @@ final class Methods {
                 + " only approximately or not at all: use --method rtn-sym --bits 4|8 --group 32 (lowbit's symmetric "
                 + "grid in Q4_0/Q8_0 blocks), or " + String.join(", ", MethodRegistry.names(k -> k.kind() == MethodRegistry.Kind.GGML))
                 + " (ggml's rules), or write a .safetensors file");
+    }
+
+    /** llama.cpp's mixture called {@code name}. */
+    private static GgufRecipe mixture(String name) {
+        for (GgufRecipe r : GgufRecipe.mixtures()) {
+            if (r.name().equals(name)) {
+                return r;
+            }
+        }
+        throw new IllegalArgumentException("no llama.cpp mixture is called " + name);
     }
 
     /**

@@ -19,10 +19,12 @@ import java.nio.file.Path;
                 "Quantizes the weight matrices of a model and writes them with every other tensor unchanged.",
                 ""},
         footer = {"",
-                "rtn-sym is RTN on the symmetric grid +-(2^(b-1) - 1); q4_0, q4_1 and q8_0 are ggml's own rules. "
-                        + "A method writes the same codes to either format. A .gguf file holds rtn-sym at 4 or 8 bits "
-                        + "(as Q4_0 or Q8_0 blocks) and q4_0, q4_1, q8_0; a matrix whose rows are not whole blocks of "
-                        + "32 is kept as F32 or F16. NUPES at widths other than 4 stores codes and scales; its exponent "
+                "rtn-sym is RTN on the symmetric grid +-(2^(b-1) - 1); q4_0, q4_1, q8_0, q5_0, q5_1, iq4_nl and "
+                        + "q2_k ... q6_k are ggml's own rules, q4_k_m and q5_k_m llama.cpp's mixtures (Q6_K for the output "
+                        + "and half the value and FFN-down projections). A method writes the same codes to either format. "
+                        + "A .gguf file holds rtn-sym at 4 or 8 bits (as Q4_0 or Q8_0 blocks) and ggml's rules; a matrix "
+                        + "whose rows are not whole blocks of 32 is kept as F32 or F16, and one whose rows a K-quant's "
+                        + "super-blocks of 256 do not tile gets llama.cpp's fallback (Q5_0, Q5_1, Q8_0 or IQ4_NL). NUPES at widths other than 4 stores codes and scales; its exponent "
                         + "goes to the safetensors metadata as \"" + QuantizeCommand.EXPONENTS_KEY + "<tensor>\". The "
                         + "summary counts the tensors quantized and kept (by reason), with the bytes read and written, "
                         + "the relative error and SQNR."})
@@ -45,11 +47,13 @@ final class QuantizeCommand extends Command {
     String methodOption = "rtn";
 
     @Option(names = "--bits", paramLabel = "B", completionCandidates = Options.Bits.class,
-            description = "2, 3, 4 or 8 (default 4; nf4, q4_0 and q4_1 are 4 only, q8_0 is 8 only)")
+            description = "2, 3, 4 or 8 (default 4; nf4, q4_0 and q4_1 are 4 only, q8_0 is 8 only; ggml's other "
+                    + "rules fix their own width)")
     String bitsOption;
 
     @Option(names = "--group", paramLabel = "G", completionCandidates = Options.Groups.class,
-            description = "group size: " + Options.GROUP_HELP + " (default 64; 32 for .gguf and q4_0, q4_1, q8_0)")
+            description = "group size: " + Options.GROUP_HELP + " (default 64; 32 for .gguf and q4_0, q4_1, q8_0; "
+                    + "ggml's other rules fix their own blocks)")
     String groupOption;
 
     @Option(names = "--layers", paramLabel = "REGEX", description = Options.LAYERS_HELP)

@@ -1,5 +1,6 @@
 package dev.lowbit.cli;
 
+import dev.lowbit.algorithms.GgmlRtn;
 import dev.lowbit.algorithms.QuantResult;
 import dev.lowbit.algorithms.QuantSpec;
 import dev.lowbit.format.QuantFormat;
@@ -7,6 +8,7 @@ import dev.lowbit.format.QuantizedTensor;
 import dev.lowbit.format.ScaleType;
 import dev.lowbit.kernels.ThreadPool;
 import dev.lowbit.models.DenseTensor;
+import dev.lowbit.models.GgmlType;
 import dev.lowbit.models.GgufFile;
 import dev.lowbit.models.GgufTensor;
 import dev.lowbit.models.GgufValue;
@@ -74,9 +76,13 @@ final class QuantizeJob {
             Weights w = builtin ? Weights.miniLm(s.layers()) : Weights.read(model, s.layers(), arena);
             slowPhase(err, "reading " + w.source(), t0);
             Ledger ledger = new Ledger(w);
+            boolean onnx = w.type() == ModelFile.ONNX;
+            Map<String, QuantFormat> plan = choice.recipe() != null ? choice.plan(w.matrices(), w.others(), onnx) : null;
             List<Weights.Matrix> todo = new ArrayList<>();
             for (Weights.Matrix m : w.matrices()) {
-                if (outType == ModelFile.GGUF && m.cols() % QuantFormat.GGML_BLOCK != 0) {
+                if (plan != null && plan.get(m.name()) == null) {
+                    ledger.keep(m.name(), choice.keptWhy(m, onnx));
+                } else if (plan == null && outType == ModelFile.GGUF && m.cols() % QuantFormat.GGML_BLOCK != 0) {
                     ledger.keep(m.name(), Weights.Kept.PARTIAL_BLOCK);
                 } else {
                     todo.add(m);
@@ -89,37 +95,67 @@ final class QuantizeJob {
             }
             // What the output keeps as it is must fit the output's format: found out now, not after the work.
             List<GgufTensor> keptInGguf = outType == ModelFile.GGUF ? keptInGguf(w, ledger) : null;
-            for (Weights.Matrix m : todo) {
-                ledger.clamped(m.name(), NonFinite.check(m, s.clamp()));
-            }
             Weights work = new Weights(w.source(), w.type(), List.copyOf(todo), w.others(), w.quantized(), w.metadata(),
                     w.gguf(), w.kept());
-            Map<String, QuantizedTensor> quantized = new LinkedHashMap<>();
-            Map<String, String> metadata = new LinkedHashMap<>();
-            Runs.Sink keep = (m, r) -> {
-                QuantizedTensor t = choice.container(r.tensor(), arena);
-                quantized.put(m.name(), t);
-                if (r.exponents() != null && !r.exponentsInTensor()) {
-                    metadata.put(QuantizeCommand.EXPONENTS_KEY + m.name(), QuantizeCommand.exponents(r));
-                }
-            };
-            Runs.Run run;
-            try {
-                run = Runs.run(choice.label(), choice.quantizer(pool), choice.spec(), work, arena, keep, err);
-            } catch (IllegalArgumentException e) {
-                throw scalesHint(e, choice.spec());
-            }
-            String how = "lowbit quantize --method " + s.method() + " --bits " + choice.spec().bits() + " --group "
+            String how = choice.spec() == null ? "lowbit quantize --method " + s.method()
+                    + (s.clamp() ? " --non-finite clamp" : "")
+                    : "lowbit quantize --method " + s.method() + " --bits " + choice.spec().bits() + " --group "
                     + Options.groupName(choice.spec().groupSize()) + (s.clamp() ? " --non-finite clamp" : "")
                     + (choice.spec().scaleType() == ScaleType.F32 ? " --scales f32" : "");
-            long t1 = System.nanoTime();
+            Runs.Prepare prepare = m -> {
+                dev.lowbit.algorithms.Quantizer q = choice.quantizer(plan == null ? null : plan.get(m.name()), pool);
+                if (q instanceof GgmlRtn g && !m.transposed()) {
+                    // ggml's blocks never span rows: the matrix is read, checked and quantized a band of rows at a time.
+                    return a -> g.quantize((r, n, dst) -> ledger.clamped(m.name(), band(m, r, n, dst, s.clamp())),
+                            m.rows(), m.cols(), a);
+                }
+                ledger.clamped(m.name(), NonFinite.check(m, s.clamp()));
+                return a -> q.quantize(m.values(), m.rows(), m.cols(), a);
+            };
+            Ticker ticker = new Ticker(err, todo.size(), work.parameters());
+            Runs.Run[] run = new Runs.Run[1];
             if (outType == ModelFile.GGUF) {
-                writeGguf(target.target(), w, keptInGguf, quantized, how, choice, err);
+                // Streaming: every tensor info first (each matrix's type and size follow from the plan), then the
+                // kept tensors' bytes, then each matrix as soon as it is quantized; its fp32 values and blocks go.
+                List<GgufFile.TensorInfo> infos = new ArrayList<>();
+                keptInGguf.forEach(t -> infos.add(new GgufFile.TensorInfo(ggufName(w, t.name()), t.type(), t.dims())));
+                for (Weights.Matrix m : todo) {
+                    QuantFormat f = plan != null ? plan.get(m.name()) : choice.ggml();
+                    infos.add(new GgufFile.TensorInfo(ggufName(w, m.name()), GgmlType.of(f), new long[]{m.cols(), m.rows()}));
+                }
+                GgufFile.write(target.target(), ggufMetadata(w, how, choice, err), infos, out2 -> {
+                    for (GgufTensor t : keptInGguf) {
+                        out2.tensor(ggufName(w, t.name()), t.data());
+                        if (t.data().isMapped()) {
+                            t.data().unload();
+                        }
+                    }
+                    run[0] = quantize(choice, prepare, work, null, (m, r) -> {
+                        try (Arena each = Arena.ofConfined()) {
+                            out2.tensor(ggufName(w, m.name()), choice.container(r.tensor(), each).data());
+                        }
+                        m.release();
+                        ticker.add(m, r.tensor().byteSize());
+                    }, err);
+                });
             } else {
+                Map<String, QuantizedTensor> quantized = new LinkedHashMap<>();
+                Map<String, String> metadata = new LinkedHashMap<>();
+                run[0] = quantize(choice, prepare, work, arena, (m, r) -> {
+                    QuantizedTensor t = choice.container(r.tensor(), arena);
+                    quantized.put(m.name(), t);
+                    if (r.exponents() != null && !r.exponentsInTensor()) {
+                        metadata.put(QuantizeCommand.EXPONENTS_KEY + m.name(), QuantizeCommand.exponents(r));
+                    }
+                    m.release();
+                    ticker.add(m, t.byteSize());
+                }, err);
+                long t1 = System.nanoTime();
                 writeSafetensors(target.target(), w, quantized, metadata, how);
+                slowPhase(err, "writing " + s.out(), t1);
             }
-            slowPhase(err, "writing " + s.out(), t1);
-            for (Runs.Layer l : run.layers()) {
+            Runs.Run done = run[0];
+            for (Runs.Layer l : done.layers()) {
                 ledger.quantized(l);
             }
             long bytesIn = builtin ? w.others().values().stream().mapToLong(d -> d.bytes().byteSize()).sum()
@@ -129,18 +165,100 @@ final class QuantizeJob {
                 ledger.list(out);
             }
             out.println(Units.f("%s: %s, %d bits, group %s (%s): quantized %d, kept as they were %d%s; %d bytes in, %d out",
-                    s.out(), s.method(), choice.spec().bits(), Options.groupName(choice.spec().groupSize()),
-                    run.layers().get(0).format() + (choice.repack() ? " in " + choice.ggml().name() + " blocks" : ""),
-                    run.layers().size(), ledger.keptCount(),
+                    s.out(), s.method(), choice.bits(), Options.groupName(choice.group()),
+                    formats(done) + (choice.repack() ? " in " + choice.ggml().name() + " blocks" : ""),
+                    done.layers().size(), ledger.keptCount(),
                     ledger.keptCount() > 0 ? " (" + ledger.reasons() + ")" : "", bytesIn, bytesOut));
             out.println(Units.f("relative error %.4e (worst layer %.4e, %s), SQNR %.2f dB, outliers %.3f%%%s",
-                    run.relativeError(), run.worst().relativeError(), run.worst().name(), run.sqnrDb(),
-                    100 * run.outlierFraction(), ledger.clampedTotal() > 0
+                    done.relativeError(), done.worst().relativeError(), done.worst().name(), done.sqnrDb(),
+                    100 * done.outlierFraction(), ledger.clampedTotal() > 0
                             ? Units.f("; %d non-finite values clamped", ledger.clampedTotal()) : ""));
             out.println(Units.f("matrices: %d bytes (%.3f bits/weight) from %d bytes of fp32; %.1f s",
-                    run.bytes(), 8.0 * run.bytes() / run.elements(), 4 * run.elements(), run.seconds()));
+                    done.bytes(), 8.0 * done.bytes() / done.elements(), 4 * done.elements(), done.seconds()));
         }
         return 0;
+    }
+
+    /**
+     * Rows {@code row .. row + n - 1} of {@code m} into {@code dst} in fp32, checked for NaN and infinities (or
+     * clamped), from the stored tensor; a mapped file's pages are given back once read.
+     *
+     * @return how many values were clamped
+     */
+    private static long band(Weights.Matrix m, int row, int n, float[] dst, boolean clamp) {
+        DenseTensor d = m.stored();
+        long rowBytes = (long) m.cols() * d.dtype().bytes();
+        java.lang.foreign.MemorySegment bytes = d.bytes().asSlice(row * rowBytes, n * rowBytes);
+        new DenseTensor(d.name(), d.dtype(), new long[]{n, m.cols()}, bytes).toFloats(dst);
+        if (bytes.isMapped()) {
+            bytes.unload();
+        }
+        return NonFinite.check(m.name(), dst, n, m.cols(), row, clamp);
+    }
+
+    /** The run of the method over {@code work}, with the message of a refused scale naming the option. */
+    private static Runs.Run quantize(Methods.Choice choice, Runs.Prepare prepare, Weights work, Arena arena,
+                                     Runs.Sink sink, PrintStream err) throws IOException {
+        try {
+            return Runs.run(choice.label(), choice.spec(), choice.bits(), prepare, work, arena, sink, err);
+        } catch (IllegalArgumentException e) {
+            throw choice.spec() == null ? e : scalesHint(e, choice.spec());
+        }
+    }
+
+    /**
+     * The formats of the quantized matrices: the one format, or each with its count in order of first use
+     * ({@code q4_k 5, q6_k 2}) when a mixture or a fallback gives several.
+     */
+    static String formats(Runs.Run run) {
+        Map<String, Integer> n = new LinkedHashMap<>();
+        run.layers().forEach(l -> n.merge(l.format(), 1, Integer::sum));
+        if (n.size() == 1) {
+            return n.keySet().iterator().next();
+        }
+        List<String> parts = new ArrayList<>();
+        n.forEach((f, c) -> parts.add(f + " " + c));
+        return String.join(", ", parts);
+    }
+
+    /**
+     * A line on stderr every few seconds of a long run when stderr is not a terminal (where the progress bar
+     * shows the same): the matrices done, the bytes read and written, and the rate.
+     */
+    private static final class Ticker {
+        private static final long EVERY_NANOS = 5_000_000_000L;
+        private final PrintStream err;
+        private final boolean quiet;
+        private final int matrices;
+        private final long elements;
+        private final long start = System.nanoTime();
+        private long last = start;
+        private int done;
+        private long read;
+        private long written;
+        private long elementsDone;
+
+        Ticker(PrintStream err, int matrices, long elements) {
+            this.err = err;
+            this.quiet = err == System.err && System.console() != null && System.console().isTerminal();
+            this.matrices = matrices;
+            this.elements = Math.max(elements, 1);
+        }
+
+        void add(Weights.Matrix m, long bytesOut) {
+            done++;
+            read += m.stored().bytes().byteSize();
+            written += bytesOut;
+            elementsDone += m.elements();
+            long now = System.nanoTime();
+            if (!quiet && now - last >= EVERY_NANOS && done < matrices) {
+                last = now;
+                double s = (now - start) / 1e9;
+                err.println(Units.f("quantize: %d of %d matrices (%d%%), %d bytes read, %d written, %.1f MB/s",
+                        done, matrices, 100 * elementsDone / elements, read, written, read / s / 1e6));
+                err.flush();
+            }
+        }
     }
 
     /** One line for a phase that took over 2 seconds (quick ones stay quiet, so a refusal stays one line). */
@@ -219,10 +337,11 @@ final class QuantizeJob {
         }
     }
 
-    private static void writeGguf(Path target, Weights w, List<GgufTensor> kept, Map<String, QuantizedTensor> quantized,
-                                  String how, Methods.Choice choice, PrintStream err) throws IOException {
-        List<GgufTensor> tensors = new ArrayList<>(kept);
-        quantized.forEach((k, v) -> tensors.add(GgufTensor.of(k, v)));
+    /**
+     * The metadata of a GGUF output. With {@link #ggufName}, the one place where a GGUF output's names and
+     * extra metadata come from: the input's architecture ({@link #architecture}) and its own GGUF metadata.
+     */
+    private static Map<String, GgufValue> ggufMetadata(Weights w, String how, Methods.Choice choice, PrintStream err) {
         Map<String, GgufValue> meta = new LinkedHashMap<>();
         String arch = architecture(w);
         if (arch != null) {
@@ -237,7 +356,12 @@ final class QuantizeJob {
         meta.put("general.file_type", GgufValue.uint32(choice.ggmlFileType()));
         meta.put("general.quantized_by", GgufValue.string(how));
         meta.put("general.source.file", GgufValue.string(w.source().getFileName().toString()));
-        GgufFile.write(target, meta, tensors);
+        return meta;
+    }
+
+    /** A tensor's name in a GGUF output (kept or quantized): its name in the input. */
+    static String ggufName(Weights w, String name) {
+        return name;
     }
 
     /**
@@ -294,7 +418,7 @@ final class QuantizeJob {
 
         void clamped(String name, long n) {
             if (n > 0) {
-                clamped.put(name, n);
+                clamped.merge(name, n, Long::sum);
             }
         }
 
@@ -330,18 +454,25 @@ final class QuantizeJob {
          * @throws IllegalArgumentException naming the tensor, row and column of the first one when not clamping
          */
         static long check(Weights.Matrix m, boolean clamp) {
-            float[] v = m.values();
+            return check(m.name(), m.values(), m.rows(), m.cols(), 0, clamp);
+        }
+
+        /**
+         * {@link #check(Weights.Matrix, boolean)} of {@code rows} rows of tensor {@code name} in {@code v}, the first
+         * of them its row {@code firstRow}.
+         */
+        static long check(String name, float[] v, int rows, int cols, int firstRow, boolean clamp) {
             long n = 0;
-            for (int r = 0; r < m.rows(); r++) {
-                int base = r * m.cols();
+            for (int r = 0; r < rows; r++) {
+                int base = r * cols;
                 float largest = -1;
-                for (int c = 0; c < m.cols(); c++) {
+                for (int c = 0; c < cols; c++) {
                     float x = v[base + c];
                     if (!Float.isFinite(x)) {
                         if (!clamp) {
                             throw new IllegalArgumentException(Units.f("tensor '%s' has %s at row %d, column %d; pass "
                                     + "--non-finite clamp to replace NaN by 0 and infinities by the row's largest finite "
-                                    + "magnitude", m.name(), Float.toString(x).toLowerCase(Locale.ROOT), r, c));
+                                    + "magnitude", name, Float.toString(x).toLowerCase(Locale.ROOT), firstRow + r, c));
                         }
                         n++;
                     } else {
@@ -350,7 +481,7 @@ final class QuantizeJob {
                 }
                 if (n > 0) {
                     float top = Math.max(largest, 0);
-                    for (int c = 0; c < m.cols(); c++) {
+                    for (int c = 0; c < cols; c++) {
                         float x = v[base + c];
                         if (Float.isNaN(x)) {
                             v[base + c] = 0;

@@ -116,16 +116,39 @@ final class Runs {
      */
     static Run run(String method, Quantizer q, QuantSpec spec, Weights w, Arena arena, Sink sink,
                    PrintStream err) throws java.io.IOException {
+        return run(method, spec, spec.bits(), m -> a -> q.quantize(m.values(), m.rows(), m.cols(), a), w, arena, sink, err);
+    }
+
+    /** What runs before each matrix is quantized: checks it, and gives what quantizes it. */
+    interface Prepare {
+        Job job(Weights.Matrix m) throws java.io.IOException;
+    }
+
+    /** The quantization of one matrix, its result in {@code arena}. */
+    interface Job {
+        QuantResult quantize(Arena arena);
+    }
+
+    /**
+     * {@link #run(String, Quantizer, QuantSpec, Weights, Arena, Sink, PrintStream)} with a quantizer for each
+     * matrix ({@code spec} may be null when {@code bits} labels the run instead, as for ggml's block rules).
+     */
+    static Run run(String method, QuantSpec spec, int bits, Prepare prepare, Weights w, Arena arena, Sink sink,
+                   PrintStream err) throws java.io.IOException {
         QuantOps.get(); // the kernels log their choice now, not in the middle of the progress bar
-        Progress p = new Progress(err, Units.f("%-9s %d-bit", method, spec.bits()), w.parameters());
+        Progress p = new Progress(err, Units.f("%-9s %d-bit", method, bits), w.parameters());
         List<Layer> layers = new ArrayList<>();
         for (Weights.Matrix m : w.matrices()) {
             long t0 = System.nanoTime();
             try (Arena own = arena == null ? Arena.ofShared() : null) {
                 QuantResult r;
+                Job job = prepare.job(m);
                 try {
-                    r = q.quantize(m.values(), m.rows(), m.cols(), arena == null ? own : arena);
+                    r = job.quantize(arena == null ? own : arena);
                 } catch (IllegalArgumentException e) {
+                    if (e.getMessage() != null && e.getMessage().startsWith("tensor '" + m.name() + "'")) {
+                        throw e;
+                    }
                     throw new IllegalArgumentException("tensor '" + m.name() + "': " + e.getMessage(), e);
                 }
                 double s = (System.nanoTime() - t0) / 1e9;

@@ -51,6 +51,7 @@ record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, D
         NOT_2D("not 2-D"),
         NOT_LINEAR("not a MatMul/Gemm weight"),
         NOT_SELECTED("not selected by --layers"),
+        NOT_IN_RECIPE("not quantized by llama.cpp's rules"),
         PARTIAL_BLOCK("row not a multiple of the group");
 
         final String reason;
@@ -64,16 +65,70 @@ record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, D
     static final int MAX_NAME_CHARS = 4096;
 
     /**
-     * A weight matrix.
-     *
-     * @param name       its name in the file
-     * @param rows       output channels
-     * @param cols       inputs
-     * @param values     {@code rows x cols}, row-major
-     * @param transposed whether the file stores it as {@code [cols, rows]} (ONNX MatMul)
-     * @param stored     the tensor as the file holds it
+     * A weight matrix. Its fp32 values are made from the stored tensor (a view of the memory-mapped file for
+     * safetensors and GGUF) when first asked for, and kept until {@link #release()}, so that a command that
+     * goes through a large model one matrix at a time holds one matrix in fp32 at a time.
      */
-    record Matrix(String name, int rows, int cols, float[] values, boolean transposed, DenseTensor stored) {
+    static final class Matrix {
+        private final String name;
+        private final int rows;
+        private final int cols;
+        private final boolean transposed;
+        private final DenseTensor stored;
+        private float[] values;
+
+        /**
+         * @param name       its name in the file
+         * @param rows       output channels
+         * @param cols       inputs
+         * @param transposed whether the file stores it as {@code [cols, rows]} (ONNX MatMul)
+         * @param stored     the tensor as the file holds it
+         */
+        Matrix(String name, int rows, int cols, boolean transposed, DenseTensor stored) {
+            this.name = name;
+            this.rows = rows;
+            this.cols = cols;
+            this.transposed = transposed;
+            this.stored = stored;
+        }
+
+        String name() {
+            return name;
+        }
+
+        int rows() {
+            return rows;
+        }
+
+        int cols() {
+            return cols;
+        }
+
+        boolean transposed() {
+            return transposed;
+        }
+
+        DenseTensor stored() {
+            return stored;
+        }
+
+        /**
+         * {@code rows x cols}, row-major, in fp32: made once and kept until {@link #release()} (changes to the
+         * array, such as clamped values, last until then).
+         */
+        synchronized float[] values() {
+            if (values == null) {
+                float[] v = stored.toFloats();
+                values = transposed ? transpose(v, cols, rows) : v;
+            }
+            return values;
+        }
+
+        /** Drops the fp32 values; the next {@link #values()} makes them again from the stored tensor. */
+        synchronized void release() {
+            values = null;
+        }
+
         long elements() {
             return (long) rows * cols;
         }
@@ -204,13 +259,10 @@ record Weights(Path source, ModelFile type, List<Matrix> matrices, Map<String, D
         if (s[0] > Integer.MAX_VALUE || s[1] > Integer.MAX_VALUE || s[0] * s[1] > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("tensor '" + d.name() + "' " + Units.shape(s) + " is too large to quantize");
         }
-        float[] v = d.toFloats();
         if (!transpose) {
-            return new Matrix(d.name(), (int) s[0], (int) s[1], v, false, d);
+            return new Matrix(d.name(), (int) s[0], (int) s[1], false, d);
         }
-        int in = (int) s[0];
-        int out = (int) s[1];
-        return new Matrix(d.name(), out, in, transpose(v, in, out), true, d);
+        return new Matrix(d.name(), (int) s[1], (int) s[0], true, d);
     }
 
     /** {@code [rows, cols]} row-major into {@code [cols, rows]}. */

@@ -122,7 +122,25 @@ public final class DenseTensor {
         if (n > Integer.MAX_VALUE - 8) {
             throw new IllegalStateException("tensor '" + name + "' has " + n + " elements, too many for a float[]");
         }
-        float[] out = new float[(int) n];
+        return toFloats(new float[(int) n]);
+    }
+
+    /**
+     * {@link #toFloats()} into the first {@link #elements()} entries of {@code out}, which a caller reuses for
+     * tensor after tensor (a band of rows of a large matrix, say).
+     *
+     * @return {@code out}
+     * @throws IllegalArgumentException if {@code out} is shorter than the tensor
+     */
+    public float[] toFloats(float[] out) {
+        if (!dtype.quantizable()) {
+            throw new IllegalStateException("tensor '" + name + "' is " + dtype + ", which does not convert to floats:"
+                    + " only F32, F16 and BF16 tensors do (the others are kept as they are)");
+        }
+        if (out.length < elements()) {
+            throw new IllegalArgumentException("tensor '" + name + "' has " + elements() + " elements, more than the "
+                    + out.length + " of the array");
+        }
         int[] at = {0};
         try {
             MappedInput.read(bytes, (buf, len) -> {

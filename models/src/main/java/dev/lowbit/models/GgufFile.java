@@ -72,16 +72,136 @@ public final class GgufFile {
      * @throws IllegalArgumentException for duplicate tensor names, a bad alignment, or an empty key
      */
     public static void write(Path path, Map<String, GgufValue> metadata, List<GgufTensor> tensors) throws IOException {
-        int alignment = DEFAULT_ALIGNMENT;
-        GgufValue a = metadata.get(ALIGNMENT_KEY);
-        if (a != null) {
-            if (a.type() != GgufValue.Type.UINT32 || !powerOfTwo((Integer) a.value())) {
-                throw new IllegalArgumentException(ALIGNMENT_KEY + " must be a UINT32 power of two, got " + a);
-            }
-            alignment = (Integer) a.value();
+        List<TensorInfo> infos = new ArrayList<>();
+        for (GgufTensor t : tensors) {
+            infos.add(new TensorInfo(t.name(), t.type(), t.dims()));
         }
+        write(path, metadata, infos, w -> {
+            for (GgufTensor t : tensors) {
+                w.tensor(t.name(), t.data());
+            }
+        });
+    }
+
+    /**
+     * A tensor's entry in the header: name, type and dims ({@code ne[0]} first), known before its bytes are.
+     *
+     * @throws IllegalArgumentException for what ggml's reader would refuse (see {@link GgufTensor})
+     */
+    public record TensorInfo(String name, GgmlType type, long[] dims) {
+        public TensorInfo {
+            java.util.Objects.requireNonNull(name, "name");
+            java.util.Objects.requireNonNull(type, "type");
+            dims = dims.clone();
+            String problem = GgufTensor.check(name, type, dims);
+            if (problem != null) {
+                throw new IllegalArgumentException(problem);
+            }
+        }
+
+        @Override
+        public long[] dims() {
+            return dims.clone();
+        }
+
+        /** The bytes of its data (whole blocks per row). */
+        public long bytes() {
+            return GgufTensor.bytes(type, dims);
+        }
+    }
+
+    /** What writes the tensors' bytes, in the order of their infos, through {@link Writer#tensor}. */
+    public interface Body {
+        void write(Writer w) throws IOException;
+    }
+
+    /**
+     * Writes a GGUF file whose tensors are produced one at a time: the header with every info in {@code infos}
+     * first (offsets follow from the types and dims), then {@code body} hands each tensor's bytes to the
+     * {@link Writer} in the same order, each padded to the alignment as it is written, so that no more than
+     * one tensor need be in memory. The file is written to a temporary file beside {@code path} and renamed
+     * when complete; if {@code body} throws, or does not write every tensor, no file is left. The bytes are
+     * those of {@link #write(Path, Map, List)} with the same tensors.
+     *
+     * @throws IllegalArgumentException for duplicate tensor names, a bad alignment, or an empty key
+     * @throws IllegalStateException    when {@code body} writes fewer tensors than {@code infos} names
+     */
+    public static void write(Path path, Map<String, GgufValue> metadata, List<TensorInfo> infos, Body body)
+            throws IOException {
+        int alignment = alignment(metadata);
+        byte[] header = header(metadata, infos, alignment);
+        long headerPad = pad(header.length, alignment) - header.length;
+        List<TensorInfo> order = List.copyOf(infos);
+        AtomicWrite.write(path, ch -> {
+            AtomicWrite.append(ch, MemorySegment.ofArray(header));
+            AtomicWrite.zeros(ch, headerPad);
+            Writer w = new Writer(ch, order, alignment);
+            body.write(w);
+            if (w.next != order.size()) {
+                throw new IllegalStateException(order.size() - w.next + " of " + order.size() + " tensors were not "
+                        + "written, the first '" + order.get(w.next).name() + "'");
+            }
+        });
+    }
+
+    /** Takes each tensor's bytes in the order of the infos and appends them, padded, to the file. */
+    public static final class Writer {
+        private final FileChannel ch;
+        private final List<TensorInfo> infos;
+        private final int alignment;
+        private int next;
+
+        private Writer(FileChannel ch, List<TensorInfo> infos, int alignment) {
+            this.ch = ch;
+            this.infos = infos;
+            this.alignment = alignment;
+        }
+
+        /**
+         * Appends the bytes of the next tensor, {@code name}, and its padding.
+         *
+         * @throws IllegalArgumentException when {@code name} is not the next tensor of the header, or {@code data}
+         *                                  is not exactly its bytes
+         */
+        public void tensor(String name, MemorySegment data) throws IOException {
+            if (next == infos.size()) {
+                throw new IllegalArgumentException("tensor '" + name + "' is not in the header: all " + infos.size()
+                        + " tensors are written");
+            }
+            TensorInfo i = infos.get(next);
+            if (!i.name().equals(name)) {
+                throw new IllegalArgumentException("tensor '" + name + "' written where the header has '" + i.name() + "'");
+            }
+            if (data.byteSize() != i.bytes()) {
+                throw new IllegalArgumentException("tensor '" + name + "' is " + i.type() + " " + java.util.Arrays.toString(
+                        i.dims()) + ", which needs " + i.bytes() + " bytes, got " + data.byteSize());
+            }
+            AtomicWrite.append(ch, data);
+            AtomicWrite.zeros(ch, pad(data.byteSize(), alignment) - data.byteSize());
+            next++;
+        }
+
+        /** How many tensors are written so far. */
+        public int written() {
+            return next;
+        }
+    }
+
+    private static int alignment(Map<String, GgufValue> metadata) {
+        GgufValue a = metadata.get(ALIGNMENT_KEY);
+        if (a == null) {
+            return DEFAULT_ALIGNMENT;
+        }
+        if (a.type() != GgufValue.Type.UINT32 || !powerOfTwo((Integer) a.value())) {
+            throw new IllegalArgumentException(ALIGNMENT_KEY + " must be a UINT32 power of two, got " + a);
+        }
+        return (Integer) a.value();
+    }
+
+    /** The magic, version, counts, metadata and tensor infos, unpadded. */
+    private static byte[] header(Map<String, GgufValue> metadata, List<TensorInfo> infos, int alignment) {
         Sink h = new Sink();
-        h.u32(MAGIC).u32(VERSION).u64(tensors.size()).u64(metadata.size());
+        h.u32(MAGIC).u32(VERSION).u64(infos.size()).u64(metadata.size());
         for (Map.Entry<String, GgufValue> e : metadata.entrySet()) {
             if (e.getKey().isEmpty()) {
                 throw new IllegalArgumentException("a metadata key is empty");
@@ -96,7 +216,7 @@ public final class GgufFile {
         }
         Set<String> names = new HashSet<>();
         long offset = 0;
-        for (GgufTensor t : tensors) {
+        for (TensorInfo t : infos) {
             if (!names.add(t.name())) {
                 throw new IllegalArgumentException("two tensors are named '" + t.name() + "'");
             }
@@ -106,19 +226,9 @@ public final class GgufFile {
                 h.u64(d);
             }
             h.u32(t.type().id()).u64(offset);
-            offset += pad(t.data().byteSize(), alignment);
+            offset += pad(t.bytes(), alignment);
         }
-        byte[] header = h.bytes();
-        long headerPad = pad(header.length, alignment) - header.length;
-        final int align = alignment;
-        AtomicWrite.write(path, ch -> {
-            AtomicWrite.append(ch, MemorySegment.ofArray(header));
-            AtomicWrite.zeros(ch, headerPad);
-            for (GgufTensor t : tensors) {
-                AtomicWrite.append(ch, t.data());
-                AtomicWrite.zeros(ch, pad(t.data().byteSize(), align) - t.data().byteSize());
-            }
-        });
+        return h.bytes();
     }
 
     private static boolean powerOfTwo(long v) {

@@ -221,7 +221,7 @@ public final class GgufRecipe {
     }
 
     /** llama.cpp's fallback for rows that {@code f}'s blocks do not tile; null (F16) when no fallback does. */
-    static QuantFormat fallback(QuantFormat f, long cols) {
+    public static QuantFormat fallback(QuantFormat f, long cols) {
         if (cols % f.groupSize() == 0) {
             return f;
         }
