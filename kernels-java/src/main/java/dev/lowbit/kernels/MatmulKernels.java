@@ -34,6 +34,15 @@ public interface MatmulKernels {
         return false;
     }
 
+    /**
+     * Whether {@link #gemmF32(QuantizedTensor, float[], int, int, int, int, float[], int) gemmF32} takes weights of
+     * format {@code f} among the ggml blocks beyond Q8_0, Q4_0 and Q4_1 (those of {@link #takesBlocks} and Q8_K);
+     * {@link MatmulOps} gives the scalar reference those it does not take.
+     */
+    default boolean takesBlocksF32(QuantFormat f) {
+        return false;
+    }
+
     /** Weight-only path: any format times fp32 activations {@code x[t * k + c]}, dequantized as it goes. */
     void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy);
 

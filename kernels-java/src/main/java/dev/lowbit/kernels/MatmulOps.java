@@ -232,9 +232,11 @@ public final class MatmulOps {
         }
         checkLength("x", x, (long) n * w.cols());
         checkLength("y", y, (long) n * w.rows());
-        // The blocks beyond Q8_0, Q4_0 and Q4_1 (5-bit, IQ4_NL, K-quants) have the scalar reference's product only.
-        MatmulKernels k = ScalarMatmulKernels.newBlocks(w.format()) || w.format().kind() == QuantFormat.Kind.Q8_K
-                ? ScalarMatmulKernels.INSTANCE : kernels;
+        // The blocks beyond Q8_0, Q4_0 and Q4_1 (5-bit, IQ4_NL, K-quants, Q8_K) go to the scalar reference where the
+        // kernels do not take them.
+        QuantFormat f = w.format();
+        boolean blocks = ScalarMatmulKernels.newBlocks(f) || f.kind() == QuantFormat.Kind.Q8_K;
+        MatmulKernels k = blocks && !kernels.takesBlocksF32(f) ? ScalarMatmulKernels.INSTANCE : kernels;
         split(w.rows(), n, w.cols(), 1, (r0, r1, t0, t1) -> k.gemmF32(w, x, r0, r1, t0, t1, y, w.rows()));
     }
 

@@ -56,6 +56,12 @@ public final class ScalarMatmulKernels implements MatmulKernels {
         return newBlocks(f);
     }
 
+    /** All of {@link #newBlocks} and Q8_K: the reference of their weight-only path. */
+    @Override
+    public boolean takesBlocksF32(QuantFormat f) {
+        return newBlocks(f) || f.kind() == QuantFormat.Kind.Q8_K;
+    }
+
     private static final int[] IQ4_NL = QuantFormat.iq4nlLevels();
 
     /** The integer path of {@link #newBlocks} weights, in the order the class comment gives. */

@@ -49,6 +49,9 @@ import static dev.lowbit.kernels.impl.VectorRowDecode.floats;
  * <p>fp32 path: per block (Q8_0, Q4_0) or per group, products are summed in lanes and reduced once per
  * row and token, so sums run in another order than the reference's and agree within the bound
  * that reordering allows.
+ *
+ * <p>Q5_0, Q5_1, IQ4_NL, the K-quants Q2_K to Q6_K (and Q8_K weights on the fp32 path): {@link VectorBlockRows}, the
+ * reference's bits on the integer path.
  */
 public final class VectorMatmulKernels implements MatmulKernels {
     private static final int BITS = VectorWidth.BITS;
@@ -80,9 +83,25 @@ public final class VectorMatmulKernels implements MatmulKernels {
 
     // ---------------------------------------------------------------- integer path
 
+    /** Q5_0, Q5_1, IQ4_NL and the K-quants Q2_K to Q6_K: {@link VectorBlockRows}, the reference's bits. */
+    @Override
+    public boolean takesBlocks(QuantFormat f) {
+        return VectorBlockRows.takesInt8(f);
+    }
+
+    /** {@link #takesBlocks} and Q8_K: {@link VectorBlockRows}, within the reordering bound. */
+    @Override
+    public boolean takesBlocksF32(QuantFormat f) {
+        return VectorBlockRows.takesF32(f);
+    }
+
     @Override
     public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         QuantFormat f = w.format();
+        if (VectorBlockRows.takesInt8(f)) {
+            VectorBlockRows.gemm(w, x, r0, r1, t0, t1, y, ldy);
+            return;
+        }
         boolean blocks = f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0;
         if (WeightRows.centered(f) && t1 - t0 >= GEMV_TOKENS) {
             TokenLaneGemm.gemm(w, x, r0, r1, t0, t1, y, ldy);
@@ -119,6 +138,10 @@ public final class VectorMatmulKernels implements MatmulKernels {
     @Override
     public void gemmF32(QuantizedTensor w, float[] x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         QuantFormat f = w.format();
+        if (VectorBlockRows.takesF32(f)) {
+            VectorBlockRows.gemmF32(w, x, r0, r1, t0, t1, y, ldy);
+            return;
+        }
         int k = w.cols();
         boolean direct = f.kind() == QuantFormat.Kind.Q8_0 || f.kind() == QuantFormat.Kind.Q4_0;
         float[] wv = direct ? null : new float[k];
