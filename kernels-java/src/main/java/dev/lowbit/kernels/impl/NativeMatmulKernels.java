@@ -74,6 +74,12 @@ public final class NativeMatmulKernels implements MatmulKernels {
         return NativeMatmul.takesBlocks(f);
     }
 
+    /** The fp32 path of those blocks has no C kernel: it runs on the fallback kernels (the Vector API's). */
+    @Override
+    public boolean takesBlocksF32(QuantFormat f) {
+        return fallback.takesBlocksF32(f);
+    }
+
     @Override
     public void gemmInt8(QuantizedTensor w, QuantizedActivations x, int r0, int r1, int t0, int t1, float[] y, int ldy) {
         NativeMatmul.Weights weights = weights(w);
