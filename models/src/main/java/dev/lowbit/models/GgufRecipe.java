@@ -2,7 +2,6 @@ package dev.lowbit.models;
 
 import dev.lowbit.format.QuantFormat;
 
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -233,14 +232,5 @@ public final class GgufRecipe {
             default -> null;
         };
         return g != null && cols % g.groupSize() == 0 ? g : null;
-    }
-
-    /** The names of the recipes and the single formats, for messages. */
-    public static List<String> names() {
-        List<String> out = new ArrayList<>();
-        for (GgufRecipe r : mixtures()) {
-            out.add(r.name());
-        }
-        return out;
     }
 }
