@@ -11,7 +11,8 @@ import dev.lowbit.format.QuantFormat;
  * <p>The bytes are ggml's because every step is ggml's float operation in ggml's order, in fp32, each product and
  * sum rounded on its own (no fused multiply-add), and the integer conversions are ggml's:
  * <ul>
- *   <li>{@link #nearestInt} is ggml's {@code nearest_int}: the float plus {@code 1.5·2^23}, whose low 23 bits then
+ *   <li>{@link GgmlSearches#nearestInt} is ggml's {@code nearest_int}: the float plus {@code 1.5·2^23}, whose low 23
+ *       bits then
  *       hold the integer; round half to even for {@code |x| < 2^22}, and for larger values or a NaN whatever those
  *       bits hold (0 for a NaN, {@code −2^22} for an infinity).</li>
  *   <li>A C cast from float to an integer truncates toward zero ({@link GgmlBlocks#truncate}); a cast to a byte
@@ -23,16 +24,14 @@ import dev.lowbit.format.QuantFormat;
  * </ul>
  * The rules of each kind are written on its method ({@link #q5_0}, {@link #q5_1}, {@link #iq4nl}, {@link #q2K},
  * {@link #q3K}, {@link #q4K}, {@link #q5K}, {@link #q6K}, {@link #q8K}) and on the three searches they share
- * ({@link #makeQxQuants}, {@link #makeQkx2Quants}, {@link #makeQ3Quants}) and IQ4_NL's ({@link #bestIndexIq4nl}).
+ * ({@link GgmlSearches#makeQxQuants}, {@link GgmlSearches#makeQkx2Quants}, {@link GgmlSearches#makeQ3Quants}) and
+ * IQ4_NL's ({@link #bestIndexIq4nl}).
  *
  * <p>Where ggml would store an fp16 {@code d} or {@code dmin} (or Q5_1's minimum) that is not finite, lowbit refuses
  * the row instead: the quantizer throws {@link GroupParams.ScaleRangeException}, naming the scale ({@code "scale"})
  * or the minimum ({@code "minimum"}) and its fp32 value.
  */
 public final class GgmlQuants {
-    /** ggml's {@code GROUP_MAX_EPS}: a (sub-)block whose largest magnitude is below it counts as all zeros. */
-    static final float GROUP_MAX_EPS = 1e-15f;
-
     private static final int QK_K = 256;
 
     /** IQ4_NL's levels, ggml's {@code kvalues_iq4nl}, ascending. */
@@ -156,7 +155,8 @@ public final class GgmlQuants {
 
     /**
      * IQ4_NL ({@code quantize_row_iq4_nl_impl} of {@code quantize_iq4_nl}, without weights, {@code ntry = 7}): each
-     * element weighs {@code w = x²}. A block whose largest magnitude is below {@link #GROUP_MAX_EPS} has scale 0.
+     * element weighs {@code w = x²}. A block whose largest magnitude is below {@link GgmlSearches#GROUP_MAX_EPS} has
+     * scale 0.
      * Otherwise, with {@code max} the first element of largest magnitude:
      * <ol>
      *   <li>{@code d = −max/−127}, {@code id = 1/d}; each element takes the level {@link #bestIndexIq4nl} picks for
@@ -178,7 +178,7 @@ public final class GgmlQuants {
             }
         }
         float d = 0f;
-        if (amax >= GROUP_MAX_EPS) {
+        if (amax >= GgmlSearches.GROUP_MAX_EPS) {
             d = -max / IQ4NL[0];
             float id = 1f / d;
             float sumqx = 0f;
@@ -238,7 +238,8 @@ public final class GgmlQuants {
     /**
      * Q2_K ({@code quantize_row_q2_K_ref}): 16 sub-blocks of 16.
      * <ol>
-     *   <li>Each sub-block runs {@link #makeQkx2Quants} with {@code nmax = 3}, weights {@code |x|}, {@code rmin = −0.5},
+     *   <li>Each sub-block runs {@link GgmlSearches#makeQkx2Quants} with {@code nmax = 3}, weights {@code |x|},
+     *       {@code rmin = −0.5},
      *       {@code rdelta = 0.1}, 16 steps ({@code nstep = 15}) and absolute errors, giving a scale, a minimum
      *       {@code m ≥ 0} (the value of code 0 is {@code −m}) and codes.</li>
      *   <li>{@code maxScale} and {@code maxMin} are the largest scale and minimum (from 0). Where {@code maxScale > 0},
@@ -264,7 +265,7 @@ public final class GgmlQuants {
             for (int l = 0; l < 16; l++) {
                 weights[l] = Math.abs(x[from + 16 * j + l]);
             }
-            scales[j] = makeQkx2Quants(16, 3, x, from + 16 * j, weights, codes, 16 * j, mins, j, aux, -0.5f, 0.1f,
+            scales[j] = GgmlSearches.makeQkx2Quants(16, 3, x, from + 16 * j, weights, codes, 16 * j, mins, j, aux, -0.5f, 0.1f,
                     15, true);
             if (scales[j] > maxScale) {
                 maxScale = scales[j];
@@ -279,14 +280,14 @@ public final class GgmlQuants {
         if (maxScale > 0f) {
             float iscale = 15f / maxScale;
             for (int j = 0; j < 16; j++) {
-                sc[j] = nearestInt(iscale * scales[j]) & 0xFF;
+                sc[j] = GgmlSearches.nearestInt(iscale * scales[j]) & 0xFF;
             }
             d = fp16(maxScale / 15f, "scale");
         }
         if (maxMin > 0f) {
             float iscale = 15f / maxMin;
             for (int j = 0; j < 16; j++) {
-                sc[j] = (sc[j] | nearestInt(iscale * mins[j]) << 4) & 0xFF;
+                sc[j] = (sc[j] | GgmlSearches.nearestInt(iscale * mins[j]) << 4) & 0xFF;
             }
             dmin = fp16(maxMin / 15f, "minimum");
         }
@@ -297,7 +298,7 @@ public final class GgmlQuants {
             }
             float ml = Float.float16ToFloat(dmin) * (sc[j] >> 4);
             for (int i = 0; i < 16; i++) {
-                codes[16 * j + i] = Math.max(0, Math.min(3, nearestInt((x[from + 16 * j + i] + ml) / dl)));
+                codes[16 * j + i] = Math.max(0, Math.min(3, GgmlSearches.nearestInt((x[from + 16 * j + i] + ml) / dl)));
             }
         }
         for (int j = 0; j < 16; j++) {
@@ -311,7 +312,8 @@ public final class GgmlQuants {
     /**
      * Q3_K ({@code quantize_row_q3_K_ref}): 16 sub-blocks of 16.
      * <ol>
-     *   <li>Each sub-block runs {@link #makeQ3Quants} ({@code nmax = 4}), giving a signed scale and codes 0..7.</li>
+     *   <li>Each sub-block runs {@link GgmlSearches#makeQ3Quants} ({@code nmax = 4}), giving a signed scale and codes
+     *       0..7.</li>
      *   <li>{@code maxScale} is the first scale of largest magnitude. Where it is not 0, {@code iscale = −32/maxScale},
      *       each scale is stored as {@code clamp((int8) nearestInt(iscale·scale), −32, 31) + 32} in 6 bits (low nibbles
      *       of scales 0..7 in bytes 0..7, of scales 8..15 in their high nibbles, the top two bits of scale {@code j} in
@@ -320,7 +322,8 @@ public final class GgmlQuants {
      *   <li>For each sub-block whose {@code D = d·(scale − 32)} (stored values) is not 0, every code becomes
      *       {@code clamp(nearestInt(x/D), −4, 3) + 4}; other sub-blocks keep the search's codes.</li>
      * </ol>
-     * The third bit of element {@code j} goes to bit {@code j/32} of {@code hmask[j%32]}; the low two bits are packed as
+     * The third bit of element {@code j} goes to bit {@code j/32} of {@code hmask[j%32]}; the low two bits are packed
+     * as
      * Q2_K's.
      */
     static void q3K(float[] x, int from, byte[] y, int at) {
@@ -329,7 +332,7 @@ public final class GgmlQuants {
         float amax = 0f;
         float maxScale = 0f;
         for (int j = 0; j < 16; j++) {
-            scales[j] = makeQ3Quants(16, 4, x, from + 16 * j, codes, 16 * j);
+            scales[j] = GgmlSearches.makeQ3Quants(16, 4, x, from + 16 * j, codes, 16 * j);
             float a = Math.abs(scales[j]);
             if (a > amax) {
                 amax = a;
@@ -341,7 +344,7 @@ public final class GgmlQuants {
         if (maxScale != 0f) {
             float iscale = -32f / maxScale;
             for (int j = 0; j < 16; j++) {
-                int l = Math.max(-32, Math.min(31, (byte) nearestInt(iscale * scales[j]))) + 32;
+                int l = Math.max(-32, Math.min(31, (byte) GgmlSearches.nearestInt(iscale * scales[j]))) + 32;
                 if (j < 8) {
                     sc[j] = l & 0xF;
                 } else {
@@ -359,7 +362,7 @@ public final class GgmlQuants {
                 continue;
             }
             for (int i = 0; i < 16; i++) {
-                codes[16 * j + i] = Math.max(-4, Math.min(3, nearestInt(x[from + 16 * j + i] / dl))) + 4;
+                codes[16 * j + i] = Math.max(-4, Math.min(3, GgmlSearches.nearestInt(x[from + 16 * j + i] / dl))) + 4;
             }
         }
         for (int j = 0; j < 32; j++) {
@@ -380,7 +383,8 @@ public final class GgmlQuants {
 
     /**
      * Q4_K ({@code quantize_row_q4_K_ref}): 8 sub-blocks of 32, each with a 6-bit scale and a 6-bit minimum
-     * ({@link #kScales}). Each sub-block's weights are {@code sqrt(Σx²/32) + |x|}, and {@link #makeQkx2Quants} runs with
+     * ({@link #kScales}). Each sub-block's weights are {@code sqrt(Σx²/32) + |x|}, and {@link
+     * GgmlSearches#makeQkx2Quants} runs with
      * {@code nmax = 15}, {@code rmin = −1}, {@code rdelta = 0.1}, 21 steps ({@code nstep = 20}) and squared errors;
      * codes are requantized from the stored scales as in {@link #kScales}, and element {@code 64h + l + 32k} is nibble
      * {@code k} of byte {@code 32h + l}.
@@ -397,7 +401,8 @@ public final class GgmlQuants {
 
     /**
      * Q5_K ({@code quantize_row_q5_K_ref}): Q4_K's rules with {@code nmax = 31}, {@code rmin = −0.5}, 16 steps
-     * ({@code nstep = 15}). Element {@code 64h + l + 32k} keeps its low nibble in nibble {@code k} of {@code qs[32h + l]}
+     * ({@code nstep = 15}). Element {@code 64h + l + 32k} keeps its low nibble in nibble {@code k} of {@code qs[32h +
+     * l]}
      * and its fifth bit in bit {@code 2h + k} of {@code qh[l]}.
      */
     static void q5K(float[] x, int from, byte[] y, int at) {
@@ -427,7 +432,8 @@ public final class GgmlQuants {
      * The scales, minima and codes of Q4_K and Q5_K (the first 16 bytes of the block: {@code d}, {@code dmin} and the
      * 12 bytes of scales), codes into {@code codes}:
      * <ol>
-     *   <li>Each sub-block of 32 weighs its elements by {@code sqrt(Σx²/32) + |x|} and runs {@link #makeQkx2Quants}
+     *   <li>Each sub-block of 32 weighs its elements by {@code sqrt(Σx²/32) + |x|} and runs {@link
+     *       GgmlSearches#makeQkx2Quants}
      *       ({@code nmax}, {@code rmin}, {@code rdelta = 0.1}, {@code nstep}, squared errors).</li>
      *   <li>{@code maxScale} and {@code maxMin} are the largest scale and minimum (from 0); each scale is stored as
      *       {@code min(63, nearestInt(63/maxScale · scale) & 255)} (the factor 0 when {@code maxScale} is not
@@ -456,7 +462,7 @@ public final class GgmlQuants {
             for (int l = 0; l < 32; l++) {
                 weights[l] = avX + Math.abs(x[from + 32 * j + l]);
             }
-            scales[j] = makeQkx2Quants(32, nmax, x, from + 32 * j, weights, codes, 32 * j, mins, j, aux, rmin, 0.1f,
+            scales[j] = GgmlSearches.makeQkx2Quants(32, nmax, x, from + 32 * j, weights, codes, 32 * j, mins, j, aux, rmin, 0.1f,
                     nstep, false);
             if (scales[j] > maxScale) {
                 maxScale = scales[j];
@@ -469,8 +475,8 @@ public final class GgmlQuants {
         float invMin = maxMin > 0f ? 63f / maxMin : 0f;
         int[] sc = new int[12];
         for (int j = 0; j < 8; j++) {
-            int ls = Math.min(63, nearestInt(invScale * scales[j]) & 0xFF);
-            int lm = Math.min(63, nearestInt(invMin * mins[j]) & 0xFF);
+            int ls = Math.min(63, GgmlSearches.nearestInt(invScale * scales[j]) & 0xFF);
+            int lm = Math.min(63, GgmlSearches.nearestInt(invMin * mins[j]) & 0xFF);
             if (j < 4) {
                 sc[j] = ls;
                 sc[j + 4] = lm;
@@ -489,7 +495,7 @@ public final class GgmlQuants {
             }
             float ml = Float.float16ToFloat(dmin) * minK4(sc, j);
             for (int i = 0; i < 32; i++) {
-                codes[32 * j + i] = Math.max(0, Math.min(nmax, nearestInt((x[from + 32 * j + i] + ml) / dl)));
+                codes[32 * j + i] = Math.max(0, Math.min(nmax, GgmlSearches.nearestInt((x[from + 32 * j + i] + ml) / dl)));
             }
         }
         putF16(y, at, d);
@@ -512,14 +518,17 @@ public final class GgmlQuants {
     /**
      * Q6_K ({@code quantize_row_q6_K_ref}): 16 sub-blocks of 16.
      * <ol>
-     *   <li>Each sub-block runs {@link #makeQxQuants} with {@code nmax = 32}, giving a signed scale and codes 0..63.</li>
-     *   <li>{@code maxScale} is the first scale of largest magnitude. Below {@link #GROUP_MAX_EPS} the whole block is
+     *   <li>Each sub-block runs {@link GgmlSearches#makeQxQuants} with {@code nmax = 32}, giving a signed scale and
+     *       codes 0..63.</li>
+     *   <li>{@code maxScale} is the first scale of largest magnitude. Below {@link GgmlSearches#GROUP_MAX_EPS} the
+     *       whole block is
      *       zeros. Otherwise {@code iscale = −128/maxScale}, {@code d = fp16(1/iscale)}, and each scale is stored as
      *       the int8 {@code min(127, nearestInt(iscale·scale))} (its low 8 bits).</li>
      *   <li>For each sub-block whose {@code D = d·scale} (stored values) is not 0, every code becomes
      *       {@code clamp(nearestInt(x/D), −32, 31) + 32}; other sub-blocks keep the search's codes.</li>
      * </ol>
-     * Element {@code 128h + l + 32k} keeps its low nibble in nibble {@code k/2} of {@code ql[64h + l + 32(k%2)]} and its
+     * Element {@code 128h + l + 32k} keeps its low nibble in nibble {@code k/2} of {@code ql[64h + l + 32(k%2)]} and
+     * its
      * top two bits in bits {@code 2k..2k+1} of {@code qh[32h + l]}.
      */
     static void q6K(float[] x, int from, byte[] y, int at) {
@@ -528,14 +537,14 @@ public final class GgmlQuants {
         float maxScale = 0f;
         float maxAbsScale = 0f;
         for (int j = 0; j < 16; j++) {
-            scales[j] = makeQxQuants(16, 32, x, from + 16 * j, codes, 16 * j);
+            scales[j] = GgmlSearches.makeQxQuants(16, 32, x, from + 16 * j, codes, 16 * j);
             float a = Math.abs(scales[j]);
             if (a > maxAbsScale) {
                 maxAbsScale = a;
                 maxScale = scales[j];
             }
         }
-        if (maxAbsScale < GROUP_MAX_EPS) {
+        if (maxAbsScale < GgmlSearches.GROUP_MAX_EPS) {
             java.util.Arrays.fill(y, at, at + 210, (byte) 0);
             return;
         }
@@ -543,7 +552,7 @@ public final class GgmlQuants {
         short d = fp16(1f / iscale, "scale");
         byte[] sc = new byte[16];
         for (int j = 0; j < 16; j++) {
-            sc[j] = (byte) Math.min(127, nearestInt(iscale * scales[j]));
+            sc[j] = (byte) Math.min(127, GgmlSearches.nearestInt(iscale * scales[j]));
         }
         for (int j = 0; j < 16; j++) {
             float dl = Float.float16ToFloat(d) * sc[j];
@@ -551,7 +560,7 @@ public final class GgmlQuants {
                 continue;
             }
             for (int i = 0; i < 16; i++) {
-                codes[16 * j + i] = Math.max(-32, Math.min(31, nearestInt(x[from + 16 * j + i] / dl))) + 32;
+                codes[16 * j + i] = Math.max(-32, Math.min(31, GgmlSearches.nearestInt(x[from + 16 * j + i] / dl))) + 32;
             }
         }
         for (int h = 0; h < 2; h++) {
@@ -592,7 +601,7 @@ public final class GgmlQuants {
         }
         float iscale = -127f / max;
         for (int j = 0; j < QK_K; j++) {
-            y[at + 4 + j] = (byte) Math.min(127, nearestInt(iscale * x[from + j]));
+            y[at + 4 + j] = (byte) Math.min(127, GgmlSearches.nearestInt(iscale * x[from + j]));
         }
         for (int j = 0; j < 16; j++) {
             int sum = 0;
@@ -605,248 +614,7 @@ public final class GgmlQuants {
         putU32(y, at, Float.floatToRawIntBits(1f / iscale));
     }
 
-    // ------------------------------------------------------------------------------------------- the shared searches
-
-    /**
-     * ggml's {@code make_qx_quants} with {@code rmse_type = 1} and no importance weights: the scale and the codes
-     * ({@code l + nmax}, {@code l} in {@code [−nmax, nmax − 1]}) of {@code x[from, from + n)} into
-     * {@code codes[to, to + n)}, each element weighing {@code w = x²}.
-     * <ol>
-     *   <li>{@code max} is the first element of largest magnitude; below {@link #GROUP_MAX_EPS} the codes are 0 and
-     *       the scale 0.</li>
-     *   <li>{@code iscale = −nmax/max}; each {@code l = clamp(nearestInt(iscale·x), −nmax, nmax − 1)}; the scale is
-     *       {@code Σwxl/Σwl²} (0 when {@code Σwl² = 0}) and {@code best = scale·Σwxl}.</li>
-     *   <li>For {@code is = −9..9} but 0: {@code iscale = −(nmax + 0.1·is)/max}; where {@code Σwl² > 0} and
-     *       {@code (Σwxl)² > best·Σwl²}, those codes, {@code scale = Σwxl/Σwl²} and {@code best = scale·Σwxl} are
-     *       taken.</li>
-     * </ol>
-     */
-    static float makeQxQuants(int n, int nmax, float[] x, int from, int[] codes, int to) {
-        float amax = 0f;
-        float max = 0f;
-        for (int i = 0; i < n; i++) {
-            float ax = Math.abs(x[from + i]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[from + i];
-            }
-        }
-        if (amax < GROUP_MAX_EPS) {
-            java.util.Arrays.fill(codes, to, to + n, 0);
-            return 0f;
-        }
-        float iscale = -nmax / max;
-        float sumlx = 0f;
-        float suml2 = 0f;
-        for (int i = 0; i < n; i++) {
-            float v = x[from + i];
-            int l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * v)));
-            codes[to + i] = l + nmax;
-            float w = v * v;
-            sumlx += w * v * l;
-            suml2 += w * l * l;
-        }
-        float scale = suml2 != 0f ? sumlx / suml2 : 0f;
-        float best = scale * sumlx;
-        for (int is = -9; is <= 9; is++) {
-            if (is == 0) {
-                continue;
-            }
-            iscale = -(nmax + 0.1f * is) / max;
-            sumlx = 0f;
-            suml2 = 0f;
-            for (int i = 0; i < n; i++) {
-                float v = x[from + i];
-                int l = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * v)));
-                float w = v * v;
-                sumlx += w * v * l;
-                suml2 += w * l * l;
-            }
-            if (suml2 > 0f && sumlx * sumlx > best * suml2) {
-                for (int i = 0; i < n; i++) {
-                    codes[to + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * x[from + i])));
-                }
-                scale = sumlx / suml2;
-                best = scale * sumlx;
-            }
-        }
-        return scale;
-    }
-
-    /**
-     * ggml's {@code make_qkx2_quants}: the scale, the minimum {@code m ≥ 0} (into {@code mins[mi]}; code 0 stands for
-     * {@code −m}) and the codes 0..nmax of {@code x[from, from + n)} under the weights {@code w}, into
-     * {@code codes[to, to + n)}; {@code aux} is scratch.
-     * <ol>
-     *   <li>{@code min} and {@code max} by strict comparisons in element order from {@code x[0]}, {@code min} raised to
-     *       0 if positive; {@code Σw} and {@code Σwx} in element order. Where {@code max = min} the codes are 0, the
-     *       scale 0 and {@code m = −min}.</li>
-     *   <li>{@code iscale = nmax/(max − min)}, {@code scale = 1/iscale}; each code is
-     *       {@code clamp(nearestInt(iscale·(x − min)), 0, nmax)}, and the error is {@code Σw·e} of
-     *       {@code e = scale·code + min − x}, taken as {@code |e|} ({@code mad}) or {@code e²}.</li>
-     *   <li>For {@code is = 0..nstep}: {@code iscale = (rmin + rdelta·is + nmax)/(max − min)}, codes as above, and the
-     *       weighted least-squares fit {@code D = Σw·Σwl² − (Σwl)²}; where {@code D > 0}, {@code scale =
-     *       (Σw·Σwxl − Σwx·Σwl)/D} and {@code min = (Σwl²·Σwx − Σwl·Σwxl)/D} (where that minimum is positive, 0 and
-     *       {@code scale = Σwxl/Σwl²}); where its error is below the best so far, its codes, scale and minimum are
-     *       taken.</li>
-     * </ol>
-     */
-    static float makeQkx2Quants(int n, int nmax, float[] x, int from, float[] w, int[] codes, int to, float[] mins,
-                                int mi, int[] aux, float rmin, float rdelta, int nstep, boolean mad) {
-        float min = x[from];
-        float max = x[from];
-        float sumW = w[0];
-        float sumX = sumW * x[from];
-        for (int i = 1; i < n; i++) {
-            float v = x[from + i];
-            if (v < min) {
-                min = v;
-            }
-            if (v > max) {
-                max = v;
-            }
-            sumW += w[i];
-            sumX += w[i] * v;
-        }
-        if (min > 0f) {
-            min = 0f;
-        }
-        if (max == min) {
-            java.util.Arrays.fill(codes, to, to + n, 0);
-            mins[mi] = -min;
-            return 0f;
-        }
-        float iscale = nmax / (max - min);
-        float scale = 1f / iscale;
-        float bestError = 0f;
-        for (int i = 0; i < n; i++) {
-            float v = x[from + i];
-            int l = Math.max(0, Math.min(nmax, nearestInt(iscale * (v - min))));
-            codes[to + i] = l;
-            float diff = scale * l + min - v;
-            diff = mad ? Math.abs(diff) : diff * diff;
-            bestError += w[i] * diff;
-        }
-        for (int is = 0; is <= nstep; is++) {
-            iscale = (rmin + rdelta * is + nmax) / (max - min);
-            float sumL = 0f;
-            float sumL2 = 0f;
-            float sumXL = 0f;
-            for (int i = 0; i < n; i++) {
-                float v = x[from + i];
-                int l = Math.max(0, Math.min(nmax, nearestInt(iscale * (v - min))));
-                aux[i] = l;
-                sumL += w[i] * l;
-                sumL2 += w[i] * l * l;
-                sumXL += w[i] * l * v;
-            }
-            float det = sumW * sumL2 - sumL * sumL;
-            if (det > 0f) {
-                float thisScale = (sumW * sumXL - sumX * sumL) / det;
-                float thisMin = (sumL2 * sumX - sumL * sumXL) / det;
-                if (thisMin > 0f) {
-                    thisMin = 0f;
-                    thisScale = sumXL / sumL2;
-                }
-                float error = 0f;
-                for (int i = 0; i < n; i++) {
-                    float diff = thisScale * aux[i] + thisMin - x[from + i];
-                    diff = mad ? Math.abs(diff) : diff * diff;
-                    error += w[i] * diff;
-                }
-                if (error < bestError) {
-                    System.arraycopy(aux, 0, codes, to, n);
-                    bestError = error;
-                    scale = thisScale;
-                    min = thisMin;
-                }
-            }
-        }
-        mins[mi] = -min;
-        return scale;
-    }
-
-    /**
-     * ggml's {@code make_q3_quants} with {@code do_rmse}: the scale and the codes ({@code l + nmax}, {@code l} in
-     * {@code [−nmax, nmax − 1]}) of {@code x[from, from + n)} into {@code codes[to, to + n)}, each element weighing
-     * {@code w = x²}.
-     * <ol>
-     *   <li>{@code max} is the first element of largest magnitude; below {@link #GROUP_MAX_EPS} the codes and scale
-     *       are 0.</li>
-     *   <li>{@code iscale = −nmax/max}, each {@code l = clamp(nearestInt(iscale·x), −nmax, nmax − 1)}, with the sums
-     *       {@code Σwxl} and {@code Σwl²}.</li>
-     *   <li>Up to 5 passes, each ending early when it changes nothing: for each element in order, with its own terms
-     *       taken out of the sums ({@code slx}, {@code sl2}) and {@code slx > 0}, the code
-     *       {@code clamp(nearestInt(x·sl2/slx), −nmax, nmax − 1)}; where it differs and, its terms put back,
-     *       {@code sl2 > 0} and {@code slx²·Σwl² > (Σwxl)²·sl2}, it is taken with its sums.</li>
-     * </ol>
-     * The scale is {@code Σwxl/Σwl²} (0 when {@code Σwl² = 0}).
-     */
-    static float makeQ3Quants(int n, int nmax, float[] x, int from, int[] codes, int to) {
-        float amax = 0f;
-        float max = 0f;
-        for (int i = 0; i < n; i++) {
-            float ax = Math.abs(x[from + i]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[from + i];
-            }
-        }
-        if (amax < GROUP_MAX_EPS) {
-            java.util.Arrays.fill(codes, to, to + n, 0);
-            return 0f;
-        }
-        float iscale = -nmax / max;
-        float sumlx = 0f;
-        float suml2 = 0f;
-        int[] l = new int[n];
-        for (int i = 0; i < n; i++) {
-            float v = x[from + i];
-            l[i] = Math.max(-nmax, Math.min(nmax - 1, nearestInt(iscale * v)));
-            float w = v * v;
-            sumlx += w * v * l[i];
-            suml2 += w * l[i] * l[i];
-        }
-        for (int pass = 0; pass < 5; pass++) {
-            int changed = 0;
-            for (int i = 0; i < n; i++) {
-                float v = x[from + i];
-                float w = v * v;
-                float slx = sumlx - w * v * l[i];
-                if (slx > 0f) {
-                    float sl2 = suml2 - w * l[i] * l[i];
-                    int nl = Math.max(-nmax, Math.min(nmax - 1, nearestInt(v * sl2 / slx)));
-                    if (nl != l[i]) {
-                        slx += w * v * nl;
-                        sl2 += w * nl * nl;
-                        if (sl2 > 0f && slx * slx * suml2 > sumlx * sumlx * sl2) {
-                            l[i] = nl;
-                            sumlx = slx;
-                            suml2 = sl2;
-                            changed++;
-                        }
-                    }
-                }
-            }
-            if (changed == 0) {
-                break;
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            codes[to + i] = l[i] + nmax;
-        }
-        return suml2 > 0f ? sumlx / suml2 : 0f;
-    }
-
     // ------------------------------------------------------------------------------------------------------ helpers
-
-    /**
-     * ggml's {@code nearest_int}: {@code v + 1.5·2^23} in fp32, whose low 23 bits less {@code 2^22} are the integer
-     * (round half to even for {@code |v| < 2^22}; for larger values, an infinity or a NaN, whatever those bits give).
-     */
-    static int nearestInt(float v) {
-        return (Float.floatToRawIntBits(v + 12582912f) & 0x007fffff) - 0x00400000;
-    }
 
     /** Codes 0..3 four to a byte, as Q2_K and Q3_K pack them, into {@code y[at, at + 64)}. */
     private static void pack2(int[] codes, byte[] y, int at) {

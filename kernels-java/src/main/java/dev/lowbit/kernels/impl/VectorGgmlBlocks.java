@@ -1,8 +1,6 @@
 package dev.lowbit.kernels.impl;
 
-import dev.lowbit.format.Layouts;
 import dev.lowbit.format.QuantFormat;
-import dev.lowbit.format.QuantizedTensor;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -10,13 +8,12 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
+import static dev.lowbit.kernels.impl.VectorGgmlSearches.*;
 
 /**
- * The Vector API quantizers and dequantizers of the ggml blocks Q5_0, Q5_1, IQ4_NL, Q2_K to Q6_K and Q8_K, writing
- * the bytes of ggml's reference quantizers ({@code quantize_row_*_ref}, and {@code quantize_row_iq4_nl_impl} with
- * its 7-step search) and the floats of its {@code dequantize_row_*}.
+ * The Vector API quantizers of the ggml blocks Q5_0, Q5_1, IQ4_NL, Q2_K to Q6_K and Q8_K, writing the bytes of
+ * ggml's reference quantizers ({@code quantize_row_*_ref}, and {@code quantize_row_iq4_nl_impl} with its 7-step
+ * search); the searches they share are {@link VectorGgmlSearches}, the dequantizers {@link VectorGgmlDequant}.
  *
  * <p>ggml's range searches ({@code make_qkx2_quants} of Q2_K, Q4_K and Q5_K, {@code make_qx_quants} of Q6_K,
  * {@code make_q3_quants} of Q3_K, IQ4_NL's search over 15 trial scales) run with one independent sub-block (or
@@ -32,30 +29,30 @@ import java.nio.ByteOrder;
  */
 final class VectorGgmlBlocks {
     // The width of every Vector API kernel (VectorWidth): species must be compile-time constants for C2.
-    private static final int BITS = VectorWidth.BITS;
-    private static final VectorSpecies<Float> FS = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
-    private static final VectorSpecies<Integer> IS = BITS >= 512 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
+    static final int BITS = VectorWidth.BITS;
+    static final VectorSpecies<Float> FS = BITS >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+    static final VectorSpecies<Integer> IS = BITS >= 512 ? IntVector.SPECIES_512 : IntVector.SPECIES_256;
     /** One byte per float lane: 16 bytes for 512-bit floats, 8 for 256-bit. */
-    private static final VectorSpecies<Byte> BS = BITS >= 512 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
+    static final VectorSpecies<Byte> BS = BITS >= 512 ? ByteVector.SPECIES_128 : ByteVector.SPECIES_64;
     /** 32 bytes: one run of 32 codes when a block is packed. */
-    private static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
-    private static final int LANES = FS.length();
+    static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
+    static final int LANES = FS.length();
 
     /** ggml's {@code nearest_int}: the float plus 1.5·2^23, whose low mantissa bits are the rounded value. */
-    private static final float MAGIC = 12582912f;
+    static final float MAGIC = 12582912f;
     /** ggml's {@code GROUP_MAX_EPS}: a (sub-)block whose largest magnitude is below it is all zeros. */
-    private static final float EPS = 1e-15f;
+    static final float EPS = 1e-15f;
 
     /** IQ4_NL's levels, ggml's {@code kvalues_iq4nl}. */
-    private static final int[] KV = QuantFormat.iq4nlLevels();
+    static final int[] KV = QuantFormat.iq4nlLevels();
 
-    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+    static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     private VectorGgmlBlocks() {
     }
 
     /** Per-thread work arrays: transposed sub-blocks, their weights and codes, and a row's scales and codes. */
-    private static final class Scratch {
+    static final class Scratch {
         final float[] x = new float[32 * LANES];
         final float[] w = new float[32 * LANES];
         final float[] best = new float[32 * LANES];
@@ -105,7 +102,7 @@ final class VectorGgmlBlocks {
         return true;
     }
 
-    private static boolean finite(float[] src, int off, int cols) {
+    static boolean finite(float[] src, int off, int cols) {
         int i = 0;
         for (; i + LANES <= cols; i += LANES) {
             if (!FloatVector.fromArray(FS, src, off + i).test(VectorOperators.IS_FINITE).allTrue()) {
@@ -121,20 +118,20 @@ final class VectorGgmlBlocks {
     }
 
     /** ggml's {@code nearest_int} in lanes: exact rounding to nearest even for |t| < 2^22, ggml's bits beyond. */
-    private static IntVector nearest(FloatVector t) {
+    static IntVector nearest(FloatVector t) {
         return ((IntVector) t.add(MAGIC).viewAsIntegralLanes()).and(0x7FFFFF).sub(0x400000);
     }
 
-    private static int nearest(float t) {
+    static int nearest(float t) {
         return (Float.floatToRawIntBits(t + MAGIC) & 0x7FFFFF) - 0x400000;
     }
 
     /** {@code clamp(nearest_int(t), lo, hi)} as floats. */
-    private static FloatVector level(FloatVector t, int lo, int hi) {
+    static FloatVector level(FloatVector t, int lo, int hi) {
         return (FloatVector) nearest(t).max(lo).min(hi).convert(VectorOperators.I2F, 0);
     }
 
-    private static FloatVector load(float[] a, int i) {
+    static FloatVector load(float[] a, int i) {
         return FloatVector.fromArray(FS, a, i * LANES);
     }
 
@@ -142,7 +139,7 @@ final class VectorGgmlBlocks {
      * Copies sub-blocks {@code g0 .. g0 + count} of {@code n} elements at {@code src[off..]} into {@code x} with
      * element {@code i} of sub-block {@code g0 + k} at {@code x[i * LANES + k]}; lanes past {@code count} hold zeros.
      */
-    private static void transpose(float[] src, int off, int n, int g0, int count, float[] x) {
+    static void transpose(float[] src, int off, int n, int g0, int count, float[] x) {
         for (int k = 0; k < LANES; k++) {
             int base = off + (g0 + k) * n;
             for (int i = 0; i < n; i++) {
@@ -152,7 +149,7 @@ final class VectorGgmlBlocks {
     }
 
     /** Writes the codes of lanes {@code 0 .. count} (as floats in {@code q}) to {@code codes} in element order. */
-    private static void untranspose(float[] q, int n, int g0, int count, byte[] codes) {
+    static void untranspose(float[] q, int n, int g0, int count, byte[] codes) {
         for (int k = 0; k < count; k++) {
             int base = (g0 + k) * n;
             for (int i = 0; i < n; i++) {
@@ -161,292 +158,25 @@ final class VectorGgmlBlocks {
         }
     }
 
-    private static void checkF16(String what, float v) {
+    static void checkF16(String what, float v) {
         if (Float.isInfinite(Float.float16ToFloat(Float.floatToFloat16(v)))) {
             throw new GroupParams.ScaleRangeException(what, v);
         }
     }
 
-    private static float f16(float v) {
+    static float f16(float v) {
         return Float.float16ToFloat(Float.floatToFloat16(v));
     }
 
-    private static void putF16(byte[] out, int at, float v) {
+    static void putF16(byte[] out, int at, float v) {
         short h = Float.floatToFloat16(v);
         out[at] = (byte) h;
         out[at + 1] = (byte) (h >> 8);
     }
 
-    // ---------------------------------------------------------------- ggml's searches, one sub-block per lane
-
-    /**
-     * {@code make_qkx2_quants} of the {@code n}-element sub-blocks in {@code s.x} with weights {@code s.w}: the
-     * scale into {@code s.laneScale}, {@code the_min} (minus the minimum) into {@code s.laneMin}, the codes into
-     * {@code s.best}.
-     */
-    private static void qkx2(Scratch s, int n, int nmax, float rmin, float rdelta, int nstep, boolean mad) {
-        float[] xs = s.x;
-        float[] ws = s.w;
-        float[] best = s.best;
-        float[] trial = s.trial;
-        FloatVector zero = FloatVector.zero(FS);
-        FloatVector x0 = load(xs, 0);
-        FloatVector w0 = load(ws, 0);
-        FloatVector min = x0;
-        FloatVector max = x0;
-        FloatVector sumW = w0;
-        FloatVector sumX = w0.mul(x0);
-        for (int i = 1; i < n; i++) {
-            FloatVector x = load(xs, i);
-            FloatVector w = load(ws, i);
-            min = min.blend(x, x.lt(min));
-            max = max.blend(x, x.compare(VectorOperators.GT, max));
-            sumW = sumW.add(w);
-            sumX = sumX.add(w.mul(x));
-        }
-        min = min.blend(zero, min.compare(VectorOperators.GT, 0f));
-        VectorMask<Float> flat = max.compare(VectorOperators.EQ, min);
-        FloatVector min0 = min;
-        FloatVector iscale = FloatVector.broadcast(FS, (float) nmax).div(max.sub(min));
-        FloatVector scale = FloatVector.broadcast(FS, 1f).div(iscale);
-        FloatVector bestError = zero;
-        for (int i = 0; i < n; i++) {
-            FloatVector x = load(xs, i);
-            FloatVector l = level(iscale.mul(x.sub(min)), 0, nmax);
-            l.intoArray(best, i * LANES);
-            FloatVector diff = scale.mul(l).add(min).sub(x);
-            diff = mad ? diff.abs() : diff.mul(diff);
-            bestError = bestError.add(load(ws, i).mul(diff));
-        }
-        for (int is = 0; is <= nstep; is++) {
-            // as in ggml, a better fit moves the minimum that the next trials start from
-            iscale = FloatVector.broadcast(FS, rmin + rdelta * is + nmax).div(max.sub(min));
-            FloatVector sumL = zero;
-            FloatVector sumL2 = zero;
-            FloatVector sumXL = zero;
-            for (int i = 0; i < n; i++) {
-                FloatVector x = load(xs, i);
-                FloatVector l = level(iscale.mul(x.sub(min)), 0, nmax);
-                l.intoArray(trial, i * LANES);
-                FloatVector wl = load(ws, i).mul(l);
-                sumL = sumL.add(wl);
-                sumL2 = sumL2.add(wl.mul(l));
-                sumXL = sumXL.add(wl.mul(x));
-            }
-            FloatVector det = sumW.mul(sumL2).sub(sumL.mul(sumL));
-            VectorMask<Float> positive = det.compare(VectorOperators.GT, 0f);
-            if (!positive.anyTrue()) {
-                continue;
-            }
-            FloatVector thisScale = sumW.mul(sumXL).sub(sumX.mul(sumL)).div(det);
-            FloatVector thisMin = sumL2.mul(sumX).sub(sumL.mul(sumXL)).div(det);
-            VectorMask<Float> above = thisMin.compare(VectorOperators.GT, 0f);
-            thisMin = thisMin.blend(zero, above);
-            thisScale = thisScale.blend(sumXL.div(sumL2), above);
-            FloatVector error = zero;
-            for (int i = 0; i < n; i++) {
-                FloatVector diff = thisScale.mul(load(trial, i)).add(thisMin).sub(load(xs, i));
-                diff = mad ? diff.abs() : diff.mul(diff);
-                error = error.add(load(ws, i).mul(diff));
-            }
-            VectorMask<Float> better = positive.and(error.compare(VectorOperators.LT, bestError));
-            if (better.anyTrue()) {
-                for (int i = 0; i < n; i++) {
-                    load(best, i).blend(load(trial, i), better).intoArray(best, i * LANES);
-                }
-                bestError = bestError.blend(error, better);
-                scale = scale.blend(thisScale, better);
-                min = min.blend(thisMin, better);
-            }
-        }
-        // A flat sub-block (max == min) returns at once: codes 0, scale 0, the_min = -min.
-        for (int i = 0; i < n; i++) {
-            load(best, i).blend(zero, flat).intoArray(best, i * LANES);
-        }
-        scale.blend(zero, flat).intoArray(s.laneScale, 0);
-        min.blend(min0, flat).neg().intoArray(s.laneMin, 0);
-    }
-
-    /**
-     * {@code make_qx_quants} with {@code rmse_type} 1 and no weights (Q6_K) of the {@code n}-element sub-blocks in
-     * {@code s.x}: the scale into {@code s.laneScale}, the codes {@code l + nmax} (0 for an all-zero sub-block) into
-     * {@code s.best}.
-     */
-    private static void qx(Scratch s, int n, int nmax) {
-        float[] xs = s.x;
-        float[] best = s.best;
-        float[] trial = s.trial;
-        FloatVector zero = FloatVector.zero(FS);
-        FloatVector amax = zero;
-        FloatVector max = zero;
-        for (int i = 0; i < n; i++) {
-            FloatVector x = load(xs, i);
-            FloatVector ax = x.abs();
-            VectorMask<Float> m = ax.compare(VectorOperators.GT, amax);
-            amax = amax.blend(ax, m);
-            max = max.blend(x, m);
-        }
-        VectorMask<Float> allZero = amax.compare(VectorOperators.LT, EPS);
-        FloatVector iscale = FloatVector.broadcast(FS, (float) -nmax).div(max);
-        FloatVector sumLX = zero;
-        FloatVector sumL2 = zero;
-        for (int i = 0; i < n; i++) {
-            FloatVector x = load(xs, i);
-            FloatVector l = level(iscale.mul(x), -nmax, nmax - 1);
-            l.intoArray(best, i * LANES);
-            FloatVector w = x.mul(x);
-            sumLX = sumLX.add(w.mul(x).mul(l));
-            sumL2 = sumL2.add(w.mul(l).mul(l));
-        }
-        FloatVector scale = sumLX.div(sumL2).blend(zero, sumL2.compare(VectorOperators.EQ, 0f));
-        FloatVector bestValue = scale.mul(sumLX);
-        for (int is = -9; is <= 9; is++) {
-            if (is == 0) {
-                continue;
-            }
-            iscale = FloatVector.broadcast(FS, -(nmax + 0.1f * is)).div(max);
-            sumLX = zero;
-            sumL2 = zero;
-            for (int i = 0; i < n; i++) {
-                FloatVector x = load(xs, i);
-                FloatVector l = level(iscale.mul(x), -nmax, nmax - 1);
-                l.intoArray(trial, i * LANES);
-                FloatVector w = x.mul(x);
-                sumLX = sumLX.add(w.mul(x).mul(l));
-                sumL2 = sumL2.add(w.mul(l).mul(l));
-            }
-            VectorMask<Float> better = sumL2.compare(VectorOperators.GT, 0f)
-                    .and(sumLX.mul(sumLX).compare(VectorOperators.GT, bestValue.mul(sumL2)));
-            if (better.anyTrue()) {
-                for (int i = 0; i < n; i++) {
-                    load(best, i).blend(load(trial, i), better).intoArray(best, i * LANES);
-                }
-                scale = scale.blend(sumLX.div(sumL2), better);
-                bestValue = bestValue.blend(scale.mul(sumLX), better);
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            load(best, i).add((float) nmax).blend(zero, allZero).intoArray(best, i * LANES);
-        }
-        scale.blend(zero, allZero).intoArray(s.laneScale, 0);
-    }
-
-    /**
-     * {@code make_q3_quants} with {@code do_rmse} (Q3_K) of the {@code n}-element sub-blocks in {@code s.x}: the
-     * scale into {@code s.laneScale}, the codes {@code l + nmax} (0 for an all-zero sub-block) into {@code s.best}.
-     * A lane whose pass changes nothing would stop; another pass leaves it as it is, so the passes go on while any
-     * lane changes.
-     */
-    private static void q3(Scratch s, int n, int nmax) {
-        float[] xs = s.x;
-        float[] ls = s.best;
-        FloatVector zero = FloatVector.zero(FS);
-        FloatVector amax = zero;
-        FloatVector max = zero;
-        for (int i = 0; i < n; i++) {
-            FloatVector x = load(xs, i);
-            FloatVector ax = x.abs();
-            VectorMask<Float> m = ax.compare(VectorOperators.GT, amax);
-            amax = amax.blend(ax, m);
-            max = max.blend(x, m);
-        }
-        VectorMask<Float> allZero = amax.compare(VectorOperators.LT, EPS);
-        FloatVector iscale = FloatVector.broadcast(FS, (float) -nmax).div(max);
-        FloatVector sumLX = zero;
-        FloatVector sumL2 = zero;
-        for (int i = 0; i < n; i++) {
-            FloatVector x = load(xs, i);
-            FloatVector l = level(iscale.mul(x), -nmax, nmax - 1);
-            l.intoArray(ls, i * LANES);
-            FloatVector w = x.mul(x);
-            sumLX = sumLX.add(w.mul(x).mul(l));
-            sumL2 = sumL2.add(w.mul(l).mul(l));
-        }
-        for (int pass = 0; pass < 5; pass++) {
-            VectorMask<Float> changed = FS.maskAll(false);
-            for (int i = 0; i < n; i++) {
-                FloatVector x = load(xs, i);
-                FloatVector l = load(ls, i);
-                FloatVector w = x.mul(x);
-                FloatVector slx = sumLX.sub(w.mul(x).mul(l));
-                VectorMask<Float> positive = slx.compare(VectorOperators.GT, 0f);
-                if (!positive.anyTrue()) {
-                    continue;
-                }
-                FloatVector sl2 = sumL2.sub(w.mul(l).mul(l));
-                FloatVector next = level(x.mul(sl2).div(slx), -nmax, nmax - 1);
-                VectorMask<Float> moved = positive.and(next.compare(VectorOperators.NE, l));
-                slx = slx.add(w.mul(x).mul(next));
-                sl2 = sl2.add(w.mul(next).mul(next));
-                VectorMask<Float> take = moved.and(sl2.compare(VectorOperators.GT, 0f))
-                        .and(slx.mul(slx).mul(sumL2).compare(VectorOperators.GT, sumLX.mul(sumLX).mul(sl2)));
-                l.blend(next, take).intoArray(ls, i * LANES);
-                sumLX = sumLX.blend(slx, take);
-                sumL2 = sumL2.blend(sl2, take);
-                changed = changed.or(take);
-            }
-            if (!changed.anyTrue()) {
-                break;
-            }
-        }
-        for (int i = 0; i < n; i++) {
-            load(ls, i).add((float) nmax).blend(zero, allZero).intoArray(ls, i * LANES);
-        }
-        sumLX.div(sumL2).blend(zero, sumL2.compare(VectorOperators.GT, 0f).not()).blend(zero, allZero)
-                .intoArray(s.laneScale, 0);
-    }
-
-    /**
-     * ggml's {@code best_index_int8} over IQ4_NL's levels in lanes: 0 at or below the lowest level, 15 at or above
-     * the highest (and for NaN), else the nearer of the two levels around {@code x} by
-     * {@code x − lo < hi − x}, the upper one on a tie.
-     */
-    private static FloatVector bestIndex(FloatVector x) {
-        FloatVector idx = FloatVector.broadcast(FS, 1f);
-        FloatVector lo = FloatVector.broadcast(FS, (float) KV[0]);
-        FloatVector hi = FloatVector.broadcast(FS, (float) KV[1]);
-        for (int k = 1; k < 15; k++) {
-            VectorMask<Float> m = x.compare(VectorOperators.GE, (float) KV[k]);
-            idx = put(idx, k + 1, m);
-            lo = put(lo, KV[k], m);
-            hi = put(hi, KV[k + 1], m);
-        }
-        idx = idx.sub(1f, x.sub(lo).compare(VectorOperators.LT, hi.sub(x)));
-        idx = put(idx, 0, x.compare(VectorOperators.LE, (float) KV[0]));
-        return put(idx, 15, x.compare(VectorOperators.GE, (float) KV[15]).or(x.test(VectorOperators.IS_NAN)));
-    }
-
-    /** {@code v} with {@code e} in the lanes of {@code m}. */
-    private static FloatVector put(FloatVector v, float e, VectorMask<Float> m) {
-        return v.blend(FloatVector.broadcast(FS, e), m);
-    }
-
-    /** IQ4_NL's levels at the indices {@code idx} (0..15). */
-    private static FloatVector levelAt(FloatVector idx) {
-        FloatVector q = FloatVector.broadcast(FS, (float) KV[0]);
-        for (int k = 1; k < 16; k++) {
-            q = put(q, KV[k], idx.compare(VectorOperators.EQ, (float) k));
-        }
-        return q;
-    }
-
-    /** One trial of IQ4_NL's search: {@code sumqx} and {@code sumq2} for the inverse scale {@code id}. */
-    private static FloatVector[] iq4Sums(float[] xs, FloatVector id) {
-        FloatVector sumQX = FloatVector.zero(FS);
-        FloatVector sumQ2 = FloatVector.zero(FS);
-        for (int i = 0; i < 32; i++) {
-            FloatVector x = load(xs, i);
-            FloatVector q = levelAt(bestIndex(id.mul(x)));
-            FloatVector wq = x.mul(x).mul(q);
-            sumQX = sumQX.add(wq.mul(x));
-            sumQ2 = sumQ2.add(wq.mul(q));
-        }
-        return new FloatVector[] {sumQX, sumQ2};
-    }
-
     // ---------------------------------------------------------------- the kinds
 
-    private static void q5(float[] src, int off, int cols, byte[] out, boolean q51) {
+    static void q5(float[] src, int off, int cols, byte[] out, boolean q51) {
         int bb = q51 ? 24 : 22;
         for (int b = 0; b < cols / 32; b++) {
             int x = off + b * 32;
@@ -512,7 +242,7 @@ final class VectorGgmlBlocks {
      * Q5 codes of one vector: Q5_0's {@code MIN(31, (int8_t)(x·id + 16.5))} or Q5_1's
      * {@code (uint8_t)((x − min)·id + 0.5)}, with x86's truncation ({@link #truncate}); as bytes 0..255.
      */
-    private static IntVector codesQ5(float[] src, int at, float id, float sub, float add, boolean q51) {
+    static IntVector codesQ5(float[] src, int at, float id, float sub, float add, boolean q51) {
         FloatVector x = FloatVector.fromArray(FS, src, at);
         FloatVector t = (q51 ? x.sub(sub) : x).mul(id).add(add);
         IntVector c = truncate(t);
@@ -523,16 +253,16 @@ final class VectorGgmlBlocks {
     }
 
     /** x86's float-to-int truncation in lanes: Java's conversion, but {@code MIN_VALUE} for NaN and beyond ±2^31. */
-    private static IntVector truncate(FloatVector t) {
+    static IntVector truncate(FloatVector t) {
         IntVector c = (IntVector) t.convertShape(VectorOperators.F2I, IS, 0);
         return c.blend(Integer.MIN_VALUE, t.abs().compare(VectorOperators.LT, 0x1p31f).not().cast(IS));
     }
 
-    private static IntVector absBits(float[] src, int at) {
+    static IntVector absBits(float[] src, int at) {
         return (IntVector) FloatVector.fromArray(FS, src, at).abs().viewAsIntegralLanes();
     }
 
-    private static IntVector blockAbsBits(float[] src, int x) {
+    static IntVector blockAbsBits(float[] src, int x) {
         IntVector a = absBits(src, x);
         for (int j = LANES; j < 32; j += LANES) {
             a = a.max(absBits(src, x + j));
@@ -541,16 +271,16 @@ final class VectorGgmlBlocks {
     }
 
     /** Float bits as ints that order like the floats ({@code -0 < +0}); the map is its own inverse. */
-    private static IntVector sortableBits(float[] src, int at) {
+    static IntVector sortableBits(float[] src, int at) {
         IntVector i = (IntVector) FloatVector.fromArray(FS, src, at).viewAsIntegralLanes();
         return i.lanewise(VectorOperators.XOR, i.lanewise(VectorOperators.ASHR, 31).and(0x7FFFFFFF));
     }
 
-    private static float fromSortable(int s) {
+    static float fromSortable(int s) {
         return Float.intBitsToFloat(s ^ ((s >> 31) & 0x7FFFFFFF));
     }
 
-    private static float firstZero(float[] src, int x) {
+    static float firstZero(float[] src, int x) {
         int j = x;
         while (src[j] != 0f) {
             j++;
@@ -559,7 +289,7 @@ final class VectorGgmlBlocks {
     }
 
     /** IQ4_NL: blocks of 32 in lanes, ggml's search over the 15 trial scales, then the codes with the block scale. */
-    private static void iq4nl(Scratch s, float[] src, int off, int cols, byte[] out) {
+    static void iq4nl(Scratch s, float[] src, int off, int cols, byte[] out) {
         int blocks = cols / 32;
         float[] xs = s.x;
         FloatVector zero = FloatVector.zero(FS);
@@ -611,7 +341,7 @@ final class VectorGgmlBlocks {
     }
 
     /** Q4_K and Q5_K: {@code make_qkx2_quants} over sub-blocks of 32 in lanes, 6-bit scales and minima. */
-    private static void q45k(Scratch s, float[] src, int off, int cols, byte[] out, boolean q5) {
+    static void q45k(Scratch s, float[] src, int off, int cols, byte[] out, boolean q5) {
         int nmax = q5 ? 31 : 15;
         int groups = cols / 32;
         float[] xs = s.x;
@@ -703,7 +433,7 @@ final class VectorGgmlBlocks {
     }
 
     /** Keeps the scales, minima and codes of the {@code count} lanes of sub-blocks {@code g0..} in row order. */
-    private static void keep(Scratch s, int n, int g0, int count) {
+    static void keep(Scratch s, int n, int g0, int count) {
         for (int k = 0; k < count; k++) {
             s.scales[g0 + k] = s.laneScale[k];
             s.mins[g0 + k] = s.laneMin[k];
@@ -715,7 +445,7 @@ final class VectorGgmlBlocks {
      * The codes of {@code x[from, from + n)} with a stored scale: {@code clamp(nearest_int((x + dm)/d), lo, hi) + add}
      * into {@code codes[at..]}; without a minimum ({@code dm} NaN), {@code clamp(nearest_int(x/d), lo, hi) + add}.
      */
-    private static void requantize(float[] x, int from, int n, float dm, float d, int lo, int hi, int add,
+    static void requantize(float[] x, int from, int n, float dm, float d, int lo, int hi, int add,
                                    byte[] codes, int at) {
         boolean shift = !Float.isNaN(dm);
         for (int i = 0; i < n; i += LANES) {
@@ -729,7 +459,7 @@ final class VectorGgmlBlocks {
     }
 
     /** Q2_K: {@code make_qkx2_quants} over sub-blocks of 16 in lanes, 4-bit scales and minima. */
-    private static void q2k(Scratch s, float[] src, int off, int cols, byte[] out) {
+    static void q2k(Scratch s, float[] src, int off, int cols, byte[] out) {
         int groups = cols / 16;
         for (int g0 = 0; g0 < groups; g0 += LANES) {
             int count = Math.min(LANES, groups - g0);
@@ -793,7 +523,7 @@ final class VectorGgmlBlocks {
     }
 
     /** Codes of 2 bits, four runs of 32 to a byte per 128 elements: ggml's {@code qs} of Q2_K and Q3_K. */
-    private static void packCrumbs(byte[] codes, int c, byte[] out, int at) {
+    static void packCrumbs(byte[] codes, int c, byte[] out, int at) {
         for (int j = 0; j < 256; j += 128) {
             ByteVector q = ByteVector.fromArray(B32, codes, c + j);
             for (int k = 1; k < 4; k++) {
@@ -804,7 +534,7 @@ final class VectorGgmlBlocks {
     }
 
     /** Q3_K: {@code make_q3_quants} over sub-blocks of 16 in lanes, signed 6-bit scales. */
-    private static void q3k(Scratch s, float[] src, int off, int cols, byte[] out) {
+    static void q3k(Scratch s, float[] src, int off, int cols, byte[] out) {
         int groups = cols / 16;
         for (int g0 = 0; g0 < groups; g0 += LANES) {
             int count = Math.min(LANES, groups - g0);
@@ -865,7 +595,7 @@ final class VectorGgmlBlocks {
     }
 
     /** Q6_K: {@code make_qx_quants} over sub-blocks of 16 in lanes, int8 scales. */
-    private static void q6k(Scratch s, float[] src, int off, int cols, byte[] out) {
+    static void q6k(Scratch s, float[] src, int off, int cols, byte[] out) {
         int groups = cols / 16;
         for (int g0 = 0; g0 < groups; g0 += LANES) {
             int count = Math.min(LANES, groups - g0);
@@ -923,7 +653,7 @@ final class VectorGgmlBlocks {
     }
 
     /** Q8_K: {@code quantize_row_q8_K_ref}, an fp32 scale {@code max/−127}, and the sums of each run of 16 codes. */
-    private static void q8k(float[] src, int off, int cols, byte[] out) {
+    static void q8k(float[] src, int off, int cols, byte[] out) {
         for (int sb = 0; sb < cols / 256; sb++) {
             int x = off + sb * 256;
             int base = sb * 292;
@@ -961,188 +691,6 @@ final class VectorGgmlBlocks {
             out[base + 1] = (byte) (bits >> 8);
             out[base + 2] = (byte) (bits >> 16);
             out[base + 3] = (byte) (bits >> 24);
-        }
-    }
-
-    // ---------------------------------------------------------------- dequantize
-
-    /** ggml's {@code dequantize_row_*} of row {@code row} of {@code t} into {@code dst[off..]}. */
-    static void dequantizeRow(QuantizedTensor t, int row, float[] dst, int off) {
-        QuantFormat f = t.format();
-        int cols = t.cols();
-        MemorySegment data = t.data();
-        long rowAt = row * f.rowBytes(cols);
-        int bb = f.blockBytes();
-        switch (f.kind()) {
-            case Q5_0, Q5_1, IQ4_NL -> {
-                boolean q51 = f.kind() == QuantFormat.Kind.Q5_1;
-                boolean nl = f.kind() == QuantFormat.Kind.IQ4_NL;
-                for (int b = 0; b < cols / 32; b++) {
-                    long at = rowAt + (long) b * bb;
-                    float d = f16(data, at);
-                    float m = q51 ? f16(data, at + 2) : 0f;
-                    int qh = nl ? 0 : data.get(Layouts.U8, at + (q51 ? 4 : 2)) & 0xFF
-                            | (data.get(Layouts.U8, at + (q51 ? 5 : 3)) & 0xFF) << 8
-                            | (data.get(Layouts.U8, at + (q51 ? 6 : 4)) & 0xFF) << 16
-                            | (data.get(Layouts.U8, at + (q51 ? 7 : 5)) & 0xFF) << 24;
-                    long qs = at + (nl ? 2 : q51 ? 8 : 6);
-                    int o = off + b * 32;
-                    for (int j = 0; j < 16; j += LANES) {
-                        ByteVector q = ByteVector.fromMemorySegment(BS, data, qs + j, ByteOrder.LITTLE_ENDIAN);
-                        IntVector lo = ((IntVector) q.convertShape(VectorOperators.B2I, IS, 0)).and(15);
-                        IntVector hi = ((IntVector) q.convertShape(VectorOperators.B2I, IS, 0))
-                                .lanewise(VectorOperators.LSHR, 4).and(15);
-                        if (nl) {
-                            FloatVector.broadcast(FS, d).mul(levelAt((FloatVector) lo.convert(VectorOperators.I2F, 0)))
-                                    .intoArray(dst, o + j);
-                            FloatVector.broadcast(FS, d).mul(levelAt((FloatVector) hi.convert(VectorOperators.I2F, 0)))
-                                    .intoArray(dst, o + 16 + j);
-                            continue;
-                        }
-                        IntVector lane = IntVector.zero(IS).addIndex(1);
-                        IntVector loH = IntVector.broadcast(IS, qh >>> j).lanewise(VectorOperators.LSHR, lane)
-                                .and(1).lanewise(VectorOperators.LSHL, 4);
-                        IntVector hiH = IntVector.broadcast(IS, qh >>> (16 + j)).lanewise(VectorOperators.LSHR, lane)
-                                .and(1).lanewise(VectorOperators.LSHL, 4);
-                        lo = lo.or(loH);
-                        hi = hi.or(hiH);
-                        if (!q51) {
-                            lo = lo.sub(16);
-                            hi = hi.sub(16);
-                        }
-                        FloatVector vl = ((FloatVector) lo.convert(VectorOperators.I2F, 0)).mul(d);
-                        FloatVector vh = ((FloatVector) hi.convert(VectorOperators.I2F, 0)).mul(d);
-                        if (q51) {
-                            vl = vl.add(m);
-                            vh = vh.add(m);
-                        }
-                        vl.intoArray(dst, o + j);
-                        vh.intoArray(dst, o + 16 + j);
-                    }
-                }
-            }
-            case Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> {
-                for (int sb = 0; sb < cols / 256; sb++) {
-                    kBlock(f.kind(), data, rowAt + (long) sb * bb, dst, off + sb * 256);
-                }
-            }
-            default -> throw new IllegalArgumentException(f + " is not one of the blocks of this class");
-        }
-    }
-
-    private static float f16(MemorySegment d, long at) {
-        return Float.float16ToFloat(d.get(Layouts.F16, at));
-    }
-
-    private static int u8(MemorySegment d, long at) {
-        return d.get(Layouts.U8, at) & 0xFF;
-    }
-
-    /** Bytes {@code at..} as ints 0..255, one vector. */
-    private static IntVector bytes(MemorySegment d, long at) {
-        return ((IntVector) ByteVector.fromMemorySegment(BS, d, at, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.B2I, IS, 0)).and(0xFF);
-    }
-
-    private static FloatVector floats(IntVector v) {
-        return (FloatVector) v.convert(VectorOperators.I2F, 0);
-    }
-
-    /** One super-block of a K-quant at {@code b} into {@code y[o, o + 256)}. */
-    private static void kBlock(QuantFormat.Kind kind, MemorySegment d, long b, float[] y, int o) {
-        switch (kind) {
-            case Q2_K -> {
-                float dd = f16(d, b + 80);
-                float min = f16(d, b + 82);
-                for (int e = 0; e < 256; e += 16) {
-                    int sc = u8(d, b + e / 16);
-                    float dl = dd * (sc & 0xF);
-                    float ml = min * (sc >> 4);
-                    int shift = 2 * (e % 128 / 32);
-                    long q = b + 16 + 32 * (e / 128) + e % 32;
-                    for (int l = 0; l < 16; l += LANES) {
-                        IntVector c = bytes(d, q + l).lanewise(VectorOperators.LSHR, shift).and(3);
-                        floats(c).mul(dl).sub(ml).intoArray(y, o + e + l);
-                    }
-                }
-            }
-            case Q3_K -> {
-                float dAll = f16(d, b + 108);
-                for (int e = 0; e < 256; e += 16) {
-                    int s = e / 16;
-                    int low = s < 8 ? u8(d, b + 96 + s) & 0xF : u8(d, b + 96 + s - 8) >>> 4;
-                    int high = (u8(d, b + 104 + s % 4) >>> (2 * (s / 4))) & 3;
-                    float dl = dAll * ((low | high << 4) - 32);
-                    int k = e % 128 / 32;
-                    int shift = 2 * k;
-                    int hbit = 4 * (e / 128) + k;
-                    long q = b + 32 + 32 * (e / 128) + e % 32;
-                    long hm = b + e % 32;
-                    for (int l = 0; l < 16; l += LANES) {
-                        IntVector c = bytes(d, q + l).lanewise(VectorOperators.LSHR, shift).and(3);
-                        IntVector h = bytes(d, hm + l).lanewise(VectorOperators.LSHR, hbit).and(1);
-                        c = c.sub(IntVector.broadcast(IS, 4).sub(h.lanewise(VectorOperators.LSHL, 2)));
-                        FloatVector.broadcast(FS, dl).mul(floats(c)).intoArray(y, o + e + l);
-                    }
-                }
-            }
-            case Q4_K, Q5_K -> {
-                boolean q5 = kind == QuantFormat.Kind.Q5_K;
-                float dd = f16(d, b);
-                float min = f16(d, b + 2);
-                long sc = b + 4;
-                for (int e = 0; e < 256; e += 32) {
-                    int j = e / 32;
-                    int scale;
-                    int mn;
-                    if (j < 4) {
-                        scale = u8(d, sc + j) & 63;
-                        mn = u8(d, sc + j + 4) & 63;
-                    } else {
-                        scale = (u8(d, sc + j + 4) & 0xF) | ((u8(d, sc + j - 4) >>> 6) << 4);
-                        mn = (u8(d, sc + j + 4) >>> 4) | ((u8(d, sc + j) >>> 6) << 4);
-                    }
-                    float dl = dd * scale;
-                    float ml = min * mn;
-                    boolean high = j % 2 == 1;
-                    long q = b + (q5 ? 48 : 16) + 32 * (j / 2);
-                    for (int l = 0; l < 32; l += LANES) {
-                        IntVector c = bytes(d, q + l);
-                        c = high ? c.lanewise(VectorOperators.LSHR, 4) : c.and(15);
-                        if (q5) {
-                            c = c.add(bytes(d, b + 16 + l).lanewise(VectorOperators.LSHR, j).and(1)
-                                    .lanewise(VectorOperators.LSHL, 4));
-                        }
-                        FloatVector.broadcast(FS, dl).mul(floats(c)).sub(ml).intoArray(y, o + e + l);
-                    }
-                }
-            }
-            case Q6_K -> {
-                float dd = f16(d, b + 208);
-                for (int e = 0; e < 256; e += 16) {
-                    int n = e / 128;
-                    int k = e % 128 / 32;
-                    float ds = dd * d.get(Layouts.U8, b + 192 + e / 16);
-                    long ql = b + 64 * n + (k & 1) * 32 + e % 32;
-                    long qh = b + 128 + 32 * n + e % 32;
-                    for (int l = 0; l < 16; l += LANES) {
-                        IntVector lo = bytes(d, ql + l);
-                        lo = k >= 2 ? lo.lanewise(VectorOperators.LSHR, 4) : lo.and(15);
-                        IntVector hi = bytes(d, qh + l).lanewise(VectorOperators.LSHR, 2 * k).and(3);
-                        IntVector c = lo.or(hi.lanewise(VectorOperators.LSHL, 4)).sub(32);
-                        FloatVector.broadcast(FS, ds).mul(floats(c)).intoArray(y, o + e + l);
-                    }
-                }
-            }
-            case Q8_K -> {
-                float dd = d.get(Layouts.F32, b);
-                for (int e = 0; e < 256; e += LANES) {
-                    ByteVector q = ByteVector.fromMemorySegment(BS, d, b + 4 + e, ByteOrder.LITTLE_ENDIAN);
-                    FloatVector.broadcast(FS, dd).mul((FloatVector) q.convertShape(VectorOperators.B2F, FS, 0))
-                            .intoArray(y, o + e);
-                }
-            }
-            default -> throw new AssertionError(kind);
         }
     }
 }

@@ -383,7 +383,7 @@ final class VectorQuantKernels implements QuantKernels {
             case Q8_0 -> dequantQ8_0(t, row, dst, off);
             case Q4_0, Q4_1 -> dequantQ4(t, row, dst, off);
             case GROUPED, CODEBOOK4 -> dequantPlanes(t, row, dst, off);
-            case Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> VectorGgmlBlocks.dequantizeRow(t, row, dst, off);
+            case Q5_0, Q5_1, IQ4_NL, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K -> VectorGgmlDequant.dequantizeRow(t, row, dst, off);
         }
     }
 
